@@ -1,0 +1,66 @@
+"""``nervosum serve``: the project's model over HTTP."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from nervosum.cli.options import project_arguments
+from nervosum.cli.output import reports_errors
+
+
+@click.command()
+@project_arguments
+@click.option("--host", envvar="NERVOSUM_HOST", help="Interface to bind [env NERVOSUM_HOST; default 127.0.0.1].")
+@click.option("--port", type=int, envvar="NERVOSUM_PORT", help="Port [env NERVOSUM_PORT; default 5000].")
+@click.option(
+    "--max-body-size",
+    type=click.IntRange(min=1),
+    envvar="NERVOSUM_MAX_BODY_SIZE",
+    help="Largest request body in bytes; bigger ones get 413 [default 8 MiB].",
+)
+@click.option("--access-log/--no-access-log", default=False, help="Log every request.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+@click.pass_context
+@reports_errors
+def serve(
+    ctx: click.Context,
+    project_dir: str,
+    config: str,
+    host: str | None,
+    port: int | None,
+    max_body_size: int | None,
+    access_log: bool,
+    log_level: str,
+) -> None:
+    """Serve a model over HTTP: /predict, /docs, /metrics.
+
+    Settings come from, lowest to highest: defaults, the `server:` block of
+    nervosum.yaml, NERVOSUM_* environment variables, then these flags.
+
+    \b
+    Example:
+      nervosum serve examples/iris --port 5000
+      curl -s localhost:5000/predict -H 'content-type: application/json' \\
+           -d '{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}'
+    """
+    from nervosum.config import load_config
+    from nervosum.serving import ServeOptions
+    from nervosum.serving import serve as run
+
+    project = load_config(project_dir, config)
+    options = ServeOptions(
+        host=host,
+        port=port,
+        max_body_size=max_body_size,
+        access_log=access_log,
+        log_level=log_level,
+        debug=bool(ctx.find_root().params.get("debug")),
+    )
+    sys.exit(run(project, options))

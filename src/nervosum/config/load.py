@@ -1,0 +1,153 @@
+"""Turn a project folder's nervosum.yaml into a validated :class:`Project`.
+
+This is the only place that reads YAML. Every problem in the file is collected and
+reported at once with its line, its dotted path and, for unknown keys, a "did you
+mean" suggestion, so a user fixes a file in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel
+
+from nervosum.config.spec import NervosumConfig
+from nervosum.config.yaml_lines import YamlDocument, parse_yaml
+from nervosum.errors import ConfigError, ConfigIssue
+
+DEFAULT_CONFIG = "nervosum.yaml"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A validated config together with the folders it refers to."""
+
+    config: NervosumConfig
+    project_dir: Path
+    config_path: Path
+
+    @property
+    def src_dir(self) -> Path:
+        return (self.project_dir / self.config.src).resolve()
+
+    @property
+    def src_package(self) -> str:
+        """[compat] The import prefix the seed derived from ``src`` (``model/`` -> ``model``)."""
+        relative = Path(self.config.src.replace("\\", "/")).as_posix().strip("/")
+        parts = [p for p in relative.split("/") if p not in ("", ".")]
+        return ".".join(parts)
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``X``, ``X | None`` or ``tuple[X, ...]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, tuple, list):
+        for arg in typing.get_args(annotation):
+            found = _submodel(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _keys_at(path: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed in the mapping at ``path`` (aliases where a field has one)."""
+    model: type[BaseModel] | None = NervosumConfig
+    for part in path:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = next(
+            (f for name, f in model.model_fields.items() if part in (name, f.alias)),
+            None,
+        )
+        model = _submodel(field.annotation) if field else None
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _issue_from(error: Any, doc: YamlDocument) -> ConfigIssue:
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    dotted = ".".join(str(p) for p in loc)
+    line = doc.line_of(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _keys_at(loc[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        return ConfigIssue(dotted, "unknown key", line, hint)
+    if kind == "missing":
+        return ConfigIssue(dotted, "required field is missing", line)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return ConfigIssue(dotted, message, line)
+
+
+def _file_issues(project: Project, doc: YamlDocument) -> list[ConfigIssue]:
+    """Problems only the filesystem can reveal: missing folders and files."""
+    issues: list[ConfigIssue] = []
+    config = project.config
+    if not project.src_dir.is_dir():
+        issues.append(
+            ConfigIssue(
+                "src",
+                f"source directory {config.src!r} does not exist in {project.project_dir}",
+                doc.line_of(("src",)),
+            )
+        )
+    if config.requirements and not (project.project_dir / config.requirements).is_file():
+        issues.append(
+            ConfigIssue(
+                "requirements",
+                f"requirements file {config.requirements!r} not found",
+                doc.line_of(("requirements",)),
+                "remove the key if the model needs no extra packages",
+            )
+        )
+    artifact = config.model.artifact if config.model else None
+    if artifact and project.src_dir.is_dir() and not (project.src_dir / artifact).is_file():
+        issues.append(
+            ConfigIssue(
+                "model.artifact",
+                f"artifact {artifact!r} not found in {project.src_dir}",
+                doc.line_of(("model", "artifact")),
+                "the path is relative to src",
+            )
+        )
+    return issues
+
+
+def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONFIG) -> Project:
+    """Load and validate ``project_dir/config`` (an absolute ``config`` wins, as in the seed)."""
+    root = Path(project_dir)
+    path = root / config
+    shown = str(path)
+    if not root.is_dir():
+        raise ConfigError(shown, [ConfigIssue("", f"project directory {root} does not exist")])
+    if not path.is_file():
+        hint = "pass -c PATH, or create one with `nervosum init NAME`"
+        raise ConfigError(shown, [ConfigIssue("", "config file not found", None, hint)])
+    doc = parse_yaml(path.read_text(encoding="utf-8"))
+    issues = list(doc.issues)
+    if doc.data is not None and not isinstance(doc.data, dict) and not issues:
+        issues.append(ConfigIssue("", "the file must be a YAML mapping of keys to values", 1))
+    if issues or doc.data is None:
+        raise ConfigError(shown, issues or [ConfigIssue("", "the file is empty", 1)])
+    try:
+        parsed = NervosumConfig.model_validate(doc.data)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(shown, [_issue_from(e, doc) for e in exc.errors()]) from None
+    project = Project(parsed, root.resolve(), path.resolve())
+    file_issues = _file_issues(project, doc)
+    if file_issues:
+        raise ConfigError(shown, file_issues)
+    return project

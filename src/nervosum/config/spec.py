@@ -1,0 +1,224 @@
+"""The typed, frozen shape of nervosum.yaml.
+
+Two spellings load into the same objects: the seed Nervosum format (``interface:
+{model_module, model_class}``, ``deployment.platform_tag``, python type names) and the
+native one (``model: {module, class, init, methods, artifact}``). Every model is
+``extra="forbid"`` so a typo is an error, never a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from nervosum.config.types import canonical_type
+
+MODES = ("http", "batch", "stream", "graph")
+
+# Blocks that later capabilities fill in; the names are reserved so a config written for a
+# newer nervosum fails loudly on an older one only when the block is actually malformed.
+RESERVED_BLOCKS = ("batching", "metrics", "logging", "stream", "graph")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class SchemaField(_Frozen):
+    """One input or output field: a name, a type and optional constraints."""
+
+    name: str = Field(min_length=1)
+    type: str
+    required: bool = True
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] | None = None
+    description: str | None = None
+    example: Any = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known_type(cls, value: object) -> str:
+        return canonical_type(str(value))
+
+    @model_validator(mode="after")
+    def _bounds_make_sense(self) -> SchemaField:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
+            raise ValueError(f"min/max apply to int and float fields, not {self.type}")
+        return self
+
+
+def _check_identifier(value: str, what: str) -> str:
+    if not value.isidentifier() or keyword.iskeyword(value):
+        raise ValueError(f"{what} {value!r} is not a valid Python name (no spaces or dashes)")
+    return value
+
+
+def _check_dotted(value: str, what: str) -> str:
+    for part in value.split("."):
+        _check_identifier(part, what)
+    return value
+
+
+class Deployment(_Frozen):
+    mode: str = "http"
+    # [compat] seed Nervosum: pip --platform for batch dependencies; kept for the bundle build.
+    platform_tag: str | None = None
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value in MODES:
+            return value
+        allowed = ", ".join(MODES)
+        if value.lower() == "kafka":
+            raise ValueError(
+                f"mode 'kafka' is not a deployment mode; allowed: {allowed}. Kafka is a "
+                "stream source: use `mode: stream` with `stream: {source: kafka://host/topic}`"
+            )
+        raise ValueError(f"mode {value!r} is not supported; allowed: {allowed}")
+
+
+class Interface(_Frozen):
+    """[compat] The seed Nervosum spelling of the model class."""
+
+    model_module: str
+    model_class: str
+
+    @field_validator("model_module")
+    @classmethod
+    def _module(cls, value: str) -> str:
+        return _check_dotted(value, "model_module")
+
+    @field_validator("model_class")
+    @classmethod
+    def _cls(cls, value: str) -> str:
+        return _check_identifier(value, "model_class")
+
+
+class ModelSpec(_Frozen):
+    """How to load and call the model: a class (with an optional method chain) or an artifact."""
+
+    module: str | None = None
+    class_: str | None = Field(default=None, alias="class")
+    init: dict[str, Any] = Field(default_factory=dict)
+    methods: tuple[str, ...] | None = None
+    artifact: str | None = None
+    probabilities: bool = True
+
+    @field_validator("module")
+    @classmethod
+    def _module(cls, value: str | None) -> str | None:
+        return None if value is None else _check_dotted(value, "module")
+
+    @field_validator("class_")
+    @classmethod
+    def _cls(cls, value: str | None) -> str | None:
+        return None if value is None else _check_identifier(value, "class")
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("methods must list at least one method")
+            for name in value:
+                _check_identifier(name, "method")
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ModelSpec:
+        if self.artifact and (self.module or self.class_):
+            raise ValueError("give either artifact or module + class, not both")
+        if not self.artifact and not (self.module and self.class_):
+            raise ValueError("give module and class (a model class) or artifact (a saved estimator)")
+        if self.artifact and (self.methods or self.init):
+            raise ValueError("methods and init apply to a model class, not to an artifact")
+        return self
+
+
+class ServerSpec(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=0, le=65535)
+    max_body_size: int = Field(default=8 * 1024 * 1024, gt=0)
+
+
+class ErrorsSpec(_Frozen):
+    expose_details: bool = True
+
+
+class NervosumConfig(_Frozen):
+    """The whole nervosum.yaml, validated."""
+
+    name: str = Field(min_length=1)
+    tag: str = "latest"
+    deployment: Deployment = Deployment()
+    src: str = "."
+    interface: Interface | None = None
+    model: ModelSpec | None = None
+    requirements: str | None = None
+    input_schema: tuple[SchemaField, ...] = ()
+    output_schema: tuple[SchemaField, ...] = ()
+    id_field: str | None = None
+    server: ServerSpec = ServerSpec()
+    errors: ErrorsSpec = ErrorsSpec()
+    batching: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    logging: dict[str, Any] | None = None
+    stream: dict[str, Any] | None = None
+    graph: dict[str, Any] | None = None
+
+    @field_validator("tag", mode="before")
+    @classmethod
+    def _tag_text(cls, value: object) -> object:
+        # YAML reads `tag: 1.0` as a float; a tag is always text.
+        return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("output_schema", mode="before")
+    @classmethod
+    def _single_output(cls, value: object) -> object:
+        # [compat] seed Nervosum allowed a single {name, type} mapping for output_schema.
+        return [value] if isinstance(value, dict) else value
+
+    @field_validator("input_schema", "output_schema")
+    @classmethod
+    def _unique_names(cls, value: tuple[SchemaField, ...]) -> tuple[SchemaField, ...]:
+        seen: set[str] = set()
+        for field in value:
+            if field.name in seen:
+                raise ValueError(f"field {field.name!r} is declared twice")
+            seen.add(field.name)
+        return value
+
+    @model_validator(mode="after")
+    def _model_given_once(self) -> NervosumConfig:
+        if self.interface and self.model:
+            raise ValueError("give either `interface` (seed format) or `model`, not both")
+        if not self.interface and not self.model:
+            raise ValueError(
+                "no model given: add `model: {module: ..., class: ...}` (or the seed's "
+                "`interface: {model_module: ..., model_class: ...}`) or `model: {artifact: ...}`"
+            )
+        if self.id_field and any(f.name == self.id_field for f in self.input_schema):
+            raise ValueError(f"id_field {self.id_field!r} must not also be an input_schema field")
+        return self
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        """The model section, whichever spelling the file used."""
+        if self.model is not None:
+            return self.model
+        assert self.interface is not None  # guaranteed by _model_given_once
+        return ModelSpec.model_validate(
+            {"module": self.interface.model_module, "class": self.interface.model_class}
+        )
+
+    def reserved_blocks_in_use(self) -> list[str]:
+        """Reserved blocks present in the file that this version does not act on yet."""
+        return [name for name in RESERVED_BLOCKS if getattr(self, name)]
+

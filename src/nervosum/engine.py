@@ -1,0 +1,106 @@
+"""The transport-free core every front end calls: validate, build the frame, predict, map errors.
+
+HTTP, stream, batch and graph runtimes are thin adapters around :class:`Engine`, so
+validation, id echo, probabilities and error mapping are written once and behave the
+same in every runtime (MLServer's DataPlane plays the same role there).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from nervosum.config import Project
+from nervosum.errors import InvalidInputError, ModelOutputError, PredictionError
+from nervosum.model import ModelHandle, OutputShapeError
+from nervosum.model.userframes import format_user_traceback
+from nervosum.schema import Record, RecordSchema, records_to_frame
+
+log = logging.getLogger("nervosum.engine")
+
+
+class Engine:
+    """A project's schemas and loaded model, behind one ``predict``."""
+
+    def __init__(self, project: Project, handle: ModelHandle, *, debug: bool = False) -> None:
+        self.project = project
+        self.handle = handle
+        self.debug = debug
+        config = project.config
+        self.id_field = config.id_field
+        self.inputs = RecordSchema(config.input_schema, title="Input", id_field=config.id_field)
+
+    @classmethod
+    def load(cls, project: Project, *, debug: bool = False) -> Engine:
+        """Load the project's model (raises ModelDefinitionError with a readable cause)."""
+        return cls(project, ModelHandle.load(project), debug=debug)
+
+    @property
+    def name(self) -> str:
+        return self.project.config.name
+
+    def predict(self, records: list[Record], *, proba: bool = True) -> list[Record]:
+        """One output record per validated input record, in order, with its id echoed."""
+        if not records:
+            return []
+        config = self.project.config
+        frame = records_to_frame(records, config.input_schema, exclude=self.id_field)
+        try:
+            outputs = self.handle.predict(frame, proba=proba)
+        except InvalidInputError:
+            raise
+        except OutputShapeError as exc:
+            error_id = self._log_failure(exc, with_traceback=False)
+            raise ModelOutputError(
+                f"model output does not match its inputs: {exc} (error id {error_id})",
+                error_id=error_id,
+            ) from None
+        except Exception as exc:
+            error_id = self._log_failure(exc)
+            raise PredictionError(
+                f"the model raised {type(exc).__name__}; the server log has the traceback "
+                f"under error id {error_id}",
+                error_id=error_id,
+            ) from None
+        if self.id_field:
+            outputs = [self._with_id(rec, out) for rec, out in zip(records, outputs, strict=True)]
+        return outputs
+
+    def _with_id(self, record: Record, output: Record) -> Record:
+        assert self.id_field is not None
+        if self.id_field not in record:
+            return output
+        return {self.id_field: record[self.id_field], **output}
+
+    def _log_failure(self, exc: BaseException, *, with_traceback: bool = True) -> str:
+        error_id = uuid.uuid4().hex[:12]
+        if with_traceback:
+            detail = format_user_traceback(exc, self.project.project_dir, full=self.debug)
+        else:
+            detail = str(exc)
+        log.error("prediction failed [error_id=%s] in %s\n%s", error_id, self.handle.label, detail)
+        return error_id
+
+    def info(self) -> dict[str, Any]:
+        """Name, version, uuid, created, mode and schemas: the body of ``/info``."""
+        from nervosum import __version__
+
+        config = self.project.config
+        return {
+            **self.handle.identity.to_dict(),
+            "tag": config.tag,
+            "mode": config.deployment.mode,
+            "model": self.handle.label,
+            "classes": list(self.handle.classes) if self.handle.classes else None,
+            "load_seconds": round(self.handle.load_seconds, 4),
+            "nervosum_version": __version__,
+            **self.schema(),
+        }
+
+    def schema(self) -> dict[str, Any]:
+        """The declared schemas, as the seed's ``/schema`` route meant to return them."""
+        config = self.project.config
+        dump = [f.model_dump(exclude_none=True, exclude_defaults=True) for f in config.input_schema]
+        out = [f.model_dump(exclude_none=True, exclude_defaults=True) for f in config.output_schema]
+        return {"input_schema": dump, "output_schema": out}

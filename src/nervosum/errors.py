@@ -1,0 +1,195 @@
+"""Every error nervosum raises, in one tree.
+
+Each class carries a stable ``code`` (the ``type`` in the JSON error body), the HTTP
+status a server answers with, and the exit code the CLI ends with, so the HTTP, stream,
+batch and CLI front ends map an error the same way without knowing its details::
+
+    NervosumError                      code            http  exit
+    ├── ConfigError                    config_error     500     2   nervosum.yaml is wrong
+    ├── ModelDefinitionError           model_definition 500     2   user code or artifact unusable
+    ├── RequestError                   bad_request      400     2   the client sent something wrong
+    │   ├── PayloadTooLargeError       payload_too_large 413    2
+    │   ├── UnsupportedMediaTypeError  unsupported_media_type 415 2
+    │   ├── NotFoundError              not_found        404     2
+    │   ├── MethodNotAllowedError      method_not_allowed 405   2
+    │   └── InputValidationError       validation_error 422     2   fields listed in ``details``
+    │       └── InvalidInputError      invalid_input    422     2   raised by user models
+    ├── PredictionError                prediction_error 500     1   the model raised
+    ├── ModelOutputError               model_output     500     1   the model returned an unusable shape
+    └── NotReadyError                  not_ready        503     1   the model is still loading
+
+``InvalidInputError`` is the one exception user code raises itself: a model that finds
+a request it cannot score raises it, and HTTP answers 422, streams dead-letter the
+message, batch writes the row to the rejects file.
+
+Errors cross process boundaries only as :meth:`NervosumError.to_record` dictionaries,
+never as pickled exceptions (user exceptions may not unpickle in the parent).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "InputValidationError",
+    "InvalidInputError",
+    "MethodNotAllowedError",
+    "ModelDefinitionError",
+    "ModelOutputError",
+    "NervosumError",
+    "NotFoundError",
+    "NotReadyError",
+    "PayloadTooLargeError",
+    "PredictionError",
+    "RequestError",
+    "UnsupportedMediaTypeError",
+]
+
+
+class NervosumError(Exception):
+    """Base of every error nervosum raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details or []
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+    def to_record(self, *, expose_details: bool = True) -> dict[str, Any]:
+        """The plain, JSON-able form sent to clients and across processes."""
+        record: dict[str, Any] = {"type": self.code, "message": str(self)}
+        record["details"] = self.details if expose_details else []
+        return record
+
+
+class ConfigIssue:
+    """One problem found in a configuration file, with where it is."""
+
+    __slots__ = ("hint", "line", "message", "path")
+
+    def __init__(self, path: str, message: str, line: int | None = None, hint: str | None = None):
+        self.path = path
+        self.message = message
+        self.line = line
+        self.hint = hint
+
+    def render(self, filename: str) -> str:
+        where = f"{filename}:{self.line}" if self.line else filename
+        field = f" {self.path}:" if self.path else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}:{field} {self.message}{hint}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "message": self.message, "line": self.line, "hint": self.hint}
+
+
+class ConfigError(NervosumError):
+    """nervosum.yaml could not be read or is invalid; ``issues`` lists every problem."""
+
+    code = "config_error"
+    exit_code = 2
+
+    def __init__(self, filename: str, issues: list[ConfigIssue]) -> None:
+        self.filename = filename
+        self.issues = issues
+        lines = [issue.render(filename) for issue in issues]
+        super().__init__("\n".join(lines), details=[i.to_dict() for i in issues])
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ModelDefinitionError(NervosumError):
+    """The user's model code or artifact cannot be imported, found or constructed."""
+
+    code = "model_definition"
+    exit_code = 2
+
+
+class RequestError(NervosumError):
+    """The client sent something the server cannot read."""
+
+    code = "bad_request"
+    http_status = 400
+    exit_code = 2
+
+
+class PayloadTooLargeError(RequestError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(RequestError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class NotFoundError(RequestError):
+    code = "not_found"
+    http_status = 404
+
+
+class MethodNotAllowedError(RequestError):
+    code = "method_not_allowed"
+    http_status = 405
+
+
+class InputValidationError(RequestError):
+    """Input records break the declared schema; ``details`` names each bad field."""
+
+    code = "validation_error"
+    http_status = 422
+
+
+class InvalidInputError(InputValidationError):
+    """Raise this from model code to reject an input as unscorable (HTTP 422).
+
+    ``field`` names the offending input field when there is one.
+    """
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        details = [{"loc": [field] if field else [], "msg": message, "type": "invalid_input"}]
+        super().__init__(message, details=details)
+
+
+class PredictionError(NervosumError):
+    """The model raised while predicting; ``error_id`` ties the client's answer to the log."""
+
+    code = "prediction_error"
+
+    def __init__(self, message: str, *, error_id: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+
+    def to_record(self, *, expose_details: bool = True) -> dict[str, Any]:
+        record = super().to_record(expose_details=expose_details)
+        record["error_id"] = self.error_id
+        return record
+
+
+class ModelOutputError(PredictionError):
+    """The model returned something that cannot be turned into one output per input row."""
+
+    code = "model_output"
+
+
+class NotReadyError(NervosumError):
+    code = "not_ready"
+    http_status = 503

@@ -1,0 +1,204 @@
+"""Recognise which of the accepted model forms a project uses, and load it.
+
+| form                                  | recognised by                     | called as            |
+|---------------------------------------|-----------------------------------|----------------------|
+| class with ``predict(df)`` (seed)     | module + class                    | one frame per batch  |
+| class + ``methods: [a, b, c]``        | ``model.methods``                 | each feeds the next  |
+| class with ``transform_predict(df)``  | method present, no ``predict``    | one dict per record  |
+| pickled / joblib estimator            | ``model.artifact``                | predict / proba      |
+
+Every problem is raised as one :class:`ModelDefinitionError` that names the file, the
+method and the fix, when the model loads, not at the first request.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nervosum.config import ModelSpec, Project
+from nervosum.errors import ModelDefinitionError
+from nervosum.model.imports import import_user_module, prepare_path
+from nervosum.model.userframes import describe_user_error
+
+Call = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """The user's object and the calls nervosum makes on it."""
+
+    instance: Any
+    label: str  # e.g. "model.model.IrisModel" or "model.joblib", for messages
+    predict: Call
+    predict_proba: Call | None
+    classes: tuple[str, ...] | None
+    per_record: bool  # transform_predict: one call per record, a dict back
+    source: Path | None  # the file that defines or holds the model
+
+
+def _class_names(obj: Any) -> tuple[str, ...] | None:
+    for attr in ("classes_", "classes"):
+        value = getattr(obj, attr, None)
+        if value is not None and not callable(value):
+            try:
+                return tuple(str(c) for c in value)
+            except TypeError:
+                continue
+    return None
+
+
+def _is_classifier(obj: Any) -> bool:
+    try:
+        from sklearn.base import is_classifier
+    except ImportError:  # pragma: no cover - sklearn is optional
+        return hasattr(obj, "predict_proba")
+    return bool(is_classifier(obj)) or (
+        hasattr(obj, "predict_proba") and _class_names(obj) is not None
+    )
+
+
+def _load_pickle(path: Path) -> Any:
+    try:
+        import joblib
+    except ImportError:
+        joblib = None
+    try:
+        if joblib is not None:
+            return joblib.load(path)
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    except ModuleNotFoundError as exc:
+        raise ModelDefinitionError(
+            f"artifact {path.name} needs the module {exc.name!r}, which is not installed",
+            hint="install it (add it to requirements.txt) or put its code in src",
+        ) from exc
+    except Exception as exc:
+        raise ModelDefinitionError(
+            f"artifact {path} could not be loaded: {type(exc).__name__}: {exc}",
+            hint="save it with joblib.dump or pickle.dump from the same library versions",
+        ) from exc
+
+
+def _load_artifact(project: Project, spec: ModelSpec) -> LoadedModel:
+    assert spec.artifact is not None
+    path = project.src_dir / spec.artifact
+    prepare_path(project.project_dir, project.src_dir)  # pickles may reference user modules
+    obj = _load_pickle(path)
+    if not callable(getattr(obj, "predict", None)):
+        raise ModelDefinitionError(
+            f"artifact {spec.artifact} holds a {type(obj).__name__}, which has no predict method",
+            hint="save the fitted estimator or pipeline itself",
+        )
+    proba = obj.predict_proba if spec.probabilities and _is_classifier(obj) else None
+    return LoadedModel(
+        instance=obj,
+        label=spec.artifact,
+        predict=obj.predict,
+        predict_proba=proba,
+        classes=_class_names(obj) if proba else None,
+        per_record=False,
+        source=path,
+    )
+
+
+def _construct(cls: type, spec: ModelSpec, label: str, project: Project) -> Any:
+    try:
+        signature = inspect.signature(cls)
+        signature.bind(**spec.init)
+    except TypeError as exc:
+        raise ModelDefinitionError(
+            f"{label}.__init__ does not accept model.init {sorted(spec.init)}: {exc}",
+            hint=f"its signature is {label.rsplit('.', 1)[-1]}{signature}",
+        ) from None
+    except ValueError:
+        pass  # no introspectable signature (C extension): let the call decide
+    try:
+        instance = cls(**spec.init)
+    except Exception as exc:
+        raise ModelDefinitionError(
+            f"{label}.__init__ raised {describe_user_error(exc, project.project_dir)}"
+        ) from exc
+    load = getattr(instance, "load", None)
+    if callable(load):
+        try:
+            load()
+        except Exception as exc:
+            raise ModelDefinitionError(
+                f"{label}.load() raised {describe_user_error(exc, project.project_dir)}"
+            ) from exc
+    return instance
+
+
+def _chain(methods: list[Call]) -> Call:
+    def call(data: Any) -> Any:
+        for method in methods:
+            data = method(data)
+        return data
+
+    return call
+
+
+def _bound(instance: Any, name: str, label: str) -> Call:
+    method = getattr(instance, name, None)
+    if not callable(method):
+        available = [m for m in dir(instance) if not m.startswith("_") and callable(getattr(instance, m))]
+        close = difflib.get_close_matches(name, available, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"define `def {name}(self, data)`"
+        raise ModelDefinitionError(f"{label} has no method {name!r}", hint=hint)
+    return method  # type: ignore[no-any-return]
+
+
+def _load_class(project: Project, spec: ModelSpec) -> LoadedModel:
+    assert spec.module is not None and spec.class_ is not None
+    prefix = project.src_package
+    dotted = f"{prefix}.{spec.module}" if prefix else spec.module
+    module = import_user_module(dotted, project.project_dir, project.src_dir)
+    label = f"{dotted}.{spec.class_}"
+    cls = getattr(module, spec.class_, None)
+    if not isinstance(cls, type):
+        classes = [n for n, v in vars(module).items() if isinstance(v, type)]
+        close = difflib.get_close_matches(spec.class_, classes, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "check model.class in nervosum.yaml"
+        raise ModelDefinitionError(
+            f"{module.__file__} has no class {spec.class_!r}", hint=hint
+        )
+    instance = _construct(cls, spec, label, project)
+    per_record = False
+    if spec.methods:
+        predict = _chain([_bound(instance, m, label) for m in spec.methods])
+    elif callable(getattr(instance, "predict", None)):
+        predict = instance.predict
+    elif callable(getattr(instance, "transform_predict", None)):
+        # [compat] model-serving-framework: transform_predict(df) -> dict, once per record.
+        predict = instance.transform_predict
+        per_record = True
+    else:
+        raise ModelDefinitionError(
+            f"{label} ({module.__file__}) has no predict method",
+            hint="add `def predict(self, df): return ...` or list `model.methods`",
+        )
+    proba_method = getattr(instance, "predict_proba", None)
+    proba = proba_method if spec.probabilities and callable(proba_method) and not per_record else None
+    return LoadedModel(
+        instance=instance,
+        label=label,
+        predict=predict,
+        predict_proba=proba,
+        classes=_class_names(instance) if proba else None,
+        per_record=per_record,
+        source=Path(module.__file__) if module.__file__ else None,
+    )
+
+
+def load_model(project: Project) -> LoadedModel:
+    """Load the project's model in whichever form its config describes."""
+    spec = project.config.model_spec
+    if spec.artifact:
+        return _load_artifact(project, spec)
+    return _load_class(project, spec)

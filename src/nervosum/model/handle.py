@@ -1,0 +1,120 @@
+"""The loaded model: one object every runtime calls, so a prediction means the same everywhere.
+
+``ModelHandle`` owns the model's identity (name, version, uuid, created), the call in
+whichever form the user wrote, output normalisation, and class probabilities. It knows
+no transport: HTTP, streams, batch and graphs hand it a DataFrame and get records.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from nervosum.config import Project
+from nervosum.model.forms import LoadedModel, load_model
+from nervosum.model.outputs import DEFAULT_OUTPUT, OutputShapeError, probability_maps, to_records
+
+Record = dict[str, Any]
+
+PROBABILITIES = "probabilities"
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Who answered: stable for the life of a loaded model, shown in /info and logs."""
+
+    name: str
+    version: str
+    uuid: str
+    created: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "uuid": self.uuid, "created": self.created}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _identity(project: Project, loaded: LoadedModel) -> ModelIdentity:
+    instance = loaded.instance
+    # [compat] the microservice template's Model carries `id` and `creation_time` itself.
+    own_id = getattr(instance, "id", None) or getattr(instance, "uuid", None)
+    try:
+        model_uuid = str(uuid.UUID(str(own_id)))
+    except ValueError:
+        model_uuid = str(uuid.uuid4())
+    created = getattr(instance, "creation_time", None) or getattr(instance, "created", None)
+    if not isinstance(created, str):
+        if project.config.model_spec.artifact and loaded.source is not None:
+            created = _iso(datetime.fromtimestamp(loaded.source.stat().st_mtime, UTC))
+        else:
+            created = _iso(datetime.now(UTC))
+    return ModelIdentity(project.config.name, project.config.tag, model_uuid, created)
+
+
+class ModelHandle:
+    """A loaded model and the one way nervosum calls it."""
+
+    def __init__(self, project: Project, loaded: LoadedModel, load_seconds: float) -> None:
+        self.project = project
+        self.loaded = loaded
+        self.load_seconds = load_seconds
+        self.identity = _identity(project, loaded)
+        schema_names = [f.name for f in project.config.output_schema]
+        self.output_names: tuple[str, ...] = tuple(schema_names) or (DEFAULT_OUTPUT,)
+
+    @classmethod
+    def load(cls, project: Project) -> ModelHandle:
+        started = time.perf_counter()
+        loaded = load_model(project)
+        return cls(project, loaded, time.perf_counter() - started)
+
+    @property
+    def label(self) -> str:
+        return self.loaded.label
+
+    @property
+    def per_record(self) -> bool:
+        """True for ``transform_predict`` models, which take one record per call."""
+        return self.loaded.per_record
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.loaded.predict_proba is not None
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        return self.loaded.classes
+
+    def predict(self, frame: pd.DataFrame, *, proba: bool = True) -> list[Record]:
+        """Outputs for ``frame``, one record per row, with probabilities when asked and known.
+
+        Raises whatever the user's code raises; :class:`OutputShapeError` when the return
+        value cannot be matched one-to-one with the input rows.
+        """
+        rows = len(frame)
+        if self.per_record:
+            return [self._one_record(frame.iloc[[i]].reset_index(drop=True)) for i in range(rows)]
+        try:
+            records = to_records(self.loaded.predict(frame), rows, self.output_names)
+        except OutputShapeError as exc:
+            raise OutputShapeError(f"{self.label}: {exc}") from None
+        if proba and self.loaded.predict_proba is not None:
+            maps = probability_maps(self.loaded.predict_proba(frame), self.classes, rows)
+            for record, probs in zip(records, maps, strict=True):
+                record[PROBABILITIES] = probs
+        return records
+
+    def _one_record(self, frame: pd.DataFrame) -> Record:
+        result = self.loaded.predict(frame)
+        try:
+            (record,) = to_records(result, 1, self.output_names)
+        except (OutputShapeError, ValueError) as exc:
+            raise OutputShapeError(f"{self.label}.transform_predict: {exc}") from None
+        return record

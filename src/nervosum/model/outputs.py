@@ -1,0 +1,120 @@
+"""Normalise whatever a model returns into one JSON-able record per input row.
+
+Models return DataFrames, Series, arrays, lists, dicts or scalars; clients always get
+records named by ``output_schema`` (a single unnamed output is ``prediction``), with
+numpy scalars turned into plain JSON types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Record = dict[str, Any]
+
+DEFAULT_OUTPUT = "prediction"
+
+
+class OutputShapeError(ValueError):
+    """The model's return value cannot be matched to its input rows."""
+
+
+def native(value: Any) -> Any:
+    """A plain Python / JSON value for numpy and pandas scalars and arrays."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): native(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [native(v) for v in value]
+    return value
+
+
+def _column_values(values: Any) -> list[Any]:
+    if isinstance(values, pd.Series | pd.Index):
+        values = values.to_numpy()
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind in "Mm":
+            return [native(v) for v in pd.Series(values)]
+        return [native(v) for v in values.tolist()]
+    return [native(v) for v in values]
+
+
+def _from_columns(columns: dict[str, Any], rows: int) -> list[Record]:
+    lists = {name: _column_values(values) for name, values in columns.items()}
+    for name, values in lists.items():
+        if len(values) != rows:
+            raise OutputShapeError(f"output {name!r} has {len(values)} values for {rows} input rows")
+    names = list(lists)
+    return [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
+
+
+def _single_name(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else DEFAULT_OUTPUT
+
+
+def _frame_records(frame: pd.DataFrame, rows: int, names: Sequence[str]) -> list[Record]:
+    columns = [str(c) for c in frame.columns]
+    if len(columns) == len(names) and not set(names) <= set(columns):
+        columns = list(names)  # unnamed columns (0, 1, ...) take the schema's names in order
+    data = {name: frame.iloc[:, i] for i, name in enumerate(columns)}
+    return _from_columns(data, rows)
+
+
+def _array_records(array: np.ndarray, rows: int, names: Sequence[str]) -> list[Record]:
+    if array.ndim == 0:
+        return _from_columns({_single_name(names): [array.item()]}, rows)
+    if array.ndim == 1:
+        return _from_columns({_single_name(names): array}, rows)
+    if array.ndim == 2 and array.shape[1] == len(names) and len(names) > 1:
+        return _from_columns({n: array[:, i] for i, n in enumerate(names)}, rows)
+    if array.ndim == 2 and array.shape[1] == 1:
+        return _from_columns({_single_name(names): array[:, 0]}, rows)
+    return _from_columns({_single_name(names): list(array)}, rows)
+
+
+def to_records(result: Any, rows: int, names: Sequence[str]) -> list[Record]:
+    """Turn ``result`` into ``rows`` records; raise :class:`OutputShapeError` if impossible."""
+    if result is None:
+        raise OutputShapeError("returned None")
+    if isinstance(result, pd.DataFrame):
+        return _frame_records(result, rows, names)
+    if isinstance(result, pd.Series):
+        return _from_columns({_single_name(names): result}, rows)
+    if isinstance(result, dict):
+        values = list(result.values())
+        if rows != 1 and all(isinstance(v, list | np.ndarray | pd.Series) for v in values):
+            return _from_columns({str(k): v for k, v in result.items()}, rows)
+        if rows == 1:
+            return [native(result)]
+        raise OutputShapeError(f"returned one mapping for {rows} input rows")
+    if isinstance(result, list | tuple):
+        if result and all(isinstance(r, dict) for r in result):
+            if len(result) != rows:
+                raise OutputShapeError(f"returned {len(result)} records for {rows} input rows")
+            return [native(r) for r in result]
+        return _array_records(np.asarray(result, dtype=object), rows, names)
+    if isinstance(result, np.ndarray):
+        return _array_records(result, rows, names)
+    if rows == 1 and isinstance(result, str | int | float | bool | np.generic):
+        return [{_single_name(names): native(result)}]
+    raise OutputShapeError(f"returned a {type(result).__name__}, which is not one value per row")
+
+
+def probability_maps(proba: Any, classes: Sequence[str] | None, rows: int) -> list[dict[str, float]]:
+    """``[{class_name: p}, ...]`` from a ``predict_proba`` result of shape (rows, classes)."""
+    array = np.asarray(proba.to_numpy() if isinstance(proba, pd.DataFrame) else proba, dtype=float)
+    if array.ndim != 2 or array.shape[0] != rows:
+        raise OutputShapeError(f"predict_proba returned shape {array.shape} for {rows} rows")
+    names = list(classes) if classes and len(classes) == array.shape[1] else None
+    if names is None and isinstance(proba, pd.DataFrame):
+        names = [str(c) for c in proba.columns]
+    labels = names or [str(i) for i in range(array.shape[1])]
+    return [dict(zip(labels, row, strict=True)) for row in array.tolist()]

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics (prediction log and evaluation come later)."""

@@ -1,0 +1,65 @@
+"""Prometheus metrics for served models: requests, errors and latency per route.
+
+Each app owns its registry (no global state), so several models or test apps in one
+process never share counters. Labels are bounded: routes are the declared route
+templates (unknown paths count as ``other``), never raw paths or model outputs.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class HttpMetrics:
+    """The HTTP server's metric families, registered in their own registry."""
+
+    def __init__(self, model: str, prefix: str = "nervosum") -> None:
+        self.model = model
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            f"{prefix}_http_requests",
+            "HTTP requests answered, by route, method and status code.",
+            ["model", "route", "method", "status"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            f"{prefix}_http_errors",
+            "HTTP requests answered with an error, by route and error type.",
+            ["model", "route", "type"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            f"{prefix}_http_request_duration_seconds",
+            "Time from request start to response end, by route and method.",
+            ["model", "route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            f"{prefix}_http_requests_in_flight",
+            "HTTP requests being processed now.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            f"{prefix}_model_ready",
+            "1 once the model is loaded and serving, else 0.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.ready.labels(model).set(0)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(self.model, route, method, str(status)).inc()
+        self.latency.labels(self.model, route, method).observe(seconds)
+
+    def error(self, route: str, kind: str) -> None:
+        self.errors.labels(self.model, route, kind).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,169 @@
+"""Validate input records against ``input_schema`` with compiled pydantic validators.
+
+The schema becomes a TypedDict validated by pydantic-core straight from the request
+bytes: no intermediate Python objects, plain dicts out, a few microseconds per record.
+Every violation is reported with its path (``[row, field]`` for arrays), so a client
+fixes all of them in one round trip.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import ConfigDict, Field, TypeAdapter
+from typing_extensions import NotRequired, TypedDict
+
+from nervosum.config.spec import SchemaField
+from nervosum.errors import InputValidationError, RequestError
+from nervosum.config.types import PYTHON_TYPES
+
+Record = dict[str, Any]
+
+_EXAMPLES: dict[str, Any] = {
+    "int": 0,
+    "float": 0.0,
+    "str": "string",
+    "bool": True,
+    "datetime": "2026-01-01T00:00:00Z",
+    "list": [],
+    "dict": {},
+}
+
+
+def _annotation(field: SchemaField) -> Any:
+    base: Any = PYTHON_TYPES[field.type]
+    if field.type == "list":
+        base = list[Any]
+    elif field.type == "dict":
+        base = dict[str, Any]
+    if field.choices:
+        base = Literal[field.choices]
+    constraints: dict[str, Any] = {}
+    if field.type == "float":
+        constraints["allow_inf_nan"] = False
+    if field.min is not None:
+        constraints["ge"] = field.min
+    if field.max is not None:
+        constraints["le"] = field.max
+    if field.description:
+        constraints["description"] = field.description
+    if field.example is not None:
+        constraints["examples"] = [field.example]
+    annotated: Any = Annotated[base, Field(**constraints)] if constraints else base
+    if is_optional(field):
+        return NotRequired[annotated | None]
+    return annotated
+
+
+def is_optional(field: SchemaField) -> bool:
+    """A field may be left out when it is not required or has a default."""
+    return not field.required or field.default is not None
+
+
+def example_value(field: SchemaField) -> Any:
+    if field.example is not None:
+        return field.example
+    if field.default is not None:
+        return field.default
+    if field.choices:
+        return field.choices[0]
+    if field.min is not None:
+        return field.min if field.type == "float" else int(field.min)
+    return _EXAMPLES[field.type]
+
+
+class RecordSchema:
+    """Validates JSON bodies or Python rows into records with every field present."""
+
+    def __init__(
+        self,
+        fields: Sequence[SchemaField],
+        *,
+        title: str = "Input",
+        id_field: str | None = None,
+    ) -> None:
+        self.fields = tuple(fields)
+        self.names = tuple(f.name for f in fields)
+        self.id_field = id_field
+        self.title = title
+        self._defaults = {f.name: f.default for f in fields if is_optional(f)}
+        if fields:
+            spec = {f.name: _annotation(f) for f in fields}
+            if id_field:
+                spec[id_field] = NotRequired[str | int]
+            item: Any = TypedDict(title, spec)  # type: ignore[operator]
+            item.__pydantic_config__ = ConfigDict(extra="forbid")
+        else:
+            # No declared schema: any JSON object is a record, columns as the client sent them.
+            item = dict[str, Any]
+        self._one: TypeAdapter[Any] = TypeAdapter(item)
+        self._many: TypeAdapter[list[Any]] = TypeAdapter(list[item])
+
+    def parse_json(self, body: bytes) -> tuple[list[Record], bool]:
+        """Validate a JSON object or array; return the records and whether it was an array."""
+        start = body.lstrip()[:1]
+        many = start == b"["
+        adapter = self._many if many else self._one
+        try:
+            value = adapter.validate_json(body)
+        except pydantic.ValidationError as exc:
+            raise self._error(exc) from None
+        records = value if many else [value]
+        return [self._complete(r) for r in records], many
+
+    def validate(self, rows: Sequence[Any]) -> list[Record]:
+        """Validate Python rows (e.g. parsed CSV, strings cast by pydantic's lax mode)."""
+        try:
+            value = self._many.validate_python(list(rows))
+        except pydantic.ValidationError as exc:
+            raise self._error(exc) from None
+        return [self._complete(r) for r in value]
+
+    def _complete(self, record: Record) -> Record:
+        for name, default in self._defaults.items():
+            if name not in record:
+                record[name] = default
+        return record
+
+    def _error(self, exc: pydantic.ValidationError) -> RequestError:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            msg = str(errors[0]["msg"]).replace("Invalid JSON: ", "")
+            return RequestError(f"body is not valid JSON: {msg}")
+        details = [self._detail(e) for e in errors]
+        count = len(details)
+        summary = "; ".join(
+            f"{'.'.join(str(p) for p in d['loc']) or 'body'}: {d['msg']}" for d in details[:3]
+        )
+        more = f" (and {count - 3} more)" if count > 3 else ""
+        return InputValidationError(
+            f"{count} invalid field{'s' if count != 1 else ''}: {summary}{more}", details=details
+        )
+
+    def _detail(self, error: Any) -> dict[str, Any]:
+        loc = list(error["loc"])
+        kind = error["type"]
+        msg = str(error["msg"])
+        if kind == "extra_forbidden":
+            close = difflib.get_close_matches(str(loc[-1]), self.names, n=1)
+            msg = f"unknown field; did you mean {close[0]!r}?" if close else "unknown field"
+            if not close:
+                msg += f"; expected: {', '.join(self.names)}"
+        elif kind == "missing":
+            msg = "required field is missing"
+        elif kind in ("dict_type", "list_type", "model_type") and len(loc) <= 1:
+            msg = "expected a JSON object (one record) or an array of objects"
+        return {"loc": loc, "msg": msg, "type": kind}
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of one record, for OpenAPI."""
+        schema = self._one.json_schema()
+        schema["title"] = self.title
+        schema["example"] = self.example()
+        return schema
+
+    def example(self) -> Record:
+        return {f.name: example_value(f) for f in self.fields}

@@ -1,0 +1,137 @@
+"""Assemble the ASGI app of a single-model server.
+
+Starlette, not FastAPI: the request and response models come from ``nervosum.yaml`` at
+run time, so FastAPI's signature-driven validation would add a layer without adding
+checks; Starlette's routing costs a fraction of it (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nervosum.config import Project
+from nervosum.engine import Engine
+from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
+from nervosum.serving import routes
+from nervosum.serving.docs import ASSETS, docs_assets
+from nervosum.serving.responses import error_response
+from nervosum.serving.state import ServingState
+
+_ROUTES = [
+    Route("/", routes.home, methods=["GET"]),
+    Route("/predict", routes.predict, methods=["POST"]),
+    Route("/info", routes.info, methods=["GET"]),
+    Route("/metadata", routes.info, methods=["GET"]),  # [compat] seed Nervosum route
+    Route("/schema", routes.schema, methods=["GET"]),
+    Route("/health/live", routes.live, methods=["GET"]),
+    Route("/health/ready", routes.ready, methods=["GET"]),
+    Route("/metrics", routes.metrics, methods=["GET", "POST"]),  # [compat] nachlass POSTs
+    Route("/openapi.json", routes.openapi, methods=["GET"]),
+    Route("/docs", routes.docs, methods=["GET"]),
+]
+
+_KNOWN_PATHS = frozenset(route.path for route in _ROUTES)
+
+
+def _route_label(path: str) -> str:
+    """A bounded label for metrics: the route template, or ``other``."""
+    if path in _KNOWN_PATHS:
+        return path
+    return ASSETS if path.startswith(ASSETS + "/") else "other"
+
+
+class MetricsMiddleware:
+    """Counts every response and its latency by route, method and status."""
+
+    def __init__(self, app: ASGIApp, state: ServingState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        metrics = self.state.metrics
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        gauge = metrics.in_flight.labels(metrics.model)
+        gauge.inc()
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            gauge.dec()
+            route = _route_label(scope["path"])
+            metrics.observe(route, scope["method"], status, time.perf_counter() - started)
+            error = scope.get("nervosum.error")
+            if error is not None:
+                metrics.error(route, error)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error: NervosumError
+    if exc.status_code == 404:
+        error = NotFoundError(f"no route {request.url.path}", hint="POST /predict; see /docs")
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        error = MethodNotAllowedError(
+            f"{request.method} is not allowed on {request.url.path}",
+            hint=f"use {allowed}" if allowed else None,
+        )
+    else:
+        error = RequestError(str(exc.detail))
+    request.scope["nervosum.error"] = error.code
+    return error_response(error, headers=dict(exc.headers or {}))
+
+
+def create_app(
+    project: Project,
+    *,
+    engine: Engine | None = None,
+    debug: bool = False,
+    max_body_size: int | None = None,
+    on_load_failure: Callable[[BaseException], None] | None = None,
+) -> Starlette:
+    """The ASGI app serving ``project``; pass a loaded ``engine`` to skip background loading."""
+    state = ServingState(
+        project,
+        engine=engine,
+        debug=debug,
+        max_body_size=max_body_size,
+        on_load_failure=on_load_failure,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.start_loading()
+        try:
+            yield
+        finally:
+            state.executor.shutdown(wait=True, cancel_futures=False)
+
+    app = Starlette(
+        debug=False,
+        routes=[*_ROUTES, Mount(ASSETS, app=docs_assets(), name="docs-assets")],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False  # unknown paths get a JSON 404, never a redirect
+    app.state.nervosum = state
+    app.add_middleware(MetricsMiddleware, state=state)
+    return app

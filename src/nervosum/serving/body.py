@@ -1,0 +1,51 @@
+"""Read a request body safely: content type checked, size bounded before it is buffered."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from nervosum.errors import PayloadTooLargeError, RequestError, UnsupportedMediaTypeError
+
+_JSON_TYPES = ("application/json", "text/json", "text/plain", "")
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"request body is larger than the {limit} byte limit",
+        hint="send fewer records per request or raise server.max_body_size",
+    )
+
+
+def _looks_like_json(body: bytes) -> bool:
+    return body.lstrip()[:1] in (b"{", b"[")
+
+
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """The raw JSON bytes of ``request``; 413, 415 or 400 when they cannot be accepted."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in _JSON_TYPES and not media.endswith("+json") and media != _FORM:
+        raise UnsupportedMediaTypeError(
+            f"content type {media!r} is not supported",
+            hint="send a JSON body with content-type: application/json",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        raise RequestError("request body is empty", hint="send a JSON object or an array of objects")
+    # curl -d sends JSON as form-encoded unless told otherwise; accept it when it is JSON.
+    if media == _FORM and not _looks_like_json(body):
+        raise UnsupportedMediaTypeError(
+            "form-encoded bodies are not supported",
+            hint="send a JSON body with content-type: application/json",
+        )
+    return body

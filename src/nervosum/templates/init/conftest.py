@@ -1,0 +1,1 @@
+# Makes the project folder importable in tests (`from model.model import Model`).
