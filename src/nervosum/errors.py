@@ -4,19 +4,19 @@ Each class carries a stable ``code`` (the ``type`` in the JSON error body), the 
 status a server answers with, and the exit code the CLI ends with, so the HTTP, stream,
 batch and CLI front ends map an error the same way without knowing its details::
 
-    NervosumError                      code            http  exit
-    ├── ConfigError                    config_error     500     2   nervosum.yaml is wrong
-    ├── ModelDefinitionError           model_definition 500     2   user code or artifact unusable
-    ├── RequestError                   bad_request      400     2   the client sent something wrong
-    │   ├── PayloadTooLargeError       payload_too_large 413    2
-    │   ├── UnsupportedMediaTypeError  unsupported_media_type 415 2
-    │   ├── NotFoundError              not_found        404     2
-    │   ├── MethodNotAllowedError      method_not_allowed 405   2
-    │   └── InputValidationError       validation_error 422     2   fields listed in ``details``
-    │       └── InvalidInputError      invalid_input    422     2   raised by user models
-    ├── PredictionError                prediction_error 500     1   the model raised
-    ├── ModelOutputError               model_output     500     1   the model returned an unusable shape
-    └── NotReadyError                  not_ready        503     1   the model is still loading
+    NervosumError                    code                    http exit
+    ├── ConfigError                  config_error             500   2  nervosum.yaml is wrong
+    ├── ModelDefinitionError         model_definition         500   2  user code unusable
+    ├── RequestError                 bad_request              400   2  unreadable request
+    │   ├── PayloadTooLargeError     payload_too_large        413   2
+    │   ├── UnsupportedMediaTypeError unsupported_media_type  415   2
+    │   ├── NotFoundError            not_found                404   2
+    │   ├── MethodNotAllowedError    method_not_allowed       405   2
+    │   └── InputValidationError     validation_error         422   2  ``details`` per field
+    │       └── InvalidInputError    invalid_input            422   2  raised by user models
+    ├── PredictionError              prediction_error         500   1  the model raised
+    │   └── ModelOutputError         model_output             500   1  unusable output shape
+    └── NotReadyError                not_ready                503   1  model still loading
 
 ``InvalidInputError`` is the one exception user code raises itself: a model that finds
 a request it cannot score raises it, and HTTP answers 422, streams dead-letter the

@@ -30,14 +30,20 @@ def sniff_format(text: str, filename: str | None = None) -> str:
     if first == "[":
         return "json"
     if first == "{":
-        return "jsonl" if len(lines) > 1 and all(line.lstrip()[:1] == "{" for line in lines) else "json"
+        return (
+            "jsonl"
+            if len(lines) > 1 and all(line.lstrip()[:1] == "{" for line in lines)
+            else "json"
+        )
     return "csv"
 
 
 def _csv_rows(text: str) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
-        raise RequestError("the CSV input has no header row", hint="the first line names the columns")
+        raise RequestError(
+            "the CSV input has no header row", hint="the first line names the columns"
+        )
     # An empty cell is a missing value, so optional fields take their default.
     return [{k: v for k, v in row.items() if v not in ("", None)} for row in reader]
 
@@ -45,7 +51,9 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
 def parse_records(engine: Engine, text: str, fmt: str) -> tuple[list[Record], bool]:
     """Validated records and whether the input held several (an array, lines or a table)."""
     if not text.strip():
-        raise RequestError("the input is empty", hint="pass a JSON object, JSON Lines or a CSV table")
+        raise RequestError(
+            "the input is empty", hint="pass a JSON object, JSON Lines or a CSV table"
+        )
     if fmt == "json":
         return engine.inputs.parse_json(text.encode())
     if fmt == "jsonl":

@@ -27,7 +27,9 @@ def _walk(node: Traversable, prefix: Path) -> list[tuple[Path, Traversable]]:
 def create_project(name: str, target: Path) -> list[Path]:
     """Write the template into ``target`` (which must be absent or empty); return the files."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise RequestError(f"{target} already exists and is not empty", hint="choose another name or -d")
+        raise RequestError(
+            f"{target} already exists and is not empty", hint="choose another name or -d"
+        )
     written: list[Path] = []
     for relative, source in _walk(_TEMPLATE, Path()):
         text = Template(source.read_text(encoding="utf-8")).safe_substitute(name=name)

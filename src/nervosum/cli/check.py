@@ -37,7 +37,9 @@ def check(project_dir: str, config: str) -> None:
     try:
         outputs = engine.predict(engine.inputs.validate([example]))
     except PredictionError as exc:
-        raise type(exc)(f"the schema example failed: {exc.message}", error_id=exc.error_id) from None
+        raise type(exc)(
+            f"the schema example failed: {exc.message}", error_id=exc.error_id
+        ) from None
     except NervosumError as exc:
         exc.message = f"the schema example was rejected: {exc.message}"
         raise

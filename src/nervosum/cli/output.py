@@ -24,7 +24,9 @@ def fail(error: NervosumError, *, debug: bool = False) -> NoReturn:
         traceback.print_exception(error)
     if isinstance(error, ConfigError):
         count = len(error.issues)
-        click.secho(f"error: {error.filename} has {count} problem{'s' * (count != 1)}:", err=True, fg="red")
+        click.secho(
+            f"error: {error.filename} has {count} problem{'s' * (count != 1)}:", err=True, fg="red"
+        )
         for issue in error.issues:
             click.echo(f"  {issue.render(error.filename)}", err=True)
     else:

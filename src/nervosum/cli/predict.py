@@ -42,8 +42,8 @@ def predict(project_dir: str, config: str, input_path: str, fmt: str, proba: boo
     """
     from nervosum.config import load_config
     from nervosum.engine import Engine
-    from nervosum.oneshot import predict_text, sniff_format
     from nervosum.jsonio import dumps
+    from nervosum.oneshot import predict_text, sniff_format
 
     project = load_config(project_dir, config)
     if input_path == "-":

@@ -12,8 +12,14 @@ from nervosum.cli.output import reports_errors
 
 @click.command()
 @project_arguments
-@click.option("--host", envvar="NERVOSUM_HOST", help="Interface to bind [env NERVOSUM_HOST; default 127.0.0.1].")
-@click.option("--port", type=int, envvar="NERVOSUM_PORT", help="Port [env NERVOSUM_PORT; default 5000].")
+@click.option(
+    "--host",
+    envvar="NERVOSUM_HOST",
+    help="Interface to bind [env NERVOSUM_HOST; default 127.0.0.1].",
+)
+@click.option(
+    "--port", type=int, envvar="NERVOSUM_PORT", help="Port [env NERVOSUM_PORT; default 5000]."
+)
 @click.option(
     "--max-body-size",
     type=click.IntRange(min=1),

@@ -136,7 +136,9 @@ class ModelSpec(_Frozen):
         if self.artifact and (self.module or self.class_):
             raise ValueError("give either artifact or module + class, not both")
         if not self.artifact and not (self.module and self.class_):
-            raise ValueError("give module and class (a model class) or artifact (a saved estimator)")
+            raise ValueError(
+                "give module and class (a model class) or artifact (a saved estimator)"
+            )
         if self.artifact and (self.methods or self.init):
             raise ValueError("methods and init apply to a model class, not to an artifact")
         return self
@@ -221,4 +223,3 @@ class NervosumConfig(_Frozen):
     def reserved_blocks_in_use(self) -> list[str]:
         """Reserved blocks present in the file that this version does not act on yet."""
         return [name for name in RESERVED_BLOCKS if getattr(self, name)]
-

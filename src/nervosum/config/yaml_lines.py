@@ -43,7 +43,9 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], issues: list[Conf
             if key in seen:
                 dotted = ".".join(str(p) for p in child)
                 issues.append(
-                    ConfigIssue(dotted, "key appears twice", key_node.start_mark.line + 1, "keep one")
+                    ConfigIssue(
+                        dotted, "key appears twice", key_node.start_mark.line + 1, "keep one"
+                    )
                 )
             seen.add(key)
             lines[child] = key_node.start_mark.line + 1

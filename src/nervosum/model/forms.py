@@ -147,7 +147,9 @@ def _chain(methods: list[Call]) -> Call:
 def _bound(instance: Any, name: str, label: str) -> Call:
     method = getattr(instance, name, None)
     if not callable(method):
-        available = [m for m in dir(instance) if not m.startswith("_") and callable(getattr(instance, m))]
+        available = [
+            m for m in dir(instance) if not m.startswith("_") and callable(getattr(instance, m))
+        ]
         close = difflib.get_close_matches(name, available, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"define `def {name}(self, data)`"
         raise ModelDefinitionError(f"{label} has no method {name!r}", hint=hint)
@@ -165,9 +167,7 @@ def _load_class(project: Project, spec: ModelSpec) -> LoadedModel:
         classes = [n for n, v in vars(module).items() if isinstance(v, type)]
         close = difflib.get_close_matches(spec.class_, classes, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "check model.class in nervosum.yaml"
-        raise ModelDefinitionError(
-            f"{module.__file__} has no class {spec.class_!r}", hint=hint
-        )
+        raise ModelDefinitionError(f"{module.__file__} has no class {spec.class_!r}", hint=hint)
     instance = _construct(cls, spec, label, project)
     per_record = False
     if spec.methods:
@@ -184,7 +184,9 @@ def _load_class(project: Project, spec: ModelSpec) -> LoadedModel:
             hint="add `def predict(self, df): return ...` or list `model.methods`",
         )
     proba_method = getattr(instance, "predict_proba", None)
-    proba = proba_method if spec.probabilities and callable(proba_method) and not per_record else None
+    proba = (
+        proba_method if spec.probabilities and callable(proba_method) and not per_record else None
+    )
     return LoadedModel(
         instance=instance,
         label=label,

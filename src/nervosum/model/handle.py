@@ -34,7 +34,12 @@ class ModelIdentity:
     created: str
 
     def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version, "uuid": self.uuid, "created": self.created}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "uuid": self.uuid,
+            "created": self.created,
+        }
 
 
 def _iso(moment: datetime) -> str:

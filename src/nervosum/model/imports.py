@@ -55,7 +55,7 @@ def _evict_foreign(top: str, project_dir: Path) -> None:
 def import_user_module(dotted: str, project_dir: Path, src_dir: Path) -> ModuleType:
     """Import ``dotted`` from the project; failures become one readable error."""
     prepare_path(project_dir, src_dir)
-    _evict_foreign(dotted.split(".")[0], project_dir)
+    _evict_foreign(dotted.split(".", maxsplit=1)[0], project_dir)
     importlib.invalidate_caches()
     try:
         return importlib.import_module(dotted)

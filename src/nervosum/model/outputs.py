@@ -51,7 +51,9 @@ def _from_columns(columns: dict[str, Any], rows: int) -> list[Record]:
     lists = {name: _column_values(values) for name, values in columns.items()}
     for name, values in lists.items():
         if len(values) != rows:
-            raise OutputShapeError(f"output {name!r} has {len(values)} values for {rows} input rows")
+            raise OutputShapeError(
+                f"output {name!r} has {len(values)} values for {rows} input rows"
+            )
     names = list(lists)
     return [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
 
@@ -108,7 +110,9 @@ def to_records(result: Any, rows: int, names: Sequence[str]) -> list[Record]:
     raise OutputShapeError(f"returned a {type(result).__name__}, which is not one value per row")
 
 
-def probability_maps(proba: Any, classes: Sequence[str] | None, rows: int) -> list[dict[str, float]]:
+def probability_maps(
+    proba: Any, classes: Sequence[str] | None, rows: int
+) -> list[dict[str, float]]:
     """``[{class_name: p}, ...]`` from a ``predict_proba`` result of shape (rows, classes)."""
     array = np.asarray(proba.to_numpy() if isinstance(proba, pd.DataFrame) else proba, dtype=float)
     if array.ndim != 2 or array.shape[0] != rows:

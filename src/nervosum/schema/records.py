@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 import pydantic
 from pydantic import ConfigDict, Field, TypeAdapter
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from nervosum.config.spec import SchemaField
-from nervosum.errors import InputValidationError, RequestError
 from nervosum.config.types import PYTHON_TYPES
+from nervosum.errors import InputValidationError, RequestError
 
 Record = dict[str, Any]
 
@@ -58,6 +58,13 @@ def _annotation(field: SchemaField) -> Any:
     return annotated
 
 
+def _typed_dict(title: str, spec: dict[str, Any]) -> Any:
+    """A TypedDict class built at run time, closed to unknown keys."""
+    item: Any = TypedDict(title, spec)  # type: ignore[misc]
+    setattr(item, "__pydantic_config__", ConfigDict(extra="forbid"))  # noqa: B010
+    return item
+
+
 def is_optional(field: SchemaField) -> bool:
     """A field may be left out when it is not required or has a default."""
     return not field.required or field.default is not None
@@ -90,15 +97,13 @@ class RecordSchema:
         self.id_field = id_field
         self.title = title
         self._defaults = {f.name: f.default for f in fields if is_optional(f)}
+        # No declared schema: any JSON object is a record, columns as the client sent them.
+        item: Any = dict[str, Any]
         if fields:
             spec = {f.name: _annotation(f) for f in fields}
             if id_field:
                 spec[id_field] = NotRequired[str | int]
-            item: Any = TypedDict(title, spec)  # type: ignore[operator]
-            item.__pydantic_config__ = ConfigDict(extra="forbid")
-        else:
-            # No declared schema: any JSON object is a record, columns as the client sent them.
-            item = dict[str, Any]
+            item = _typed_dict(title, spec)
         self._one: TypeAdapter[Any] = TypeAdapter(item)
         self._many: TypeAdapter[list[Any]] = TypeAdapter(list[item])
 
@@ -108,10 +113,10 @@ class RecordSchema:
         many = start == b"["
         adapter = self._many if many else self._one
         try:
-            value = adapter.validate_json(body)
+            value: Any = adapter.validate_json(body)
         except pydantic.ValidationError as exc:
             raise self._error(exc) from None
-        records = value if many else [value]
+        records: list[Record] = value if many else [value]
         return [self._complete(r) for r in records], many
 
     def validate(self, rows: Sequence[Any]) -> list[Record]:

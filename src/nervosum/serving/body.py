@@ -41,7 +41,9 @@ async def read_json_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body.strip():
-        raise RequestError("request body is empty", hint="send a JSON object or an array of objects")
+        raise RequestError(
+            "request body is empty", hint="send a JSON object or an array of objects"
+        )
     # curl -d sends JSON as form-encoded unless told otherwise; accept it when it is JSON.
     if media == _FORM and not _looks_like_json(body):
         raise UnsupportedMediaTypeError(

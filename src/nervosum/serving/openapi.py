@@ -73,7 +73,9 @@ def _output_schema(project: Project, classifier: bool) -> dict[str, Any]:
 
 def _get(summary: str, content: dict[str, Any] | None = None) -> dict[str, Any]:
     body = content or {"application/json": {"schema": {"type": "object"}}}
-    return {"get": {"summary": summary, "responses": {"200": {"description": "OK", "content": body}}}}
+    return {
+        "get": {"summary": summary, "responses": {"200": {"description": "OK", "content": body}}}
+    }
 
 
 def build_openapi(project: Project, *, version: str, classifier: bool) -> dict[str, Any]:

@@ -50,7 +50,9 @@ def guarded(handler: Handler) -> Handler:
             error_id = uuid.uuid4().hex[:12]
             log.exception("unexpected error [error_id=%s] on %s", error_id, request.url.path)
             request.scope["nervosum.error"] = "internal_error"
-            failure = PredictionError(f"internal server error (error id {error_id})", error_id=error_id)
+            failure = PredictionError(
+                f"internal server error (error id {error_id})", error_id=error_id
+            )
             return error_response(failure, expose_details=False)
 
     return wrapper
