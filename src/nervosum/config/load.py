@@ -17,7 +17,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
-from nervosum.config.spec import NervosumConfig
+from nervosum.config.spec import NO_MODEL, NervosumConfig, duplicate_names
 from nervosum.config.yaml_lines import YamlDocument, parse_yaml
 from nervosum.errors import ConfigError, ConfigIssue
 
@@ -92,38 +92,89 @@ def _issue_from(error: Any, doc: YamlDocument) -> ConfigIssue:
     return ConfigIssue(dotted, message, line)
 
 
-def _file_issues(project: Project, doc: YamlDocument) -> list[ConfigIssue]:
-    """Problems only the filesystem can reveal: missing folders and files."""
+def _file_issues(root: Path, data: dict[str, Any], doc: YamlDocument) -> list[ConfigIssue]:
+    """Problems only the filesystem can reveal: missing folders and files.
+
+    Read from the raw mapping so they are reported alongside validation errors.
+    """
     issues: list[ConfigIssue] = []
-    config = project.config
-    if not project.src_dir.is_dir():
+    src = data.get("src", ".")
+    src_dir = (root / src).resolve() if isinstance(src, str) else None
+    if src_dir is not None and not src_dir.is_dir():
         issues.append(
             ConfigIssue(
                 "src",
-                f"source directory {config.src!r} does not exist in {project.project_dir}",
+                f"source directory {src!r} does not exist in {root.resolve()}",
                 doc.line_of(("src",)),
             )
         )
-    if config.requirements and not (project.project_dir / config.requirements).is_file():
+    requirements = data.get("requirements")
+    if isinstance(requirements, str) and requirements and not (root / requirements).is_file():
         issues.append(
             ConfigIssue(
                 "requirements",
-                f"requirements file {config.requirements!r} not found",
+                f"requirements file {requirements!r} not found",
                 doc.line_of(("requirements",)),
                 "remove the key if the model needs no extra packages",
             )
         )
-    artifact = config.model.artifact if config.model else None
-    if artifact and project.src_dir.is_dir() and not (project.src_dir / artifact).is_file():
+    model = data.get("model")
+    artifact = model.get("artifact") if isinstance(model, dict) else None
+    if (
+        isinstance(artifact, str)
+        and artifact
+        and src_dir is not None
+        and src_dir.is_dir()
+        and not (src_dir / artifact).is_file()
+    ):
         issues.append(
             ConfigIssue(
                 "model.artifact",
-                f"artifact {artifact!r} not found in {project.src_dir}",
+                f"artifact {artifact!r} not found in {src_dir}",
                 doc.line_of(("model", "artifact")),
                 "the path is relative to src",
             )
         )
     return issues
+
+
+def _duplicate_field_issues(data: dict[str, Any], doc: YamlDocument) -> list[ConfigIssue]:
+    """Schema fields declared twice, found even when other fields of the list are invalid."""
+    issues: list[ConfigIssue] = []
+    for key in ("input_schema", "output_schema"):
+        items = data.get(key)
+        if not isinstance(items, list):
+            continue
+        names = [item.get("name") if isinstance(item, dict) else None for item in items]
+        for index, name in duplicate_names(names):
+            issues.append(
+                ConfigIssue(
+                    f"{key}.{index}.name",
+                    f"field {name!r} is declared twice",
+                    doc.line_of((key, index, "name")),
+                    "field names must be unique",
+                )
+            )
+    return issues
+
+
+def _validate(
+    data: dict[str, Any], doc: YamlDocument
+) -> tuple[NervosumConfig | None, list[ConfigIssue]]:
+    """The parsed config (None if invalid) and every problem in it."""
+    try:
+        return NervosumConfig.model_validate(data), []
+    except pydantic.ValidationError as exc:
+        issues = [_issue_from(e, doc) for e in exc.errors()]
+    # Pydantic skips whole-list and whole-file checks once a part is invalid; run them here.
+    duplicates = _duplicate_field_issues(data, doc)
+    if duplicates:
+        issues = [i for i in issues if not i.message.endswith("is declared twice")]
+        issues.extend(duplicates)
+    no_model = data.get("interface") is None and data.get("model") is None
+    if no_model and not any(i.message == NO_MODEL for i in issues):
+        issues.append(ConfigIssue("", NO_MODEL, 1))
+    return None, issues
 
 
 def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONFIG) -> Project:
@@ -137,17 +188,18 @@ def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONF
         hint = "pass -c PATH, or create one with `nervosum init NAME`"
         raise ConfigError(shown, [ConfigIssue("", "config file not found", None, hint)])
     doc = parse_yaml(path.read_text(encoding="utf-8"))
-    issues = list(doc.issues)
-    if doc.data is not None and not isinstance(doc.data, dict) and not issues:
-        issues.append(ConfigIssue("", "the file must be a YAML mapping of keys to values", 1))
-    if issues or doc.data is None:
-        raise ConfigError(shown, issues or [ConfigIssue("", "the file is empty", 1)])
-    try:
-        parsed = NervosumConfig.model_validate(doc.data)
-    except pydantic.ValidationError as exc:
-        raise ConfigError(shown, [_issue_from(e, doc) for e in exc.errors()]) from None
-    project = Project(parsed, root.resolve(), path.resolve())
-    file_issues = _file_issues(project, doc)
-    if file_issues:
-        raise ConfigError(shown, file_issues)
-    return project
+    if doc.data is None:
+        raise ConfigError(shown, doc.issues or [ConfigIssue("", "the file is empty", 1)])
+    if not isinstance(doc.data, dict):
+        mapping = ConfigIssue("", "the file must be a YAML mapping of keys to values", 1)
+        raise ConfigError(shown, [*doc.issues, mapping])
+    data: dict[str, Any] = dict(doc.data)
+    tag = data.get("tag")
+    if isinstance(tag, int | float) and not isinstance(tag, bool):
+        data["tag"] = doc.text_of(("tag",)) or str(tag)  # `tag: 1.10` is "1.10", not 1.1
+    parsed, issues = _validate(data, doc)
+    issues = [*doc.issues, *issues, *_file_issues(root, data, doc)]
+    if issues or parsed is None:
+        issues.sort(key=lambda issue: issue.line or 0)
+        raise ConfigError(shown, issues)
+    return Project(parsed, root.resolve(), path.resolve())

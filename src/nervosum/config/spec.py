@@ -9,13 +9,65 @@ native one (``model: {module, class, init, methods, artifact}``). Every model is
 from __future__ import annotations
 
 import keyword
+import math
+from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import pydantic
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from nervosum.config.types import canonical_type
+from nervosum.config.types import PYTHON_TYPES, canonical_type
 
 MODES = ("http", "batch", "stream", "graph")
+
+BOTH_MODELS = "give either `interface` (seed format) or `model`, not both"
+NO_MODEL = (
+    "no model given: add `model: {module: ..., class: ...}` (or the seed's "
+    "`interface: {model_module: ..., model_class: ...}`) or `model: {artifact: ...}`"
+)
+
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _fits(value: object, type_name: str) -> bool:
+    """Whether a value written in the file (a default, choice or example) is of the type."""
+    if isinstance(value, bool):
+        return type_name == "bool"
+    if type_name == "int":
+        return isinstance(value, int)
+    if type_name == "float":
+        return isinstance(value, int | float) and math.isfinite(value)
+    if type_name == "datetime":
+        if not isinstance(value, str | date):
+            return False
+        try:
+            _DATETIME.validate_python(value)
+        except pydantic.ValidationError:
+            return False
+        return True
+    return isinstance(value, PYTHON_TYPES[type_name])
+
+
+def duplicate_names(names: list[object]) -> list[tuple[int, str]]:
+    """``(index, name)`` of every name already seen earlier in ``names``."""
+    seen: set[str] = set()
+    repeated: list[tuple[int, str]] = []
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            repeated.append((index, name))
+        seen.add(name)
+    return repeated
+
 
 # Blocks that later capabilities fill in; the names are reserved so a config written for a
 # newer nervosum fails loudly on an older one only when the block is actually malformed.
@@ -50,7 +102,28 @@ class SchemaField(_Frozen):
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
             raise ValueError(f"min/max apply to int and float fields, not {self.type}")
+        if self.type == "int":
+            for bound in (self.min, self.max):
+                if bound is not None and not float(bound).is_integer():
+                    raise ValueError(f"min/max of an int field must be whole numbers, not {bound}")
+        for choice in self.choices or ():
+            self._check_value("choice", choice, in_choices=False)
+        if self.default is not None:
+            self._check_value("default", self.default)
+        if self.example is not None:
+            self._check_value("example", self.example)
         return self
+
+    def _check_value(self, what: str, value: Any, *, in_choices: bool = True) -> None:
+        """A value from the file must be something the field itself would accept."""
+        if not _fits(value, self.type):
+            raise ValueError(f"{what} {value!r} is not a valid {self.type}")
+        if self.min is not None and value < self.min:
+            raise ValueError(f"{what} {value!r} is less than min ({self.min})")
+        if self.max is not None and value > self.max:
+            raise ValueError(f"{what} {value!r} is greater than max ({self.max})")
+        if in_choices and self.choices and value not in self.choices:
+            raise ValueError(f"{what} {value!r} is not one of the choices")
 
 
 def _check_identifier(value: str, what: str) -> str:
@@ -78,7 +151,7 @@ class Deployment(_Frozen):
         allowed = ", ".join(MODES)
         if value.lower() == "kafka":
             raise ValueError(
-                f"mode 'kafka' is not a deployment mode; allowed: {allowed}. Kafka is a "
+                f"mode {value!r} is not a deployment mode; allowed: {allowed}. Kafka is a "
                 "stream source: use `mode: stream` with `stream: {source: kafka://host/topic}`"
             )
         raise ValueError(f"mode {value!r} is not supported; allowed: {allowed}")
@@ -190,24 +263,33 @@ class NervosumConfig(_Frozen):
     @field_validator("input_schema", "output_schema")
     @classmethod
     def _unique_names(cls, value: tuple[SchemaField, ...]) -> tuple[SchemaField, ...]:
-        seen: set[str] = set()
-        for field in value:
-            if field.name in seen:
-                raise ValueError(f"field {field.name!r} is declared twice")
-            seen.add(field.name)
+        repeated = duplicate_names([f.name for f in value])
+        if repeated:
+            raise ValueError(f"field {repeated[0][1]!r} is declared twice")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _not_both(cls, value: ModelSpec | None, info: ValidationInfo) -> ModelSpec | None:
+        # Checked on `model` (declared after `interface`) so the error points at its line.
+        if value is not None and info.data.get("interface") is not None:
+            raise ValueError(BOTH_MODELS)
+        return value
+
+    @field_validator("id_field")
+    @classmethod
+    def _id_not_an_input(cls, value: str | None, info: ValidationInfo) -> str | None:
+        inputs: tuple[SchemaField, ...] = info.data.get("input_schema", ())
+        if value and any(f.name == value for f in inputs):
+            raise ValueError(f"id_field {value!r} must not also be an input_schema field")
         return value
 
     @model_validator(mode="after")
     def _model_given_once(self) -> NervosumConfig:
         if self.interface and self.model:
-            raise ValueError("give either `interface` (seed format) or `model`, not both")
+            raise ValueError(BOTH_MODELS)
         if not self.interface and not self.model:
-            raise ValueError(
-                "no model given: add `model: {module: ..., class: ...}` (or the seed's "
-                "`interface: {model_module: ..., model_class: ...}`) or `model: {artifact: ...}`"
-            )
-        if self.id_field and any(f.name == self.id_field for f in self.input_schema):
-            raise ValueError(f"id_field {self.id_field!r} must not also be an input_schema field")
+            raise ValueError(NO_MODEL)
         return self
 
     @property

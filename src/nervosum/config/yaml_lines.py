@@ -19,10 +19,21 @@ Path = tuple[str | int, ...]
 class YamlDocument:
     """A parsed YAML mapping plus the line of each path inside it."""
 
-    def __init__(self, data: Any, lines: dict[Path, int], issues: list[ConfigIssue]) -> None:
+    def __init__(
+        self,
+        data: Any,
+        lines: dict[Path, int],
+        issues: list[ConfigIssue],
+        scalars: dict[Path, str] | None = None,
+    ) -> None:
         self.data = data
         self.lines = lines
         self.issues = issues
+        self.scalars = scalars or {}
+
+    def text_of(self, path: Path) -> str | None:
+        """The scalar at ``path`` exactly as written (``1.10`` stays ``1.10``, not ``1.1``)."""
+        return self.scalars.get(path)
 
     def line_of(self, path: Path) -> int | None:
         """The line of ``path``, or of its nearest ancestor present in the file."""
@@ -33,9 +44,17 @@ class YamlDocument:
         return None
 
 
-def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], issues: list[ConfigIssue]) -> None:
+def _walk(
+    node: yaml.Node,
+    path: Path,
+    lines: dict[Path, int],
+    issues: list[ConfigIssue],
+    scalars: dict[Path, str],
+) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, yaml.ScalarNode):
+        scalars[path] = str(node.value)
+    elif isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
             key = str(key_node.value)
@@ -49,10 +68,10 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], issues: list[Conf
                 )
             seen.add(key)
             lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines, issues)
+            _walk(value_node, child, lines, issues, scalars)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*path, index), lines, issues)
+            _walk(item, (*path, index), lines, issues, scalars)
 
 
 def parse_yaml(text: str) -> YamlDocument:
@@ -67,6 +86,7 @@ def parse_yaml(text: str) -> YamlDocument:
         return YamlDocument(None, {}, [ConfigIssue("", f"not valid YAML: {problem}", line)])
     lines: dict[Path, int] = {}
     issues: list[ConfigIssue] = []
+    scalars: dict[Path, str] = {}
     if node is not None:
-        _walk(node, (), lines, issues)
-    return YamlDocument(data, lines, issues)
+        _walk(node, (), lines, issues, scalars)
+    return YamlDocument(data, lines, issues, scalars)

@@ -54,13 +54,15 @@ def _class_names(obj: Any) -> tuple[str, ...] | None:
 
 
 def _is_classifier(obj: Any) -> bool:
+    """scikit-learn's own answer for its estimators; for other objects, proba + class names."""
+    duck = callable(getattr(obj, "predict_proba", None)) and _class_names(obj) is not None
     try:
-        from sklearn.base import is_classifier
+        from sklearn.base import BaseEstimator, is_classifier
     except ImportError:  # pragma: no cover - sklearn is optional
-        return hasattr(obj, "predict_proba")
-    return bool(is_classifier(obj)) or (
-        hasattr(obj, "predict_proba") and _class_names(obj) is not None
-    )
+        return duck
+    if isinstance(obj, BaseEstimator):
+        return bool(is_classifier(obj)) or duck
+    return duck
 
 
 def _load_pickle(path: Path) -> Any:
