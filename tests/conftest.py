@@ -49,7 +49,8 @@ class LiveServer:
 def live_server(project_dir: Path, *extra: str, timeout: float = 60) -> Iterator[LiveServer]:
     """Run `nervosum serve` on a free loopback port until the block ends."""
     port = free_port()
-    command = [sys.executable, "-m", "nervosum", "serve", str(project_dir), "--port", str(port), *extra]
+    command = [sys.executable, "-m", "nervosum", "serve", str(project_dir), "--port", str(port)]
+    command.extend(extra)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env

@@ -44,9 +44,9 @@ def test_openapi_describes_predict_with_generated_models(client: TestClient) -> 
 
 def test_openapi_examples_are_accepted_by_the_server(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
-    examples = document["paths"]["/predict"]["post"]["requestBody"]["content"][
-        "application/json"
-    ]["examples"]
+    examples = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"
+    ]
     single = client.post("/predict", json=examples["one"]["value"])
     several = client.post("/predict", json=examples["many"]["value"])
     assert single.status_code == 200

@@ -1,4 +1,4 @@
-"""Every error class maps to the one JSON error shape, a distinct code, a status and an exit code."""
+"""Every error class maps to the one JSON error shape, a distinct code, a status, an exit code."""
 
 from __future__ import annotations
 
