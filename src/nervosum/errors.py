@@ -4,7 +4,8 @@ Each class carries a stable ``code`` (the ``type`` in the JSON error body), the 
 status a server answers with, and the exit code the CLI ends with, so the HTTP, stream,
 batch and CLI front ends map an error the same way without knowing its details::
 
-    NervosumError                    code                    http exit
+    class                            code                    http exit
+    NervosumError                    internal_error           500   1  a bug: report it
     ├── ConfigError                  config_error             500   2  nervosum.yaml is wrong
     ├── ModelDefinitionError         model_definition         500   2  user code unusable
     ├── RequestError                 bad_request              400   2  unreadable request
@@ -61,11 +62,13 @@ class NervosumError(Exception):
         *,
         hint: str | None = None,
         details: list[dict[str, Any]] | None = None,
+        error_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.details = details or []
+        self.error_id = error_id
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
@@ -74,6 +77,8 @@ class NervosumError(Exception):
         """The plain, JSON-able form sent to clients and across processes."""
         record: dict[str, Any] = {"type": self.code, "message": str(self)}
         record["details"] = self.details if expose_details else []
+        if self.error_id:
+            record["error_id"] = self.error_id
         return record
 
 
@@ -175,13 +180,7 @@ class PredictionError(NervosumError):
     code = "prediction_error"
 
     def __init__(self, message: str, *, error_id: str) -> None:
-        super().__init__(message)
-        self.error_id = error_id
-
-    def to_record(self, *, expose_details: bool = True) -> dict[str, Any]:
-        record = super().to_record(expose_details=expose_details)
-        record["error_id"] = self.error_id
-        return record
+        super().__init__(message, error_id=error_id)
 
 
 class ModelOutputError(PredictionError):

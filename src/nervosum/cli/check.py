@@ -21,7 +21,7 @@ def check(project_dir: str, config: str) -> None:
 
     from nervosum.config import load_config
     from nervosum.engine import Engine
-    from nervosum.errors import NervosumError, PredictionError
+    from nervosum.errors import NervosumError
     from nervosum.jsonio import dumps
 
     project = load_config(project_dir, config)
@@ -36,12 +36,8 @@ def check(project_dir: str, config: str) -> None:
     example = engine.inputs.example()
     try:
         outputs = engine.predict(engine.inputs.validate([example]))
-    except PredictionError as exc:
-        raise type(exc)(
-            f"the schema example failed: {exc.message}", error_id=exc.error_id
-        ) from None
     except NervosumError as exc:
-        exc.message = f"the schema example was rejected: {exc.message}"
+        exc.message = f"the schema example failed: {exc.message}"
         raise
     table = Table(show_header=False, box=None)
     table.add_row("name", f"{cfg.name} ({cfg.tag})")

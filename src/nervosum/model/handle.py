@@ -73,6 +73,12 @@ class ModelHandle:
         self.identity = _identity(project, loaded)
         schema_names = [f.name for f in project.config.output_schema]
         self.output_names: tuple[str, ...] = tuple(schema_names) or (DEFAULT_OUTPUT,)
+        # A fitted scikit-learn estimator knows its column order; without an input_schema
+        # the frame follows the client's key order, so restore the trained order.
+        names = getattr(loaded.instance, "feature_names_in_", None)
+        self.feature_order: list[str] | None = (
+            [str(n) for n in names] if names is not None else None
+        )
 
     @classmethod
     def load(cls, project: Project) -> ModelHandle:
@@ -104,6 +110,9 @@ class ModelHandle:
         value cannot be matched one-to-one with the input rows.
         """
         rows = len(frame)
+        order = self.feature_order
+        if order and list(frame.columns) != order and set(order) <= set(frame.columns):
+            frame = frame[order]
         if self.per_record:
             return [self._one_record(frame.iloc[[i]].reset_index(drop=True)) for i in range(rows)]
         try:

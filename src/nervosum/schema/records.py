@@ -82,6 +82,11 @@ def example_value(field: SchemaField) -> Any:
     return _EXAMPLES[field.type]
 
 
+def _is_record_loc(loc: list[Any]) -> bool:
+    """Whether ``loc`` is a whole record (the body, or one item of an array), not a field."""
+    return not loc or (len(loc) == 1 and isinstance(loc[0], int))
+
+
 class RecordSchema:
     """Validates JSON bodies or Python rows into records with every field present."""
 
@@ -159,7 +164,7 @@ class RecordSchema:
                 msg += f"; expected: {', '.join(self.names)}"
         elif kind == "missing":
             msg = "required field is missing"
-        elif kind in ("dict_type", "list_type", "model_type") and len(loc) <= 1:
+        elif kind in ("dict_type", "list_type", "model_type") and _is_record_loc(loc):
             msg = "expected a JSON object (one record) or an array of objects"
         return {"loc": loc, "msg": msg, "type": kind}
 

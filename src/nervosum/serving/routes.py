@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from nervosum import __version__
-from nervosum.errors import NervosumError, PredictionError
+from nervosum.errors import NervosumError
 from nervosum.serving.body import read_json_body
 from nervosum.serving.docs import docs_page, home_page
 from nervosum.serving.openapi import build_openapi
@@ -49,10 +49,10 @@ def guarded(handler: Handler) -> Handler:
         except Exception:
             error_id = uuid.uuid4().hex[:12]
             log.exception("unexpected error [error_id=%s] on %s", error_id, request.url.path)
-            request.scope["nervosum.error"] = "internal_error"
-            failure = PredictionError(
+            failure = NervosumError(
                 f"internal server error (error id {error_id})", error_id=error_id
             )
+            request.scope["nervosum.error"] = failure.code
             return error_response(failure, expose_details=False)
 
     return wrapper

@@ -56,12 +56,10 @@ class ServingState:
         self.engine = engine
         self.metrics.ready.labels(self.metrics.model).set(1)
 
-    def start_loading(self) -> threading.Thread:
-        """Load the model in the background (no-op result when it is already loaded)."""
-        thread = threading.Thread(target=self._load, name="nervosum-load", daemon=True)
+    def start_loading(self) -> None:
+        """Load the model in a background thread, unless it was given already loaded."""
         if self.engine is None:
-            thread.start()
-        return thread
+            threading.Thread(target=self._load, name="nervosum-load", daemon=True).start()
 
     def _load(self) -> None:
         try:
