@@ -24,12 +24,16 @@ class OutputShapeError(ValueError):
 
 def native(value: Any) -> Any:
     """A plain Python / JSON value for numpy and pandas scalars and arrays."""
+    if isinstance(value, np.datetime64 | pd.Timestamp):
+        return None if pd.isna(value) else pd.Timestamp(value).isoformat()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
+        if value.dtype.kind in "Mm":
+            return [native(v) for v in value]
+        return [native(v) for v in value.tolist()] if value.dtype.kind == "O" else value.tolist()
+    if value is pd.NA or value is pd.NaT:
+        return None
     if isinstance(value, dict):
         return {str(k): native(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -39,10 +43,13 @@ def native(value: Any) -> Any:
 
 def _column_values(values: Any) -> list[Any]:
     if isinstance(values, pd.Series | pd.Index):
+        if values.dtype.kind not in "fc" and values.hasnans:
+            # Nullable ints, strings, datetimes: missing values become None, not NaN.
+            values = values.astype(object).where(values.notna(), None)
         values = values.to_numpy()
     if isinstance(values, np.ndarray):
         if values.dtype.kind in "Mm":
-            return [native(v) for v in pd.Series(values)]
+            return [native(v) for v in values]
         return [native(v) for v in values.tolist()]
     return [native(v) for v in values]
 
@@ -64,7 +71,8 @@ def _single_name(names: Sequence[str]) -> str:
 
 def _frame_records(frame: pd.DataFrame, rows: int, names: Sequence[str]) -> list[Record]:
     columns = [str(c) for c in frame.columns]
-    if len(columns) == len(names) and not set(names) <= set(columns):
+    unnamed = not any(isinstance(c, str) for c in frame.columns)
+    if unnamed and len(columns) == len(names):
         columns = list(names)  # unnamed columns (0, 1, ...) take the schema's names in order
     data = {name: frame.iloc[:, i] for i, name in enumerate(columns)}
     return _from_columns(data, rows)
