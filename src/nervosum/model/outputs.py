@@ -43,10 +43,11 @@ def native(value: Any) -> Any:
 
 def _column_values(values: Any) -> list[Any]:
     if isinstance(values, pd.Series | pd.Index):
-        if values.dtype.kind not in "fc" and values.hasnans:
+        series = pd.Series(values)
+        if series.dtype.kind not in "fc" and series.hasnans:
             # Nullable ints, strings, datetimes: missing values become None, not NaN.
-            values = values.astype(object).where(values.notna(), None)
-        values = values.to_numpy()
+            series = series.astype(object).where(series.notna(), None)
+        values = series.to_numpy()
     if isinstance(values, np.ndarray):
         if values.dtype.kind in "Mm":
             return [native(v) for v in values]
