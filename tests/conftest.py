@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -32,17 +33,17 @@ def free_port() -> int:
 class LiveServer:
     """A `nervosum serve` subprocess; `url` is its base address."""
 
-    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
         self.process = process
         self.url = url
+        self.log = log
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
 
     def output(self) -> str:
-        """Everything the server printed (only after it stopped)."""
-        assert self.process.stdout is not None
-        return self.process.stdout.read()
+        """Everything the server printed so far (stdout and stderr)."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
 
 
 @contextmanager
@@ -52,10 +53,11 @@ def live_server(project_dir: Path, *extra: str, timeout: float = 60) -> Iterator
     command = [sys.executable, "-m", "nervosum", "serve", str(project_dir), "--port", str(port)]
     command.extend(extra)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    server = LiveServer(process, f"http://127.0.0.1:{port}")
+    # The output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the server.
+    log = Path(tempfile.mkstemp(prefix="nervosum-serve-", suffix=".log")[1])
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    server = LiveServer(process, f"http://127.0.0.1:{port}", log)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -78,6 +80,7 @@ def live_server(project_dir: Path, *extra: str, timeout: float = 60) -> Iterator
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(error: NervosumError, *, debug: bool = False) -> NoReturn:
     """Print ``error`` to stderr and exit with its exit code."""
+    sys.stdout.flush()  # what the command printed so far comes before the error
     if debug:
         traceback.print_exception(error)
     if isinstance(error, ConfigError):

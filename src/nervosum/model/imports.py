@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from pathlib import Path
 from types import ModuleType
 
 from nervosum.errors import ModelDefinitionError
+from nervosum.model.userframes import describe_user_error, user_frames
 
 
 def _inside(path: str | None, folder: Path) -> bool:
@@ -52,6 +52,11 @@ def _evict_foreign(top: str, project_dir: Path) -> None:
         del sys.modules[name]
 
 
+def _where(exc: BaseException, project_dir: Path) -> str:
+    frames = user_frames(exc, project_dir)
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
 def import_user_module(dotted: str, project_dir: Path, src_dir: Path) -> ModuleType:
     """Import ``dotted`` from the project; failures become one readable error."""
     prepare_path(project_dir, src_dir)
@@ -66,15 +71,13 @@ def import_user_module(dotted: str, project_dir: Path, src_dir: Path) -> ModuleT
                 hint="check src and model.module (interface.model_module) in nervosum.yaml",
             ) from exc
         raise ModelDefinitionError(
-            f"importing {dotted!r} failed: {exc}",
+            f"importing {dotted!r} failed: {exc}{_where(exc, project_dir)}",
             hint=f"install the missing package {exc.name!r} (add it to requirements.txt)",
         ) from exc
     except SyntaxError as exc:
         where = f"{exc.filename}:{exc.lineno}" if exc.filename else dotted
         raise ModelDefinitionError(f"syntax error in {where}: {exc.msg}") from exc
     except Exception as exc:
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
         raise ModelDefinitionError(
-            f"importing {dotted!r} raised {type(exc).__name__}: {exc} "
-            f"(at {frame.filename}:{frame.lineno})"
+            f"importing {dotted!r} raised {describe_user_error(exc, project_dir)}"
         ) from exc

@@ -134,7 +134,7 @@ class RecordSchema:
 
     def _complete(self, record: Record) -> Record:
         for name, default in self._defaults.items():
-            if name not in record:
+            if record.get(name) is None:  # omitted or null: both mean "use the default"
                 record[name] = default
         return record
 
