@@ -75,7 +75,11 @@ class NervosumError(Exception):
 
     def to_record(self, *, expose_details: bool = True) -> dict[str, Any]:
         """The plain, JSON-able form sent to clients and across processes."""
-        record: dict[str, Any] = {"type": self.code, "message": str(self)}
+        message = str(self)
+        if self.details and not expose_details:
+            # The message summarises the details, so it is withheld with them.
+            message = "the request was rejected; the server log has the details"
+        record: dict[str, Any] = {"type": self.code, "message": message}
         record["details"] = self.details if expose_details else []
         if self.error_id:
             record["error_id"] = self.error_id

@@ -266,3 +266,26 @@ def test_health_and_home_page(iris_client: TestClient) -> None:
     assert home.status_code == 200
     assert "Iris" in home.text
     assert 'href="/docs"' in home.text
+
+
+def test_hidden_details_stay_in_the_log(
+    make_project: ProjectFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = make_project(
+        """
+        name: private
+        errors: {expose_details: false}
+        model: {module: steps, class: Steps, methods: [prepare, score, finish]}
+        input_schema:
+          - {name: x, type: float}
+        """,
+        {"steps.py": (PROJECTS / "chain" / "steps.py").read_text()},
+    )
+    with client_for(folder) as client, caplog.at_level("WARNING", logger="nervosum.serving"):
+        response = client.post("/predict", json={"x": "not a number", "secret_field": 1})
+    error = response.json()["error"]
+    assert response.status_code == 422
+    assert error["details"] == []
+    assert "secret_field" not in response.text
+    assert "secret_field" in caplog.text
+    assert "'loc': ['x']" in caplog.text

@@ -45,6 +45,9 @@ def guarded(handler: Handler) -> Handler:
             return await handler(request)
         except NervosumError as exc:
             request.scope["nervosum.error"] = exc.code
+            if exc.details and not state.expose_details:
+                # Hidden from the client (errors.expose_details: false), kept for operators.
+                log.warning("%s on %s: %s %s", exc.code, request.url.path, exc.message, exc.details)
             return error_response(exc, expose_details=state.expose_details)
         except Exception:
             error_id = uuid.uuid4().hex[:12]
