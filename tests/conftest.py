@@ -47,31 +47,18 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(project_dir: Path, *extra: str, timeout: float = 60) -> Iterator[LiveServer]:
-    """Run `nervosum serve` on a free loopback port until the block ends."""
-    port = free_port()
-    command = [sys.executable, "-m", "nervosum", "serve", str(project_dir), "--port", str(port)]
-    command.extend(extra)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def spawned_server(
+    project_dir: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[LiveServer]:
+    """Start `nervosum serve DIR ARGS` (no readiness wait); stop it when the block ends."""
+    command = [sys.executable, "-m", "nervosum", "serve", str(project_dir), *args]
+    env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
     # The output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the server.
     log = Path(tempfile.mkstemp(prefix="nervosum-serve-", suffix=".log")[1])
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    server = LiveServer(process, f"http://127.0.0.1:{port}", log)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited with {process.returncode}:\n{server.output()}")
-            try:
-                if httpx.get(f"{server.url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not become ready in time")
-            time.sleep(0.1)
-        yield server
+        yield LiveServer(process, f"http://127.0.0.1:{port}", log)
     finally:
         if process.poll() is None:
             process.terminate()
@@ -81,6 +68,31 @@ def live_server(project_dir: Path, *extra: str, timeout: float = 60) -> Iterator
                 process.kill()
                 process.wait()
         log.unlink(missing_ok=True)
+
+
+def wait_ready(server: LiveServer, timeout: float = 60) -> None:
+    """Poll /health/ready until 200; fail with the server's output if it exits or hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            code = server.process.returncode
+            raise AssertionError(f"server exited with {code}:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.url}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{server.url} did not become ready in time:\n{server.output()}")
+
+
+@contextmanager
+def live_server(project_dir: Path, *extra: str, timeout: float = 60) -> Iterator[LiveServer]:
+    """Run `nervosum serve` on a free loopback port, ready, until the block ends."""
+    port = free_port()
+    with spawned_server(project_dir, "--port", str(port), *extra, port=port) as server:
+        wait_ready(server, timeout)
+        yield server
 
 
 @pytest.fixture(scope="session")

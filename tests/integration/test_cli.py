@@ -9,8 +9,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,8 @@ from tests.conftest import (
     ProjectFactory,
     free_port,
     live_server,
+    spawned_server,
+    wait_ready,
 )
 
 pytestmark = pytest.mark.slow
@@ -471,52 +471,6 @@ def test_init_invalid_name_exits_2(tmp_path: Path, runner: CliRunner, name: str)
 # --------------------------------------------------------------------------- serve
 
 
-class Spawned:
-    """A `nervosum serve` process started without `--port`, logging to a file."""
-
-    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.process = process
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8")
-
-
-@contextmanager
-def spawn_serve(project_dir: Path, *args: str, log: Path, env: dict[str, str]) -> Iterator[Spawned]:
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "nervosum", "serve", str(project_dir), *args],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        yield Spawned(process, log)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_ready(spawned: Spawned, port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if spawned.process.poll() is not None:
-            raise AssertionError(f"server exited {spawned.process.returncode}:\n{spawned.output()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"no server became ready on port {port}:\n{spawned.output()}")
-
-
 def assert_not_listening(port: int) -> None:
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=2)
@@ -568,7 +522,6 @@ def port_project(make_project: ProjectFactory, port: int | None) -> Path:
 )
 def test_port_precedence(
     make_project: ProjectFactory,
-    tmp_path: Path,
     use_flag: bool,
     use_env: bool,
     use_file: bool,
@@ -579,8 +532,8 @@ def test_port_precedence(
     project = port_project(make_project, ports["file"] if use_file else None)
     args = ["--port", str(ports["flag"])] if use_flag else []
     env = clean_env(**({"NERVOSUM_PORT": str(ports["env"])} if use_env else {}))
-    with spawn_serve(project, *args, log=tmp_path / "serve.log", env=env) as spawned:
-        wait_ready(spawned, ports[winner])
+    with spawned_server(project, *args, env=env, port=ports[winner]) as spawned:
+        wait_ready(spawned)
         with httpx.Client(base_url=f"http://127.0.0.1:{ports[winner]}", timeout=10) as client:
             answer = client.post("/predict", json={"x": 4})
         assert answer.status_code == 200, answer.text
@@ -588,4 +541,4 @@ def test_port_precedence(
         for source, port in ports.items():
             if source != winner:
                 assert_not_listening(port)
-    assert f"Uvicorn running on http://127.0.0.1:{ports[winner]}" in spawned.output()
+        assert f"Uvicorn running on http://127.0.0.1:{ports[winner]}" in spawned.output()
