@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from nervosum.config import Project
-from nervosum.errors import InvalidInputError, ModelOutputError, PredictionError
+from nervosum.errors import ModelOutputError, NervosumError, PredictionError
 from nervosum.model import ModelHandle, OutputShapeError
 from nervosum.model.userframes import format_user_traceback
 from nervosum.schema import Record, RecordSchema, records_to_frame
@@ -42,30 +43,64 @@ class Engine:
 
     def predict(self, records: list[Record], *, proba: bool = True) -> list[Record]:
         """One output record per validated input record, in order, with its id echoed."""
+        try:
+            return self._outputs(records, proba)
+        except Exception as exc:
+            raise self._as_error(exc) from None
+
+    def predict_groups(
+        self, groups: Sequence[list[Record]], *, proba: bool = True
+    ) -> list[list[Record] | NervosumError]:
+        """Predict several requests' records in one model call; each group gets its own answer.
+
+        When the merged call fails, the groups are split in halves until the failing ones
+        are found, so one bad request never fails the others batched with it.
+        """
+        if not groups:
+            return []
+        try:
+            outputs = self._outputs([r for group in groups for r in group], proba)
+        except Exception as exc:
+            if len(groups) == 1:
+                return [self._as_error(exc)]
+            middle = len(groups) // 2
+            return [
+                *self.predict_groups(groups[:middle], proba=proba),
+                *self.predict_groups(groups[middle:], proba=proba),
+            ]
+        answers: list[list[Record] | NervosumError] = []
+        start = 0
+        for group in groups:
+            answers.append(outputs[start : start + len(group)])
+            start += len(group)
+        return answers
+
+    def _outputs(self, records: list[Record], proba: bool) -> list[Record]:
         if not records:
             return []
         config = self.project.config
         frame = records_to_frame(records, config.input_schema, exclude=self.id_field)
-        try:
-            outputs = self.handle.predict(frame, proba=proba)
-        except InvalidInputError:
-            raise
-        except OutputShapeError as exc:
-            error_id = self._log_failure(exc, with_traceback=False)
-            raise ModelOutputError(
-                f"model output does not match its inputs: {exc} (error id {error_id})",
-                error_id=error_id,
-            ) from None
-        except Exception as exc:
-            error_id = self._log_failure(exc)
-            raise PredictionError(
-                f"the model raised {type(exc).__name__}; the server log has the traceback "
-                f"under error id {error_id}",
-                error_id=error_id,
-            ) from None
+        outputs = self.handle.predict(frame, proba=proba)
         if self.id_field:
             outputs = [self._with_id(rec, out) for rec, out in zip(records, outputs, strict=True)]
         return outputs
+
+    def _as_error(self, exc: Exception) -> NervosumError:
+        """The client-facing error for a failed model call, logged under a fresh error id."""
+        if isinstance(exc, NervosumError):
+            return exc
+        if isinstance(exc, OutputShapeError):
+            error_id = self._log_failure(exc, with_traceback=False)
+            return ModelOutputError(
+                f"model output does not match its inputs: {exc} (error id {error_id})",
+                error_id=error_id,
+            )
+        error_id = self._log_failure(exc)
+        return PredictionError(
+            f"the model raised {type(exc).__name__}; the server log has the traceback "
+            f"under error id {error_id}",
+            error_id=error_id,
+        )
 
     def _with_id(self, record: Record, output: Record) -> Record:
         assert self.id_field is not None

@@ -17,7 +17,9 @@ batch and CLI front ends map an error the same way without knowing its details::
     │       └── InvalidInputError    invalid_input            422   2  raised by user models
     ├── PredictionError              prediction_error         500   1  the model raised
     │   └── ModelOutputError         model_output             500   1  unusable output shape
-    └── NotReadyError                not_ready                503   1  model still loading
+    ├── NotReadyError                not_ready                503   1  model still loading
+    │   └── OverloadedError          overloaded               503   1  queue full: retry later
+    └── RequestTimeoutError          timeout                  504   1  no answer in server.timeout
 
 ``InvalidInputError`` is the one exception user code raises itself: a model that finds
 a request it cannot score raises it, and HTTP answers 422, streams dead-letter the
@@ -42,9 +44,11 @@ __all__ = [
     "NervosumError",
     "NotFoundError",
     "NotReadyError",
+    "OverloadedError",
     "PayloadTooLargeError",
     "PredictionError",
     "RequestError",
+    "RequestTimeoutError",
     "UnsupportedMediaTypeError",
 ]
 
@@ -196,3 +200,16 @@ class ModelOutputError(PredictionError):
 class NotReadyError(NervosumError):
     code = "not_ready"
     http_status = 503
+
+
+class OverloadedError(NotReadyError):
+    """The request queue is full; the client should retry after a moment (backpressure)."""
+
+    code = "overloaded"
+
+
+class RequestTimeoutError(NervosumError):
+    """The model did not answer within ``server.timeout``."""
+
+    code = "timeout"
+    http_status = 504

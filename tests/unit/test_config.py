@@ -437,7 +437,8 @@ def test_unknown_key_without_a_close_match_lists_allowed_keys(make_project) -> N
     project = make_project(MODEL + "server:\n  zzzz: 1\n")
 
     assert rendered(load_error(project)) == [
-        "FILE:6: server.zzzz: unknown key (allowed keys: host, port, max_body_size)",
+        "FILE:6: server.zzzz: unknown key (allowed keys: host, port, max_body_size, workers, "
+        "timeout, graceful_timeout, preload)",
     ]
 
 
@@ -610,9 +611,27 @@ def test_server_port_out_of_range_is_rejected(make_project) -> None:
 
 
 def test_reserved_blocks_are_accepted_and_listed(make_project) -> None:
-    project = make_project(MODEL + "batching:\n  max_size: 8\nmetrics:\n  enabled: true\n")
+    project = make_project(MODEL + "logging:\n  sink: x\nmetrics:\n  enabled: true\n")
 
-    assert load_config(project).config.reserved_blocks_in_use() == ["batching", "metrics"]
+    assert load_config(project).config.reserved_blocks_in_use() == ["metrics", "logging"]
+
+
+def test_batching_block_is_validated_with_suggestions(make_project) -> None:
+    project = make_project(MODEL + "batching:\n  max_size: 8\n  max_wait_ms: -1\n")
+
+    assert rendered(load_error(project)) == [
+        "FILE:6: batching.max_size: unknown key (did you mean 'max_batch_size'?)",
+        "FILE:7: batching.max_wait_ms: Input should be greater than or equal to 0",
+    ]
+
+
+def test_workers_accepts_auto_or_a_positive_number(make_project) -> None:
+    auto = make_project(MODEL + "server:\n  workers: auto\n", name="auto")
+    assert load_config(auto).config.server.workers == "auto"
+    zero = make_project(MODEL + "server:\n  workers: 0\n", name="zero")
+    assert rendered(load_error(zero)) == [
+        "FILE:6: server.workers: workers must be at least 1, or 'auto' for one per CPU core",
+    ]
 
 
 # --- tag ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from nervosum.cli import main
 from nervosum.config.spec import (
+    BatchingSpec,
     Deployment,
     ErrorsSpec,
     Interface,
@@ -26,6 +27,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "interface.": Interface,
     "model.": ModelSpec,
     "server.": ServerSpec,
+    "batching.": BatchingSpec,
     "errors.": ErrorsSpec,
 }
 
@@ -35,7 +37,7 @@ def documented_keys() -> list[str]:
     for prefix, model in SECTIONS.items():
         for name, field in model.model_fields.items():
             key = field.alias or name
-            if prefix == "" and key in {"deployment", "interface", "model", "server", "errors"}:
+            if prefix == "" and key in {"deployment", "interface", "model", "server", "errors", "batching"}:
                 continue
             keys.append(prefix + key)
     keys.extend(field.alias or name for name, field in SchemaField.model_fields.items())

@@ -23,3 +23,17 @@ def project_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument(
         "project_dir", metavar="[DIR]", default=".", type=click.Path(file_okay=False)
     )(func)
+
+
+def parse_workers(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> int | str | None:
+    """``--workers``: a whole number of at least 1, or ``auto`` (one per CPU core)."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text == "auto":
+        return text
+    if not (text.isdigit() and int(text) >= 1):
+        raise click.BadParameter(f"{value!r} is not a number of workers (use 1, 2, ... or auto)")
+    return int(text)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from nervosum.cli.options import project_arguments
+from nervosum.cli.options import parse_workers, project_arguments
 from nervosum.cli.output import reports_errors
 
 
@@ -26,6 +26,29 @@ from nervosum.cli.output import reports_errors
     envvar="NERVOSUM_MAX_BODY_SIZE",
     help="Largest request body in bytes; bigger ones get 413 [default 8 MiB].",
 )
+@click.option(
+    "-w",
+    "--workers",
+    callback=parse_workers,
+    envvar="NERVOSUM_WORKERS",
+    help="Worker processes: a number or 'auto' (one per core) [default 1].",
+)
+@click.option(
+    "--preload/--no-preload",
+    default=None,
+    help="Load the model once before forking workers (shared memory) [default: preload].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="NERVOSUM_TIMEOUT",
+    help="Seconds a request may wait for the model before 504 [default 60].",
+)
+@click.option(
+    "--graceful-timeout",
+    type=click.FloatRange(min=0),
+    help="Seconds SIGTERM waits for in-flight requests before closing [default 30].",
+)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 @click.option(
     "--log-level",
@@ -42,6 +65,10 @@ def serve(
     host: str | None,
     port: int | None,
     max_body_size: int | None,
+    workers: int | str | None,
+    preload: bool | None,
+    timeout: float | None,
+    graceful_timeout: float | None,
     access_log: bool,
     log_level: str,
 ) -> None:
@@ -65,6 +92,10 @@ def serve(
         host=host,
         port=port,
         max_body_size=max_body_size,
+        workers=workers,
+        preload=preload,
+        timeout=timeout,
+        graceful_timeout=graceful_timeout,
         access_log=access_log,
         log_level=log_level,
         debug=bool(ctx.find_root().params.get("debug")),

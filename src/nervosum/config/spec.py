@@ -11,7 +11,7 @@ from __future__ import annotations
 import keyword
 import math
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from pydantic import (
@@ -71,7 +71,7 @@ def duplicate_names(names: list[object]) -> list[tuple[int, str]]:
 
 # Blocks that later capabilities fill in; the names are reserved so a config written for a
 # newer nervosum fails loudly on an older one only when the block is actually malformed.
-RESERVED_BLOCKS = ("batching", "metrics", "logging", "stream", "graph")
+RESERVED_BLOCKS = ("metrics", "logging", "stream", "graph")
 
 
 class _Frozen(BaseModel):
@@ -221,6 +221,26 @@ class ServerSpec(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=0, le=65535)
     max_body_size: int = Field(default=8 * 1024 * 1024, gt=0)
+    workers: int | Literal["auto"] = 1
+    timeout: float = Field(default=60.0, gt=0)
+    graceful_timeout: float = Field(default=30.0, ge=0)
+    preload: bool = True
+
+    @field_validator("workers")
+    @classmethod
+    def _positive_workers(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("workers must be at least 1, or 'auto' for one per CPU core")
+        return value
+
+
+class BatchingSpec(_Frozen):
+    """Adaptive micro-batching: concurrent requests merged into one model call."""
+
+    enabled: bool | None = None  # None: on for row-wise models, off for transform_predict
+    max_batch_size: int = Field(default=64, ge=1)
+    max_wait_ms: float = Field(default=2.0, ge=0)
+    max_queue: int = Field(default=2048, ge=1)
 
 
 class ErrorsSpec(_Frozen):
@@ -242,7 +262,7 @@ class NervosumConfig(_Frozen):
     id_field: str | None = None
     server: ServerSpec = ServerSpec()
     errors: ErrorsSpec = ErrorsSpec()
-    batching: dict[str, Any] | None = None
+    batching: BatchingSpec = BatchingSpec()
     metrics: dict[str, Any] | None = None
     logging: dict[str, Any] | None = None
     stream: dict[str, Any] | None = None

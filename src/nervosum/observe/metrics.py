@@ -46,6 +46,13 @@ class HttpMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.batch_rows = Histogram(
+            f"{prefix}_batch_size",
+            "Rows per model call made by the adaptive batcher.",
+            ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=self.registry,
+        )
         self.ready = Gauge(
             f"{prefix}_model_ready",
             "1 once the model is loaded and serving, else 0.",
@@ -57,6 +64,9 @@ class HttpMetrics:
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(self.model, route, method, str(status)).inc()
         self.latency.labels(self.model, route, method).observe(seconds)
+
+    def batch(self, rows: int) -> None:
+        self.batch_rows.labels(self.model).observe(rows)
 
     def error(self, route: str, kind: str) -> None:
         self.errors.labels(self.model, route, kind).inc()

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nervosum.config import Project
+from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
 from nervosum.serving import routes
@@ -102,18 +103,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(
     project: Project,
+    settings: ServerSpec | None = None,
     *,
     engine: Engine | None = None,
     debug: bool = False,
-    max_body_size: int | None = None,
     on_load_failure: Callable[[BaseException], None] | None = None,
 ) -> Starlette:
-    """The ASGI app serving ``project``; pass a loaded ``engine`` to skip background loading."""
+    """The ASGI app serving ``project``; pass a loaded ``engine`` to skip background loading.
+
+    ``settings`` defaults to the ``server:`` block of the project's nervosum.yaml.
+    """
     state = ServingState(
         project,
+        settings or project.config.server,
         engine=engine,
         debug=debug,
-        max_body_size=max_body_size,
         on_load_failure=on_load_failure,
     )
 
@@ -123,7 +127,7 @@ def create_app(
         try:
             yield
         finally:
-            state.executor.shutdown(wait=True, cancel_futures=False)
+            await state.shutdown()
 
     app = Starlette(
         debug=False,

@@ -6,8 +6,10 @@ becomes the one JSON error shape through :func:`guarded`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +18,7 @@ from starlette.responses import Response
 
 from nervosum import __version__
 from nervosum.errors import NervosumError
+from nervosum.observe.memory import workers_memory
 from nervosum.serving.body import read_json_body
 from nervosum.serving.docs import docs_page, home_page
 from nervosum.serving.openapi import build_openapi
@@ -72,19 +75,25 @@ def _flag(request: Request, name: str, default: bool) -> bool:
 async def predict(request: Request) -> Response:
     state = state_of(request)
     engine = state.require_engine()
-    body = await read_json_body(request, state.max_body_size)
+    body = await read_json_body(request, state.settings.max_body_size)
     if len(body) > _PARSE_INLINE_LIMIT:
-        records, many = await state.run_model(engine.inputs.parse_json, body)
+        records, many = await asyncio.to_thread(engine.inputs.parse_json, body)
     else:
         records, many = engine.inputs.parse_json(body)
-    proba = _flag(request, "proba", default=True)
-    outputs = await state.run_model(engine.predict, records, proba=proba)
+    outputs = await state.infer(records, proba=_flag(request, "proba", default=True))
     return JsonResponse(outputs if many else outputs[0])
 
 
 @guarded
 async def info(request: Request) -> Response:
-    return JsonResponse(state_of(request).require_engine().info())
+    state = state_of(request)
+    body = state.require_engine().info()
+    body["server"] = {
+        "pid": os.getpid(),
+        "workers": await asyncio.to_thread(workers_memory),
+        "batching": state.batcher is not None,
+    }
+    return JsonResponse(body)
 
 
 @guarded

@@ -1,20 +1,27 @@
-"""Run the HTTP app on uvicorn and turn a failed model load into a non-zero exit.
+"""Run the HTTP app on uvicorn: one process, or several forked from one loaded model.
 
 uvicorn (with uvloop and httptools when installed) is the server: its Starlette
 ceiling on this machine kind is ~100x what a model-bound server needs, and it is what
-most Python teams already operate. The process exits 1 (2 for a definition error)
-with one readable line when the model cannot load.
+most Python teams already operate. A failed model load ends the process with one
+readable line and exit code 2 (definition errors) or 1.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+import os
+import socket
+from dataclasses import dataclass, fields
+from typing import Any
 
+import pydantic
 import uvicorn
 
 from nervosum.config import Project
-from nervosum.errors import NervosumError
+from nervosum.config.spec import ServerSpec
+from nervosum.engine import Engine
+from nervosum.errors import NervosumError, RequestError
 from nervosum.serving.app import create_app
 
 log = logging.getLogger("nervosum.serving")
@@ -22,19 +29,79 @@ log = logging.getLogger("nervosum.serving")
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """How to run the server; ``None`` fields fall back to nervosum.yaml's ``server:``."""
+    """Command-line / environment overrides; ``None`` keeps nervosum.yaml's ``server:`` value."""
 
     host: str | None = None
     port: int | None = None
     max_body_size: int | None = None
+    workers: int | str | None = None
+    timeout: float | None = None
+    graceful_timeout: float | None = None
+    preload: bool | None = None
     access_log: bool = False
     log_level: str = "info"
     debug: bool = False
 
+    def settings(self, server: ServerSpec) -> ServerSpec:
+        """``server`` with every override that was given applied (and validated)."""
+        names = set(ServerSpec.model_fields)
+        overrides = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name in names and getattr(self, f.name) is not None
+        }
+        try:
+            return ServerSpec.model_validate({**server.model_dump(), **overrides})
+        except pydantic.ValidationError as exc:
+            first = {str(e["loc"][0]): str(e["msg"]) for e in reversed(exc.errors())}
+            problems = "; ".join(
+                f"--{name.replace('_', '-')}: {msg.removeprefix('Value error, ')}"
+                for name, msg in first.items()
+            )
+            raise RequestError(f"invalid server option: {problems}") from None
+
+
+def worker_count(settings: ServerSpec) -> int:
+    """``workers: auto`` means one per CPU core."""
+    if settings.workers == "auto":
+        return os.cpu_count() or 1
+    return int(settings.workers)
+
+
+def uvicorn_config(app: Any, settings: ServerSpec, options: ServeOptions) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=options.log_level,
+        access_log=options.access_log,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
+    )
+
 
 def serve(project: Project, options: ServeOptions) -> int:
-    """Serve until stopped; returns the process exit code."""
-    settings = project.config.server
+    """Serve until stopped (SIGTERM drains in-flight requests); returns the exit code."""
+    settings = options.settings(project.config.server)
+    workers = worker_count(settings)
+    if workers > 1:
+        from nervosum.serving.prefork import serve_prefork
+
+        return serve_prefork(project, settings, options, workers)
+    return run_server(project, settings, options)
+
+
+def run_server(
+    project: Project,
+    settings: ServerSpec,
+    options: ServeOptions,
+    *,
+    engine: Engine | None = None,
+    sockets: list[socket.socket] | None = None,
+) -> int:
+    """Run one uvicorn server until it stops; without ``engine`` the model loads in the
+    background while /health/live already answers. Returns the exit code."""
     failure: list[BaseException] = []
     server: uvicorn.Server | None = None
 
@@ -44,22 +111,10 @@ def serve(project: Project, options: ServeOptions) -> int:
             server.should_exit = True
 
     app = create_app(
-        project,
-        debug=options.debug,
-        max_body_size=options.max_body_size,
-        on_load_failure=stop_on_failure,
+        project, settings, engine=engine, debug=options.debug, on_load_failure=stop_on_failure
     )
-    config = uvicorn.Config(
-        app,
-        host=options.host or settings.host,
-        port=options.port if options.port is not None else settings.port,
-        log_level=options.log_level,
-        access_log=options.access_log,
-        lifespan="on",
-        server_header=False,
-    )
-    server = uvicorn.Server(config)
-    server.run()
+    server = uvicorn.Server(uvicorn_config(app, settings, options))
+    server.run(sockets=sockets)
     if failure:
         exc = failure[0]
         return exc.exit_code if isinstance(exc, NervosumError) else 1

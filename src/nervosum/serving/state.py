@@ -3,6 +3,9 @@
 The model loads in a background thread so the process answers ``/health/live`` at once
 and ``/health/ready`` (503) until the model is there: Kubernetes then never kills a pod
 for a slow load, and clients get a clear "not ready" instead of a refused connection.
+
+Every protocol predicts through :meth:`ServingState.infer`, which applies batching,
+backpressure and the request timeout the same way for all of them.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from nervosum.config import Project
+from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
-from nervosum.errors import NervosumError, NotReadyError
+from nervosum.errors import NervosumError, NotReadyError, OverloadedError, RequestTimeoutError
 from nervosum.observe.metrics import HttpMetrics
+from nervosum.schema import Record
+from nervosum.serving.batcher import Batcher
 
 log = logging.getLogger("nervosum.serving")
 
@@ -30,18 +36,17 @@ class ServingState:
     def __init__(
         self,
         project: Project,
+        settings: ServerSpec,
         *,
         engine: Engine | None = None,
         debug: bool = False,
-        max_body_size: int | None = None,
         on_load_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.project = project
+        self.settings = settings
         self.debug = debug
-        config = project.config
-        self.max_body_size = max_body_size or config.server.max_body_size
-        self.expose_details = config.errors.expose_details
-        self.metrics = HttpMetrics(config.name)
+        self.expose_details = project.config.errors.expose_details
+        self.metrics = HttpMetrics(project.config.name)
         self.on_load_failure = on_load_failure
         self.load_error: BaseException | None = None
         self.openapi: dict[str, Any] | None = None
@@ -49,10 +54,16 @@ class ServingState:
         # stays free to accept and validate requests while the model computes.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-model")
         self.engine: Engine | None = None
+        self.batcher: Batcher | None = None
+        self._unbatched_rows = 0
         if engine is not None:
             self._set_ready(engine)
 
     def _set_ready(self, engine: Engine) -> None:
+        spec = self.project.config.batching
+        batching = spec.enabled if spec.enabled is not None else not engine.handle.per_record
+        if batching:
+            self.batcher = Batcher(engine, self.executor, spec, on_batch=self.metrics.batch)
         self.engine = engine
         self.metrics.ready.labels(self.metrics.model).set(1)
 
@@ -91,3 +102,39 @@ class ServingState:
         """Run ``func`` on the model thread, keeping the event loop free."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: func(*args, **kwargs))
+
+    async def infer(self, records: list[Record], *, proba: bool) -> list[Record]:
+        """Predict ``records`` (batched when enabled), within ``server.timeout``."""
+        engine = self.require_engine()
+        try:
+            if self.batcher is not None:
+                return await asyncio.wait_for(
+                    self.batcher.submit(records, proba=proba), self.settings.timeout
+                )
+            return await asyncio.wait_for(
+                self._unbatched(engine, records, proba), self.settings.timeout
+            )
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"no answer from the model within {self.settings.timeout:g}s",
+                hint="raise server.timeout (--timeout) or send fewer rows per request",
+            ) from None
+
+    async def _unbatched(self, engine: Engine, records: list[Record], proba: bool) -> list[Record]:
+        max_queue = self.project.config.batching.max_queue
+        if self._unbatched_rows and self._unbatched_rows + len(records) > max_queue:
+            raise OverloadedError(
+                f"the request queue is full ({self._unbatched_rows} rows waiting)",
+                hint="retry after a moment, or add workers / replicas",
+            )
+        self._unbatched_rows += len(records)
+        try:
+            return await self.run_model(engine.predict, records, proba=proba)
+        finally:
+            self._unbatched_rows -= len(records)
+
+    async def shutdown(self) -> None:
+        """Answer everything queued, then release the model thread."""
+        if self.batcher is not None:
+            await self.batcher.drain()
+        self.executor.shutdown(wait=True)

@@ -1,0 +1,144 @@
+"""Several worker processes sharing one listening socket and, by default, one loaded model.
+
+The model is loaded once in the supervising process and the workers are forked after
+it, so they share its memory copy-on-write: two workers cost little more than one
+(peers load a copy per worker). ``server.preload: false`` loads in each worker instead,
+for models that are not fork-safe (e.g. those holding threads or GPU contexts at load).
+
+The supervisor restarts a worker that dies, forwards SIGTERM / SIGINT to all workers
+(each drains its in-flight requests) and exits 0 once they have stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from types import FrameType
+
+from nervosum.config import Project
+from nervosum.config.spec import ServerSpec
+from nervosum.engine import Engine
+from nervosum.observe.memory import SUPERVISOR_ENV
+from nervosum.serving.server import ServeOptions, run_server
+
+log = logging.getLogger("nervosum.serving")
+
+# Workers that die this many times within RESTART_WINDOW seconds mean a broken setup.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 10.0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Supervisor:
+    """Forks ``workers`` processes running ``target``, restarts the ones that die, and
+    stops them all on SIGTERM / SIGINT."""
+
+    def __init__(self, target: Callable[[], int], workers: int) -> None:
+        self.target = target
+        self.workers = workers
+        self.children: set[int] = set()
+        self.stopping = False
+        self.restarts: list[float] = []
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid:
+            self.children.add(pid)
+            return
+        code = 1
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = self.target()
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                self.children.discard(pid)
+
+    def _should_restart(self, pid: int, code: int) -> int | None:
+        """None to restart the worker, else the supervisor's exit code."""
+        if code == 2:  # the model cannot load: restarting will not help
+            log.error("worker %d could not load the model; stopping", pid)
+            return 2
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW] + [now]
+        if len(self.restarts) > MAX_RESTARTS:
+            log.error("workers keep dying (%d in %.0fs); stopping", MAX_RESTARTS, RESTART_WINDOW)
+            return 1
+        log.warning("worker %d exited with %d; starting a new one", pid, code)
+        return None
+
+    def run(self) -> int:
+        for _ in range(self.workers):
+            self._spawn()
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        status = 0
+        while self.children:
+            try:
+                pid, wait_status = os.wait()
+            except ChildProcessError:
+                break
+            self.children.discard(pid)
+            if self.stopping:
+                continue
+            verdict = self._should_restart(pid, os.waitstatus_to_exitcode(wait_status))
+            if verdict is None:
+                self._spawn()
+            else:
+                status = verdict
+                self._stop(signal.SIGTERM, None)
+        return status
+
+
+def serve_prefork(
+    project: Project, settings: ServerSpec, options: ServeOptions, workers: int
+) -> int:
+    """Bind, load the model (unless ``preload`` is off), fork ``workers`` and supervise them."""
+    try:
+        sock = _listen(settings.host, settings.port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror)
+        return 1
+    engine = None
+    if settings.preload:
+        log.info("loading the model once, before forking %d workers", workers)
+        engine = Engine.load(project, debug=options.debug)
+    log.info(
+        "%d workers serving on http://%s:%d (model %s)",
+        workers,
+        settings.host,
+        settings.port,
+        "shared copy-on-write" if engine else "loaded in each worker",
+    )
+    target = functools.partial(
+        run_server, project, settings, options, engine=engine, sockets=[sock]
+    )
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())  # lets workers find each other for /info
+    try:
+        return Supervisor(target, workers).run()
+    finally:
+        sock.close()
