@@ -38,7 +38,7 @@ def sniff_format(text: str, filename: str | None = None) -> str:
     return "csv"
 
 
-def _csv_rows(text: str) -> list[dict[str, Any]]:
+def csv_rows(text: str) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
         raise RequestError(
@@ -59,7 +59,7 @@ def parse_records(engine: Engine, text: str, fmt: str) -> tuple[list[Record], bo
     if fmt == "jsonl":
         body = "[" + ",".join(line for line in text.splitlines() if line.strip()) + "]"
         return engine.inputs.parse_json(body.encode())[0], True
-    return engine.inputs.validate(_csv_rows(text)), True
+    return engine.inputs.validate(csv_rows(text)), True
 
 
 def predict_text(engine: Engine, text: str, fmt: str, *, proba: bool = True) -> Any:

@@ -22,7 +22,7 @@ from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
-from nervosum.serving import routes
+from nervosum.serving import protocols, routes
 from nervosum.serving.docs import ASSETS, docs_assets
 from nervosum.serving.responses import error_response
 from nervosum.serving.state import ServingState
@@ -40,14 +40,12 @@ _ROUTES = [
     Route("/docs", routes.docs, methods=["GET"]),
 ]
 
-_KNOWN_PATHS = frozenset(route.path for route in _ROUTES)
 
-
-def _route_label(path: str) -> str:
-    """A bounded label for metrics: the route template, or ``other``."""
-    if path in _KNOWN_PATHS:
-        return path
-    return ASSETS if path.startswith(ASSETS + "/") else "other"
+def _route_label(scope: Scope) -> str:
+    """A bounded label for metrics: the matched route's template, or ``other``."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "other"
 
 
 class MetricsMiddleware:
@@ -77,7 +75,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_record)
         finally:
             gauge.dec()
-            route = _route_label(scope["path"])
+            route = _route_label(scope)
             metrics.observe(route, scope["method"], status, time.perf_counter() - started)
             error = scope.get("nervosum.error")
             if error is not None:
@@ -131,7 +129,7 @@ def create_app(
 
     app = Starlette(
         debug=False,
-        routes=[*_ROUTES, Mount(ASSETS, app=docs_assets(), name="docs-assets")],
+        routes=[*_ROUTES, *protocols.ROUTES, Mount(ASSETS, app=docs_assets(), name="docs-assets")],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from starlette.requests import Request
 
 from nervosum.errors import PayloadTooLargeError, RequestError, UnsupportedMediaTypeError
@@ -21,10 +24,28 @@ def _looks_like_json(body: bytes) -> bool:
     return body.lstrip()[:1] in (b"{", b"[")
 
 
-async def read_json_body(request: Request, limit: int) -> bytes:
-    """The raw JSON bytes of ``request``; 413, 415 or 400 when they cannot be accepted."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in _JSON_TYPES and not media.endswith("+json") and media != _FORM:
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def load_json(body: bytes) -> Any:
+    """Parse ``body``; a syntax error is a 400 that says where."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"body is not valid JSON: {exc}") from None
+
+
+async def read_json_body(request: Request, limit: int, *, also: tuple[str, ...] = ()) -> bytes:
+    """The raw bytes of a JSON ``request`` (or one of the ``also`` media types);
+    413, 415 or 400 when they cannot be accepted."""
+    media = media_type(request)
+    if (
+        media not in _JSON_TYPES
+        and media not in also
+        and not media.endswith("+json")
+        and media != _FORM
+    ):
         raise UnsupportedMediaTypeError(
             f"content type {media!r} is not supported",
             hint="send a JSON body with content-type: application/json",

@@ -1,67 +1,27 @@
 """The HTTP routes of a single-model server: native JSON prediction plus introspection.
 
 Handlers only translate: they read bytes, ask the engine, and write bytes. Every error
-becomes the one JSON error shape through :func:`guarded`.
+becomes the one JSON error shape through :func:`~nervosum.serving.guard.guarded`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 import os
-import uuid
-from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from nervosum import __version__
-from nervosum.errors import NervosumError
 from nervosum.observe.memory import workers_memory
 from nervosum.serving.body import read_json_body
 from nervosum.serving.docs import docs_page, home_page
+from nervosum.serving.guard import guarded, state_of
 from nervosum.serving.openapi import build_openapi
-from nervosum.serving.responses import JsonResponse, error_response
-from nervosum.serving.state import ServingState
-
-log = logging.getLogger("nervosum.serving")
-
-Handler = Callable[[Request], Awaitable[Response]]
+from nervosum.serving.responses import JsonResponse
 
 # Bodies above this are parsed off the event loop so one big batch never stalls the rest.
 _PARSE_INLINE_LIMIT = 256 * 1024
-
-
-def state_of(request: Request) -> ServingState:
-    state: ServingState = request.app.state.nervosum
-    return state
-
-
-def guarded(handler: Handler) -> Handler:
-    """Turn every exception into the JSON error shape; the server never goes down."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: Request) -> Response:
-        state = state_of(request)
-        try:
-            return await handler(request)
-        except NervosumError as exc:
-            request.scope["nervosum.error"] = exc.code
-            if exc.details and not state.expose_details:
-                # Hidden from the client (errors.expose_details: false), kept for operators.
-                log.warning("%s on %s: %s %s", exc.code, request.url.path, exc.message, exc.details)
-            return error_response(exc, expose_details=state.expose_details)
-        except Exception:
-            error_id = uuid.uuid4().hex[:12]
-            log.exception("unexpected error [error_id=%s] on %s", error_id, request.url.path)
-            failure = NervosumError(
-                f"internal server error (error id {error_id})", error_id=error_id
-            )
-            request.scope["nervosum.error"] = failure.code
-            return error_response(failure, expose_details=False)
-
-    return wrapper
 
 
 def _flag(request: Request, name: str, default: bool) -> bool:

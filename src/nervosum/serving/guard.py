@@ -1,0 +1,62 @@
+"""Every handler runs behind :func:`guarded`: no exception escapes, every error is logged
+once and rendered in the shape the route's protocol specifies (nervosum's own JSON error,
+Open Inference Protocol, MLflow, KServe v1), and counted in the metrics."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from nervosum.errors import NervosumError
+from nervosum.serving.responses import JsonResponse, error_response
+from nervosum.serving.state import ServingState
+
+log = logging.getLogger("nervosum.serving")
+
+Handler = Callable[[Request], Awaitable[Response]]
+Renderer = Callable[[NervosumError, bool], JsonResponse]
+
+
+def state_of(request: Request) -> ServingState:
+    state: ServingState = request.app.state.nervosum
+    return state
+
+
+def native_error(error: NervosumError, expose_details: bool) -> JsonResponse:
+    return error_response(error, expose_details=expose_details)
+
+
+def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
+    """Wrap ``handler`` so that every exception becomes a ``render``-ed error response."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: Request) -> Response:
+        state = state_of(request)
+        try:
+            return await handler(request)
+        except NervosumError as exc:
+            request.scope["nervosum.error"] = exc.code
+            if exc.details and not state.expose_details:
+                # Hidden from the client (errors.expose_details: false), kept for operators.
+                log.warning("%s on %s: %s %s", exc.code, request.url.path, exc.message, exc.details)
+            return render(exc, state.expose_details)
+        except Exception:
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("unexpected error [error_id=%s] on %s", error_id, request.url.path)
+            failure = NervosumError(
+                f"internal server error (error id {error_id})", error_id=error_id
+            )
+            request.scope["nervosum.error"] = failure.code
+            return render(failure, False)
+
+    return wrapper
+
+
+def guarded_as(render: Renderer) -> Callable[[Handler], Handler]:
+    """Decorator form of :func:`guarded` with a protocol's error renderer."""
+    return functools.partial(guarded, render=render)

@@ -1,0 +1,60 @@
+"""KServe's v1 data plane: ``POST /v1/models/{name}:predict`` with ``{"instances": [...]}``.
+
+Instances are records or positional rows in schema order; the answer is
+``{"predictions": [...]}`` (plain values for a single-output model). Errors are
+``{"error": "<message>"}``.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nervosum.errors import NervosumError, NotFoundError, RequestError
+from nervosum.serving.body import load_json, read_json_body
+from nervosum.serving.guard import guarded_as, state_of
+from nervosum.serving.protocols.tabular import predictions, require_object, rows_from_instances
+from nervosum.serving.responses import JsonResponse
+
+
+def render_error(error: NervosumError, expose_details: bool) -> JsonResponse:
+    message = error.to_record(expose_details=expose_details)["message"]
+    return JsonResponse({"error": message}, status_code=error.http_status)
+
+
+def _check_name(request: Request) -> str:
+    name = state_of(request).project.config.name
+    if request.path_params["name"] not in (name, name.lower()):
+        raise NotFoundError(
+            f"model {request.path_params['name']!r} is not served here ({name!r} is)"
+        )
+    return name
+
+
+guarded = guarded_as(render_error)
+
+
+@guarded
+async def model_status(request: Request) -> Response:
+    name = _check_name(request)
+    return JsonResponse({"name": name, "ready": state_of(request).engine is not None})
+
+
+@guarded
+async def predict(request: Request) -> Response:
+    _check_name(request)
+    state = state_of(request)
+    engine = state.require_engine()
+    payload = require_object(load_json(await read_json_body(request, state.settings.max_body_size)))
+    if "instances" not in payload:
+        raise RequestError("the body must hold 'instances': a list of rows")
+    records = engine.inputs.validate(rows_from_instances(payload["instances"], engine.inputs.names))
+    outputs = await state.infer(records, proba=False)
+    return JsonResponse({"predictions": predictions(outputs, engine.handle.output_names)})
+
+
+ROUTES = [
+    Route("/v1/models/{name}", model_status, methods=["GET"]),
+    Route("/v1/models/{name}:predict", predict, methods=["POST"]),
+]
