@@ -81,6 +81,8 @@ class Engine:
         config = self.project.config
         frame = records_to_frame(records, config.input_schema, exclude=self.id_field)
         outputs = self.handle.predict(frame, proba=proba)
+        if len(outputs) != len(records):
+            raise OutputShapeError(f"returned {len(outputs)} records for {len(records)} input rows")
         if self.id_field:
             outputs = [self._with_id(rec, out) for rec, out in zip(records, outputs, strict=True)]
         return outputs

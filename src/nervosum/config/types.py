@@ -10,6 +10,9 @@ import difflib
 from datetime import datetime
 from typing import Any
 
+# One input or output row: field name -> value.
+Record = dict[str, Any]
+
 # canonical name -> python type used for validation
 PYTHON_TYPES: dict[str, type[Any]] = {
     "int": int,
@@ -19,17 +22,6 @@ PYTHON_TYPES: dict[str, type[Any]] = {
     "datetime": datetime,
     "list": list,
     "dict": dict,
-}
-
-# canonical name -> pandas dtype of the DataFrame column the model receives
-PANDAS_DTYPES: dict[str, str] = {
-    "int": "int64",
-    "float": "float64",
-    "str": "object",
-    "bool": "bool",
-    "datetime": "datetime64[ns]",
-    "list": "object",
-    "dict": "object",
 }
 
 _ALIASES: dict[str, str] = {

@@ -11,15 +11,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pandas as pd
 
 from nervosum.config import Project
+from nervosum.config.types import Record
 from nervosum.model.forms import LoadedModel, load_model
 from nervosum.model.outputs import DEFAULT_OUTPUT, OutputShapeError, probability_maps, to_records
-
-Record = dict[str, Any]
 
 PROBABILITIES = "probabilities"
 
@@ -128,7 +126,7 @@ class ModelHandle:
     def _one_record(self, frame: pd.DataFrame) -> Record:
         result = self.loaded.predict(frame)
         try:
-            (record,) = to_records(result, 1, self.output_names)
+            (record,) = to_records(result, 1, self.output_names, single_record=True)
         except (OutputShapeError, ValueError) as exc:
             raise OutputShapeError(f"{self.label}.transform_predict: {exc}") from None
         return record

@@ -3,8 +3,9 @@
 The seed ran ``from {src}.{model_module} import {model_class}`` with the project folder
 as the working directory, so user packages import their siblings as ``model.model``.
 Nervosum puts the project folder (and, after it, the src folder) on ``sys.path``.
-Two projects often share top-level names (``model``); before importing, modules of
-that name loaded from another folder are evicted so each project gets its own code.
+Two projects often share top-level names (``model``, ``helpers``); before importing,
+every module whose name matches a file or package of this project but which was loaded
+from another folder is evicted, so each project gets its own code.
 """
 
 from __future__ import annotations
@@ -15,17 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from nervosum.errors import ModelDefinitionError
-from nervosum.model.userframes import describe_user_error, user_frames
-
-
-def _inside(path: str | None, folder: Path) -> bool:
-    if not path:
-        return False
-    try:
-        Path(path).resolve().relative_to(folder)
-    except ValueError:
-        return False
-    return True
+from nervosum.model.userframes import describe_user_error, is_inside, user_frames
 
 
 def prepare_path(project_dir: Path, src_dir: Path) -> None:
@@ -37,19 +28,29 @@ def prepare_path(project_dir: Path, src_dir: Path) -> None:
         sys.path.insert(0, entry)
 
 
-def _evict_foreign(top: str, project_dir: Path) -> None:
-    """Forget modules named ``top`` (and below) that were loaded from another folder."""
-    stale = [
-        name
-        for name, module in list(sys.modules.items())
-        if (name == top or name.startswith(top + "."))
-        and not _inside(getattr(module, "__file__", None), project_dir)
-    ]
-    for name in stale:
-        module = sys.modules[name]
-        if getattr(module, "__file__", None) is None and not hasattr(module, "__path__"):
+def _own_names(folders: tuple[Path, ...]) -> set[str]:
+    """Top-level module names this project provides: its ``*.py`` files and packages."""
+    names: set[str] = set()
+    for folder in folders:
+        for entry in folder.iterdir():
+            if entry.suffix == ".py":
+                names.add(entry.stem)
+            elif entry.is_dir() and entry.name.isidentifier():
+                names.add(entry.name)
+    return names
+
+
+def _evict_foreign(project_dir: Path, src_dir: Path) -> None:
+    """Forget modules of this project's names that were loaded from another folder."""
+    own = _own_names((project_dir, src_dir))
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] not in own:
+            continue
+        origin = getattr(module, "__file__", None)
+        if origin is None and not hasattr(module, "__path__"):
             continue  # built-in module: never evict
-        del sys.modules[name]
+        if not is_inside(origin, project_dir):
+            del sys.modules[name]
 
 
 def _where(exc: BaseException, project_dir: Path) -> str:
@@ -60,12 +61,12 @@ def _where(exc: BaseException, project_dir: Path) -> str:
 def import_user_module(dotted: str, project_dir: Path, src_dir: Path) -> ModuleType:
     """Import ``dotted`` from the project; failures become one readable error."""
     prepare_path(project_dir, src_dir)
-    _evict_foreign(dotted.split(".", maxsplit=1)[0], project_dir)
+    _evict_foreign(project_dir, src_dir)
     importlib.invalidate_caches()
     try:
         return importlib.import_module(dotted)
     except ModuleNotFoundError as exc:
-        if exc.name and dotted.startswith(exc.name):
+        if exc.name and (dotted == exc.name or dotted.startswith(exc.name + ".")):
             raise ModelDefinitionError(
                 f"module {dotted!r} not found in {project_dir}",
                 hint="check src and model.module (interface.model_module) in nervosum.yaml",

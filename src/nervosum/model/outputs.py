@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-Record = dict[str, Any]
+from nervosum.config.types import Record
 
 DEFAULT_OUTPUT = "prediction"
 
@@ -51,11 +51,15 @@ def _column_values(values: Any) -> list[Any]:
     if isinstance(values, np.ndarray):
         if values.dtype.kind in "Mm":
             return [native(v) for v in values]
+        if values.dtype.kind in "biufc":  # .tolist() already gives plain Python numbers
+            return list(values.tolist())
         return [native(v) for v in values.tolist()]
     return [native(v) for v in values]
 
 
 def _from_columns(columns: dict[str, Any], rows: int) -> list[Record]:
+    if not columns:
+        raise OutputShapeError("returned no output columns")
     lists = {name: _column_values(values) for name, values in columns.items()}
     for name, values in lists.items():
         if len(values) != rows:
@@ -91,8 +95,29 @@ def _array_records(array: np.ndarray, rows: int, names: Sequence[str]) -> list[R
     return _from_columns({_single_name(names): list(array)}, rows)
 
 
-def to_records(result: Any, rows: int, names: Sequence[str]) -> list[Record]:
-    """Turn ``result`` into ``rows`` records; raise :class:`OutputShapeError` if impossible."""
+def _is_column(value: Any) -> bool:
+    return isinstance(value, list | tuple | np.ndarray | pd.Series)
+
+
+def _mapping_records(result: dict[Any, Any], rows: int, *, single_record: bool) -> list[Record]:
+    if not result:
+        raise OutputShapeError("returned an empty mapping")
+    if not single_record and all(_is_column(v) for v in result.values()):
+        return _from_columns({str(k): v for k, v in result.items()}, rows)
+    if rows == 1:
+        return [native(result)]
+    raise OutputShapeError(f"returned one mapping for {rows} input rows")
+
+
+def to_records(
+    result: Any, rows: int, names: Sequence[str], *, single_record: bool = False
+) -> list[Record]:
+    """Turn ``result`` into ``rows`` records; raise :class:`OutputShapeError` if impossible.
+
+    A mapping of sequences is read as columns (the same answer whatever the batch size),
+    except with ``single_record``, where a mapping is always one record (the
+    ``transform_predict`` contract).
+    """
     if result is None:
         raise OutputShapeError("returned None")
     if isinstance(result, pd.DataFrame):
@@ -100,12 +125,7 @@ def to_records(result: Any, rows: int, names: Sequence[str]) -> list[Record]:
     if isinstance(result, pd.Series):
         return _from_columns({_single_name(names): result}, rows)
     if isinstance(result, dict):
-        values = list(result.values())
-        if rows != 1 and all(isinstance(v, list | np.ndarray | pd.Series) for v in values):
-            return _from_columns({str(k): v for k, v in result.items()}, rows)
-        if rows == 1:
-            return [native(result)]
-        raise OutputShapeError(f"returned one mapping for {rows} input rows")
+        return _mapping_records(result, rows, single_record=single_record)
     if isinstance(result, list | tuple):
         if result and all(isinstance(r, dict) for r in result):
             if len(result) != rows:

@@ -10,9 +10,12 @@ import traceback
 from pathlib import Path
 
 
-def _is_user_frame(filename: str, project_dir: Path) -> bool:
+def is_inside(path: str | None, folder: Path) -> bool:
+    """Whether the file ``path`` lies inside ``folder``."""
+    if not path:
+        return False
     try:
-        Path(filename).resolve().relative_to(project_dir)
+        Path(path).resolve().relative_to(folder)
     except ValueError:
         return False
     return True
@@ -21,7 +24,7 @@ def _is_user_frame(filename: str, project_dir: Path) -> bool:
 def user_frames(exc: BaseException, project_dir: Path) -> list[traceback.FrameSummary]:
     """The traceback frames of ``exc`` that lie inside the project folder."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return [f for f in frames if _is_user_frame(f.filename, project_dir)]
+    return [f for f in frames if is_inside(f.filename, project_dir)]
 
 
 def describe_user_error(exc: BaseException, project_dir: Path) -> str:

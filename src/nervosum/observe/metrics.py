@@ -7,6 +7,8 @@ templates (unknown paths count as ``other``), never raw paths or model outputs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -60,13 +62,27 @@ class HttpMetrics:
             registry=self.registry,
         )
         self.ready.labels(model).set(0)
+        self.in_flight_now = self.in_flight.labels(model)
+        self._batch_rows = self.batch_rows.labels(model)
+        # Label lookups cost more than the increments; children are cached per label set.
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._latency: dict[tuple[str, str], Any] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(self.model, route, method, str(status)).inc()
-        self.latency.labels(self.model, route, method).observe(seconds)
+        key = (route, method, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = self.requests.labels(
+                self.model, route, method, str(status)
+            )
+        counter.inc()
+        timer = self._latency.get(key[:2])
+        if timer is None:
+            timer = self._latency[key[:2]] = self.latency.labels(self.model, route, method)
+        timer.observe(seconds)
 
     def batch(self, rows: int) -> None:
-        self.batch_rows.labels(self.model).observe(rows)
+        self._batch_rows.observe(rows)
 
     def error(self, route: str, kind: str) -> None:
         self.errors.labels(self.model, route, kind).inc()

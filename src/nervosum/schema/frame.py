@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from nervosum.config.spec import SchemaField
-
-Record = dict[str, Any]
+from nervosum.config.types import Record
 
 
 def _column(values: list[Any], field_type: str) -> Any:

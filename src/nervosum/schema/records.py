@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, NotRequired
 
+import orjson
 import pydantic
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, ConfigDict, FailFast, Field, TypeAdapter
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from nervosum.config.spec import SchemaField
-from nervosum.config.types import PYTHON_TYPES
+from nervosum.config.types import PYTHON_TYPES, Record
 from nervosum.errors import InputValidationError, RequestError
 
-Record = dict[str, Any]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+# Beyond this many problems a client learns nothing more, and building the full list for
+# a huge bad body would cost seconds of CPU: validation stops at the first bad row and the
+# details are collected row by row up to this bound.
+MAX_DETAILS = 50
 
 _EXAMPLES: dict[str, Any] = {
     "int": 0,
@@ -33,26 +40,45 @@ _EXAMPLES: dict[str, Any] = {
 }
 
 
+def _one_of(choices: tuple[Any, ...]) -> AfterValidator:
+    """Membership checked after the base type cast, so "2" from a CSV matches choice 2."""
+    shown = [repr(c) for c in choices]
+    expected = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+    def check(value: Any) -> Any:
+        if value not in choices:
+            raise PydanticCustomError(
+                "literal_error", "Input should be {expected}", {"expected": expected}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
 def _annotation(field: SchemaField) -> Any:
     base: Any = PYTHON_TYPES[field.type]
     if field.type == "list":
         base = list[Any]
     elif field.type == "dict":
         base = dict[str, Any]
-    if field.choices:
-        base = Literal[field.choices]
     constraints: dict[str, Any] = {}
     if field.type == "float":
         constraints["allow_inf_nan"] = False
+    if field.type == "int":  # the model gets an int64 column: keep values inside its range
+        constraints["ge"], constraints["le"] = INT64_MIN, INT64_MAX
     if field.min is not None:
-        constraints["ge"] = field.min
+        constraints["ge"] = max(field.min, constraints.get("ge", field.min))
     if field.max is not None:
-        constraints["le"] = field.max
+        constraints["le"] = min(field.max, constraints.get("le", field.max))
+    if field.choices:
+        constraints["json_schema_extra"] = {"enum": list(field.choices)}
     if field.description:
         constraints["description"] = field.description
     if field.example is not None:
         constraints["examples"] = [field.example]
     annotated: Any = Annotated[base, Field(**constraints)] if constraints else base
+    if field.choices:
+        annotated = Annotated[annotated, _one_of(field.choices)]
     if is_optional(field):
         return NotRequired[annotated | None]
     return annotated
@@ -110,7 +136,7 @@ class RecordSchema:
                 spec[id_field] = NotRequired[str | int]
             item = _typed_dict(title, spec)
         self._one: TypeAdapter[Any] = TypeAdapter(item)
-        self._many: TypeAdapter[list[Any]] = TypeAdapter(list[item])
+        self._many: TypeAdapter[list[Any]] = TypeAdapter(Annotated[list[item], FailFast()])
 
     def parse_json(self, body: bytes) -> tuple[list[Record], bool]:
         """Validate a JSON object or array; return the records and whether it was an array."""
@@ -120,6 +146,8 @@ class RecordSchema:
         try:
             value: Any = adapter.validate_json(body)
         except pydantic.ValidationError as exc:
+            if many and exc.errors()[0]["type"] != "json_invalid":
+                raise self._row_errors(orjson.loads(body), exc) from None
             raise self._error(exc) from None
         records: list[Record] = value if many else [value]
         return [self._complete(r) for r in records], many
@@ -129,8 +157,25 @@ class RecordSchema:
         try:
             value = self._many.validate_python(list(rows))
         except pydantic.ValidationError as exc:
-            raise self._error(exc) from None
+            raise self._row_errors(list(rows), exc) from None
         return [self._complete(r) for r in value]
+
+    def _row_errors(self, rows: Any, first: pydantic.ValidationError) -> RequestError:
+        """Every problem of the first rows, up to MAX_DETAILS, with ``[row, field]`` paths."""
+        if not isinstance(rows, list):
+            return self._error(first)
+        errors: list[Any] = []
+        for index, row in enumerate(rows):
+            try:
+                self._one.validate_python(row)
+            except pydantic.ValidationError as exc:
+                for error in exc.errors(
+                    include_url=False, include_context=False, include_input=False
+                ):
+                    errors.append({**error, "loc": (index, *error["loc"])})
+                if len(errors) >= MAX_DETAILS:
+                    return self._from_errors(errors[:MAX_DETAILS], truncated=True)
+        return self._from_errors(errors, truncated=False) if errors else self._error(first)
 
     def _complete(self, record: Record) -> Record:
         for name, default in self._defaults.items():
@@ -143,14 +188,18 @@ class RecordSchema:
         if any(e["type"] == "json_invalid" for e in errors):
             msg = str(errors[0]["msg"]).replace("Invalid JSON: ", "")
             return RequestError(f"body is not valid JSON: {msg}")
+        return self._from_errors(errors[:MAX_DETAILS], truncated=len(errors) > MAX_DETAILS)
+
+    def _from_errors(self, errors: list[Any], *, truncated: bool) -> InputValidationError:
         details = [self._detail(e) for e in errors]
         count = len(details)
         summary = "; ".join(
             f"{'.'.join(str(p) for p in d['loc']) or 'body'}: {d['msg']}" for d in details[:3]
         )
         more = f" (and {count - 3} more)" if count > 3 else ""
+        counted = f"at least {count}" if truncated else str(count)
         return InputValidationError(
-            f"{count} invalid field{'s' if count != 1 else ''}: {summary}{more}", details=details
+            f"{counted} invalid field{'s' if count != 1 else ''}: {summary}{more}", details=details
         )
 
     def _detail(self, error: Any) -> dict[str, Any]:

@@ -69,7 +69,7 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        gauge = metrics.in_flight.labels(metrics.model)
+        gauge = metrics.in_flight_now
         gauge.inc()
         try:
             await self.app(scope, receive, send_and_record)
@@ -121,7 +121,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state.start_loading()
+        state.start()
         try:
             yield
         finally:

@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Executor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nervosum.config.spec import BatchingSpec
@@ -27,6 +26,12 @@ from nervosum.engine import Engine
 from nervosum.errors import NervosumError, OverloadedError
 from nervosum.model import PROBABILITIES
 from nervosum.schema import Record
+
+# Runs a call on the model thread: the batcher never calls the model on the event loop.
+ModelRunner = Callable[
+    [Callable[[], list[list[Record] | NervosumError]]],
+    Awaitable[list[list[Record] | NervosumError]],
+]
 
 
 @dataclass
@@ -47,12 +52,12 @@ class Batcher:
     def __init__(
         self,
         engine: Engine,
-        executor: Executor,
         spec: BatchingSpec,
+        run: ModelRunner,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.engine = engine
-        self.executor = executor
+        self.run = run
         self.max_rows = spec.max_batch_size
         self.max_wait = spec.max_wait_ms / 1000
         self.max_queue = spec.max_queue
@@ -87,6 +92,11 @@ class Batcher:
         self._queued_rows += len(records)
         self._arrival.set()
         return await pending.future
+
+    def reopen(self) -> None:
+        """Accept requests again after a :meth:`drain` (an app started a second time)."""
+        self._closing = False
+        self._task = None
 
     async def drain(self) -> None:
         """Finish everything queued, then stop (graceful shutdown)."""
@@ -138,11 +148,8 @@ class Batcher:
         proba = any(p.proba for p in batch)
         if self.on_batch is not None:
             self.on_batch(sum(len(g) for g in groups))
-        loop = asyncio.get_running_loop()
         try:
-            answers = await loop.run_in_executor(
-                self.executor, lambda: self.engine.predict_groups(groups, proba=proba)
-            )
+            answers = await self.run(lambda: self.engine.predict_groups(groups, proba=proba))
         except Exception as exc:  # the engine maps model errors; this is a nervosum bug
             for pending in batch:
                 if not pending.future.done():

@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from nervosum.errors import NervosumError
@@ -39,6 +39,10 @@ def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
         state = state_of(request)
         try:
             return await handler(request)
+        except ClientDisconnect:
+            # The client went away mid-body: nobody reads the answer, and it is no server error.
+            request.scope["nervosum.error"] = "client_closed"
+            return Response(status_code=499)
         except NervosumError as exc:
             request.scope["nervosum.error"] = exc.code
             if exc.details and not state.expose_details:

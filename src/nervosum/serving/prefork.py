@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -28,6 +29,9 @@ from nervosum.observe.memory import SUPERVISOR_ENV
 from nervosum.serving.server import ServeOptions, run_server
 
 log = logging.getLogger("nervosum.serving")
+
+# Libraries whose thread pools (OpenMP, intra-op threads) may deadlock in a forked child.
+FORK_RISKY = ("torch", "tensorflow", "lightgbm", "xgboost", "catboost")
 
 # Workers that die this many times within RESTART_WINDOW seconds mean a broken setup.
 MAX_RESTARTS = 5
@@ -127,6 +131,13 @@ def serve_prefork(
     if settings.preload:
         log.info("loading the model once, before forking %d workers", workers)
         engine = Engine.load(project, debug=options.debug)
+        risky = [name for name in FORK_RISKY if name in sys.modules]
+        if risky:
+            log.warning(
+                "the model uses %s, whose thread pools may hang in forked workers; "
+                "if workers stop answering, serve with --no-preload",
+                ", ".join(risky),
+            )
     log.info(
         "%d workers serving on http://%s:%d (model %s)",
         workers,

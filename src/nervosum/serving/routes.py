@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from nervosum import __version__
+from nervosum.errors import RequestError
 from nervosum.observe.memory import workers_memory
 from nervosum.serving.body import read_json_body
 from nervosum.serving.docs import docs_page, home_page
@@ -28,7 +29,14 @@ def _flag(request: Request, name: str, default: bool) -> bool:
     value = request.query_params.get(name)
     if value is None:
         return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise RequestError(
+        f"query parameter {name}={value!r} is not a boolean", hint=f"use {name}=false"
+    )
 
 
 @guarded

@@ -1,8 +1,8 @@
 """What a running HTTP app knows: its project, its engine once loaded, and its metrics.
 
-The model loads in a background thread so the process answers ``/health/live`` at once
-and ``/health/ready`` (503) until the model is there: Kubernetes then never kills a pod
-for a slow load, and clients get a clear "not ready" instead of a refused connection.
+The model loads in the background, so the process answers ``/health/live`` at once and
+``/health/ready`` (503) until the model is there: Kubernetes then never kills a pod for
+a slow load, and clients get a clear "not ready" instead of a refused connection.
 
 Every protocol predicts through :meth:`ServingState.infer`, which applies batching,
 backpressure and the request timeout the same way for all of them.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -50,9 +49,7 @@ class ServingState:
         self.on_load_failure = on_load_failure
         self.load_error: BaseException | None = None
         self.openapi: dict[str, Any] | None = None
-        # One model thread: user models are not assumed thread-safe, and the event loop
-        # stays free to accept and validate requests while the model computes.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-model")
+        self._executor: ThreadPoolExecutor | None = None
         self.engine: Engine | None = None
         self.batcher: Batcher | None = None
         self._unbatched_rows = 0
@@ -63,14 +60,25 @@ class ServingState:
         spec = self.project.config.batching
         batching = spec.enabled if spec.enabled is not None else not engine.handle.per_record
         if batching:
-            self.batcher = Batcher(engine, self.executor, spec, on_batch=self.metrics.batch)
+            self.batcher = Batcher(engine, spec, self.run_model, on_batch=self.metrics.batch)
         self.engine = engine
         self.metrics.ready.labels(self.metrics.model).set(1)
 
-    def start_loading(self) -> None:
-        """Load the model in a background thread, unless it was given already loaded."""
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The one model thread: user models are not assumed thread-safe, and the event loop
+        stays free to accept requests while the model computes. The model is also loaded
+        on it, so objects a model binds to its thread at load time work when it predicts."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-model")
+        return self._executor
+
+    def start(self) -> None:
+        """App startup: load the model in the background unless it was given loaded."""
+        if self.batcher is not None:
+            self.batcher.reopen()
         if self.engine is None:
-            threading.Thread(target=self._load, name="nervosum-load", daemon=True).start()
+            self.executor.submit(self._load)
 
     def _load(self) -> None:
         try:
@@ -137,4 +145,6 @@ class ServingState:
         """Answer everything queued, then release the model thread."""
         if self.batcher is not None:
             await self.batcher.drain()
-        self.executor.shutdown(wait=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
