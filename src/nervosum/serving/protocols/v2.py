@@ -95,23 +95,30 @@ def _tensor_values(
     shape = tensor.get("shape")
     if not isinstance(name, str) or not isinstance(shape, list) or not datatype:
         raise _bad("each input needs a name, a shape and a datatype")
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise _bad(f"input {name!r}: shape {shape} must be a list of non-negative integers")
     if datatype != "BYTES" and datatype not in NUMPY_DATATYPES:
         raise _bad(f"input {name!r}: datatype {datatype!r} is not supported")
     size = (tensor.get("parameters") or {}).get("binary_data_size")
     if size is not None:
-        raw = bytes(binary[offset : offset + int(size)])
-        if len(raw) != int(size):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise _bad(f"input {name!r}: binary_data_size must be a non-negative integer")
+        raw = bytes(binary[offset : offset + size])
+        if len(raw) != size:
             raise _bad(f"input {name!r}: body holds fewer bytes than binary_data_size")
-        offset += int(size)
+        offset += size
         if datatype == "BYTES":
             values: list[Any] = _decode_bytes(raw)
         else:
-            values = np.frombuffer(raw, dtype=NUMPY_DATATYPES[datatype]).tolist()
+            dtype = np.dtype(NUMPY_DATATYPES[datatype])
+            if size % dtype.itemsize:
+                raise _bad(f"input {name!r}: {size} bytes is not a whole number of {datatype}")
+            values = np.frombuffer(raw, dtype=dtype).tolist()
     elif "data" in tensor:
         values = _flatten(tensor["data"])
     else:
         raise _bad(f"input {name!r} has neither data nor binary_data_size")
-    if math.prod(int(d) for d in shape) != len(values):
+    if math.prod(shape) != len(values):
         raise _bad(f"input {name!r}: shape {shape} does not match {len(values)} values")
     return values, offset
 
@@ -165,9 +172,15 @@ def _as_bytes_value(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def encode_outputs(outputs: list[Record], requested: list[str] | None) -> list[dict[str, Any]]:
-    """One tensor per output field (``probabilities`` as an [N, classes] tensor on request)."""
-    available = [k for k in (outputs[0] if outputs else {}) if k != PROBABILITIES]
+def encode_outputs(
+    outputs: list[Record], requested: list[str] | None, declared: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One tensor per output field (``probabilities`` as an [N, classes] tensor on request).
+
+    ``declared`` maps the model's output names to their datatypes, so an empty batch still
+    answers with empty tensors of the declared type.
+    """
+    available = list(declared) if not outputs else [k for k in outputs[0] if k != PROBABILITIES]
     if outputs and PROBABILITIES in outputs[0] and requested and PROBABILITIES in requested:
         available.append(PROBABILITIES)
     names = requested or available
@@ -190,11 +203,16 @@ def encode_outputs(outputs: list[Record], requested: list[str] | None) -> list[d
             )
             continue
         values = [o.get(name) for o in outputs]
-        datatype = _datatype(values)
+        datatype = _datatype(values) if values else declared.get(name, "BYTES")
         if datatype == "BYTES":
             values = [_as_bytes_value(v) for v in values]
         tensors.append({"name": name, "datatype": datatype, "shape": [len(values)], "data": values})
     return tensors
+
+
+def _declared_outputs(project: Project, output_names: tuple[str, ...]) -> dict[str, str]:
+    types = {f.name: SCHEMA_DATATYPES[f.type] for f in project.config.output_schema}
+    return {name: types.get(name, "BYTES") for name in output_names}
 
 
 def _check_model(request: Request) -> Project:
@@ -285,7 +303,9 @@ async def infer(request: Request) -> Response:
     response: dict[str, Any] = {
         "model_name": project.config.name,
         "model_version": project.config.tag,
-        "outputs": encode_outputs(outputs, names),
+        "outputs": encode_outputs(
+            outputs, names, _declared_outputs(project, engine.handle.output_names)
+        ),
     }
     if "id" in payload:
         response["id"] = payload["id"]
