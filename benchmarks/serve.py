@@ -1,105 +1,337 @@
-"""Load a served model over HTTP and print throughput and latency per concurrency level.
+"""Serving throughput of nervosum against a ceiling, a naive server and peers, in one run.
 
-    python benchmarks/serve.py [PROJECT_DIR] [--concurrency 1 16 64] [--seconds 10]
+    python benchmarks/serve.py                      # everything, 15 s per cell
+    python benchmarks/serve.py --only nervosum-batch-1w naive-fastapi-1w --seconds 5
 
-Starts `nervosum serve PROJECT_DIR` on a free loopback port, waits until it is ready,
-then for each concurrency level keeps that many requests in flight for the given time
-and prints successful requests/s, p50 and p99 latency and the error count. Uses wrk when
-it is installed (less client overhead on a small machine), else an asyncio client.
-This is a measurement, not a test: figures vary with the machine and its load.
+Every server answers the same RandomForest (100 trees, random_state=0) trained on iris,
+one row per request, measured with wrk (`apt-get install wrk`) at concurrency 1, 16 and
+64 after a warm-up. Peers are installed by this script into their own virtualenvs under
+--venvs (once; later runs reuse them). For each cell it prints successful requests/s,
+p50 and p99 latency, errors, and the CPU used by the server and by wrk, then the ratios
+nervosum / naive, / best peer and / ceiling. Figures, not pass/fail: the machine is small
+and shared, so compare cells of one run, never across runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
-import socket
-import statistics
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
-BODY = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+ROW = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
+V2_BODY = {
+    "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": list(ROW.values())}]
+}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+PEER_PACKAGES = {
+    "naive": ["fastapi", "uvicorn[standard]", "scikit-learn", "pandas", "joblib"],
+    "bentoml": ["bentoml<2", "scikit-learn", "pandas", "joblib"],
+    "litserve": ["litserve", "scikit-learn", "pandas", "joblib"],
+    # MLServer 1.7 fails to start its worker with uvloop >= 0.22.
+    "mlserver": ["mlserver", "mlserver-sklearn", "pandas", "joblib", "uvloop<0.22"],
+}
+
+CEILING_APP = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def predict(request):
+    await request.body()
+    return JSONResponse({"prediction": 2})
+
+app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+"""
+
+NAIVE_APP = """
+import joblib, pandas as pd
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+MODEL = joblib.load("model.joblib")
+FEATURES = __FEATURES__
+
+class Row(BaseModel):
+    sepal_length: float
+    sepal_width: float
+    petal_length: float
+    petal_width: float
+
+app = FastAPI()
+
+@app.post("/predict")
+def predict(row: Row):
+    return {"prediction": int(MODEL.predict(pd.DataFrame([row.model_dump()], columns=FEATURES))[0])}
+""".replace("__FEATURES__", repr(FEATURES))
+
+BENTO_SERVICE = """
+import joblib, numpy as np, pandas as pd, bentoml
+
+FEATURES = __FEATURES__
+
+@bentoml.service(workers=1, logging={"access": {"enabled": False}})
+class Iris:
+    def __init__(self):
+        self.model = joblib.load("model.joblib")
+
+    @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=1000)
+    def predict(self, input: np.ndarray) -> np.ndarray:
+        return self.model.predict(pd.DataFrame(input, columns=FEATURES))
+""".replace("__FEATURES__", repr(FEATURES))
+
+LIT_SERVER = """
+import sys, joblib, pandas as pd, litserve as ls
+
+FEATURES = __FEATURES__
+
+class Iris(ls.LitAPI):
+    def setup(self, device):
+        self.model = joblib.load("model.joblib")
+    def decode_request(self, request):
+        return [request[f] for f in FEATURES]
+    def batch(self, inputs):
+        return pd.DataFrame(inputs, columns=FEATURES)
+    def predict(self, x):
+        return self.model.predict(x)
+    def unbatch(self, output):
+        return list(output)
+    def encode_response(self, output):
+        return {"prediction": int(output)}
+
+if __name__ == "__main__":
+    api = Iris(max_batch_size=64, batch_timeout=0.005)
+    ls.LitServer(api, accelerator="cpu", workers_per_device=1).run(
+        host="127.0.0.1", port=int(sys.argv[1]), generate_client_file=False, log_level="warning")
+""".replace("__FEATURES__", repr(FEATURES))
+
+
+@dataclass
+class Server:
+    name: str
+    kind: str  # ceiling, naive, peer, nervosum
+    command: list[str]
+    path: str = "/predict"
+    body: dict[str, object] = field(default_factory=lambda: dict(ROW))
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
+    import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def start_server(project: Path, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "nervosum", "serve", str(project), "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+def venv_python(venvs: Path, name: str) -> Path | None:
+    """The peer's virtualenv, created on first use; None when it cannot be installed."""
+    folder = venvs / name
+    python = folder / "bin" / "python"
+    marker = folder / ".installed"
+    if marker.exists():
+        return python
+    print(f"installing {name} into {folder} ...", flush=True)
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    result = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES[name]],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("server did not become ready")
+    if result.returncode != 0:
+        print(f"  {name} did not install: {result.stderr.strip().splitlines()[-1:]}")
+        return None
+    marker.write_text(f"{time.monotonic() - started:.0f}s\n")
+    return python
 
 
-async def _worker(client: httpx.AsyncClient, url: str, until: float, latencies: list[float]) -> int:
-    errors = 0
-    payload = json.dumps(BODY).encode()
-    headers = {"content-type": "application/json"}
-    while time.perf_counter() < until:
-        started = time.perf_counter()
-        response = await client.post(url, content=payload, headers=headers)
-        if response.status_code == 200:
-            latencies.append(time.perf_counter() - started)
-        else:
-            errors += 1
-    return errors
+def prepare(work: Path) -> None:
+    """Train the shared model and write every server's files into ``work``."""
+    import joblib
+    import pandas as pd
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
 
-
-async def run_python_client(url: str, concurrency: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        until = time.perf_counter() + seconds
-        errors = await asyncio.gather(
-            *(_worker(client, url, until, latencies) for _ in range(concurrency))
+    iris = load_iris()
+    model = RandomForestClassifier(n_estimators=100, random_state=0)
+    model.fit(pd.DataFrame(iris.data, columns=FEATURES), iris.target)
+    joblib.dump(model, work / "model.joblib")
+    (work / "ceiling_app.py").write_text(CEILING_APP)
+    (work / "naive_app.py").write_text(NAIVE_APP)
+    (work / "bento_service.py").write_text(BENTO_SERVICE)
+    (work / "lit_server.py").write_text(LIT_SERVER)
+    mls = work / "mls"
+    mls.mkdir(exist_ok=True)
+    shutil.copy(work / "model.joblib", mls / "model.joblib")
+    (mls / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "iris",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "max_batch_size": 64,
+                "max_batch_time": 0.005,
+                "parameters": {"uri": "./model.joblib"},
+            }
         )
-    return summarise(latencies, sum(errors), seconds)
+    )
+    schema = "".join(f"  - {{name: {f}, type: float}}\n" for f in FEATURES)
+    for name, batching in (("batch", "true"), ("nobatch", "false")):
+        (work / f"nervosum-{name}.yaml").write_text(
+            "name: iris\nmodel: {artifact: model.joblib, probabilities: false}\n"
+            f"batching: {{enabled: {batching}}}\ninput_schema:\n{schema}"
+            "output_schema: {name: prediction, type: int}\n"
+        )
 
 
-def summarise(latencies: list[float], errors: int, seconds: float) -> dict[str, float]:
-    ordered = sorted(latencies) or [0.0]
-    return {
-        "rps": len(latencies) / seconds,
-        "p50_ms": statistics.median(ordered) * 1000,
-        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-        "errors": errors,
-    }
+def servers(work: Path, venvs: Path, peers: list[str]) -> list[Server]:
+    port = "{port}"
+    uvicorn_flags = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    naive = venv_python(venvs, "naive")
+    found: list[Server] = []
+    if naive is not None:
+        found.append(
+            Server(
+                "ceiling-starlette",
+                "ceiling",
+                [str(naive), "-m", "uvicorn", "ceiling_app:app", *uvicorn_flags],
+            )
+        )
+        for workers in (1, 2):
+            found.append(
+                Server(
+                    f"naive-fastapi-{workers}w",
+                    "naive",
+                    [
+                        str(naive),
+                        "-m",
+                        "uvicorn",
+                        "naive_app:app",
+                        "--workers",
+                        str(workers),
+                        *uvicorn_flags,
+                    ],
+                )
+            )
+    if "bentoml" in peers and (bento := venv_python(venvs, "bentoml")):
+        found.append(
+            Server(
+                "bentoml-batch64",
+                "peer",
+                [
+                    str(bento.parent / "bentoml"),
+                    "serve",
+                    "bento_service:Iris",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    port,
+                ],
+                body={"input": [list(ROW.values())]},
+            )
+        )
+    if "litserve" in peers and (lit := venv_python(venvs, "litserve")):
+        found.append(Server("litserve-batch64", "peer", [str(lit), "lit_server.py", port]))
+    if "mlserver" in peers and (mls := venv_python(venvs, "mlserver")):
+        found.append(
+            Server(
+                "mlserver-batch64",
+                "peer",
+                [str(mls.parent / "mlserver"), "start", "mls"],
+                path="/v2/models/iris/infer",
+                body=V2_BODY,
+                env={
+                    "MLSERVER_HTTP_PORT": port,
+                    "MLSERVER_HOST": "127.0.0.1",
+                    "MLSERVER_GRPC_PORT": "{port2}",
+                    "MLSERVER_METRICS_PORT": "{port3}",
+                },
+            )
+        )
+    serve = [
+        sys.executable,
+        "-m",
+        "nervosum",
+        "serve",
+        str(work),
+        "--port",
+        port,
+        "--log-level",
+        "warning",
+    ]
+    found += [
+        Server("nervosum-nobatch-1w", "nervosum", [*serve, "-c", "nervosum-nobatch.yaml"]),
+        Server("nervosum-batch-1w", "nervosum", [*serve, "-c", "nervosum-batch.yaml"]),
+        Server(
+            "nervosum-batch-2w", "nervosum", [*serve, "-c", "nervosum-batch.yaml", "--workers", "2"]
+        ),
+        Server(
+            "nervosum-batch-model-process",
+            "nervosum",
+            [*serve, "-c", "nervosum-batch.yaml", "--model-process"],
+        ),
+    ]
+    return found
 
 
-def run_wrk(url: str, concurrency: int, seconds: float) -> dict[str, float]:
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = (Path("/proc") / str(current) / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+        except (OSError, IndexError, ValueError):
+            pass
+        pending.extend(children.get(current, []))
+    return total
+
+
+def wrk(url: str, body: dict[str, object], concurrency: int, seconds: float) -> dict[str, float]:
+    """One wrk run; its own CPU comes from the rusage of finished children."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             'wrk.method = "POST"\nwrk.headers["content-type"] = "application/json"\n'
-            f"wrk.body = '{json.dumps(BODY)}'\n"
+            f"wrk.body = [[{json.dumps(body)}]]\n"
         )
+    before = os.times()
     try:
         output = subprocess.run(
             [
                 "wrk",
-                f"-c{concurrency}",
                 "-t1",
-                f"-d{int(seconds)}s",
+                f"-c{concurrency}",
+                f"-d{seconds:g}s",
+                "--timeout",
+                "10s",
                 "--latency",
                 "-s",
                 script.name,
@@ -111,15 +343,29 @@ def run_wrk(url: str, concurrency: int, seconds: float) -> dict[str, float]:
         ).stdout
     finally:
         os.unlink(script.name)
-    figures: dict[str, float] = {"errors": 0}
+    after = os.times()
+    figures = {
+        "errors": 0.0,
+        "wrk_cpu": (
+            after.children_user
+            + after.children_system
+            - before.children_user
+            - before.children_system
+        )
+        / seconds,
+    }
     for line in output.splitlines():
         parts = line.split()
-        if line.startswith("Requests/sec:"):
+        if line.strip().startswith("Requests/sec:"):
             figures["rps"] = float(parts[1])
         elif parts[:1] in (["50%"], ["99%"]):
-            figures[f"p{parts[0][:-1]}_ms"] = _ms(parts[1])
-        elif "Non-2xx" in line:
-            figures["errors"] = float(parts[-1])
+            figures[f"p{parts[0][:-1]}"] = _ms(parts[1])
+        elif "requests in" in line:
+            figures["requests"] = float(parts[0])
+        elif "Non-2xx" in line or line.strip().startswith("Socket errors"):
+            figures["errors"] += sum(float(p.rstrip(",")) for p in parts if p.rstrip(",").isdigit())
+    if figures.get("requests"):
+        figures["ok_rps"] = figures["rps"] * max(0.0, 1 - figures["errors"] / figures["requests"])
     return figures
 
 
@@ -130,37 +376,126 @@ def _ms(text: str) -> float:
     return float(text)
 
 
+def measure(
+    server: Server, work: Path, levels: list[int], seconds: float, warmup: float
+) -> dict[int, dict[str, float]]:
+    ports = {"port": str(free_port()), "port2": str(free_port()), "port3": str(free_port())}
+    command = [part.format(**ports) for part in server.command]
+    env = {**os.environ, **{k: v.format(**ports) for k, v in server.env.items()}}
+    url = f"http://127.0.0.1:{ports['port']}{server.path}"
+    log = (work / f"{server.name}.log").open("w")
+    process = subprocess.Popen(
+        command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    results: dict[int, dict[str, float]] = {}
+    try:
+        if not _wait_answering(url, server.body, process, timeout=180):
+            print(f"  {server.name}: never answered (see {log.name})")
+            return results
+        for concurrency in levels:
+            wrk(url, server.body, concurrency, warmup)
+            cpu = tree_cpu(process.pid)
+            figures = wrk(url, server.body, concurrency, seconds)
+            figures["server_cpu"] = (tree_cpu(process.pid) - cpu) / seconds
+            results[concurrency] = figures
+            print(f"  {server.name:30} c={concurrency:<3} {_row(figures)}", flush=True)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+    return results
+
+
+def _wait_answering(
+    url: str, body: dict[str, object], process: subprocess.Popen[bytes], timeout: float
+) -> bool:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    data = json.dumps(body).encode()
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            request = urllib.request.Request(
+                url, data=data, headers={"content-type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def _row(f: dict[str, float]) -> str:
+    return (
+        f"{f.get('ok_rps', 0):8.0f} req/s  p50 {f.get('p50', 0):7.1f} ms  "
+        f"p99 {f.get('p99', 0):7.1f} ms  errors {int(f.get('errors', 0)):5}  "
+        f"server {f.get('server_cpu', 0):.2f} cores  wrk {f.get('wrk_cpu', 0):.2f}"
+    )
+
+
+def _cell(f: dict[str, float]) -> str:
+    return f"{f['ok_rps']:.0f} ({f.get('p50', 0):.0f} / {f.get('p99', 0):.0f})"
+
+
+def report(
+    all_results: dict[str, dict[int, dict[str, float]]], kinds: dict[str, str], levels: list[int]
+) -> None:
+    print("\n| server | " + " | ".join(f"c={c} req/s (p50 / p99 ms)" for c in levels) + " |")
+    print("|---|" + "---|" * len(levels))
+    for name, cells in all_results.items():
+        row = [_cell(cells[c]) if c in cells else "-" for c in levels]
+        print(f"| {name} | " + " | ".join(row) + " |")
+    print("\n| nervosum config | c | vs naive 1w | vs best peer | vs ceiling |")
+    print("|---|---|---|---|---|")
+
+    def best(kind: str, c: int) -> float:
+        cells = [r[c]["ok_rps"] for n, r in all_results.items() if kinds[n] == kind and c in r]
+        return max(cells, default=0.0)
+
+    for c in levels:
+        naive = all_results.get("naive-fastapi-1w", {}).get(c, {}).get("ok_rps", 0.0)
+        peer, ceiling = best("peer", c), best("ceiling", c)
+        for name, cells in all_results.items():
+            if kinds[name] == "nervosum" and c in cells:
+                rps = cells[c]["ok_rps"]
+                ratios = [f"{rps / base:.1f}x" if base else "-" for base in (naive, peer, ceiling)]
+                print(f"| {name} | {c} | " + " | ".join(ratios) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("project", nargs="?", default=str(ROOT / "examples" / "iris"))
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("serve_args", nargs=argparse.REMAINDER, help="extra `nervosum serve` flags")
+    parser.add_argument("--peers", nargs="*", default=["bentoml", "litserve", "mlserver"])
+    parser.add_argument("--only", nargs="*", help="run just these server names")
+    parser.add_argument("--venvs", type=Path, default=Path.home() / ".cache" / "nervosum-bench")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
-    client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
-    port = free_port()
-    server = start_server(Path(args.project), port, args.serve_args)
-    url = f"http://127.0.0.1:{port}/predict"
-    print(f"nervosum serve {args.project}  client={client}  seconds={args.seconds}")
-    print(f"{'concurrency':>11} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    try:
-        for concurrency in args.concurrency:
-            if client == "wrk":
-                figures = run_wrk(url, concurrency, args.seconds)
-            else:
-                figures = asyncio.run(run_python_client(url, concurrency, args.seconds))
-            print(
-                f"{concurrency:>11} {figures.get('rps', 0):>9.1f} {figures.get('p50_ms', 0):>8.1f} "
-                f"{figures.get('p99_ms', 0):>8.1f} {int(figures['errors']):>7}"
-            )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    args.venvs.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="nervosum-bench-"))
+    prepare(work)
+    chosen = [
+        s for s in servers(work, args.venvs, args.peers) if not args.only or s.name in args.only
+    ]
+    print(f"{len(chosen)} servers, concurrency {args.concurrency}, {args.seconds:g} s per cell")
+    print(f"work dir (logs, model, server files): {work}")
+    results = {
+        s.name: measure(s, work, args.concurrency, args.seconds, args.warmup) for s in chosen
+    }
+    report(
+        {n: r for n, r in results.items() if r}, {s.name: s.kind for s in chosen}, args.concurrency
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

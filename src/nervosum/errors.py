@@ -50,6 +50,7 @@ __all__ = [
     "RequestError",
     "RequestTimeoutError",
     "UnsupportedMediaTypeError",
+    "error_from_record",
 ]
 
 
@@ -213,3 +214,23 @@ class RequestTimeoutError(NervosumError):
 
     code = "timeout"
     http_status = 504
+
+
+def _codes(cls: type[NervosumError]) -> dict[str, type[NervosumError]]:
+    found = {cls.code: cls}
+    for sub in cls.__subclasses__():
+        found.update(_codes(sub))
+    return found
+
+
+def error_from_record(record: dict[str, Any]) -> NervosumError:
+    """Rebuild an error sent across a process boundary as :meth:`NervosumError.to_record`."""
+    cls = _codes(NervosumError).get(str(record.get("type")), NervosumError)
+    error = cls.__new__(cls)
+    NervosumError.__init__(
+        error,
+        str(record.get("message", "")),
+        details=list(record.get("details") or []),
+        error_id=record.get("error_id"),
+    )
+    return error

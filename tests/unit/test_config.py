@@ -438,7 +438,7 @@ def test_unknown_key_without_a_close_match_lists_allowed_keys(make_project) -> N
 
     assert rendered(load_error(project)) == [
         "FILE:6: server.zzzz: unknown key (allowed keys: host, port, max_body_size, workers, "
-        "timeout, graceful_timeout, preload)",
+        "timeout, graceful_timeout, preload, model_process)",
     ]
 
 

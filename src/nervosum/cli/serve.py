@@ -39,6 +39,11 @@ from nervosum.cli.output import reports_errors
     help="Load the model once before forking workers (shared memory) [default: preload].",
 )
 @click.option(
+    "--model-process/--no-model-process",
+    default=None,
+    help="Run the model in its own process, so HTTP and the model each get a core [default: off].",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     envvar="NERVOSUM_TIMEOUT",
@@ -67,6 +72,7 @@ def serve(
     max_body_size: int | None,
     workers: int | str | None,
     preload: bool | None,
+    model_process: bool | None,
     timeout: float | None,
     graceful_timeout: float | None,
     access_log: bool,
@@ -94,6 +100,7 @@ def serve(
         max_body_size=max_body_size,
         workers=workers,
         preload=preload,
+        model_process=model_process,
         timeout=timeout,
         graceful_timeout=graceful_timeout,
         access_log=access_log,

@@ -225,6 +225,7 @@ class ServerSpec(_Frozen):
     timeout: float = Field(default=60.0, gt=0)
     graceful_timeout: float = Field(default=30.0, ge=0)
     preload: bool = True
+    model_process: bool = False
 
     @field_validator("workers")
     @classmethod

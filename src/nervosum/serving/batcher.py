@@ -67,6 +67,7 @@ class Batcher:
         self._arrival = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._busy = False  # a batch is with the model
 
     @property
     def queued_rows(self) -> int:
@@ -101,7 +102,7 @@ class Batcher:
     async def drain(self) -> None:
         """Finish everything queued, then stop (graceful shutdown)."""
         self._closing = True
-        while self._queue:
+        while self._queue or self._busy:
             self._arrival.set()
             await asyncio.sleep(0.005)
         if self._task is not None:
@@ -116,7 +117,11 @@ class Batcher:
                 await self._wait_for_company()
                 batch = self._take()
                 if batch:
-                    await self._predict(batch)
+                    self._busy = True
+                    try:
+                        await self._predict(batch)
+                    finally:
+                        self._busy = False
 
     async def _wait_for_company(self) -> None:
         """With an idle model, give other requests up to max_wait to join the first one."""

@@ -38,6 +38,7 @@ class ServeOptions:
     timeout: float | None = None
     graceful_timeout: float | None = None
     preload: bool | None = None
+    model_process: bool | None = None
     access_log: bool = False
     log_level: str = "info"
     debug: bool = False
@@ -89,6 +90,9 @@ def serve(project: Project, options: ServeOptions) -> int:
         from nervosum.serving.prefork import serve_prefork
 
         return serve_prefork(project, settings, options, workers)
+    if settings.model_process:  # the model must be loaded before it can be forked
+        engine = Engine.load(project, debug=options.debug)
+        return run_server(project, settings, options, engine=engine)
     return run_server(project, settings, options)
 
 
@@ -101,7 +105,22 @@ def run_server(
     sockets: list[socket.socket] | None = None,
 ) -> int:
     """Run one uvicorn server until it stops; without ``engine`` the model loads in the
-    background while /health/live already answers. Returns the exit code."""
+    background while /health/live already answers. With ``server.model_process`` the
+    given engine is forked into a model process first. Returns the exit code."""
+    if engine is not None and settings.model_process:
+        from nervosum.serving.model_process import RemoteEngine
+
+        remote = RemoteEngine(engine)
+        try:
+            return run_server(
+                project,
+                settings.model_copy(update={"model_process": False}),
+                options,
+                engine=remote,
+                sockets=sockets,
+            )
+        finally:
+            remote.close()
     failure: list[BaseException] = []
     server: uvicorn.Server | None = None
 
