@@ -37,7 +37,14 @@ def documented_keys() -> list[str]:
     for prefix, model in SECTIONS.items():
         for name, field in model.model_fields.items():
             key = field.alias or name
-            if prefix == "" and key in {"deployment", "interface", "model", "server", "errors", "batching"}:
+            if prefix == "" and key in {
+                "deployment",
+                "interface",
+                "model",
+                "server",
+                "errors",
+                "batching",
+            }:
                 continue
             keys.append(prefix + key)
     keys.extend(field.alias or name for name, field in SchemaField.model_fields.items())

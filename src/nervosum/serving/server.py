@@ -8,10 +8,14 @@ readable line and exit code 2 (definition errors) or 1.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -96,6 +100,23 @@ def serve(project: Project, options: ServeOptions) -> int:
     return run_server(project, settings, options)
 
 
+@contextlib.contextmanager
+def _stop_signals_end_cleanly() -> Iterator[None]:
+    """uvicorn re-raises SIGTERM / SIGINT after its graceful shutdown, against the handler
+    that was installed before it; with Python's defaults the process would then die with
+    143 or KeyboardInterrupt. A drained server ends with exit code 0 instead."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, lambda signum, frame: None) for sig in stops}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_server(
     project: Project,
     settings: ServerSpec,
@@ -133,7 +154,8 @@ def run_server(
         project, settings, engine=engine, debug=options.debug, on_load_failure=stop_on_failure
     )
     server = uvicorn.Server(uvicorn_config(app, settings, options))
-    server.run(sockets=sockets)
+    with _stop_signals_end_cleanly():
+        server.run(sockets=sockets)
     if failure:
         exc = failure[0]
         return exc.exit_code if isinstance(exc, NervosumError) else 1

@@ -1,0 +1,436 @@
+"""The adaptive batcher in-process: a real Engine, a real model thread, real asyncio.
+
+The fixture model (tests/fixtures/projects/batch_echo) echoes each row's ``x`` and gives
+probabilities by parity, so every answer tells which row it came from. Where a test needs
+the model busy at a known moment it occupies the one model thread with a job waiting on
+a ``threading.Event`` (the "gate"), exactly as a slow model call would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import anyio
+import pytest
+
+from nervosum import Engine, load_config
+from nervosum.config.spec import BatchingSpec
+from nervosum.errors import (
+    InvalidInputError,
+    ModelOutputError,
+    NervosumError,
+    OverloadedError,
+    PredictionError,
+)
+from nervosum.schema import Record
+from nervosum.serving.batcher import Batcher
+from tests.conftest import PROJECTS
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load(load_config(PROJECTS / "batch_echo"))
+
+
+@pytest.fixture
+def model(engine: Engine) -> Any:
+    """The user's model instance, its call records cleared."""
+    instance = engine.handle.loaded.instance
+    instance.calls.clear()
+    instance.proba_calls.clear()
+    return instance
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-model")
+    yield pool
+    pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def gate(executor: ThreadPoolExecutor) -> Iterator[threading.Event]:
+    """Occupies the model thread until set (always set at teardown, so nothing hangs)."""
+    event = threading.Event()
+    executor.submit(event.wait, 10)
+    yield event
+    event.set()
+
+
+def make_batcher(
+    engine: Engine, executor: ThreadPoolExecutor, sizes: list[int], **spec: Any
+) -> Batcher:
+    async def run(call: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    return Batcher(engine, BatchingSpec(**spec), run, on_batch=sizes.append)
+
+
+def answer(x: float, *, proba: bool = True) -> Record:
+    """What the echo model answers for one row."""
+    out: Record = {"echo": float(x)}
+    if proba:
+        odd = 1.0 if int(x) % 2 == 1 else 0.0
+        out["probabilities"] = {"even": 1.0 - odd, "odd": odd}
+    return out
+
+
+def rows(*xs: float) -> list[Record]:
+    return [{"x": float(x)} for x in xs]
+
+
+def greedy(request_rows: list[int], max_rows: int) -> list[int]:
+    """Batch sizes when requests queued together are taken in order up to max_rows each."""
+    sizes: list[int] = []
+    current = 0
+    for n in request_rows:
+        if current and current + n > max_rows:
+            sizes.append(current)
+            current = 0
+        current += n
+    if current:
+        sizes.append(current)
+    return sizes
+
+
+async def wait_until(condition: Any, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    for _ in range(100_000):
+        if condition():
+            return
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.002)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_200_concurrent_requests_each_get_exactly_their_own_answers(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes)
+    requests: list[list[Record]] = []
+    next_x = 0
+    for i in range(200):
+        n = i % 3 + 1
+        requests.append(rows(*range(next_x, next_x + n)))
+        next_x += n
+    with anyio.fail_after(10):
+        results = await asyncio.gather(*(batcher.submit(r, proba=True) for r in requests))
+    for request, result in zip(requests, results, strict=True):
+        assert result == [answer(r["x"]) for r in request]
+    assert sum(sizes) == next_x == 399
+    assert max(sizes) <= 64
+    assert len(sizes) < 200  # merged, not one call per request
+    assert model.calls == sizes  # one model call per batch, nothing bisected
+
+
+async def test_batches_never_exceed_max_rows_and_are_filled_in_arrival_order(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_batch_size=8)
+    request_rows = [(i * 7) % 5 + 1 for i in range(60)]  # 1..5 rows each
+    requests: list[list[Record]] = []
+    start = 0
+    for n in request_rows:
+        requests.append(rows(*range(start, start + n)))
+        start += n
+    with anyio.fail_after(10):
+        results = await asyncio.gather(*(batcher.submit(r, proba=False) for r in requests))
+    for request, result in zip(requests, results, strict=True):
+        assert result == [answer(r["x"], proba=False) for r in request]
+    assert all(size <= 8 for size in sizes), sizes
+    assert sizes == greedy(request_rows, 8)
+    assert sum(sizes) == sum(request_rows)
+
+
+async def test_a_request_larger_than_max_rows_runs_alone(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_batch_size=8)
+    requests = [rows(0, 1, 2), rows(*range(100, 120)), rows(3, 4, 5), rows(6, 7)]
+    with anyio.fail_after(10):
+        results = await asyncio.gather(*(batcher.submit(r, proba=True) for r in requests))
+    for request, result in zip(requests, results, strict=True):
+        assert result == [answer(r["x"]) for r in request]
+    assert sizes == [3, 20, 5]
+    assert model.calls == [3, 20, 5]
+
+
+async def test_the_first_request_waits_up_to_max_wait_for_company(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_wait_ms=300)
+    with anyio.fail_after(5):
+        first = asyncio.create_task(batcher.submit(rows(1), proba=True))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(batcher.submit(rows(2), proba=True))
+        assert await first == [answer(1)]
+        assert await second == [answer(2)]
+    assert sizes == [2]  # the second request joined the first one's call
+
+
+async def test_an_idle_single_request_waits_no_longer_than_max_wait(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_wait_ms=100)
+    started = time.monotonic()
+    with anyio.fail_after(5):
+        result = await batcher.submit(rows(3), proba=True)
+    elapsed = time.monotonic() - started
+    assert result == [answer(3)]
+    assert sizes == [1]
+    assert elapsed < 0.1 + 0.25, f"answered after {elapsed:.3f}s with max_wait_ms=100"
+
+
+async def test_a_full_batch_does_not_wait_for_company(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_batch_size=8, max_wait_ms=5000)
+    started = time.monotonic()
+    with anyio.fail_after(10):
+        result = await batcher.submit(rows(*range(8)), proba=False)
+    elapsed = time.monotonic() - started
+    assert result == [answer(x, proba=False) for x in range(8)]
+    assert sizes == [8]
+    assert elapsed < 1.0, f"a full batch waited {elapsed:.3f}s for company"
+
+
+async def test_only_the_bad_requests_of_a_batch_fail(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes)
+    requests = [rows(1, 2), rows(-1), rows(4), rows(200_000), rows(5, 2_000_000), rows(6)]
+    with anyio.fail_after(10):
+        results = await asyncio.gather(
+            *(batcher.submit(r, proba=True) for r in requests), return_exceptions=True
+        )
+    assert sizes == [8]  # all in one merged call, then bisected
+    assert results[0] == [answer(1), answer(2)]
+    assert results[2] == [answer(4)]
+    assert results[5] == [answer(6)]
+    raised, invalid, bad_shape = results[1], results[3], results[4]
+    assert type(raised) is PredictionError
+    assert "the model raised ValueError" in raised.message
+    assert raised.error_id and raised.error_id in caplog.text
+    assert type(invalid) is InvalidInputError
+    assert invalid.details == [
+        {"loc": ["x"], "msg": "x above 100000 cannot be scored", "type": "invalid_input"}
+    ]
+    assert type(bad_shape) is ModelOutputError
+    assert "output 'echo' has 3 values for 2 input rows" in bad_shape.message
+
+
+async def test_proba_false_strips_probabilities_only_for_that_request(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes)
+    with anyio.fail_after(5):
+        results = await asyncio.gather(
+            batcher.submit(rows(1), proba=True),
+            batcher.submit(rows(2, 3), proba=False),
+            batcher.submit(rows(4), proba=True),
+        )
+    assert results == [[answer(1)], [answer(2, proba=False), answer(3, proba=False)], [answer(4)]]
+    assert sizes == [4]
+    assert model.proba_calls == [4]
+
+
+async def test_no_probabilities_are_computed_when_no_request_wants_them(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes)
+    with anyio.fail_after(5):
+        results = await asyncio.gather(
+            batcher.submit(rows(1), proba=False), batcher.submit(rows(2), proba=False)
+        )
+    assert results == [[answer(1, proba=False)], [answer(2, proba=False)]]
+    assert model.calls == [2]
+    assert model.proba_calls == []
+
+
+async def test_the_queue_bound_refuses_requests_past_max_queue_rows(
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    model: Any,
+    gate: threading.Event,
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_queue=5, max_wait_ms=0)
+    with anyio.fail_after(10):
+        running = asyncio.create_task(batcher.submit(rows(1), proba=False))
+        await wait_until(lambda: sizes == [1])  # taken from the queue, waiting for the model
+        assert batcher.queued_rows == 0
+        three = asyncio.create_task(batcher.submit(rows(2, 3, 4), proba=False))
+        two = asyncio.create_task(batcher.submit(rows(5, 6), proba=False))
+        await wait_until(lambda: batcher.queued_rows == 5)
+        with pytest.raises(OverloadedError, match=r"queue is full \(5 rows waiting\)") as info:
+            await batcher.submit(rows(7), proba=False)
+        assert info.value.code == "overloaded"
+        assert info.value.http_status == 503
+        assert batcher.queued_rows == 5  # the refused request left no rows behind
+        gate.set()
+        assert await running == [answer(1, proba=False)]
+        assert await three == [answer(x, proba=False) for x in (2, 3, 4)]
+        assert await two == [answer(5, proba=False), answer(6, proba=False)]
+        # the queue emptied: requests are accepted again
+        assert await batcher.submit(rows(7), proba=False) == [answer(7, proba=False)]
+    assert sizes == [1, 5, 1]
+
+
+async def test_rows_of_a_request_that_gave_up_are_never_predicted(
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    model: Any,
+    gate: threading.Event,
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_wait_ms=0)
+    with anyio.fail_after(10):
+        running = asyncio.create_task(batcher.submit(rows(1), proba=False))
+        await wait_until(lambda: sizes == [1])
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(batcher.submit(rows(100, 101, 102), proba=False), 0.05)
+        later = asyncio.create_task(batcher.submit(rows(2), proba=False))
+        gate.set()
+        assert await running == [answer(1, proba=False)]
+        assert await later == [answer(2, proba=False)]
+    assert sizes == [1, 1]
+    assert model.calls == [1, 1]
+
+
+async def test_drain_answers_everything_queued_and_in_flight(
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    model: Any,
+    gate: threading.Event,
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_batch_size=2, max_wait_ms=0)
+    tasks = [asyncio.create_task(batcher.submit(rows(x), proba=False)) for x in range(6)]
+    await wait_until(lambda: sizes == [2])  # the first call is waiting for the model thread
+    drain = asyncio.create_task(batcher.drain())
+    await asyncio.sleep(0.02)
+    assert not drain.done()  # 4 rows are still queued
+    gate.set()
+    with anyio.fail_after(5):
+        await drain
+    await asyncio.sleep(0.05)  # let the answered submit() calls return
+    answered = {i: t.result() for i, t in enumerate(tasks) if t.done() and not t.cancelled()}
+    for task in tasks:
+        task.cancel()
+    assert answered == {x: [answer(x, proba=False)] for x in range(6)}, (
+        f"after drain() returned, {len(answered)} of 6 requests had an answer; batches {sizes}"
+    )
+    assert sizes == [2, 2, 2]
+
+
+async def test_drain_with_a_request_in_flight_answers_it(
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    model: Any,
+    gate: threading.Event,
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_wait_ms=0)
+    request = asyncio.create_task(batcher.submit(rows(9), proba=True))
+    await wait_until(lambda: sizes == [1])  # in the model call, waiting for the model thread
+    drain = asyncio.create_task(batcher.drain())
+    await asyncio.sleep(0.02)
+    gate.set()
+    with anyio.fail_after(5):
+        await drain
+    await asyncio.sleep(0.05)
+    done = request.done() and not request.cancelled()
+    request.cancel()
+    assert done, "the request in the model call when drain() began was never answered"
+    assert request.result() == [answer(9)]
+
+
+async def test_after_drain_submit_is_refused_until_reopen(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes)
+    with anyio.fail_after(10):
+        assert await batcher.submit(rows(1), proba=False) == [answer(1, proba=False)]
+        await batcher.drain()
+        with pytest.raises(OverloadedError, match="shutting down"):
+            await batcher.submit(rows(2), proba=False)
+        assert sizes == [1]
+        batcher.reopen()
+        assert await batcher.submit(rows(3), proba=True) == [answer(3)]
+        await batcher.drain()
+    assert sizes == [1, 1]
+
+
+async def test_empty_requests_are_answered_without_a_model_call(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes)
+    with anyio.fail_after(5):
+        assert await batcher.submit([], proba=True) == []
+    assert sizes == []
+    assert model.calls == []
+
+
+# Engine.predict_groups: the bisection the batcher relies on.
+
+GROUPS = [rows(1, 2), rows(3), rows(4, 5, 6), rows(7), rows(8, 9)]
+
+
+@pytest.mark.parametrize("bad_index", range(5))
+def test_predict_groups_fails_only_the_failing_group(
+    engine: Engine, model: Any, bad_index: int
+) -> None:
+    groups = [list(g) for g in GROUPS]
+    groups[bad_index] = [*groups[bad_index], {"x": -1.0}]
+    answers = engine.predict_groups(groups, proba=True)
+    assert len(answers) == 5
+    for index, (group, result) in enumerate(zip(groups, answers, strict=True)):
+        if index == bad_index:
+            assert type(result) is PredictionError
+        else:
+            assert result == [answer(r["x"]) for r in group]
+    assert model.calls[0] == sum(len(g) for g in groups)  # one merged call first
+
+
+def test_predict_groups_maps_each_failure_to_its_own_error(engine: Engine, model: Any) -> None:
+    groups = [rows(1), rows(-5), rows(2), rows(500_000), rows(3_000_000), rows(3)]
+    answers = engine.predict_groups(groups, proba=False)
+    assert answers[0] == [answer(1, proba=False)]
+    assert answers[2] == [answer(2, proba=False)]
+    assert answers[5] == [answer(3, proba=False)]
+    assert type(answers[1]) is PredictionError
+    assert type(answers[3]) is InvalidInputError
+    assert type(answers[4]) is ModelOutputError
+    assert all(isinstance(a, NervosumError) for a in (answers[1], answers[3], answers[4]))
+
+
+def test_predict_groups_without_failures_is_one_model_call(engine: Engine, model: Any) -> None:
+    answers = engine.predict_groups(GROUPS, proba=True)
+    assert answers == [[answer(r["x"]) for r in group] for group in GROUPS]
+    assert model.calls == [9]
+    assert model.proba_calls == [9]
+    assert engine.predict_groups([], proba=True) == []
+    assert model.calls == [9]
