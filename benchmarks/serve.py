@@ -320,7 +320,7 @@ def wrk(url: str, body: dict[str, object], concurrency: int, seconds: float) -> 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             'wrk.method = "POST"\nwrk.headers["content-type"] = "application/json"\n'
-            f"wrk.body = [[{json.dumps(body)}]]\n"
+            f"wrk.body = [==[{json.dumps(body)}]==]\n"  # level-2 long string: bodies hold ]]
         )
     before = os.times()
     try:

@@ -170,18 +170,33 @@ async def test_a_request_larger_than_max_rows_runs_alone(
     assert model.calls == [3, 20, 5]
 
 
-async def test_the_first_request_waits_up_to_max_wait_for_company(
+async def test_once_concurrency_is_seen_the_first_request_waits_for_company(
     engine: Engine, executor: ThreadPoolExecutor, model: Any
 ) -> None:
     sizes: list[int] = []
     batcher = make_batcher(engine, executor, sizes, max_wait_ms=300)
     with anyio.fail_after(5):
+        await asyncio.gather(*(batcher.submit(rows(x), proba=True) for x in (7, 8)))
         first = asyncio.create_task(batcher.submit(rows(1), proba=True))
         await asyncio.sleep(0.05)
         second = asyncio.create_task(batcher.submit(rows(2), proba=True))
         assert await first == [answer(1)]
         assert await second == [answer(2)]
-    assert sizes == [2]  # the second request joined the first one's call
+    assert sizes == [2, 2]  # the second request joined the first one's call
+
+
+async def test_a_lone_client_never_waits_for_company(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, max_wait_ms=300)
+    started = time.monotonic()
+    with anyio.fail_after(5):
+        for x in range(3):
+            assert await batcher.submit(rows(x), proba=True) == [answer(x)]
+    elapsed = time.monotonic() - started
+    assert sizes == [1, 1, 1]
+    assert elapsed < 0.3, f"three lone requests took {elapsed:.3f}s with max_wait_ms=300"
 
 
 async def test_an_idle_single_request_waits_no_longer_than_max_wait(

@@ -68,6 +68,7 @@ class Batcher:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._busy = False  # a batch is with the model
+        self._last_batch_requests = 0  # concurrency seen lately: only then is waiting worth it
 
     @property
     def queued_rows(self) -> int:
@@ -116,6 +117,7 @@ class Batcher:
             while self._queue:
                 await self._wait_for_company()
                 batch = self._take()
+                self._last_batch_requests = len(batch)
                 if batch:
                     self._busy = True
                     try:
@@ -124,7 +126,13 @@ class Batcher:
                         self._busy = False
 
     async def _wait_for_company(self) -> None:
-        """With an idle model, give other requests up to max_wait to join the first one."""
+        """With an idle model, give other requests up to max_wait to join the first one.
+
+        Only when the last batch held several requests: a lone client (concurrency 1)
+        would otherwise pay the wait on every request for company that never comes.
+        """
+        if self._last_batch_requests <= 1:
+            return
         deadline = self._queue[0].arrived + self.max_wait
         while self._queued_rows < self.max_rows:
             remaining = deadline - time.monotonic()
