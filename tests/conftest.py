@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -99,6 +100,21 @@ def live_server(project_dir: Path, *extra: str, timeout: float = 60) -> Iterator
 def iris_server() -> Iterator[LiveServer]:
     with live_server(EXAMPLES / "iris") as server:
         yield server
+
+
+MetricSamples = dict[tuple[tuple[str, str], ...], float]
+
+
+def metric_samples(client: httpx.Client, sample_name: str) -> MetricSamples:
+    """Every sample called `sample_name` on the server's /metrics, keyed by sorted labels."""
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.text
+    found: MetricSamples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == sample_name:
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
 
 
 ProjectFactory = Callable[..., Path]

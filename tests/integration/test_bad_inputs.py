@@ -14,14 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import (
     IRIS_SETOSA,
     IRIS_VIRGINICA,
     PROJECTS,
     LiveServer,
+    MetricSamples,
     live_server,
+    metric_samples,
 )
 
 pytestmark = pytest.mark.slow
@@ -90,25 +91,15 @@ def locs(error: dict[str, Any]) -> list[list[Any]]:
     return [detail["loc"] for detail in error["details"]]
 
 
-def metric_samples(
-    server: LiveServer, sample_name: str
-) -> dict[tuple[tuple[str, str], ...], float]:
-    """Every sample called `sample_name` on /metrics, keyed by its sorted labels."""
+def _samples(server: LiveServer, sample_name: str) -> MetricSamples:
     with server.client() as client:
-        response = client.get("/metrics")
-    assert response.status_code == 200
-    found: dict[tuple[tuple[str, str], ...], float] = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            if sample.name == sample_name:
-                found[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
+        return metric_samples(client, sample_name)
 
 
 def error_counts(server: LiveServer) -> dict[tuple[str, str], float]:
     """nervosum_http_errors_total by (route, type)."""
     counts: dict[tuple[str, str], float] = {}
-    for labels, value in metric_samples(server, "nervosum_http_errors_total").items():
+    for labels, value in _samples(server, "nervosum_http_errors_total").items():
         label = dict(labels)
         counts[(label["route"], label["type"])] = value
     return counts
@@ -623,7 +614,7 @@ def test_wrong_method_on_predict_is_405_with_allow(iris_server: LiveServer, meth
 
 def test_metrics_count_errors_by_type(iris_server: LiveServer) -> None:
     before = error_counts(iris_server)
-    requests_before = metric_samples(iris_server, "nervosum_http_requests_total")
+    requests_before = _samples(iris_server, "nervosum_http_requests_total")
 
     assert post_json(iris_server, IRIS_SETOSA).status_code == 200
     assert post(iris_server, b"{").status_code == 400
@@ -646,7 +637,7 @@ def test_metrics_count_errors_by_type(iris_server: LiveServer) -> None:
         ("other", "not_found"): 2,
         ("/predict", "method_not_allowed"): 1,
     }
-    requests_after = metric_samples(iris_server, "nervosum_http_requests_total")
+    requests_after = _samples(iris_server, "nervosum_http_requests_total")
 
     def predict_requests(samples: dict[Any, float], status: str) -> float:
         key = (("method", "POST"), ("model", "Iris"), ("route", "/predict"), ("status", status))

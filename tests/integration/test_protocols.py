@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import tritonclient.http as triton
-from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
 from tritonclient.utils import InferenceServerException
 
@@ -30,6 +29,7 @@ from tests.conftest import (
     LiveServer,
     ProjectFactory,
     live_server,
+    metric_samples,
 )
 
 pytestmark = pytest.mark.slow
@@ -107,18 +107,6 @@ def assert_mlflow_error(response: httpx.Response, *fragments: str) -> dict[str, 
     return body
 
 
-def metric(client: httpx.Client, sample_name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    """Every sample called `sample_name` on /metrics, keyed by its sorted labels."""
-    response = client.get("/metrics")
-    assert response.status_code == 200, response.text
-    found: dict[tuple[tuple[str, str], ...], float] = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            if sample.name == sample_name:
-                found[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
-
-
 def deltas(before: dict[Key, float], after: dict[Key, float]) -> dict[Key, float]:
     """The counters that moved from `before` to `after`, by how much."""
     changed = {key: after[key] - before.get(key, 0.0) for key in after}
@@ -128,7 +116,7 @@ def deltas(before: dict[Key, float], after: dict[Key, float]) -> dict[Key, float
 def request_counts(client: httpx.Client) -> dict[tuple[str, str, str], float]:
     """nervosum_http_requests_total by (route, method, status)."""
     counts = {}
-    for labels, value in metric(client, "nervosum_http_requests_total").items():
+    for labels, value in metric_samples(client, "nervosum_http_requests_total").items():
         label = dict(labels)
         assert label["model"] == "Iris"
         counts[(label["route"], label["method"], label["status"])] = value
@@ -138,7 +126,7 @@ def request_counts(client: httpx.Client) -> dict[tuple[str, str, str], float]:
 def error_counts(client: httpx.Client) -> dict[tuple[str, str], float]:
     """nervosum_http_errors_total by (route, type)."""
     counts = {}
-    for labels, value in metric(client, "nervosum_http_errors_total").items():
+    for labels, value in metric_samples(client, "nervosum_http_errors_total").items():
         label = dict(labels)
         counts[(label["route"], label["type"])] = value
     return counts
@@ -763,8 +751,8 @@ def test_protocol_requests_go_through_the_batcher(
 ) -> None:
     def batches() -> tuple[float, float]:
         labels = (("model", "Iris"),)
-        count = metric(http, "nervosum_batch_size_count")[labels]
-        total = metric(http, "nervosum_batch_size_sum")[labels]
+        count = metric_samples(http, "nervosum_batch_size_count")[labels]
+        total = metric_samples(http, "nervosum_batch_size_sum")[labels]
         return count, total
 
     count, total = batches()

@@ -199,20 +199,6 @@ async def test_a_lone_client_never_waits_for_company(
     assert elapsed < 0.3, f"three lone requests took {elapsed:.3f}s with max_wait_ms=300"
 
 
-async def test_an_idle_single_request_waits_no_longer_than_max_wait(
-    engine: Engine, executor: ThreadPoolExecutor, model: Any
-) -> None:
-    sizes: list[int] = []
-    batcher = make_batcher(engine, executor, sizes, max_wait_ms=100)
-    started = time.monotonic()
-    with anyio.fail_after(5):
-        result = await batcher.submit(rows(3), proba=True)
-    elapsed = time.monotonic() - started
-    assert result == [answer(3)]
-    assert sizes == [1]
-    assert elapsed < 0.1 + 0.25, f"answered after {elapsed:.3f}s with max_wait_ms=100"
-
-
 async def test_a_full_batch_does_not_wait_for_company(
     engine: Engine, executor: ThreadPoolExecutor, model: Any
 ) -> None:
