@@ -16,13 +16,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PROJECTS, LiveServer, free_port, live_server, spawned_server
+from tests.conftest import (
+    PROJECTS,
+    LiveServer,
+    free_port,
+    live_server,
+    metric_samples,
+    spawned_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -203,11 +211,27 @@ def test_a_full_queue_answers_503_overloaded_with_retry_after() -> None:
             assert error["type"] == "overloaded"
             assert error["message"].startswith("the request queue is full (")
         assert elapsed < 10, f"the load took {elapsed:.1f}s: requests hung"
-        # the queue drained: the next request is served
+        # the queue drained: the next request is served, and the gauge shows it empty
         with server.client() as client:
             again = client.post("/predict", json={"x": 7})
+            queue = metric_samples(client, "nervosum_batch_queue_rows")
         assert again.status_code == 200
         assert again.json() == answer(7)
+        assert list(queue.values()) == [0.0]
+
+
+def test_the_queue_gauge_shows_rows_waiting() -> None:
+    # 0.3 s per model call of at most 8 rows: 10 concurrent 1-row requests keep rows waiting
+    with live_server(ECHO, "-c", "slow.yaml") as server, server.client() as client:
+        bodies = [{"x": float(i)} for i in range(10)]
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            pending = [pool.submit(client.post, "/predict", json=b) for b in bodies]
+            time.sleep(0.15)
+            waiting = metric_samples(client, "nervosum_batch_queue_rows")
+            assert all(f.result().status_code == 200 for f in pending)
+        (queued,) = waiting.values()
+        assert queued >= 1
+        assert list(metric_samples(client, "nervosum_batch_queue_rows").values()) == [0.0]
 
 
 def test_a_model_slower_than_the_timeout_gets_504() -> None:

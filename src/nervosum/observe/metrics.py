@@ -55,6 +55,12 @@ class HttpMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=self.registry,
         )
+        self.queue_rows = Gauge(
+            f"{prefix}_batch_queue_rows",
+            "Rows waiting for the model in the adaptive batcher.",
+            ["model"],
+            registry=self.registry,
+        )
         self.ready = Gauge(
             f"{prefix}_model_ready",
             "1 once the model is loaded and serving, else 0.",

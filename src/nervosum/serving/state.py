@@ -60,7 +60,11 @@ class ServingState:
         spec = self.project.config.batching
         batching = spec.enabled if spec.enabled is not None else not engine.handle.per_record
         if batching:
-            self.batcher = Batcher(engine, spec, self.run_model, on_batch=self.metrics.batch)
+            batcher = Batcher(engine, spec, self.run_model, on_batch=self.metrics.batch)
+            self.metrics.queue_rows.labels(self.metrics.model).set_function(
+                lambda: batcher.queued_rows
+            )
+            self.batcher = batcher
         self.engine = engine
         self.metrics.ready.labels(self.metrics.model).set(1)
 
