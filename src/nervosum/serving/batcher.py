@@ -42,6 +42,18 @@ class _Pending:
     arrived: float = field(default_factory=time.monotonic)
 
 
+def refuse_when_full(waiting: int, incoming: int, limit: int) -> None:
+    """Backpressure: 503 once ``incoming`` rows would push ``waiting`` past ``limit``.
+
+    An empty queue always takes a request, however large, so no request is refused forever.
+    """
+    if waiting and waiting + incoming > limit:
+        raise OverloadedError(
+            f"the request queue is full ({waiting} rows waiting)",
+            hint="retry after a moment, or add workers / replicas",
+        )
+
+
 def _without_probabilities(records: list[Record]) -> list[Record]:
     return [{k: v for k, v in r.items() if k != PROBABILITIES} for r in records]
 
@@ -80,11 +92,7 @@ class Batcher:
             return []
         if self._closing:
             raise OverloadedError("the server is shutting down", hint="retry on another replica")
-        if self._queued_rows and self._queued_rows + len(records) > self.max_queue:
-            raise OverloadedError(
-                f"the request queue is full ({self._queued_rows} rows waiting)",
-                hint="retry after a moment, or add workers / replicas",
-            )
+        refuse_when_full(self._queued_rows, len(records), self.max_queue)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="nervosum-batcher"

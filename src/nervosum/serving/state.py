@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
-from nervosum.errors import NervosumError, NotReadyError, OverloadedError, RequestTimeoutError
+from nervosum.errors import NervosumError, NotReadyError, RequestTimeoutError
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.schema import Record
-from nervosum.serving.batcher import Batcher
+from nervosum.serving.batcher import Batcher, refuse_when_full
 
 log = logging.getLogger("nervosum.serving")
 
@@ -131,12 +131,7 @@ class ServingState:
             ) from None
 
     async def _unbatched(self, engine: Engine, records: list[Record], proba: bool) -> list[Record]:
-        max_queue = self.project.config.batching.max_queue
-        if self._unbatched_rows and self._unbatched_rows + len(records) > max_queue:
-            raise OverloadedError(
-                f"the request queue is full ({self._unbatched_rows} rows waiting)",
-                hint="retry after a moment, or add workers / replicas",
-            )
+        refuse_when_full(self._unbatched_rows, len(records), self.project.config.batching.max_queue)
         self._unbatched_rows += len(records)
         try:
             return await self.run_model(engine.predict, records, proba=proba)

@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nervosum.errors import NervosumError, NotFoundError, RequestError
+from nervosum.errors import NervosumError, RequestError
 from nervosum.serving.body import load_json, read_json_body
 from nervosum.serving.guard import guarded_as, state_of
+from nervosum.serving.protocols.naming import served_project
 from nervosum.serving.protocols.tabular import predictions, require_object, rows_from_instances
 from nervosum.serving.responses import JsonResponse
 
@@ -23,27 +24,18 @@ def render_error(error: NervosumError, expose_details: bool) -> JsonResponse:
     return JsonResponse({"error": message}, status_code=error.http_status)
 
 
-def _check_name(request: Request) -> str:
-    name = state_of(request).project.config.name
-    if request.path_params["name"] not in (name, name.lower()):
-        raise NotFoundError(
-            f"model {request.path_params['name']!r} is not served here ({name!r} is)"
-        )
-    return name
-
-
 guarded = guarded_as(render_error)
 
 
 @guarded
 async def model_status(request: Request) -> Response:
-    name = _check_name(request)
+    name = served_project(request).config.name
     return JsonResponse({"name": name, "ready": state_of(request).engine is not None})
 
 
 @guarded
 async def predict(request: Request) -> Response:
-    _check_name(request)
+    served_project(request)
     state = state_of(request)
     engine = state.require_engine()
     payload = require_object(load_json(await read_json_body(request, state.settings.max_body_size)))

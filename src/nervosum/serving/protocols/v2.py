@@ -26,6 +26,7 @@ from nervosum.model import PROBABILITIES
 from nervosum.schema import Record
 from nervosum.serving.body import load_json, read_json_body
 from nervosum.serving.guard import guarded_as, state_of
+from nervosum.serving.protocols.naming import served_project
 from nervosum.serving.responses import JsonResponse
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -215,20 +216,6 @@ def _declared_outputs(project: Project, output_names: tuple[str, ...]) -> dict[s
     return {name: types.get(name, "BYTES") for name in output_names}
 
 
-def _check_model(request: Request) -> Project:
-    project = state_of(request).project
-    name = request.path_params["name"]
-    version = request.path_params.get("version")
-    config = project.config
-    if name not in (config.name, config.name.lower()):
-        raise NotFoundError(
-            f"model {name!r} is not served here (this server serves {config.name!r})"
-        )
-    if version is not None and version != config.tag:
-        raise NotFoundError(f"model {name!r} has no version {version!r} (served: {config.tag!r})")
-    return project
-
-
 guarded = guarded_as(render_error)
 
 
@@ -252,7 +239,7 @@ async def server_ready(request: Request) -> Response:
 
 @guarded
 async def model_ready(request: Request) -> Response:
-    project = _check_model(request)
+    project = served_project(request)
     ready = state_of(request).engine is not None
     return JsonResponse(
         {"name": project.config.name, "ready": ready}, status_code=200 if ready else 400
@@ -261,7 +248,7 @@ async def model_ready(request: Request) -> Response:
 
 @guarded
 async def model_metadata(request: Request) -> Response:
-    project = _check_model(request)
+    project = served_project(request)
     config = project.config
     inputs = [
         {"name": f.name, "datatype": SCHEMA_DATATYPES[f.type], "shape": [-1]}
@@ -284,7 +271,7 @@ async def model_metadata(request: Request) -> Response:
 
 @guarded
 async def infer(request: Request) -> Response:
-    project = _check_model(request)
+    project = served_project(request)
     state = state_of(request)
     engine = state.require_engine()
     body = await read_json_body(request, state.settings.max_body_size, also=(OCTET_STREAM,))

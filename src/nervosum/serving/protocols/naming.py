@@ -1,0 +1,24 @@
+"""Which model a protocol URL names: ``{name}`` (exact or lower-case) and optional ``{version}``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from nervosum.config import Project
+from nervosum.errors import NotFoundError
+from nervosum.serving.guard import state_of
+
+
+def served_project(request: Request) -> Project:
+    """The served project, when the URL's name (and version, if any) match it; else 404."""
+    project = state_of(request).project
+    config = project.config
+    name = request.path_params["name"]
+    version = request.path_params.get("version")
+    if name not in (config.name, config.name.lower()):
+        raise NotFoundError(
+            f"model {name!r} is not served here (this server serves {config.name!r})"
+        )
+    if version is not None and version != config.tag:
+        raise NotFoundError(f"model {name!r} has no version {version!r} (served: {config.tag!r})")
+    return project
