@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,7 +53,16 @@ def spawned_server(
     project_dir: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[LiveServer]:
     """Start `nervosum serve DIR ARGS` (no readiness wait); stop it when the block ends."""
-    command = [sys.executable, "-m", "nervosum", "serve", str(project_dir), *args]
+    with spawned_nervosum("serve", str(project_dir), *args, env=env, port=port) as server:
+        yield server
+
+
+@contextmanager
+def spawned_nervosum(
+    *args: str, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[LiveServer]:
+    """Start `nervosum ARGS` that serves on ``port``; stop it (SIGTERM) when the block ends."""
+    command = [sys.executable, "-m", "nervosum", *args]
     env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
     # The output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the server.
     log = Path(tempfile.mkstemp(prefix="nervosum-serve-", suffix=".log")[1])
@@ -135,3 +145,44 @@ def make_project(tmp_path: Path) -> ProjectFactory:
         return folder
 
     return make
+
+
+@pytest.fixture(scope="session")
+def bundle_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("nervosum-cache")
+
+
+@pytest.fixture
+def home_env(tmp_path: Path, bundle_cache: Path) -> dict[str, str]:
+    """The environment of a user with an empty registry and a warm cache."""
+    return {
+        **os.environ,
+        "NERVOSUM_HOME": str(tmp_path / "home"),
+        "NERVOSUM_CACHE": str(bundle_cache),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def nervosum(
+    *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the `nervosum` CLI to completion; its exit code and output, captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "nervosum", *args],
+        env=env,
+        cwd=cwd,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def iris_copy(tmp_path: Path, name: str, mode: str = "http", tag: str = "v0.0.1") -> Path:
+    """examples/iris under another name, mode or tag (same requirements, same environment)."""
+    target = tmp_path / name
+    shutil.copytree(EXAMPLES / "iris", target, ignore=shutil.ignore_patterns("__pycache__"))
+    config = (target / "nervosum.yaml").read_text()
+    config = config.replace("name: Iris", f"name: {name}").replace("mode: http", f"mode: {mode}")
+    (target / "nervosum.yaml").write_text(config.replace("tag: v0.0.1", f"tag: {tag}"))
+    return target

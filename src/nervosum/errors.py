@@ -17,6 +17,8 @@ batch and CLI front ends map an error the same way without knowing its details::
     │       └── InvalidInputError    invalid_input            422   2  raised by user models
     ├── PredictionError              prediction_error         500   1  the model raised
     │   └── ModelOutputError         model_output             500   1  unusable output shape
+    ├── BuildError                   build_error              500   1  a bundle or image failed
+    ├── RegistryError                not_in_registry          404   1  no bundle matches
     ├── NotReadyError                not_ready                503   1  model still loading
     │   └── OverloadedError          overloaded               503   1  queue full: retry later
     └── RequestTimeoutError          timeout                  504   1  no answer in server.timeout
@@ -34,6 +36,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "BuildError",
     "ConfigError",
     "ConfigIssue",
     "InputValidationError",
@@ -47,6 +50,7 @@ __all__ = [
     "OverloadedError",
     "PayloadTooLargeError",
     "PredictionError",
+    "RegistryError",
     "RequestError",
     "RequestTimeoutError",
     "UnsupportedMediaTypeError",
@@ -196,6 +200,19 @@ class ModelOutputError(PredictionError):
     """The model returned something that cannot be turned into one output per input row."""
 
     code = "model_output"
+
+
+class BuildError(NervosumError):
+    """Building a bundle or an image failed for a reason outside nervosum.yaml."""
+
+    code = "build_error"
+
+
+class RegistryError(NervosumError):
+    """No bundle in the local registry matches what was asked for."""
+
+    code = "not_in_registry"
+    http_status = 404
 
 
 class NotReadyError(NervosumError):

@@ -33,7 +33,19 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.slow
 
-COMMANDS = ("serve", "check", "predict", "init", "version")
+COMMANDS = (
+    "serve",
+    "check",
+    "predict",
+    "build",
+    "ls",
+    "run",
+    "inspect",
+    "rm",
+    "export",
+    "init",
+    "version",
+)
 IRIS = EXAMPLES / "iris"
 FAILING = PROJECTS / "failing"
 

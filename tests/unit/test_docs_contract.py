@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from nervosum.cli import main
 from nervosum.config.spec import (
     BatchingSpec,
+    BuildSpec,
     Deployment,
     ErrorsSpec,
     Interface,
@@ -29,6 +30,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "server.": ServerSpec,
     "batching.": BatchingSpec,
     "errors.": ErrorsSpec,
+    "build.": BuildSpec,
 }
 
 
@@ -44,6 +46,7 @@ def documented_keys() -> list[str]:
                 "server",
                 "errors",
                 "batching",
+                "build",
             }:
                 continue
             keys.append(prefix + key)

@@ -10,9 +10,12 @@ import logging
 
 import click
 
+from nervosum.cli.build import build
 from nervosum.cli.check import check
 from nervosum.cli.init import init
 from nervosum.cli.predict import predict
+from nervosum.cli.registry import export, inspect_bundle, ls, rm
+from nervosum.cli.run import run
 from nervosum.cli.serve import serve
 from nervosum.cli.version import version
 
@@ -30,7 +33,7 @@ def main(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=_LOG_FORMAT)
 
 
-for command in (serve, check, predict, init, version):
+for command in (serve, check, predict, build, ls, run, inspect_bundle, rm, export, init, version):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -244,6 +244,15 @@ class BatchingSpec(_Frozen):
     max_queue: int = Field(default=2048, ge=1)
 
 
+class BuildSpec(_Frozen):
+    """What `nervosum build` makes besides the bundle."""
+
+    image: bool | None = None  # None: an image when a builder is installed
+    builder: Literal["auto", "podman", "docker", "buildah"] = "auto"
+    base_image: str | None = None  # None: python:<this Python's X.Y>-slim
+    ignore: tuple[str, ...] = ()
+
+
 class ErrorsSpec(_Frozen):
     expose_details: bool = True
 
@@ -264,6 +273,7 @@ class NervosumConfig(_Frozen):
     server: ServerSpec = ServerSpec()
     errors: ErrorsSpec = ErrorsSpec()
     batching: BatchingSpec = BatchingSpec()
+    build: BuildSpec = BuildSpec()
     metrics: dict[str, Any] | None = None
     logging: dict[str, Any] | None = None
     stream: dict[str, Any] | None = None

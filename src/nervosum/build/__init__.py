@@ -1,0 +1,1 @@
+"""`nervosum build`: bundles (code, pinned wheels, Dockerfile, manifest) and OCI images."""

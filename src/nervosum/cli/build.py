@@ -1,0 +1,84 @@
+"""``nervosum build``: a project -> a registered bundle, and an OCI image when possible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nervosum.cli.options import project_arguments
+from nervosum.cli.output import reports_errors
+
+
+@click.command()
+@project_arguments
+@click.option(
+    "--image/--no-image",
+    default=None,
+    help="Also build an OCI image [default: when podman, docker or buildah is installed].",
+)
+@click.option(
+    "--builder",
+    type=click.Choice(["auto", "podman", "docker", "buildah"]),
+    default=None,
+    help="Image builder [default: build.builder, else the first one installed].",
+)
+@click.option("--base-image", help="Base image [default: python:X.Y-slim for this Python].")
+@click.option(
+    "--platform",
+    help="Download compiled wheels for this pip platform (e.g. manylinux2014_x86_64)"
+    " instead of packing this machine's [default: deployment.platform_tag].",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the bundle id.")
+@reports_errors
+def build(
+    project_dir: str,
+    config: str,
+    image: bool | None,
+    builder: str | None,
+    base_image: str | None,
+    platform: str | None,
+    quiet: bool,
+) -> None:
+    """Bundle a project into the local registry (and an image).
+
+    The bundle holds the project, its requirements pinned to the versions installed here
+    and their wheels (installing it needs no network), a Dockerfile and a manifest. Its
+    id is a hash of that content: building the same project twice gives the same id.
+    The registry is $NERVOSUM_HOME (default ~/.nervosum); list it with `nervosum ls`.
+
+    \b
+    Examples:
+      nervosum build examples/iris
+      nervosum build -c other.yaml path/to/project --image --builder podman
+    """
+    from nervosum.build.bundle import BuildOptions, build_bundle
+    from nervosum.build.image import ImageRequest, build_registered_image
+    from nervosum.build.progress import Progress
+    from nervosum.cli.progress import TerminalProgress
+    from nervosum.config import load_config
+    from nervosum.registry.home import Home
+
+    progress = Progress() if quiet else TerminalProgress()
+    home = Home.from_env()
+    progress.step(f"validating {Path(project_dir) / config}")
+    project = load_config(project_dir, config)
+    settings = project.config
+    options = BuildOptions(
+        base_image=base_image or settings.build.base_image,
+        platform=platform or settings.deployment.platform_tag,
+    )
+    entry = build_bundle(project, home=home, options=options, progress=progress)
+    if not quiet:
+        click.echo(f"built {entry.reference} ({entry.short_id}) in {entry.path}")
+    request = ImageRequest(
+        wanted=image if image is not None else settings.build.image,
+        builder=builder or settings.build.builder,
+    )
+    entry = build_registered_image(entry, request, home=home, progress=progress)
+    if quiet:
+        click.echo(entry.id)
+        return
+    if entry.image_ref and entry.image_id:
+        click.echo(f"image {entry.image_ref} ({entry.image_id.removeprefix('sha256:')[:12]})")
+    click.echo(f"run it: nervosum run -n {entry.name} -t {entry.tag}")

@@ -1,0 +1,1 @@
+"""`nervosum run`: start a registered bundle, in an isolated environment or a container."""
