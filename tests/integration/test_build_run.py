@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import joblib
+import pandas as pd
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
@@ -121,8 +122,8 @@ def test_ls_filters_newest_first_and_run_without_flags(
     # No flags: the newest bundle overall, named before anything else happens.
     newest = nervosum("run", env=home_env)
     assert "running iris_batch:v0.0.1" in newest.stderr and "newest bundle" in newest.stderr
-    assert newest.returncode == 2
-    assert "'batch' bundle" in newest.stderr
+    assert newest.returncode == 2  # a batch job needs its input and output
+    assert "Missing option '-i' / '--input'" in newest.stderr
 
     missing = nervosum("run", "-n", "irsi", env=home_env)
     assert missing.returncode == 1
@@ -373,3 +374,19 @@ def test_platform_builds_download_compiled_wheels_for_that_platform(
     newest = ls_json(home_env)[0]
     wheels = {p.name for p in (Path(str(newest["path"])) / "wheels").glob("*.whl")}
     assert any(name.startswith("numpy-") and "manylinux" in name for name in wheels)
+
+
+def test_a_batch_bundle_runs_a_batch_job(tmp_path: Path, home_env: dict[str, str]) -> None:
+    built_id(str(EXAMPLES / "iris-batch"), env=home_env)
+    source = EXAMPLES / "iris-batch" / "data" / "input.csv"
+    out = tmp_path / "scores"
+    result = nervosum(
+        "run", "-n", "iris_batch", "--input", str(source), "--output", f"{out}/", env=home_env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "150 rows in, 150 out, 0 rejected" in result.stdout
+    frame = pd.concat(pd.read_parquet(part) for part in sorted(out.glob("part-*.parquet")))
+    assert frame.columns.tolist() == ["id", "prediction"]
+    assert frame["id"].tolist()[:2] == ["flower-000", "flower-001"]
+    serving = nervosum("run", "-n", "iris_batch", "--port", "5000", env=home_env)
+    assert serving.returncode == 2 and "--host/--port apply to http bundles" in serving.stderr

@@ -10,6 +10,7 @@ import logging
 
 import click
 
+from nervosum.cli.batch import batch
 from nervosum.cli.build import build
 from nervosum.cli.check import check
 from nervosum.cli.init import init
@@ -33,7 +34,20 @@ def main(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=_LOG_FORMAT)
 
 
-for command in (serve, check, predict, build, ls, run, inspect_bundle, rm, export, init, version):
+for command in (
+    serve,
+    check,
+    predict,
+    batch,
+    build,
+    ls,
+    run,
+    inspect_bundle,
+    rm,
+    export,
+    init,
+    version,
+):
     main.add_command(command)
 
 __all__ = ["main"]

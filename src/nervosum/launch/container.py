@@ -32,13 +32,16 @@ def container_command(
     publish: str,
     request: RunRequest,
 ) -> list[str]:
-    """`ENGINE run --rm --init` for the bundle's image (init reaps and forwards signals)."""
+    """`ENGINE run --rm --init` for the bundle's image (init reaps and forwards signals);
+    ``publish`` (`host:port:port`) is empty for bundles that serve nothing."""
     if not entry.image_ref:
         raise BuildError(
             f"{entry.reference} ({entry.short_id}) has no image",
             hint=f"build one: nervosum build --image {entry.manifest.get('source', 'DIR')}",
         )
-    command = [engine, "run", "--rm", "--init", "--name", name, "--publish", publish]
+    command = [engine, "run", "--rm", "--init", "--name", name]
+    if publish:
+        command += ["--publish", publish]
     for item in request.env:
         command += ["--env", item]
     for item in request.volumes:

@@ -16,7 +16,8 @@ from typing import Any
 def run_foreground(
     command: list[str], env: dict[str, str], on_interrupt: Callable[[], None] | None = None
 ) -> int:
-    """Run ``command`` until it exits; Ctrl-C stops it and counts as success (exit 0)."""
+    """Run ``command`` until it exits; its exit code. After Ctrl-C the child's own code
+    (a server that drained says 0, an interrupted batch job 130)."""
     child = subprocess.Popen(command, env=env)
 
     def forward(signum: int, _frame: Any) -> None:
@@ -33,6 +34,6 @@ def run_foreground(
         if child.poll() is None:
             child.kill()
             child.wait()
-        return 0
+        return child.returncode if child.returncode >= 0 else 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -16,18 +16,38 @@ _HOST_ONLY = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
 
 def _runnable(entry: Entry) -> None:
-    if entry.mode != "http":
+    if entry.mode not in ("http", "batch"):
         raise RequestError(
             f"{entry.reference} is a {entry.mode!r} bundle; this version of nervosum runs"
-            " http bundles only",
+            " http and batch bundles",
             hint=f"serve its project over HTTP instead: nervosum serve {entry.path / 'app'}",
         )
+
+
+def _serving_arguments(entry: Entry, request: RunRequest) -> list[str]:
+    """--host/--port for an http bundle; a batch job takes only its own options."""
+    if entry.mode != "http":
+        if request.host or request.port:
+            raise RequestError(
+                f"--host/--port apply to http bundles; {entry.reference} is a batch job",
+                hint="pass the job's options instead: --input IN --output OUT",
+            )
+        return []
+    arguments = []
+    if request.host:
+        arguments += ["--host", request.host]
+    if request.port:
+        arguments += ["--port", str(request.port)]
+    return arguments
 
 
 def _in_container(entry: Entry, request: RunRequest, environ: dict[str, str]) -> int:
     engine = find_engine()
     inner = int(entry.manifest.get("port", 5000))
     publish = f"{request.host or '127.0.0.1'}:{request.port or inner}:{inner}"
+    if entry.mode != "http":
+        _serving_arguments(entry, request)
+        publish = ""
     name = container_name(entry)
     command = container_command(engine, entry, name, publish, request)
     return run_foreground(command, environ, on_interrupt=lambda: stop_container(engine, name))
@@ -48,10 +68,6 @@ def start_bundle(
     python = bundle_python(entry, home, progress)
     env = {key: value for key, value in environ.items() if key not in _HOST_ONLY}
     env.update(request.environment())
-    arguments = []
-    if request.host:
-        arguments += ["--host", request.host]
-    if request.port:
-        arguments += ["--port", str(request.port)]
+    arguments = _serving_arguments(entry, request)
     command = [str(python), str(entry.path / "entrypoint.py"), *arguments, *request.arguments]
     return run_foreground(command, env)

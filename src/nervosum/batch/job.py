@@ -1,0 +1,251 @@
+"""Run a local batch job: chunks scored by worker processes, in bounded memory.
+
+The parent reads the inputs chunk by chunk and hands each chunk to a worker; at most two
+chunks per worker are in flight, so memory stays bounded whatever the input size. Each
+worker loads the model once and writes its part (outputs, rejects, stats) itself, so the
+parent only counts. Parts finished before an interruption are skipped by `--resume`.
+Every row is accounted for: `rows_in = rows_out + rows_rejected`, checked per part and
+for the job.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+
+from nervosum.batch.layout import Layout
+from nervosum.batch.progress import JobProgress
+from nervosum.batch.score import score_chunk
+from nervosum.batch.sinks import merge, write_bytes, write_records
+from nervosum.batch.sources import Chunk, InputFile, read_chunks
+from nervosum.config import Project, load_config
+from nervosum.engine import Engine
+from nervosum.errors import NervosumError
+from nervosum.jsonio import dumps
+
+
+class BatchAbortedError(NervosumError):
+    """The job stopped early (too many rejects); what was written is kept."""
+
+    code = "batch_aborted"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to score and how, independent of where the inputs come from."""
+
+    chunk_size: int = 10_000
+    workers: int = 1
+    proba: bool = False
+    keep_columns: tuple[str, ...] = ()
+    max_rejects: float | None = None  # a count (>= 1) or a ratio of the rows read (< 1)
+    resume: bool = False
+
+
+@dataclass
+class PartStats:
+    part: str
+    rows_in: int
+    rows_out: int
+    rows_rejected: int
+
+
+@dataclass
+class Summary:
+    """The job's account: the JSON summary file and the closing line."""
+
+    status: str = "running"
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_rejected: int = 0
+    parts: int = 0
+    parts_resumed: int = 0
+    seconds: float = 0.0
+    rows_per_second: float = 0.0
+    inputs: list[str] = field(default_factory=list)
+    output: str = ""
+    rejects: str = ""
+    engine: str = "local"
+    workers: int = 1
+
+    def add(self, stats: PartStats) -> None:
+        self.rows_in += stats.rows_in
+        self.rows_out += stats.rows_out
+        self.rows_rejected += stats.rows_rejected
+        self.parts += 1
+
+    def too_many_rejects(self, limit: float | None) -> bool:
+        if limit is None:
+            return False
+        if limit >= 1:
+            return self.rows_rejected > limit
+        return self.rows_in > 0 and self.rows_rejected / self.rows_in > limit
+
+
+_ENGINE: Engine | None = None
+
+
+def _load_engine(project_dir: str, config: str) -> None:
+    """Worker initializer: load the model once per process."""
+    global _ENGINE  # noqa: PLW0603 - one engine per worker process, by design
+    _ENGINE = Engine.load(load_config(project_dir, config))
+
+
+def _score_part(chunk: Chunk, layout: Layout, spec: JobSpec) -> PartStats:
+    """Score a chunk and write its part; the stats file, written last, marks it done."""
+    assert _ENGINE is not None
+    result = score_chunk(_ENGINE, chunk, proba=spec.proba, keep_columns=spec.keep_columns)
+    stats = PartStats(chunk.part, len(chunk.rows), len(result.outputs), len(result.rejects))
+    if stats.rows_in != stats.rows_out + stats.rows_rejected:
+        raise AssertionError(f"{chunk.part}: {stats} does not account for every row")
+    if result.outputs:
+        write_records(layout.part_output(chunk.part), result.outputs, layout.format)
+    if result.rejects:
+        write_records(layout.part_rejects(chunk.part), result.rejects, "jsonl")
+    write_bytes(layout.part_stats(chunk.part), dumps(asdict(stats)))
+    return stats
+
+
+def _finished(layout: Layout, chunk: Chunk) -> PartStats | None:
+    path = layout.part_stats(chunk.part)
+    if not path.is_file():
+        return None
+    return PartStats(**json.loads(path.read_bytes()))
+
+
+class _Runner:
+    """Score parts in this process (one worker) or in a pool (several)."""
+
+    def __init__(self, project: Project, workers: int) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        args = (str(project.project_dir), str(project.config_path))
+        if workers == 1:
+            _load_engine(*args)
+        else:
+            context = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(workers, context, _load_engine, args)
+
+    def submit(self, chunk: Chunk, layout: Layout, spec: JobSpec) -> Future[PartStats]:
+        if self.pool is not None:
+            return self.pool.submit(_score_part, chunk, layout, spec)
+        done: Future[PartStats] = Future()
+        done.set_result(_score_part(chunk, layout, spec))
+        return done
+
+    def close(self, *, cancel: bool) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+def _completed(pending: set[Future[PartStats]], block: bool) -> Iterator[PartStats]:
+    if not pending:
+        return
+    done, _ = wait(pending, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+    for future in done:
+        pending.discard(future)
+        yield future.result()
+
+
+def finish_outputs(layout: Layout) -> None:
+    """Merge parts into the final files, write rejects and summary, drop the work folder."""
+    if layout.single_file:
+        merge(layout.output_parts(), layout.target, layout.format)
+    rejects = sorted(layout.work.glob("part-*.rejects.jsonl"))
+    layout.rejects.parent.mkdir(parents=True, exist_ok=True)
+    merge(rejects, layout.rejects, "jsonl")
+    for path in layout.work.iterdir():
+        path.unlink()
+    layout.work.rmdir()
+
+
+def write_summary(layout: Layout, summary: Summary, started: float) -> None:
+    summary.seconds = round(time.monotonic() - started, 3)
+    summary.rows_per_second = round(summary.rows_in / summary.seconds, 1) if summary.seconds else 0
+    layout.summary.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(layout.summary, json.dumps(asdict(summary), indent=2).encode() + b"\n")
+
+
+def run_job(
+    project: Project,
+    inputs: list[InputFile],
+    layout: Layout,
+    spec: JobSpec,
+    *,
+    progress: JobProgress,
+    total_rows: int | None = None,
+) -> Summary:
+    """Score every input row into ``layout``; the summary (also written to disk)."""
+    started = time.monotonic()
+    summary = Summary(
+        inputs=[str(i.path) for i in inputs],
+        output=str(layout.target),
+        rejects=str(layout.rejects),
+        workers=spec.workers,
+    )
+    runner = _Runner(project, spec.workers)
+    pending: set[Future[PartStats]] = set()
+    progress.start(total_rows)
+    cancel = True
+    try:
+        for chunk in read_chunks(inputs, spec.chunk_size):
+            done = _finished(layout, chunk) if spec.resume else None
+            if done is not None:
+                summary.parts_resumed += 1
+                finished: list[PartStats] = [done]
+            else:
+                while len(pending) >= 2 * spec.workers:
+                    _account(_completed(pending, True), summary, progress, spec)
+                pending.add(runner.submit(chunk, layout, spec))
+                finished = list(_completed(pending, False))
+            _account(iter(finished), summary, progress, spec)
+        while pending:
+            _account(_completed(pending, True), summary, progress, spec)
+        cancel = False
+    except BatchAbortedError:
+        summary.status = "aborted"
+        write_summary(layout, summary, started)
+        raise
+    except BrokenProcessPool:
+        raise NervosumError(
+            "a worker process could not load the model or died; its error is printed above",
+            hint="run with --workers 1 to see the error in this process",
+        ) from None
+    finally:
+        runner.close(cancel=cancel)
+        progress.stop()
+    finish_outputs(layout)
+    summary.status = "ok"
+    write_summary(layout, summary, started)
+    return summary
+
+
+def _account(
+    finished: Iterator[PartStats], summary: Summary, progress: JobProgress, spec: JobSpec
+) -> None:
+    for stats in finished:
+        summary.add(stats)
+        progress.advance(stats.rows_in)
+        if summary.too_many_rejects(spec.max_rejects):
+            raise BatchAbortedError(
+                f"{summary.rows_rejected} of {summary.rows_in} rows rejected so far, more than"
+                f" --max-rejects {spec.max_rejects:g}; stopped",
+                hint="look at the rejects parts for the reasons; --resume continues after a fix",
+            )
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def describe(summary: Summary) -> str:
+    """The closing line."""
+    return (
+        f"{summary.rows_in} rows in, {summary.rows_out} out, {summary.rows_rejected} rejected"
+        f" in {summary.seconds:.1f}s ({summary.rows_per_second:,.0f} rows/s)"
+    )

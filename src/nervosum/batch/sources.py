@@ -1,0 +1,164 @@
+"""Batch inputs: a file, a folder or a glob of CSV, Parquet or JSON Lines, read in chunks.
+
+Nothing is read whole: CSV through pandas' chunked C reader, Parquet by record batches,
+JSON Lines line by line. CSV cells arrive as text and are cast by the schema (the seed
+passed them to the model as strings); an empty cell is a missing value. A JSON Lines
+line that is not a JSON object is not an error for the whole file: it becomes a reject
+with its line number, like any other bad row.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from nervosum.errors import RequestError
+
+FORMATS = ("csv", "parquet", "jsonl")
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
+_SUFFIXES[".ndjson"] = "jsonl"
+
+# What a reader yields per chunk: the rows (None where a row could not be parsed) and,
+# by offset in the chunk, the unparsable rows' text and why.
+RawChunk = tuple[list[dict[str, Any] | None], dict[int, tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file and its format."""
+
+    path: Path
+    format: str
+
+
+@dataclass
+class Chunk:
+    """Up to `chunk_size` consecutive rows of one input file.
+
+    ``rows`` are the parsed rows; ``unreadable`` maps row numbers (1-based, data rows)
+    whose text could not be parsed at all to the reason.
+    """
+
+    file_index: int
+    index: int
+    source: str
+    first_row: int
+    rows: list[dict[str, Any] | None]
+    unreadable: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def part(self) -> str:
+        """The stable name of this chunk's output part (the unit of resume)."""
+        return f"part-{self.file_index:05d}-{self.index:05d}"
+
+
+def format_of(path: Path, forced: str | None) -> str:
+    """The format named by ``forced`` or by the file's extension."""
+    if forced:
+        return forced
+    found = _SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        raise RequestError(
+            f"cannot tell the format of {path} from its extension",
+            hint=f"use --input-format ({', '.join(FORMATS)})",
+        )
+    return found
+
+
+def resolve_inputs(spec: str, forced: str | None = None) -> list[InputFile]:
+    """The files named by ``spec`` (a file, a folder of files, or a glob), sorted."""
+    path = Path(spec)
+    if path.is_dir():
+        candidates = sorted(
+            p
+            for p in path.iterdir()
+            if p.is_file()
+            and not p.name.startswith((".", "_"))
+            and (forced or p.suffix.lower() in _SUFFIXES)
+        )
+    elif any(char in spec for char in "*?["):
+        candidates = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+    else:
+        candidates = [path] if path.is_file() else []
+    if not candidates:
+        raise RequestError(
+            f"no input files at {spec!r}",
+            hint="give a file, a folder of .csv/.parquet/.jsonl files, or a quoted glob",
+        )
+    return [InputFile(p, format_of(p, forced)) for p in candidates]
+
+
+def _csv_chunks(path: Path, size: int) -> Iterator[RawChunk]:
+    import pandas as pd
+
+    reader = pd.read_csv(
+        path, dtype=str, keep_default_na=False, chunksize=size, skip_blank_lines=True
+    )
+    with reader:
+        for frame in reader:
+            rows: list[dict[str, Any] | None] = [
+                {str(k): v for k, v in row.items() if v != ""} for row in frame.to_dict("records")
+            ]
+            yield rows, {}
+
+
+def _parquet_chunks(path: Path, size: int) -> Iterator[RawChunk]:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as parquet:
+        for batch in parquet.iter_batches(batch_size=size):
+            rows: list[dict[str, Any] | None] = [
+                {k: v for k, v in row.items() if v is not None} for row in batch.to_pylist()
+            ]
+            yield rows, {}
+
+
+def _jsonl_chunks(path: Path, size: int) -> Iterator[RawChunk]:
+    rows: list[dict[str, Any] | None] = []
+    unreadable: dict[int, tuple[str, str]] = {}
+    with path.open("rb") as lines:
+        for raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                value = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                value, reason = None, f"not valid JSON: {exc}"
+            else:
+                reason = "" if isinstance(value, dict) else "a line must hold one JSON object"
+            if reason:
+                unreadable[len(rows)] = (raw.decode("utf-8", "replace").rstrip("\n"), reason)
+                value = None
+            rows.append(value)
+            if len(rows) == size:
+                yield rows, unreadable
+                rows, unreadable = [], {}
+    if rows:
+        yield rows, unreadable
+
+
+_READERS = {"csv": _csv_chunks, "parquet": _parquet_chunks, "jsonl": _jsonl_chunks}
+
+
+def read_chunks(inputs: list[InputFile], size: int) -> Iterator[Chunk]:
+    """Every input's rows, ``size`` at a time, numbered from 1 per file."""
+    for file_index, source in enumerate(inputs):
+        first = 1
+        for index, (rows, unreadable) in enumerate(_READERS[source.format](source.path, size)):
+            bad = {first + offset: value for offset, value in unreadable.items()}
+            yield Chunk(file_index, index, str(source.path), first, rows, bad)
+            first += len(rows)
+
+
+def count_rows(inputs: list[InputFile]) -> int | None:
+    """Total rows when cheap to know (Parquet metadata), else None."""
+    if any(source.format != "parquet" for source in inputs):
+        return None
+    import pyarrow.parquet as pq
+
+    return sum(int(pq.ParquetFile(source.path).metadata.num_rows) for source in inputs)
