@@ -101,7 +101,7 @@ def _score_part(chunk: Chunk, layout: Layout, spec: JobSpec) -> PartStats:
     """Score a chunk and write its part; the stats file, written last, marks it done."""
     assert _ENGINE is not None
     result = score_chunk(_ENGINE, chunk, proba=spec.proba, keep_columns=spec.keep_columns)
-    stats = PartStats(chunk.part, len(chunk.rows), len(result.outputs), len(result.rejects))
+    stats = PartStats(chunk.part, chunk.size, len(result.outputs), len(result.rejects))
     if stats.rows_in != stats.rows_out + stats.rows_rejected:
         raise AssertionError(f"{chunk.part}: {stats} does not account for every row")
     if result.outputs:

@@ -9,10 +9,14 @@ rejected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from nervosum.batch import columns
 from nervosum.batch.sources import Chunk
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError
@@ -40,24 +44,77 @@ def _model_fields(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key in keep}
 
 
-def _validate(engine: Engine, chunk: Chunk, result: ChunkResult) -> list[tuple[int, Record]]:
-    """(row offset, record) for every valid row; the others become rejects."""
-    offsets = [i for i, row in enumerate(chunk.rows) if row is not None]
-    rows = [_model_fields(engine, chunk.rows[i] or {}) for i in offsets]
+def _row(chunk: Chunk, offset: int) -> dict[str, Any] | None:
+    """A row as a dict of its present values (empty cells and nulls left out)."""
+    if chunk.frame is None:
+        return chunk.rows[offset]
+    values = chunk.frame.iloc[offset].to_dict()
+    return {str(k): v for k, v in values.items() if not _absent(v)}
+
+
+def _absent(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def _validate(
+    engine: Engine, chunk: Chunk, offsets: list[int], result: ChunkResult
+) -> list[tuple[int, Record]]:
+    """(row offset, record) for every valid row among ``offsets``; the others are rejected."""
+    raw = {offset: _row(chunk, offset) for offset in offsets}
+    present = [offset for offset in offsets if raw[offset] is not None]
+    rows = [_model_fields(engine, raw[offset] or {}) for offset in present]
     try:
-        return list(zip(offsets, engine.inputs.validate(rows), strict=True))
+        return list(zip(present, engine.inputs.validate(rows), strict=True))
     except NervosumError:
         pass
     valid: list[tuple[int, Record]] = []
-    for offset, row in zip(offsets, rows, strict=True):
+    for offset, row in zip(present, rows, strict=True):
         try:
             valid.append((offset, engine.inputs.validate([row])[0]))
         except NervosumError as exc:
-            reason = _reason(exc)
             result.rejects.append(
-                _reject(chunk, chunk.first_row + offset, chunk.rows[offset], reason)
+                _reject(chunk, chunk.first_row + offset, raw[offset], _reason(exc))
             )
     return valid
+
+
+def _fast_outputs(engine: Engine, chunk: Chunk, proba: bool) -> dict[int, Record]:
+    """Outputs of the rows the column path validates, by offset; {} when it does not apply
+    or the merged model call fails (the row path then finds the failing rows)."""
+    fields = engine.project.config.input_schema
+    if chunk.frame is None or engine.handle.per_record or not columns.supports(fields):
+        return {}
+    typed, suspect = columns.typed_frame(chunk.frame, fields)
+    good = np.flatnonzero(~suspect)
+    if not len(good):
+        return {}
+    try:
+        outputs = engine.handle.predict(typed.iloc[good].reset_index(drop=True), proba=proba)
+    except Exception:
+        return {}
+    if len(outputs) != len(good):
+        return {}
+    id_field = engine.id_field
+    if id_field and id_field in chunk.frame.columns:
+        for output, ident in zip(outputs, chunk.frame[id_field].to_numpy()[good], strict=True):
+            if not _absent(ident):
+                output[id_field] = ident
+    return dict(zip(good.tolist(), outputs, strict=True))
+
+
+def _row_outputs(
+    engine: Engine, chunk: Chunk, offsets: list[int], proba: bool, result: ChunkResult
+) -> dict[int, Record]:
+    valid = _validate(engine, chunk, offsets, result)
+    answers = engine.predict_groups([[record] for _, record in valid], proba=proba)
+    outputs: dict[int, Record] = {}
+    for (offset, _), answer in zip(valid, answers, strict=True):
+        if isinstance(answer, NervosumError):
+            row = _row(chunk, offset)
+            result.rejects.append(_reject(chunk, chunk.first_row + offset, row, answer.message))
+        else:
+            outputs[offset] = answer[0]
+    return outputs
 
 
 def _reason(error: NervosumError) -> str:
@@ -78,17 +135,17 @@ def score_chunk(
     result = ChunkResult()
     for number, (text, reason) in sorted(chunk.unreadable.items()):
         result.rejects.append(_reject(chunk, number, text, reason))
-    valid = _validate(engine, chunk, result)
-    answers = engine.predict_groups([[record] for _, record in valid], proba=proba)
-    for (offset, _), answer in zip(valid, answers, strict=True):
-        row = chunk.rows[offset] or {}
-        if isinstance(answer, NervosumError):
-            reason = answer.message
-            result.rejects.append(_reject(chunk, chunk.first_row + offset, row, reason))
-            continue
-        output = answer[0]
-        ident = {engine.id_field: output.pop(engine.id_field)} if engine.id_field in output else {}
-        kept = {name: row.get(name) for name in keep_columns}
-        result.outputs.append({**ident, **kept, **output})
+    outputs = _fast_outputs(engine, chunk, proba)
+    rest = [offset for offset in range(chunk.size) if offset not in outputs]
+    rest = [offset for offset in rest if chunk.first_row + offset not in chunk.unreadable]
+    outputs.update(_row_outputs(engine, chunk, rest, proba, result))
+    id_field = engine.id_field
+    for offset in sorted(outputs):
+        output = outputs[offset]
+        ident = {id_field: output.pop(id_field)} if id_field and id_field in output else {}
+        if keep_columns:
+            row = _row(chunk, offset) or {}
+            ident.update({name: row.get(name) for name in keep_columns})
+        result.outputs.append({**ident, **output} if ident else output)
     result.rejects.sort(key=lambda reject: int(reject["row"]))
     return result

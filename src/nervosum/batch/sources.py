@@ -13,19 +13,22 @@ import glob
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from nervosum.errors import RequestError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 FORMATS = ("csv", "parquet", "jsonl")
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 _SUFFIXES[".ndjson"] = "jsonl"
 
-# What a reader yields per chunk: the rows (None where a row could not be parsed) and,
-# by offset in the chunk, the unparsable rows' text and why.
-RawChunk = tuple[list[dict[str, Any] | None], dict[int, tuple[str, str]]]
+# What a reader yields per chunk: a frame (tabular inputs), or the rows (None where a
+# row could not be parsed) and, by offset in the chunk, the unparsable rows' text and why.
+RawChunk = tuple["pd.DataFrame | None", list[dict[str, Any] | None], dict[int, tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,9 @@ class InputFile:
 class Chunk:
     """Up to `chunk_size` consecutive rows of one input file.
 
-    ``rows`` are the parsed rows; ``unreadable`` maps row numbers (1-based, data rows)
-    whose text could not be parsed at all to the reason.
+    Tabular inputs carry their rows as ``frame`` (columns as read: text for CSV); JSON
+    Lines as ``rows``, where ``unreadable`` maps the numbers (1-based) of lines that could
+    not be parsed to their text and the reason.
     """
 
     file_index: int
@@ -50,6 +54,12 @@ class Chunk:
     first_row: int
     rows: list[dict[str, Any] | None]
     unreadable: dict[int, tuple[str, str]] = field(default_factory=dict)
+    frame: pd.DataFrame | None = None
+
+    @property
+    def size(self) -> int:
+        """Rows in the chunk, parsed or not."""
+        return len(self.frame) if self.frame is not None else len(self.rows)
 
     @property
     def part(self) -> str:
@@ -101,10 +111,7 @@ def _csv_chunks(path: Path, size: int) -> Iterator[RawChunk]:
     )
     with reader:
         for frame in reader:
-            rows: list[dict[str, Any] | None] = [
-                {str(k): v for k, v in row.items() if v != ""} for row in frame.to_dict("records")
-            ]
-            yield rows, {}
+            yield frame.reset_index(drop=True), [], {}
 
 
 def _parquet_chunks(path: Path, size: int) -> Iterator[RawChunk]:
@@ -112,10 +119,7 @@ def _parquet_chunks(path: Path, size: int) -> Iterator[RawChunk]:
 
     with pq.ParquetFile(path) as parquet:
         for batch in parquet.iter_batches(batch_size=size):
-            rows: list[dict[str, Any] | None] = [
-                {k: v for k, v in row.items() if v is not None} for row in batch.to_pylist()
-            ]
-            yield rows, {}
+            yield batch.to_pandas(), [], {}
 
 
 def _jsonl_chunks(path: Path, size: int) -> Iterator[RawChunk]:
@@ -136,10 +140,10 @@ def _jsonl_chunks(path: Path, size: int) -> Iterator[RawChunk]:
                 value = None
             rows.append(value)
             if len(rows) == size:
-                yield rows, unreadable
+                yield None, rows, unreadable
                 rows, unreadable = [], {}
     if rows:
-        yield rows, unreadable
+        yield None, rows, unreadable
 
 
 _READERS = {"csv": _csv_chunks, "parquet": _parquet_chunks, "jsonl": _jsonl_chunks}
@@ -149,10 +153,12 @@ def read_chunks(inputs: list[InputFile], size: int) -> Iterator[Chunk]:
     """Every input's rows, ``size`` at a time, numbered from 1 per file."""
     for file_index, source in enumerate(inputs):
         first = 1
-        for index, (rows, unreadable) in enumerate(_READERS[source.format](source.path, size)):
+        chunks = _READERS[source.format](source.path, size)
+        for index, (frame, rows, unreadable) in enumerate(chunks):
             bad = {first + offset: value for offset, value in unreadable.items()}
-            yield Chunk(file_index, index, str(source.path), first, rows, bad)
-            first += len(rows)
+            chunk = Chunk(file_index, index, str(source.path), first, rows, bad, frame)
+            yield chunk
+            first += chunk.size
 
 
 def count_rows(inputs: list[InputFile]) -> int | None:
