@@ -97,6 +97,11 @@ def _load_engine(project_dir: str, config: str) -> None:
     _ENGINE = Engine.load(load_config(project_dir, config))
 
 
+def _ready() -> bool:
+    """A no-op task: returns once this worker has loaded its model."""
+    return _ENGINE is not None
+
+
 def _score_part(chunk: Chunk, layout: Layout, spec: JobSpec) -> PartStats:
     """Score a chunk and write its part; the stats file, written last, marks it done."""
     assert _ENGINE is not None
@@ -127,9 +132,18 @@ class _Runner:
         args = (str(project.project_dir), str(project.config_path))
         if workers == 1:
             _load_engine(*args)
-        else:
-            context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(workers, context, _load_engine, args)
+            return
+        # forkserver: workers fork from a fresh, thread-free server that has nervosum and
+        # its heavy imports preloaded (cheaper than spawn, safer than forking this process).
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if "forkserver" in methods:
+            context.set_forkserver_preload(["nervosum.batch.job"])
+        self.pool = ProcessPoolExecutor(workers, context, _load_engine, args)
+        # Start every worker (and load every model) now: a model that cannot load fails
+        # here, before any input is read.
+        for future in [self.pool.submit(_ready) for _ in range(workers)]:
+            future.result()
 
     def submit(self, chunk: Chunk, layout: Layout, spec: JobSpec) -> Future[PartStats]:
         if self.pool is not None:
@@ -171,6 +185,13 @@ def write_summary(layout: Layout, summary: Summary, started: float) -> None:
     write_bytes(layout.summary, json.dumps(asdict(summary), indent=2).encode() + b"\n")
 
 
+def _broken() -> NervosumError:
+    return NervosumError(
+        "a worker process could not load the model or died; its error is printed above",
+        hint="run with --workers 1 to see the error in this process",
+    )
+
+
 def run_job(
     project: Project,
     inputs: list[InputFile],
@@ -188,10 +209,13 @@ def run_job(
         rejects=str(layout.rejects),
         workers=spec.workers,
     )
-    runner = _Runner(project, spec.workers)
     pending: set[Future[PartStats]] = set()
-    progress.start(total_rows)
     cancel = True
+    try:
+        runner = _Runner(project, spec.workers)
+    except BrokenProcessPool:
+        raise _broken() from None
+    progress.start(total_rows)
     try:
         for chunk in read_chunks(inputs, spec.chunk_size):
             done = _finished(layout, chunk) if spec.resume else None
@@ -212,10 +236,7 @@ def run_job(
         write_summary(layout, summary, started)
         raise
     except BrokenProcessPool:
-        raise NervosumError(
-            "a worker process could not load the model or died; its error is printed above",
-            hint="run with --workers 1 to see the error in this process",
-        ) from None
+        raise _broken() from None
     finally:
         runner.close(cancel=cancel)
         progress.stop()
