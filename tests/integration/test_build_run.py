@@ -239,6 +239,30 @@ def test_config_errors_exit_2_and_register_nothing(
     assert ls_json(home_env) == []
 
 
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            "name: Iris\ndeployment: {mode: unsupported}\nsrc: .\n",
+            "nervosum.yaml:2: deployment.mode: mode 'unsupported' is not supported",
+        ),
+        (
+            "name: Iris\ninterface: {model_module: model, model_class: Iris Model}\n",
+            "interface.model_class",
+        ),
+        ("name: Iris\nrequirements: missing.txt\n", "requirements file 'missing.txt' not found"),
+        ("deployment: {mode: http}\n", "name: required field is missing"),
+    ],
+)
+def test_seed_config_errors_through_build(
+    home_env: dict[str, str], make_project, config: str, expected: str
+) -> None:
+    project = make_project(config)
+    result = nervosum("build", str(project), "--c", "nervosum.yaml", env=home_env)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+
+
 def test_requirements_that_disagree_with_the_environment_fail_the_build(
     tmp_path: Path, home_env: dict[str, str], make_project
 ) -> None:

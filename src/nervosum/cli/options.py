@@ -15,6 +15,7 @@ def project_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "-c",
         "--config",
+        "--c",  # [compat] the seed CLI's spelling
         default=DEFAULT_CONFIG,
         show_default=True,
         metavar="CONFIG",
