@@ -37,6 +37,7 @@ COMMANDS = (
     "serve",
     "check",
     "predict",
+    "batch",
     "build",
     "ls",
     "run",
