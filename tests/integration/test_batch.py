@@ -223,6 +223,10 @@ def test_usage_errors_exit_2(tmp_path: Path, doubler: Path) -> None:
     assert unknown.returncode == 2 and "--input-format" in unknown.stderr
     bad_ratio = batch(str(doubler), "-i", str(source), "-o", str(out), "--max-rejects", "1.5")
     assert bad_ratio.returncode == 2
+    ragged = write_csv(tmp_path / "ragged.csv", ["key,x", "a,1", "b,2,3,4"])
+    broken = batch(str(doubler), "-i", str(ragged), "-o", str(tmp_path / "o3.csv"))
+    assert broken.returncode == 2 and "is not a well-formed CSV file" in broken.stderr
+    assert "Traceback" not in broken.stderr
 
 
 def test_resume_after_a_kill_gives_the_uninterrupted_output(tmp_path: Path, doubler: Path) -> None:

@@ -103,9 +103,17 @@ def _ready() -> bool:
 
 
 def _score_part(chunk: Chunk, layout: Layout, spec: JobSpec) -> PartStats:
-    """Score a chunk and write its part; the stats file, written last, marks it done."""
+    """Pool task: score a chunk with this worker's engine."""
     assert _ENGINE is not None
-    result = score_chunk(_ENGINE, chunk, proba=spec.proba, keep_columns=spec.keep_columns)
+    return score_part(_ENGINE, chunk, layout, spec)
+
+
+def score_part(engine: Engine, chunk: Chunk, layout: Layout, spec: JobSpec) -> PartStats:
+    """Score a chunk and write its part; the stats file, written last, marks it done.
+
+    Both engines (local workers, Spark's Python workers) write parts through this.
+    """
+    result = score_chunk(engine, chunk, proba=spec.proba, keep_columns=spec.keep_columns)
     stats = PartStats(chunk.part, chunk.size, len(result.outputs), len(result.rejects))
     if stats.rows_in != stats.rows_out + stats.rows_rejected:
         raise AssertionError(f"{chunk.part}: {stats} does not account for every row")
@@ -117,7 +125,8 @@ def _score_part(chunk: Chunk, layout: Layout, spec: JobSpec) -> PartStats:
     return stats
 
 
-def _finished(layout: Layout, chunk: Chunk) -> PartStats | None:
+def finished_part(layout: Layout, chunk: Chunk) -> PartStats | None:
+    """The stats of a part an earlier run completed (what --resume skips), or None."""
     path = layout.part_stats(chunk.part)
     if not path.is_file():
         return None
@@ -218,7 +227,7 @@ def run_job(
     progress.start(total_rows)
     try:
         for chunk in read_chunks(inputs, spec.chunk_size):
-            done = _finished(layout, chunk) if spec.resume else None
+            done = finished_part(layout, chunk) if spec.resume else None
             if done is not None:
                 summary.parts_resumed += 1
                 finished: list[PartStats] = [done]

@@ -110,8 +110,15 @@ def _csv_chunks(path: Path, size: int) -> Iterator[RawChunk]:
         path, dtype=str, keep_default_na=False, chunksize=size, skip_blank_lines=True
     )
     with reader:
-        for frame in reader:
-            yield frame.reset_index(drop=True), [], {}
+        try:
+            for frame in reader:
+                yield frame.reset_index(drop=True), [], {}
+        except pd.errors.ParserError as exc:
+            raise RequestError(
+                f"{path} is not a well-formed CSV file: {exc}",
+                hint="quote fields that hold commas or line breaks; every row needs the"
+                " header's number of cells",
+            ) from None
 
 
 def _parquet_chunks(path: Path, size: int) -> Iterator[RawChunk]:
@@ -122,6 +129,17 @@ def _parquet_chunks(path: Path, size: int) -> Iterator[RawChunk]:
             yield batch.to_pandas(), [], {}
 
 
+def parse_jsonl_line(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    """One JSON Lines record, or None and why the line is not one (both engines use it)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, f"not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return None, "a line must hold one JSON object"
+    return value, ""
+
+
 def _jsonl_chunks(path: Path, size: int) -> Iterator[RawChunk]:
     rows: list[dict[str, Any] | None] = []
     unreadable: dict[int, tuple[str, str]] = {}
@@ -129,15 +147,9 @@ def _jsonl_chunks(path: Path, size: int) -> Iterator[RawChunk]:
         for raw in lines:
             if not raw.strip():
                 continue
-            try:
-                value = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                value, reason = None, f"not valid JSON: {exc}"
-            else:
-                reason = "" if isinstance(value, dict) else "a line must hold one JSON object"
+            value, reason = parse_jsonl_line(raw)
             if reason:
-                unreadable[len(rows)] = (raw.decode("utf-8", "replace").rstrip("\n"), reason)
-                value = None
+                unreadable[len(rows)] = (raw.decode("utf-8", "replace").rstrip("\r\n"), reason)
             rows.append(value)
             if len(rows) == size:
                 yield None, rows, unreadable
