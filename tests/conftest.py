@@ -186,3 +186,33 @@ def iris_copy(tmp_path: Path, name: str, mode: str = "http", tag: str = "v0.0.1"
     config = config.replace("name: Iris", f"name: {name}").replace("mode: http", f"mode: {mode}")
     (target / "nervosum.yaml").write_text(config.replace("tag: v0.0.1", f"tag: {tag}"))
     return target
+
+
+DOUBLER = """
+    name: Doubler
+    model: {module: doubler, class: Doubler}
+    id_field: key
+    input_schema:
+      - {name: x, type: float}
+      - {name: n, type: int, required: false, default: 1}
+    output_schema:
+      - {name: y, type: float}
+    """
+
+DOUBLER_CODE = """
+    import time
+
+
+    class Doubler:
+        def predict(self, frame):
+            if (frame["x"] == 13).any():
+                raise ValueError("unlucky row")
+            time.sleep(float(__import__("os").environ.get("DOUBLER_SLEEP", "0")))
+            return (frame["x"] * 2 * frame["n"]).tolist()
+    """
+
+
+@pytest.fixture
+def doubler(make_project: ProjectFactory) -> Path:
+    """A tiny batch model: y = 2 * x * n; it raises on x == 13 and sleeps DOUBLER_SLEEP s."""
+    return make_project(DOUBLER, {"doubler.py": DOUBLER_CODE})

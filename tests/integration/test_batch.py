@@ -15,37 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import EXAMPLES, ProjectFactory
+from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.slow
-
-DOUBLER = """
-    name: Doubler
-    model: {module: doubler, class: Doubler}
-    id_field: key
-    input_schema:
-      - {name: x, type: float}
-      - {name: n, type: int, required: false, default: 1}
-    output_schema:
-      - {name: y, type: float}
-    """
-
-DOUBLER_CODE = """
-    import time
-
-
-    class Doubler:
-        def predict(self, frame):
-            if (frame["x"] == 13).any():
-                raise ValueError("unlucky row")
-            time.sleep(float(__import__("os").environ.get("DOUBLER_SLEEP", "0")))
-            return (frame["x"] * 2 * frame["n"]).tolist()
-    """
-
-
-@pytest.fixture
-def doubler(make_project: ProjectFactory) -> Path:
-    return make_project(DOUBLER, {"doubler.py": DOUBLER_CODE})
 
 
 def batch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -27,29 +27,9 @@ from nervosum.batch.sources import resolve_inputs
 from nervosum.batch.spark import open_session, run_spark_job
 from nervosum.config import load_config
 from nervosum.errors import NervosumError, RequestError
-from tests.conftest import EXAMPLES, ProjectFactory
+from tests.conftest import DOUBLER, EXAMPLES, ProjectFactory
 
 pytestmark = pytest.mark.slow
-
-DOUBLER = """
-    name: Doubler
-    model: {module: doubler, class: Doubler}
-    id_field: key
-    input_schema:
-      - {name: x, type: float}
-      - {name: n, type: int, required: false, default: 1}
-    output_schema:
-      - {name: y, type: float}
-    """
-
-DOUBLER_CODE = """
-    class Doubler:
-        def predict(self, frame):
-            if (frame["x"] == 13).any():
-                raise ValueError("unlucky row")
-            return (frame["x"] * 2 * frame["n"]).tolist()
-    """
-
 
 ERROR_ID = re.compile(r"error id [0-9a-f]+")
 
@@ -67,11 +47,6 @@ def spark() -> Iterator[Any]:
     session = open_session("local[2]", conf)
     yield session
     session.stop()
-
-
-@pytest.fixture
-def doubler(make_project: ProjectFactory) -> Path:
-    return make_project(DOUBLER, {"doubler.py": DOUBLER_CODE})
 
 
 @contextmanager

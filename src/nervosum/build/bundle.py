@@ -217,7 +217,9 @@ def build_bundle(
     project: Project, *, home: Home, options: BuildOptions, progress: Progress
 ) -> Entry:
     """Bundle and register a validated project; return its registry entry."""
-    if not project.src_dir.is_relative_to(project.project_dir.resolve()):
+    # Compared without resolving links: a linked folder inside the project is copied in.
+    src = Path(os.path.normpath(Path(os.path.abspath(project.project_dir)) / project.config.src))
+    if not src.is_relative_to(os.path.abspath(project.project_dir)):
         raise BuildError(
             f"src {project.config.src!r} is outside the project folder {project.project_dir}",
             hint="build from the folder that contains both nervosum.yaml and the source",
