@@ -2,8 +2,9 @@
 
 The fixture model (tests/fixtures/projects/batch_echo) echoes each row's ``x`` and gives
 probabilities by parity, so every answer tells which row it came from. Where a test needs
-the model busy at a known moment it occupies the one model thread with a job waiting on
-a ``threading.Event`` (the "gate"), exactly as a slow model call would.
+the model busy at a known moment it holds the model thread in a batch's call until a
+``threading.Event`` (the "gate") is set, exactly as a slow model call would: the batch has
+left the queue and the next requests queue behind it.
 """
 
 from __future__ import annotations
@@ -61,21 +62,29 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 
 
 @pytest.fixture
-def gate(executor: ThreadPoolExecutor) -> Iterator[threading.Event]:
-    """Occupies the model thread until set (always set at teardown, so nothing hangs)."""
+def gate() -> Iterator[threading.Event]:
+    """Holds every model call until set (always set at teardown, so nothing hangs)."""
     event = threading.Event()
-    executor.submit(event.wait, 10)
     yield event
     event.set()
 
 
 def make_batcher(
-    engine: Engine, executor: ThreadPoolExecutor, sizes: list[int], **spec: Any
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    sizes: list[int],
+    gate: threading.Event | None = None,
+    timeout: float | None = None,
+    **spec: Any,
 ) -> Batcher:
-    async def run(call: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(executor, call)
+    """A batcher recording its batch sizes; with ``gate``, each call waits for it first."""
 
-    return Batcher(engine, BatchingSpec(**spec), run, on_batch=sizes.append)
+    def on_batch(rows: int) -> None:  # runs on the model thread, as the batch goes to the model
+        sizes.append(rows)
+        if gate is not None:
+            gate.wait(10)
+
+    return Batcher(engine, BatchingSpec(**spec), executor, on_batch=on_batch, timeout=timeout)
 
 
 def answer(x: float, *, proba: bool = True) -> Record:
@@ -276,7 +285,7 @@ async def test_the_queue_bound_refuses_requests_past_max_queue_rows(
     gate: threading.Event,
 ) -> None:
     sizes: list[int] = []
-    batcher = make_batcher(engine, executor, sizes, max_queue=5, max_wait_ms=0)
+    batcher = make_batcher(engine, executor, sizes, gate, max_queue=5, max_wait_ms=0)
     with anyio.fail_after(10):
         running = asyncio.create_task(batcher.submit(rows(1), proba=False))
         await wait_until(lambda: sizes == [1])  # taken from the queue, waiting for the model
@@ -305,7 +314,7 @@ async def test_rows_of_a_request_that_gave_up_are_never_predicted(
     gate: threading.Event,
 ) -> None:
     sizes: list[int] = []
-    batcher = make_batcher(engine, executor, sizes, max_wait_ms=0)
+    batcher = make_batcher(engine, executor, sizes, gate, max_wait_ms=0)
     with anyio.fail_after(10):
         running = asyncio.create_task(batcher.submit(rows(1), proba=False))
         await wait_until(lambda: sizes == [1])
@@ -319,6 +328,26 @@ async def test_rows_of_a_request_that_gave_up_are_never_predicted(
     assert model.calls == [1, 1]
 
 
+async def test_a_request_unanswered_within_the_timeout_gets_timeout_error(
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    model: Any,
+    gate: threading.Event,
+) -> None:
+    sizes: list[int] = []
+    batcher = make_batcher(engine, executor, sizes, gate, timeout=0.1, max_wait_ms=0)
+    with anyio.fail_after(5):
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await batcher.submit(rows(1), proba=False)  # held in the model call by the gate
+        elapsed = time.monotonic() - started
+        assert 0.09 < elapsed < 0.5, f"timed out after {elapsed:.3f}s, not at 0.1s"
+        later = asyncio.create_task(batcher.submit(rows(2), proba=False))
+        gate.set()
+        assert await later == [answer(2, proba=False)]
+    assert sizes == [1, 1]
+
+
 async def test_drain_answers_everything_queued_and_in_flight(
     engine: Engine,
     executor: ThreadPoolExecutor,
@@ -326,7 +355,7 @@ async def test_drain_answers_everything_queued_and_in_flight(
     gate: threading.Event,
 ) -> None:
     sizes: list[int] = []
-    batcher = make_batcher(engine, executor, sizes, max_batch_size=2, max_wait_ms=0)
+    batcher = make_batcher(engine, executor, sizes, gate, max_batch_size=2, max_wait_ms=0)
     tasks = [asyncio.create_task(batcher.submit(rows(x), proba=False)) for x in range(6)]
     await wait_until(lambda: sizes == [2])  # the first call is waiting for the model thread
     drain = asyncio.create_task(batcher.drain())
@@ -352,7 +381,7 @@ async def test_drain_with_a_request_in_flight_answers_it(
     gate: threading.Event,
 ) -> None:
     sizes: list[int] = []
-    batcher = make_batcher(engine, executor, sizes, max_wait_ms=0)
+    batcher = make_batcher(engine, executor, sizes, gate, max_wait_ms=0)
     request = asyncio.create_task(batcher.submit(rows(9), proba=True))
     await wait_until(lambda: sizes == [1])  # in the model call, waiting for the model thread
     drain = asyncio.create_task(batcher.drain())

@@ -68,7 +68,10 @@ class HttpMetrics:
             registry=self.registry,
         )
         self.ready.labels(model).set(0)
-        self.in_flight_now = self.in_flight.labels(model)
+        # Requests being processed: changed twice per request on the event loop, read at
+        # scrape time; a plain int spares two locked gauge updates per request.
+        self.in_flight_count = 0
+        self.in_flight.labels(model).set_function(lambda: self.in_flight_count)
         self._batch_rows = self.batch_rows.labels(model)
         # Label lookups cost more than the increments; children are cached per label set.
         self._requests: dict[tuple[str, str, int], Any] = {}

@@ -69,12 +69,11 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        gauge = metrics.in_flight_now
-        gauge.inc()
+        metrics.in_flight_count += 1
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            gauge.dec()
+            metrics.in_flight_count -= 1
             route = _route_label(scope)
             metrics.observe(route, scope["method"], status, time.perf_counter() - started)
             error = scope.get("nervosum.error")
@@ -106,10 +105,12 @@ def create_app(
     engine: Engine | None = None,
     debug: bool = False,
     on_load_failure: Callable[[BaseException], None] | None = None,
+    on_loaded: Callable[[], None] | None = None,
 ) -> Starlette:
     """The ASGI app serving ``project``; pass a loaded ``engine`` to skip background loading.
 
     ``settings`` defaults to the ``server:`` block of the project's nervosum.yaml.
+    ``on_loaded`` runs on the model thread once a background load has succeeded.
     """
     state = ServingState(
         project,
@@ -117,6 +118,7 @@ def create_app(
         engine=engine,
         debug=debug,
         on_load_failure=on_load_failure,
+        on_loaded=on_loaded,
     )
 
     @asynccontextmanager

@@ -25,7 +25,25 @@ def _looks_like_json(body: bytes) -> bool:
 
 
 def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return _media(request.headers.get("content-type", ""))
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";", maxsplit=1)[0].strip().lower()
+
+
+def _content_headers(request: Request) -> tuple[str, bytes | None]:
+    """Content type and declared length, in one pass over the raw (lowercase) headers:
+    every prediction reads both, and two lookups in Starlette's Headers cost more."""
+    content_type: bytes | None = None
+    length: bytes | None = None
+    for name, value in request.scope["headers"]:
+        if name == b"content-type" and content_type is None:
+            content_type = value
+        elif name == b"content-length" and length is None:
+            length = value
+    media = _media(content_type.decode("latin-1")) if content_type is not None else ""
+    return media, length
 
 
 def load_json(body: bytes) -> Any:
@@ -39,7 +57,7 @@ def load_json(body: bytes) -> Any:
 async def read_json_body(request: Request, limit: int, *, also: tuple[str, ...] = ()) -> bytes:
     """The raw bytes of a JSON ``request`` (or one of the ``also`` media types);
     413, 415 or 400 when they cannot be accepted."""
-    media = media_type(request)
+    media, declared = _content_headers(request)
     if (
         media not in _JSON_TYPES
         and media not in also
@@ -50,7 +68,6 @@ async def read_json_body(request: Request, limit: int, *, also: tuple[str, ...] 
             f"content type {media!r} is not supported",
             hint="send a JSON body with content-type: application/json",
         )
-    declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []

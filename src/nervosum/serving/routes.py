@@ -26,6 +26,8 @@ _PARSE_INLINE_LIMIT = 256 * 1024
 
 
 def _flag(request: Request, name: str, default: bool) -> bool:
+    if not request.scope["query_string"]:  # the usual request: nothing to parse
+        return default
     value = request.query_params.get(name)
     if value is None:
         return default

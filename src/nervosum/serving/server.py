@@ -9,6 +9,7 @@ readable line and exit code 2 (definition errors) or 1.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import math
 import os
@@ -100,6 +101,19 @@ def serve(project: Project, options: ServeOptions) -> int:
     return run_server(project, settings, options)
 
 
+def settle_heap() -> None:
+    """Take everything alive now (imported modules, the loaded model) out of the cyclic
+    garbage collector's reach.
+
+    Loading a scikit-learn model brings pandas and scikit-learn: ~140k objects that every
+    full collection walks again (~80 ms on a small box). Under load those collections took
+    a fifth of the HTTP process's CPU and a long pause each; frozen, the collector only
+    visits what requests allocate. Forked processes (model process, workers) inherit the
+    frozen heap, so its pages also stay shared instead of being touched by collections.
+    """
+    gc.freeze()
+
+
 @contextlib.contextmanager
 def _stop_signals_end_cleanly() -> Iterator[None]:
     """uvicorn re-raises SIGTERM / SIGINT after its graceful shutdown, against the handler
@@ -128,6 +142,8 @@ def run_server(
     """Run one uvicorn server until it stops; without ``engine`` the model loads in the
     background while /health/live already answers. With ``server.model_process`` the
     given engine is forked into a model process first. Returns the exit code."""
+    if engine is not None:
+        settle_heap()
     if engine is not None and settings.model_process:
         from nervosum.serving.model_process import RemoteEngine
 
@@ -151,7 +167,12 @@ def run_server(
             server.should_exit = True
 
     app = create_app(
-        project, settings, engine=engine, debug=options.debug, on_load_failure=stop_on_failure
+        project,
+        settings,
+        engine=engine,
+        debug=options.debug,
+        on_load_failure=stop_on_failure,
+        on_loaded=settle_heap,
     )
     server = uvicorn.Server(uvicorn_config(app, settings, options))
     with _stop_signals_end_cleanly():

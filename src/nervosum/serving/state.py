@@ -40,6 +40,7 @@ class ServingState:
         engine: Engine | None = None,
         debug: bool = False,
         on_load_failure: Callable[[BaseException], None] | None = None,
+        on_loaded: Callable[[], None] | None = None,
     ) -> None:
         self.project = project
         self.settings = settings
@@ -47,6 +48,7 @@ class ServingState:
         self.expose_details = project.config.errors.expose_details
         self.metrics = HttpMetrics(project.config.name)
         self.on_load_failure = on_load_failure
+        self.on_loaded = on_loaded
         self.load_error: BaseException | None = None
         self.openapi: dict[str, Any] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -60,7 +62,13 @@ class ServingState:
         spec = self.project.config.batching
         batching = spec.enabled if spec.enabled is not None else not engine.handle.per_record
         if batching:
-            batcher = Batcher(engine, spec, self.run_model, on_batch=self.metrics.batch)
+            batcher = Batcher(
+                engine,
+                spec,
+                self.executor,
+                on_batch=self.metrics.batch,
+                timeout=self.settings.timeout,
+            )
             self.metrics.queue_rows.labels(self.metrics.model).set_function(
                 lambda: batcher.queued_rows
             )
@@ -103,6 +111,8 @@ class ServingState:
             engine.handle.load_seconds,
         )
         self._set_ready(engine)
+        if self.on_loaded is not None:
+            self.on_loaded()
 
     def require_engine(self) -> Engine:
         if self.engine is None:
@@ -119,10 +129,10 @@ class ServingState:
         """Predict ``records`` (batched when enabled), within ``server.timeout``."""
         engine = self.require_engine()
         try:
-            # asyncio.timeout, not wait_for: no extra task per request on the hot path.
+            if self.batcher is not None:  # it bounds every request's wait itself
+                return await self.batcher.submit(records, proba=proba)
+            # asyncio.timeout, not wait_for: no extra task per request.
             async with asyncio.timeout(self.settings.timeout):
-                if self.batcher is not None:
-                    return await self.batcher.submit(records, proba=proba)
                 return await self._unbatched(engine, records, proba)
         except TimeoutError:
             raise RequestTimeoutError(
