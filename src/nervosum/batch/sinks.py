@@ -24,7 +24,7 @@ SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl"}
 PROBABILITIES = "probabilities"
 
 
-def flat(record: Record) -> Record:
+def _flat(record: Record) -> Record:
     """One level of columns: the probabilities map spread into `probability_<class>`."""
     probabilities = record.get(PROBABILITIES)
     if not isinstance(probabilities, dict):
@@ -34,6 +34,14 @@ def flat(record: Record) -> Record:
     return out
 
 
+def flat_records(records: Sequence[Record]) -> Sequence[Record]:
+    """``records`` with probabilities spread into columns; one model call gives all or none
+    of its records probabilities, so the first record tells whether any work is needed."""
+    if not records or not isinstance(records[0].get(PROBABILITIES), dict):
+        return records
+    return [_flat(r) for r in records]
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return dumps(value).decode()
@@ -41,7 +49,7 @@ def _cell(value: Any) -> Any:
 
 
 def _write_csv(path: Path, records: Sequence[Record]) -> None:
-    rows = [flat(r) for r in records]
+    rows = flat_records(records)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -53,7 +61,7 @@ def _write_parquet(path: Path, records: Sequence[Record]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist([flat(r) for r in records]), path)
+    pq.write_table(pa.Table.from_pylist(list(flat_records(records))), path)
 
 
 def _write_jsonl(path: Path, records: Sequence[Record]) -> None:
