@@ -17,6 +17,7 @@ batch and CLI front ends map an error the same way without knowing its details::
     │       └── InvalidInputError    invalid_input            422   2  raised by user models
     ├── PredictionError              prediction_error         500   1  the model raised
     │   └── ModelOutputError         model_output             500   1  unusable output shape
+    ├── BatchAbortedError            batch_aborted            500   1  --max-rejects exceeded
     ├── BuildError                   build_error              500   1  a bundle or image failed
     ├── RegistryError                not_in_registry          404   1  no bundle matches
     ├── NotReadyError                not_ready                503   1  model still loading
@@ -36,6 +37,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "BatchAbortedError",
     "BuildError",
     "ConfigError",
     "ConfigIssue",
@@ -200,6 +202,12 @@ class ModelOutputError(PredictionError):
     """The model returned something that cannot be turned into one output per input row."""
 
     code = "model_output"
+
+
+class BatchAbortedError(NervosumError):
+    """A batch job stopped early (too many rejects); the parts written so far are kept."""
+
+    code = "batch_aborted"
 
 
 class BuildError(NervosumError):

@@ -19,14 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nervosum.batch.job import BatchAbortedError, JobSpec, Summary, run_job
+from nervosum.batch.job import JobSpec, Summary, run_job
 from nervosum.batch.layout import Layout, plan_layout
 from nervosum.batch.progress import JobProgress
 from nervosum.batch.sinks import read_jsonl
 from nervosum.batch.sources import resolve_inputs
 from nervosum.batch.spark import open_session, run_spark_job
 from nervosum.config import load_config
-from nervosum.errors import NervosumError, RequestError
+from nervosum.errors import BatchAbortedError, NervosumError, RequestError
 from tests.conftest import DOUBLER, EXAMPLES, ProjectFactory
 
 pytestmark = pytest.mark.slow

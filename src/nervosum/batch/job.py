@@ -26,14 +26,8 @@ from nervosum.batch.sinks import merge, write_bytes, write_records
 from nervosum.batch.sources import Chunk, InputFile, read_chunks
 from nervosum.config import Project, load_config
 from nervosum.engine import Engine
-from nervosum.errors import NervosumError
+from nervosum.errors import BatchAbortedError, NervosumError
 from nervosum.jsonio import dumps
-
-
-class BatchAbortedError(NervosumError):
-    """The job stopped early (too many rejects); what was written is kept."""
-
-    code = "batch_aborted"
 
 
 @dataclass(frozen=True)

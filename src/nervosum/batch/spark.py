@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from nervosum.batch.job import (
-    BatchAbortedError,
     JobSpec,
     PartStats,
     Summary,
@@ -53,7 +52,7 @@ from nervosum.batch.progress import JobProgress
 from nervosum.batch.sources import Chunk, InputFile, parse_jsonl_line
 from nervosum.config import Project, load_config
 from nervosum.engine import Engine
-from nervosum.errors import NervosumError, RequestError
+from nervosum.errors import BatchAbortedError, NervosumError, RequestError
 
 # Helper columns added to the input rows; never passed to the model.
 _SPLIT = "__nervosum_split"
