@@ -161,7 +161,7 @@ def test_iris_example_with_probabilities(tmp_path: Path) -> None:
     spec = JobSpec(chunk_size=40, workers=1, proba=True)
     result = both(EXAMPLES / "iris", source, tmp_path, "scores.csv", spec)
     assert (result.summary.rows_out, result.summary.parts) == (150, 4)
-    assert result.layout.target.read_text().splitlines()[0].startswith("prediction,probability_")
+    assert result.layout.target.read_text().splitlines()[0].startswith('"prediction","probability_')
 
 
 @pytest.mark.usefixtures("spark")

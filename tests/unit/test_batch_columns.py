@@ -20,6 +20,9 @@ from nervosum.schema.records import RecordSchema
 
 TEXT_VALUES = ["1", "-2", "+3", "4.5", "1e3", " 7", "007", "abc", "", "inf", "nan", "1_000",
                "99999999999999999999", "0.0", "-0", "True", "x y"]  # fmt: skip
+# Text that Arrow's number parser takes whole (the fast float cast): edge spellings only.
+NUMBER_TEXT = ["1", "-2", "+3", "4.5", "1e3", "007", "", "inf", "-inf", "nan", "NaN", ".5",
+               "1.", "1e400", "99999999999999999999", "0.0", "-0", "1E-3"]  # fmt: skip
 
 FIELDS = [
     [SchemaField(name="v", type="float")],
@@ -64,11 +67,13 @@ def same(a: Any, b: Any) -> bool:
     "column",
     [
         pd.Series(TEXT_VALUES, dtype=str),
+        pd.Series(NUMBER_TEXT, dtype=str),
+        pd.Series(NUMBER_TEXT, dtype=object),
         pd.Series([1, -2, 3, None, 0, 11], dtype="Int64"),
         pd.Series([1.0, 2.5, float("nan"), float("inf"), -0.0, 3.0]),
         pd.Series(["a", None, "1", "2.0"], dtype="string"),
     ],
-    ids=["csv-text", "nullable-int", "float", "arrow-like-string"],
+    ids=["csv-text", "number-text", "number-objects", "nullable-int", "float", "arrow-string"],
 )
 def test_fast_path_agrees_with_the_row_validator(
     fields: list[SchemaField], column: pd.Series
@@ -98,3 +103,11 @@ def test_only_float_int_str_schemas_take_the_fast_path() -> None:
     assert supports([SchemaField(name="a", type="float"), SchemaField(name="b", type="str")])
     assert not supports([SchemaField(name="a", type="datetime")])
     assert not supports([])
+
+
+def test_number_text_takes_the_arrow_parser_and_agrees() -> None:
+    from nervosum.batch.columns import _arrow_floats
+
+    parsed = _arrow_floats(pd.Series(NUMBER_TEXT, dtype=str))
+    assert parsed is not None and np.isnan(parsed[NUMBER_TEXT.index("")])
+    assert _arrow_floats(pd.Series(["1", " 2"], dtype=str)) is None  # blanks: pandas decides

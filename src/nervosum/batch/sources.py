@@ -10,7 +10,9 @@ with its line number, like any other bad row.
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,6 +173,50 @@ def read_chunks(inputs: list[InputFile], size: int) -> Iterator[Chunk]:
             chunk = Chunk(file_index, index, str(source.path), first, rows, bad, frame)
             yield chunk
             first += chunk.size
+
+
+def read_ahead(chunks: Iterator[Chunk]) -> Generator[Chunk, None, None]:
+    """``chunks``, with the next one read by a thread while the caller scores this one.
+
+    Parsing (pandas' C reader, Arrow) and a model's compiled code mostly run without the
+    GIL, so reading overlaps scoring even with a single worker. One chunk ahead at most:
+    memory stays bounded. A reader error is raised here, in the caller's thread.
+    """
+    ahead: queue.Queue[tuple[Chunk | None, BaseException | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: tuple[Chunk | None, BaseException | None]) -> bool:
+        """Queue ``item`` unless the consumer has gone; False when it has."""
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for chunk in chunks:
+                if not offer((chunk, None)):
+                    return
+            offer((None, None))
+        except BaseException as exc:
+            offer((None, exc))
+
+    thread = threading.Thread(target=reader, name="nervosum-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            chunk, error = ahead.get()
+            if error is not None:
+                raise error
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        stop.set()
+        thread.join()
 
 
 def count_rows(inputs: list[InputFile]) -> int | None:

@@ -49,7 +49,12 @@ def _max_rejects(ctx: click.Context, param: click.Parameter, value: str | None) 
     help="Output format [default: from the output's extension, else parquet].",
 )
 @click.option("--rejects", help="Rejects file [default: beside the output].")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    help="Rows per chunk, the unit of memory, work and --resume [default: 100,000; fewer"
+    " for wide inputs, about 2 million cells].",
+)
 @click.option(
     "-w",
     "--workers",
@@ -84,7 +89,7 @@ def batch(
     input_format: str | None,
     output_format: str | None,
     rejects: str | None,
-    chunk_size: int,
+    chunk_size: int | None,
     workers: int | str | None,
     proba: bool,
     keep_columns: str,
@@ -110,7 +115,13 @@ def batch(
       nervosum batch DIR --input 'landing/*.jsonl' --output out/ --format csv --workers 2
       nervosum batch DIR --input s.parquet --output out/ --engine spark --master 'local[2]'
     """
-    from nervosum.batch.job import JobSpec, default_workers, describe, run_job
+    from nervosum.batch.job import (
+        JobSpec,
+        default_chunk_size,
+        default_workers,
+        describe,
+        run_job,
+    )
     from nervosum.batch.layout import plan_layout
     from nervosum.batch.progress import JobProgress
     from nervosum.batch.sources import count_rows, resolve_inputs
@@ -121,11 +132,13 @@ def batch(
     inputs = resolve_inputs(input_spec, input_format)
     layout = plan_layout(output, output_format, rejects)
     count = default_workers() if workers in (None, "auto") else int(workers or 1)
+    kept = tuple(c.strip() for c in keep_columns.split(",") if c.strip())
+    columns = len(project.config.input_schema) or 20
     spec = JobSpec(
-        chunk_size=chunk_size,
+        chunk_size=chunk_size or default_chunk_size(columns + len(kept) + 1),
         workers=count,
         proba=proba,
-        keep_columns=tuple(c.strip() for c in keep_columns.split(",") if c.strip()),
+        keep_columns=kept,
         max_rejects=max_rejects,
         resume=resume,
     )

@@ -17,9 +17,13 @@ import pandas as pd
 from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.model.forms import LoadedModel, load_model
-from nervosum.model.outputs import DEFAULT_OUTPUT, OutputShapeError, probability_maps, to_records
-
-PROBABILITIES = "probabilities"
+from nervosum.model.outputs import (
+    DEFAULT_OUTPUT,
+    Outputs,
+    OutputShapeError,
+    probability_array,
+    to_outputs,
+)
 
 
 @dataclass(frozen=True)
@@ -107,26 +111,33 @@ class ModelHandle:
         Raises whatever the user's code raises; :class:`OutputShapeError` when the return
         value cannot be matched one-to-one with the input rows.
         """
+        return self.predict_outputs(frame, proba=proba).records()
+
+    def predict_outputs(self, frame: pd.DataFrame, *, proba: bool = True) -> Outputs:
+        """:meth:`predict`'s answer before it becomes records (columns for batch files)."""
         rows = len(frame)
         order = self.feature_order
         if order and list(frame.columns) != order and set(order) <= set(frame.columns):
             frame = frame[order]
         if self.per_record:
-            return [self._one_record(frame.iloc[[i]].reset_index(drop=True)) for i in range(rows)]
+            records = [
+                self._one_record(frame.iloc[[i]].reset_index(drop=True)) for i in range(rows)
+            ]
+            return Outputs(rows, listed=records)
         try:
-            records = to_records(self.loaded.predict(frame), rows, self.output_names)
+            outputs = to_outputs(self.loaded.predict(frame), rows, self.output_names)
         except OutputShapeError as exc:
             raise OutputShapeError(f"{self.label}: {exc}") from None
         if proba and self.loaded.predict_proba is not None:
-            maps = probability_maps(self.loaded.predict_proba(frame), self.classes, rows)
-            for record, probs in zip(records, maps, strict=True):
-                record[PROBABILITIES] = probs
-        return records
+            outputs.labels, outputs.probabilities = probability_array(
+                self.loaded.predict_proba(frame), self.classes, rows
+            )
+        return outputs
 
     def _one_record(self, frame: pd.DataFrame) -> Record:
         result = self.loaded.predict(frame)
         try:
-            (record,) = to_records(result, 1, self.output_names, single_record=True)
+            (record,) = to_outputs(result, 1, self.output_names, single_record=True).records()
         except (OutputShapeError, ValueError) as exc:
             raise OutputShapeError(f"{self.label}.transform_predict: {exc}") from None
         return record

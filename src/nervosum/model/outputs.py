@@ -2,12 +2,14 @@
 
 Models return DataFrames, Series, arrays, lists, dicts or scalars; clients always get
 records named by ``output_schema`` (a single unnamed output is ``prediction``), with
-numpy scalars turned into plain JSON types.
+numpy scalars turned into plain JSON types. The answer is first read as named columns
+(:class:`Outputs`), so a columnar consumer (batch files) can skip the per-row records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ import pandas as pd
 from nervosum.config.types import Record
 
 DEFAULT_OUTPUT = "prediction"
+PROBABILITIES = "probabilities"
 
 
 class OutputShapeError(ValueError):
@@ -57,62 +60,86 @@ def _column_values(values: Any) -> list[Any]:
     return [native(v) for v in values]
 
 
-def _from_columns(columns: dict[str, Any], rows: int) -> list[Record]:
+def _checked(columns: dict[str, Any], rows: int) -> dict[str, Any]:
     if not columns:
         raise OutputShapeError("returned no output columns")
-    lists = {name: _column_values(values) for name, values in columns.items()}
-    for name, values in lists.items():
+    for name, values in columns.items():
         if len(values) != rows:
             raise OutputShapeError(
                 f"output {name!r} has {len(values)} values for {rows} input rows"
             )
-    names = list(lists)
-    return [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
+    return columns
+
+
+@dataclass
+class Outputs:
+    """A model's answer for ``rows`` rows: named columns as the model made them (arrays,
+    Series, lists), or records when it answered with records; class probabilities as a
+    (rows, classes) array beside them."""
+
+    rows: int
+    columns: dict[str, Any] | None = None
+    listed: list[Record] | None = None
+    probabilities: np.ndarray | None = None
+    labels: tuple[str, ...] = ()
+
+    def records(self) -> list[Record]:
+        """One JSON-able record per row, probabilities as a ``{class: p}`` map."""
+        if self.columns is not None:
+            lists = [_column_values(values) for values in self.columns.values()]
+            names = list(self.columns)
+            records = [dict(zip(names, row, strict=True)) for row in zip(*lists, strict=True)]
+        else:
+            records = list(self.listed or [])
+        if self.probabilities is not None:
+            for record, values in zip(records, self.probabilities.tolist(), strict=True):
+                record[PROBABILITIES] = dict(zip(self.labels, values, strict=True))
+        return records
 
 
 def _single_name(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else DEFAULT_OUTPUT
 
 
-def _frame_records(frame: pd.DataFrame, rows: int, names: Sequence[str]) -> list[Record]:
+def _frame_columns(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
     columns = [str(c) for c in frame.columns]
     unnamed = not any(isinstance(c, str) for c in frame.columns)
     if unnamed and len(columns) == len(names):
         columns = list(names)  # unnamed columns (0, 1, ...) take the schema's names in order
-    data = {name: frame.iloc[:, i] for i, name in enumerate(columns)}
-    return _from_columns(data, rows)
+    return {name: frame.iloc[:, i] for i, name in enumerate(columns)}
 
 
-def _array_records(array: np.ndarray, rows: int, names: Sequence[str]) -> list[Record]:
+def _array_columns(array: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
     if array.ndim == 0:
-        return _from_columns({_single_name(names): [array.item()]}, rows)
+        return {_single_name(names): [array.item()]}
     if array.ndim == 1:
-        return _from_columns({_single_name(names): array}, rows)
+        return {_single_name(names): array}
     if array.ndim == 2 and array.shape[1] == len(names) and len(names) > 1:
-        return _from_columns({n: array[:, i] for i, n in enumerate(names)}, rows)
+        return {n: array[:, i] for i, n in enumerate(names)}
     if array.ndim == 2 and array.shape[1] == 1:
-        return _from_columns({_single_name(names): array[:, 0]}, rows)
-    return _from_columns({_single_name(names): list(array)}, rows)
+        return {_single_name(names): array[:, 0]}
+    return {_single_name(names): list(array)}
 
 
 def _is_column(value: Any) -> bool:
     return isinstance(value, list | tuple | np.ndarray | pd.Series)
 
 
-def _mapping_records(result: dict[Any, Any], rows: int, *, single_record: bool) -> list[Record]:
+def _mapping_outputs(result: dict[Any, Any], rows: int, *, single_record: bool) -> Outputs:
     if not result:
         raise OutputShapeError("returned an empty mapping")
     if not single_record and all(_is_column(v) for v in result.values()):
-        return _from_columns({str(k): v for k, v in result.items()}, rows)
+        return Outputs(rows, columns=_checked({str(k): v for k, v in result.items()}, rows))
     if rows == 1:
-        return [native(result)]
+        return Outputs(rows, listed=[native(result)])
     raise OutputShapeError(f"returned one mapping for {rows} input rows")
 
 
-def to_records(
+def to_outputs(
     result: Any, rows: int, names: Sequence[str], *, single_record: bool = False
-) -> list[Record]:
-    """Turn ``result`` into ``rows`` records; raise :class:`OutputShapeError` if impossible.
+) -> Outputs:
+    """Read ``result`` as the answer for ``rows`` rows; raise :class:`OutputShapeError` if
+    it cannot be one.
 
     A mapping of sequences is read as columns (the same answer whatever the batch size),
     except with ``single_record``, where a mapping is always one record (the
@@ -121,33 +148,39 @@ def to_records(
     if result is None:
         raise OutputShapeError("returned None")
     if isinstance(result, pd.DataFrame):
-        return _frame_records(result, rows, names)
+        return Outputs(rows, columns=_checked(_frame_columns(result, names), rows))
     if isinstance(result, pd.Series):
-        return _from_columns({_single_name(names): result}, rows)
+        return Outputs(rows, columns=_checked({_single_name(names): result}, rows))
     if isinstance(result, dict):
-        return _mapping_records(result, rows, single_record=single_record)
+        return _mapping_outputs(result, rows, single_record=single_record)
     if isinstance(result, list | tuple):
         if result and all(isinstance(r, dict) for r in result):
             if len(result) != rows:
                 raise OutputShapeError(f"returned {len(result)} records for {rows} input rows")
-            return [native(r) for r in result]
-        return _array_records(np.asarray(result, dtype=object), rows, names)
+            return Outputs(rows, listed=[native(r) for r in result])
+        result = np.asarray(result, dtype=object)
     if isinstance(result, np.ndarray):
-        return _array_records(result, rows, names)
+        return Outputs(rows, columns=_checked(_array_columns(result, names), rows))
     if rows == 1 and isinstance(result, str | int | float | bool | np.generic):
-        return [{_single_name(names): native(result)}]
+        return Outputs(rows, listed=[{_single_name(names): native(result)}])
     raise OutputShapeError(f"returned a {type(result).__name__}, which is not one value per row")
 
 
-def probability_maps(
+def to_records(
+    result: Any, rows: int, names: Sequence[str], *, single_record: bool = False
+) -> list[Record]:
+    """``rows`` JSON-able records from ``result`` (see :func:`to_outputs`)."""
+    return to_outputs(result, rows, names, single_record=single_record).records()
+
+
+def probability_array(
     proba: Any, classes: Sequence[str] | None, rows: int
-) -> list[dict[str, float]]:
-    """``[{class_name: p}, ...]`` from a ``predict_proba`` result of shape (rows, classes)."""
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Class labels and the (rows, classes) array of a ``predict_proba`` result."""
     array = np.asarray(proba.to_numpy() if isinstance(proba, pd.DataFrame) else proba, dtype=float)
     if array.ndim != 2 or array.shape[0] != rows:
         raise OutputShapeError(f"predict_proba returned shape {array.shape} for {rows} rows")
     names = list(classes) if classes and len(classes) == array.shape[1] else None
     if names is None and isinstance(proba, pd.DataFrame):
         names = [str(c) for c in proba.columns]
-    labels = names or [str(i) for i in range(array.shape[1])]
-    return [dict(zip(labels, row, strict=True)) for row in array.tolist()]
+    return tuple(names or [str(i) for i in range(array.shape[1])]), array
