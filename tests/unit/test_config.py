@@ -611,9 +611,22 @@ def test_server_port_out_of_range_is_rejected(make_project) -> None:
 
 
 def test_reserved_blocks_are_accepted_and_listed(make_project) -> None:
-    project = make_project(MODEL + "logging:\n  sink: x\nmetrics:\n  enabled: true\n")
+    project = make_project(MODEL + "logging:\n  sink: x\nstream:\n  source: y\n")
 
-    assert load_config(project).config.reserved_blocks_in_use() == ["metrics", "logging"]
+    assert load_config(project).config.reserved_blocks_in_use() == ["logging", "stream"]
+
+
+def test_metrics_block_is_validated(make_project) -> None:
+    good = make_project(MODEL + "metrics:\n  prefix: churn\n  buckets: [0.1, 1, 10]\n")
+    metrics = load_config(good).config.metrics
+    assert (metrics.prefix, metrics.buckets, metrics.predictions) == ("churn", (0.1, 1, 10), "auto")
+
+    bad = make_project(MODEL + "metrics:\n  prefix: 9-lives\n  buckets: [3, 1]\n  kind: x\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    message = str(info.value)
+    assert "metrics.prefix" in message and "metrics.buckets" in message
+    assert "metrics.kind" in message
 
 
 def test_batching_block_is_validated_with_suggestions(make_project) -> None:

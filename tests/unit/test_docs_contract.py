@@ -12,6 +12,7 @@ from nervosum.config.spec import (
     Deployment,
     ErrorsSpec,
     Interface,
+    MetricsSpec,
     ModelSpec,
     NervosumConfig,
     SchemaField,
@@ -31,6 +32,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "batching.": BatchingSpec,
     "errors.": ErrorsSpec,
     "build.": BuildSpec,
+    "metrics.": MetricsSpec,
 }
 
 
@@ -47,6 +49,7 @@ def documented_keys() -> list[str]:
                 "errors",
                 "batching",
                 "build",
+                "metrics",
             }:
                 continue
             keys.append(prefix + key)

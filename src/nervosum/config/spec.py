@@ -71,7 +71,8 @@ def duplicate_names(names: list[object]) -> list[tuple[int, str]]:
 
 # Blocks that later capabilities fill in; the names are reserved so a config written for a
 # newer nervosum fails loudly on an older one only when the block is actually malformed.
-RESERVED_BLOCKS = ("metrics", "logging", "stream", "graph")
+RESERVED_BLOCKS = ("logging", "stream", "graph")
+METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 
 
 class _Frozen(BaseModel):
@@ -257,6 +258,24 @@ class ErrorsSpec(_Frozen):
     expose_details: bool = True
 
 
+class MetricsSpec(_Frozen):
+    """Prometheus metrics: the name prefix and how predictions are counted."""
+
+    prefix: str | None = Field(default=None, pattern=METRIC_NAME)  # None: env, then nervosum
+    # auto: a counter per class for classifiers and text / integer outputs, a histogram
+    # of the value for float outputs; classes / histogram force one; off: none.
+    predictions: Literal["auto", "classes", "histogram", "off"] = "auto"
+    buckets: tuple[float, ...] | None = None  # the histogram's; None: Prometheus' defaults
+    max_classes: int = Field(default=50, ge=1)  # distinct label values before "other"
+
+    @field_validator("buckets")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is not None and (not value or list(value) != sorted(set(value))):
+            raise ValueError("buckets must be a non-empty list of increasing numbers")
+        return value
+
+
 class NervosumConfig(_Frozen):
     """The whole nervosum.yaml, validated."""
 
@@ -274,7 +293,7 @@ class NervosumConfig(_Frozen):
     errors: ErrorsSpec = ErrorsSpec()
     batching: BatchingSpec = BatchingSpec()
     build: BuildSpec = BuildSpec()
-    metrics: dict[str, Any] | None = None
+    metrics: MetricsSpec = MetricsSpec()
     logging: dict[str, Any] | None = None
     stream: dict[str, Any] | None = None
     graph: dict[str, Any] | None = None

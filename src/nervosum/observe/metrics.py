@@ -1,26 +1,88 @@
-"""Prometheus metrics for served models: requests, errors and latency per route.
+"""Prometheus metrics for served models: requests, errors and latency per route, the
+batcher, the model (build info, load time, call time) and its predictions.
 
 Each app owns its registry (no global state), so several models or test apps in one
 process never share counters. Labels are bounded: routes are the declared route
-templates (unknown paths count as ``other``), never raw paths or model outputs.
+templates (unknown paths count as ``other``), predicted values are the model's classes
+(or the first ``metrics.max_classes`` values seen, then ``other``), never raw paths or
+regressor outputs.
+
+With several worker processes, prometheus_client's multiprocess mode makes ``/metrics``
+in any worker report the sum over all of them: :func:`share_across_processes` switches
+it on in the supervisor before it forks.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from nervosum.config.spec import METRIC_NAME, MetricsSpec
+from nervosum.errors import ConfigError, ConfigIssue
+from nervosum.observe.predictions import PredictionMetrics
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+DEFAULT_PREFIX = "nervosum"
+# Where the prefix may come from besides nervosum.yaml, in order; the second is the
+# variable nachlass (seed 002) read, so its users' deployments keep their metric names.
+PREFIX_VARIABLES = ("NERVOSUM_METRICS_PREFIX", "S2I_APP_METRICS_PREFIX")
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_prefix(spec: MetricsSpec) -> str:
+    """``metrics.prefix``, else the first prefix variable set, else ``nervosum``."""
+    if spec.prefix:
+        return spec.prefix
+    for variable in PREFIX_VARIABLES:
+        value = os.environ.get(variable, "").strip()
+        if not value:
+            continue
+        if not re.fullmatch(METRIC_NAME, value):
+            issue = ConfigIssue(
+                variable,
+                f"{value!r} is not a Prometheus metric name",
+                hint="letters, digits, _ and :, not starting with a digit",
+            )
+            raise ConfigError("environment", [issue])
+        return value
+    return DEFAULT_PREFIX
+
+
+def share_across_processes(directory: Path) -> None:
+    """Make metrics created from now on, here and in forked children, live in files under
+    ``directory``, summed at scrape time (prometheus_client's multiprocess mode).
+
+    prometheus_client picks where values live when it is imported; the worker count is
+    only known once the config is read, so the choice is made again here, before any
+    metric exists (the supervisor calls this before it forks).
+    """
+    from prometheus_client import values
+
+    os.environ[MULTIPROCESS_DIR] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+
+
+def process_exited(pid: int) -> None:
+    """Drop a dead worker's live gauges (in-flight requests, queue) from the sums."""
+    from prometheus_client import multiprocess
+
+    if os.environ.get(MULTIPROCESS_DIR):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 class HttpMetrics:
     """The HTTP server's metric families, registered in their own registry."""
 
-    def __init__(self, model: str, prefix: str = "nervosum") -> None:
+    def __init__(self, model: str, spec: MetricsSpec | None = None) -> None:
+        spec = spec or MetricsSpec()
+        prefix = metrics_prefix(spec)
         self.model = model
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -46,36 +108,57 @@ class HttpMetrics:
             f"{prefix}_http_requests_in_flight",
             "HTTP requests being processed now.",
             ["model"],
+            multiprocess_mode="livesum",
             registry=self.registry,
-        )
+        ).labels(model)
         self.batch_rows = Histogram(
             f"{prefix}_batch_size",
             "Rows per model call made by the adaptive batcher.",
             ["model"],
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=self.registry,
-        )
+        ).labels(model)
         self.queue_rows = Gauge(
             f"{prefix}_batch_queue_rows",
             "Rows waiting for the model in the adaptive batcher.",
             ["model"],
+            multiprocess_mode="livesum",
             registry=self.registry,
-        )
+        ).labels(model)
         self.ready = Gauge(
             f"{prefix}_model_ready",
             "1 once the model is loaded and serving, else 0.",
             ["model"],
+            multiprocess_mode="livemin",
+            registry=self.registry,
+        ).labels(model)
+        self.ready.set(0)
+        self.build_info = Gauge(
+            f"{prefix}_build_info",
+            "Always 1: the served model's name, tag and uuid, and nervosum's version.",
+            ["model", "tag", "uuid", "nervosum_version"],
+            multiprocess_mode="livemax",
             registry=self.registry,
         )
-        self.ready.labels(model).set(0)
-        # Requests being processed: changed twice per request on the event loop, read at
-        # scrape time; a plain int spares two locked gauge updates per request.
-        self.in_flight_count = 0
-        self.in_flight.labels(model).set_function(lambda: self.in_flight_count)
-        self._batch_rows = self.batch_rows.labels(model)
+        self.load_seconds = Gauge(
+            f"{prefix}_model_load_seconds",
+            "Time the model took to load.",
+            ["model"],
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        ).labels(model)
+        self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
         # Label lookups cost more than the increments; children are cached per label set.
         self._requests: dict[tuple[str, str, int], Any] = {}
         self._latency: dict[tuple[str, str], Any] = {}
+
+    def loaded(self, tag: str, uuid: str, load_seconds: float) -> None:
+        """The model is serving: build info, load time, ready."""
+        from nervosum import __version__
+
+        self.build_info.labels(self.model, tag, uuid, __version__).set(1)
+        self.load_seconds.set(load_seconds)
+        self.ready.set(1)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -90,11 +173,16 @@ class HttpMetrics:
             timer = self._latency[key[:2]] = self.latency.labels(self.model, route, method)
         timer.observe(seconds)
 
-    def batch(self, rows: int) -> None:
-        self._batch_rows.observe(rows)
-
     def error(self, route: str, kind: str) -> None:
         self.errors.labels(self.model, route, kind).inc()
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """The text format: this app's registry, or every worker's values summed."""
+        directory = os.environ.get(MULTIPROCESS_DIR)
+        if not directory:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)

@@ -69,11 +69,11 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        metrics.in_flight_count += 1
+        metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            metrics.in_flight_count -= 1
+            metrics.in_flight.dec()
             route = _route_label(scope)
             metrics.observe(route, scope["method"], status, time.perf_counter() - started)
             error = scope.get("nervosum.error")

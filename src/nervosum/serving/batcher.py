@@ -111,15 +111,22 @@ class Batcher:
         engine: Engine,
         spec: BatchingSpec,
         executor: Executor,
-        on_batch: Callable[[int], None] | None = None,
+        *,
         timeout: float | None = None,
+        on_batch: Callable[[int], None] | None = None,
+        on_queue: Callable[[int], None] | None = None,
+        on_answers: Callable[[list[list[Record] | NervosumError], float], None] | None = None,
     ) -> None:
         self.engine = engine
         self.executor = executor
         self.max_rows = spec.max_batch_size
         self.max_wait = spec.max_wait_ms / 1000
         self.max_queue = spec.max_queue
-        self.on_batch = on_batch  # called on the model thread as a batch goes to the model
+        # Observers: the rows of a batch as it goes to the model and the model's answers
+        # with the call's duration (on the model thread), the rows queued when it changes.
+        self.on_batch = on_batch
+        self.on_queue = on_queue
+        self.on_answers = on_answers
         self._deadlines = _Deadlines(timeout) if timeout is not None else None
         # Guards the queue and _working between the event loop and the model thread, and
         # wakes a model thread that waits for company when a request arrives.
@@ -145,7 +152,7 @@ class Batcher:
         with self._lock:
             refuse_when_full(self._queued_rows, len(records), self.max_queue)
             self._queue.append(pending)
-            self._queued_rows += len(records)
+            self._count_queued(len(records))
             start = not self._working
             self._working = True
             self._lock.notify()
@@ -198,12 +205,18 @@ class Batcher:
                 return
             self._lock.wait(remaining)
 
+    def _count_queued(self, rows: int) -> None:
+        """Called with the lock held."""
+        self._queued_rows += rows
+        if self.on_queue is not None:
+            self.on_queue(self._queued_rows)
+
     def _take(self) -> list[_Pending]:
         batch: list[_Pending] = []
         rows = 0
         while self._queue and (not batch or rows + len(self._queue[0].records) <= self.max_rows):
             pending = self._queue.popleft()
-            self._queued_rows -= len(pending.records)
+            self._count_queued(-len(pending.records))
             if pending.future.done():  # the client gave up (timeout): skip its rows
                 continue
             batch.append(pending)
@@ -215,7 +228,10 @@ class Batcher:
         try:
             if self.on_batch is not None:
                 self.on_batch(sum(len(g) for g in groups))
+            started = time.perf_counter()
             answers = self.engine.predict_groups(groups, proba=any(p.proba for p in batch))
+            if self.on_answers is not None:
+                self.on_answers(answers, time.perf_counter() - started)
         except Exception as exc:  # the engine maps model errors; this is a nervosum bug
             loop.call_soon_threadsafe(_fail, batch, exc)
             return

@@ -14,18 +14,22 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
 from nervosum.observe.memory import SUPERVISOR_ENV
+from nervosum.observe.metrics import process_exited, share_across_processes
 from nervosum.serving.server import ServeOptions, run_server
 
 log = logging.getLogger("nervosum.serving")
@@ -107,6 +111,7 @@ class Supervisor:
             except ChildProcessError:
                 break
             self.children.discard(pid)
+            process_exited(pid)
             if self.stopping:
                 continue
             verdict = self._should_restart(pid, os.waitstatus_to_exitcode(wait_status))
@@ -149,7 +154,10 @@ def serve_prefork(
         run_server, project, settings, options, engine=engine, sockets=[sock]
     )
     os.environ[SUPERVISOR_ENV] = str(os.getpid())  # lets workers find each other for /info
+    shared = Path(tempfile.mkdtemp(prefix="nervosum-metrics-"))
+    share_across_processes(shared)  # /metrics in any worker sums them all
     try:
         return Supervisor(target, workers).run()
     finally:
         sock.close()
+        shutil.rmtree(shared, ignore_errors=True)

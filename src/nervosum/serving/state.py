@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -46,7 +47,7 @@ class ServingState:
         self.settings = settings
         self.debug = debug
         self.expose_details = project.config.errors.expose_details
-        self.metrics = HttpMetrics(project.config.name)
+        self.metrics = HttpMetrics(project.config.name, project.config.metrics)
         self.on_load_failure = on_load_failure
         self.on_loaded = on_loaded
         self.load_error: BaseException | None = None
@@ -66,15 +67,19 @@ class ServingState:
                 engine,
                 spec,
                 self.executor,
-                on_batch=self.metrics.batch,
                 timeout=self.settings.timeout,
-            )
-            self.metrics.queue_rows.labels(self.metrics.model).set_function(
-                lambda: batcher.queued_rows
+                on_batch=self.metrics.batch_rows.observe,
+                on_queue=self.metrics.queue_rows.set,
+                on_answers=self.metrics.predictions.observe,
             )
             self.batcher = batcher
         self.engine = engine
-        self.metrics.ready.labels(self.metrics.model).set(1)
+        handle = engine.handle
+        outputs = self.project.config.output_schema
+        self.metrics.predictions.describe_model(
+            handle.classes, handle.output_names[0], outputs[0].type if outputs else None
+        )
+        self.metrics.loaded(self.project.config.tag, handle.identity.uuid, handle.load_seconds)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -144,9 +149,20 @@ class ServingState:
         refuse_when_full(self._unbatched_rows, len(records), self.project.config.batching.max_queue)
         self._unbatched_rows += len(records)
         try:
-            return await self.run_model(engine.predict, records, proba=proba)
+            return await self.run_model(self._observed, engine, records, proba)
         finally:
             self._unbatched_rows -= len(records)
+
+    def _observed(self, engine: Engine, records: list[Record], proba: bool) -> list[Record]:
+        """``engine.predict`` on the model thread, counted in the prediction metrics."""
+        started = time.perf_counter()
+        try:
+            outputs = engine.predict(records, proba=proba)
+        except NervosumError:
+            self.metrics.predictions.observe([], time.perf_counter() - started)
+            raise
+        self.metrics.predictions.observe([outputs], time.perf_counter() - started)
+        return outputs
 
     async def shutdown(self) -> None:
         """Answer everything queued, then release the model thread."""
