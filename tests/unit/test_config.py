@@ -611,9 +611,28 @@ def test_server_port_out_of_range_is_rejected(make_project) -> None:
 
 
 def test_reserved_blocks_are_accepted_and_listed(make_project) -> None:
-    project = make_project(MODEL + "logging:\n  sink: x\nstream:\n  source: y\n")
+    project = make_project(MODEL + "graph:\n  steps: x\nstream:\n  source: y\n")
 
-    assert load_config(project).config.reserved_blocks_in_use() == ["logging", "stream"]
+    assert load_config(project).config.reserved_blocks_in_use() == ["stream", "graph"]
+
+
+def test_logging_block_is_validated_and_keeps_passwords_out(make_project) -> None:
+    good = make_project(
+        MODEL + "logging:\n  n_best: 3\n  sinks:\n    - {type: sqlite, path: p.db}\n"
+    )
+    spec = load_config(good).config.logging
+    assert spec is not None and spec.n_best == 3 and spec.sinks[0].type == "sqlite"
+
+    bad = make_project(
+        MODEL + "logging:\n  sinks:\n    - {type: postgres, dsn: 'postgresql://u:secret@h/db'}\n"
+        "    - {type: mongo}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    message = str(info.value)
+    assert "logging.sinks.0.dsn" in message and "never in nervosum.yaml" in message
+    assert "secret" not in message
+    assert "logging.sinks.1.type" in message
 
 
 def test_metrics_block_is_validated(make_project) -> None:

@@ -12,11 +12,13 @@ from nervosum.config.spec import (
     Deployment,
     ErrorsSpec,
     Interface,
+    LoggingSpec,
     MetricsSpec,
     ModelSpec,
     NervosumConfig,
     SchemaField,
     ServerSpec,
+    SinkSpec,
 )
 from tests.conftest import ROOT
 
@@ -33,6 +35,8 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "errors.": ErrorsSpec,
     "build.": BuildSpec,
     "metrics.": MetricsSpec,
+    "logging.": LoggingSpec,
+    "logging.sinks[].": SinkSpec,
 }
 
 
@@ -50,6 +54,7 @@ def documented_keys() -> list[str]:
                 "batching",
                 "build",
                 "metrics",
+                "logging",
             }:
                 continue
             keys.append(prefix + key)

@@ -71,7 +71,7 @@ def duplicate_names(names: list[object]) -> list[tuple[int, str]]:
 
 # Blocks that later capabilities fill in; the names are reserved so a config written for a
 # newer nervosum fails loudly on an older one only when the block is actually malformed.
-RESERVED_BLOCKS = ("logging", "stream", "graph")
+RESERVED_BLOCKS = ("stream", "graph")
 METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 
 
@@ -276,6 +276,49 @@ class MetricsSpec(_Frozen):
         return value
 
 
+SINK_TYPES = ("jsonl", "sqlite", "postgres", "fluentd", "stdout")
+SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+class SinkSpec(_Frozen):
+    """One destination of the prediction log."""
+
+    type: Literal["jsonl", "sqlite", "postgres", "fluentd", "stdout"]
+    path: str | None = None  # jsonl: predictions.jsonl, sqlite: predictions.db (cwd-relative)
+    max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)  # jsonl: rotate past this
+    backups: int = Field(default=5, ge=0)  # jsonl: rotated files kept
+    table: str = Field(default="predictions", pattern=SQL_NAME)  # sqlite, postgres
+    dsn: str | None = None  # postgres: postgresql://user@host:port/db, never a password
+    password_env: str = "PGPASSWORD"  # postgres: the variable holding the password
+    password_file: str | None = None  # postgres: or a file holding it (a mounted secret)
+    host: str = "localhost"  # fluentd
+    port: int = Field(default=24224, ge=1, le=65535)  # fluentd
+    tag: str = "nervosum"  # fluentd: events are <tag>.predict / <tag>.predict_proba
+
+    @field_validator("dsn")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value and (urlsplit(value).password or "password=" in value):
+            raise ValueError(
+                "the DSN holds a password; give it in the environment (password_env,"
+                " PGPASSWORD by default) or a file (password_file), never in nervosum.yaml"
+            )
+        return value
+
+
+class LoggingSpec(_Frozen):
+    """The prediction log: one record per prediction, written off the request path."""
+
+    sinks: tuple[SinkSpec, ...] = (SinkSpec(type="jsonl"),)
+    n_best: int = Field(default=2, ge=0)  # classes (with probabilities) kept per record
+    inputs: bool = True  # log each prediction's inputs
+    queue_size: int = Field(default=10_000, ge=1)  # records waiting per sink; past it: dropped
+    batch_size: int = Field(default=500, ge=1)  # records per write
+    flush_timeout: float = Field(default=5.0, ge=0)  # seconds shutdown waits for the queue
+
+
 class NervosumConfig(_Frozen):
     """The whole nervosum.yaml, validated."""
 
@@ -294,7 +337,7 @@ class NervosumConfig(_Frozen):
     batching: BatchingSpec = BatchingSpec()
     build: BuildSpec = BuildSpec()
     metrics: MetricsSpec = MetricsSpec()
-    logging: dict[str, Any] | None = None
+    logging: LoggingSpec | None = None
     stream: dict[str, Any] | None = None
     graph: dict[str, Any] | None = None
 

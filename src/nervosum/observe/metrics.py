@@ -148,6 +148,18 @@ class HttpMetrics:
             registry=self.registry,
         ).labels(model)
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
+        self.predlog_dropped_total = Counter(
+            f"{prefix}_predlog_dropped",
+            "Prediction log records a sink could not take (full buffer, sink down).",
+            ["sink"],
+            registry=self.registry,
+        )
+        self.predlog_written_total = Counter(
+            f"{prefix}_predlog_written",
+            "Prediction log records written, by sink.",
+            ["sink"],
+            registry=self.registry,
+        )
         # Label lookups cost more than the increments; children are cached per label set.
         self._requests: dict[tuple[str, str, int], Any] = {}
         self._latency: dict[tuple[str, str], Any] = {}
@@ -172,6 +184,12 @@ class HttpMetrics:
         if timer is None:
             timer = self._latency[key[:2]] = self.latency.labels(self.model, route, method)
         timer.observe(seconds)
+
+    def predlog_dropped(self, sink: str, count: int) -> None:
+        self.predlog_dropped_total.labels(sink).inc(count)
+
+    def predlog_written(self, sink: str, count: int) -> None:
+        self.predlog_written_total.labels(sink).inc(count)
 
     def error(self, route: str, kind: str) -> None:
         self.errors.labels(self.model, route, kind).inc()

@@ -22,8 +22,11 @@ from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
+from nervosum.predlog.events import Exchange
 from nervosum.serving import protocols, routes
 from nervosum.serving.docs import ASSETS, docs_assets
+from nervosum.serving.exchange import CURRENT, HEADER, PREDICTION_ROUTES
+from nervosum.serving.exchange import request_id as exchange_id
 from nervosum.serving.responses import error_response
 from nervosum.serving.state import ServingState
 
@@ -49,7 +52,8 @@ def _route_label(scope: Scope) -> str:
 
 
 class MetricsMiddleware:
-    """Counts every response and its latency by route, method and status."""
+    """Counts every response and its latency by route, method and status; gives every
+    prediction its request id and hands the answered exchange to the prediction log."""
 
     def __init__(self, app: ASGIApp, state: ServingState) -> None:
         self.app = app
@@ -62,23 +66,32 @@ class MetricsMiddleware:
         metrics = self.state.metrics
         started = time.perf_counter()
         status = 500
+        exchange = Exchange(exchange_id(scope), "") if scope["method"] == "POST" else None
+        token = CURRENT.set(exchange)
 
         async def send_and_record(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if exchange is not None and _route_label(scope) in PREDICTION_ROUTES:
+                    headers = message.setdefault("headers", [])
+                    headers.append((HEADER, exchange.request_id.encode("latin-1")))
             await send(message)
 
         metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_and_record)
         finally:
+            CURRENT.reset(token)
             metrics.in_flight.dec()
             route = _route_label(scope)
             metrics.observe(route, scope["method"], status, time.perf_counter() - started)
             error = scope.get("nervosum.error")
             if error is not None:
                 metrics.error(route, error)
+            if exchange is not None and route in PREDICTION_ROUTES:
+                exchange.route = route
+                self.state.log_exchange(exchange, scope.get("nervosum.failure"), scope)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -78,6 +78,7 @@ async def read_json_body(request: Request, limit: int, *, also: tuple[str, ...] 
             raise _too_large(limit)
         chunks.append(chunk)
     body = b"".join(chunks)
+    request.scope["nervosum.body"] = body  # what a failed request's log record shows
     if not body.strip():
         raise RequestError(
             "request body is empty", hint="send a JSON object or an array of objects"

@@ -45,6 +45,7 @@ def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
             return Response(status_code=499)
         except NervosumError as exc:
             request.scope["nervosum.error"] = exc.code
+            request.scope["nervosum.failure"] = exc
             if exc.details and not state.expose_details:
                 # Hidden from the client (errors.expose_details: false), kept for operators.
                 log.warning("%s on %s: %s %s", exc.code, request.url.path, exc.message, exc.details)
@@ -56,6 +57,7 @@ def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
                 f"internal server error (error id {error_id})", error_id=error_id
             )
             request.scope["nervosum.error"] = failure.code
+            request.scope["nervosum.failure"] = failure
             return render(failure, False)
 
     return wrapper

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -22,8 +22,13 @@ from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, NotReadyError, RequestTimeoutError
 from nervosum.observe.metrics import HttpMetrics
+from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
+from nervosum.predlog.writer import PredictionLog
 from nervosum.schema import Record
 from nervosum.serving.batcher import Batcher, refuse_when_full
+from nervosum.serving.exchange import current as current_exchange
+
+MAX_LOGGED_BODY = 64 * 1024  # bytes of a failed request's body kept in its log record
 
 log = logging.getLogger("nervosum.serving")
 
@@ -56,6 +61,8 @@ class ServingState:
         self.engine: Engine | None = None
         self.batcher: Batcher | None = None
         self._unbatched_rows = 0
+        self.predlog: PredictionLog | None = None
+        self._origin: Origin | None = None
         if engine is not None:
             self._set_ready(engine)
 
@@ -91,7 +98,15 @@ class ServingState:
         return self._executor
 
     def start(self) -> None:
-        """App startup: load the model in the background unless it was given loaded."""
+        """App startup: start the prediction log's writers; load the model in the
+        background unless it was given loaded."""
+        spec = self.project.config.logging
+        if spec is not None and self.predlog is None:
+            self.predlog = PredictionLog(
+                spec,
+                on_drop=self.metrics.predlog_dropped,
+                on_write=self.metrics.predlog_written,
+            )
         if self.batcher is not None:
             self.batcher.reopen()
         if self.engine is None:
@@ -131,14 +146,22 @@ class ServingState:
         return await loop.run_in_executor(self.executor, lambda: func(*args, **kwargs))
 
     async def infer(self, records: list[Record], *, proba: bool) -> list[Record]:
-        """Predict ``records`` (batched when enabled), within ``server.timeout``."""
+        """Predict ``records`` (batched when enabled), within ``server.timeout``; the
+        request's exchange keeps both for the prediction log."""
         engine = self.require_engine()
+        exchange = current_exchange()
+        if exchange is not None:
+            exchange.inputs = records
         try:
             if self.batcher is not None:  # it bounds every request's wait itself
-                return await self.batcher.submit(records, proba=proba)
-            # asyncio.timeout, not wait_for: no extra task per request.
-            async with asyncio.timeout(self.settings.timeout):
-                return await self._unbatched(engine, records, proba)
+                outputs = await self.batcher.submit(records, proba=proba)
+            else:
+                # asyncio.timeout, not wait_for: no extra task per request.
+                async with asyncio.timeout(self.settings.timeout):
+                    outputs = await self._unbatched(engine, records, proba)
+            if exchange is not None:
+                exchange.outputs = outputs
+            return outputs
         except TimeoutError:
             raise RequestTimeoutError(
                 f"no answer from the model within {self.settings.timeout:g}s",
@@ -164,10 +187,40 @@ class ServingState:
         self.metrics.predictions.observe([outputs], time.perf_counter() - started)
         return outputs
 
+    def log_exchange(
+        self, exchange: Exchange, failure: NervosumError | None, scope: MutableMapping[str, Any]
+    ) -> None:
+        """Hand a finished prediction request to the prediction log (when configured)."""
+        if self.predlog is None or self.engine is None:
+            return
+        if self._origin is None:
+            identity = self.engine.handle.identity
+            config = self.project.config
+            self._origin = Origin(config.name, config.tag, identity.uuid, identity.created)
+        spec = self.predlog.spec
+        if failure is None and exchange.outputs is not None:
+            records = prediction_records(
+                self._origin,
+                exchange,
+                id_field=self.engine.id_field,
+                keep_best=spec.n_best,
+                log_inputs=spec.inputs,
+            )
+        else:
+            failure = failure or NervosumError("the request got no prediction")
+            sent = exchange.inputs if exchange.inputs is not None else scope.get("nervosum.body")
+            if isinstance(sent, bytes):
+                sent = sent[:MAX_LOGGED_BODY].decode("utf-8", "replace")
+            records = [failure_record(self._origin, exchange, failure, sent)]
+        self.predlog.emit(records)
+
     async def shutdown(self) -> None:
-        """Answer everything queued, then release the model thread."""
+        """Answer everything queued, flush the prediction log, release the model thread."""
         if self.batcher is not None:
             await self.batcher.drain()
+        if self.predlog is not None:
+            await asyncio.to_thread(self.predlog.close)
+            self.predlog = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

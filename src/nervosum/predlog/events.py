@@ -1,0 +1,136 @@
+"""What one prediction log record holds, built the same way for every runtime.
+
+A record is a flat JSON object: when (UTC ISO time and epoch seconds), which prediction
+(``id``: the ``id_field`` value, else the request id, with ``/row`` for the rows of a
+multi-row request), which model (name, tag, uuid, created), where (route, runtime), the
+inputs, the outputs, for classifiers the ``n_best`` classes with their probabilities,
+and the latency. A request that fails gets one record with ``status: error``, what was
+sent, and the error's type, message and id. Ground truth sent later is a record of
+``kind: feedback`` holding the same ``id`` and the label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from nervosum.errors import NervosumError
+from nervosum.model import PROBABILITIES
+from nervosum.schema import Record
+
+PREDICTION = "prediction"
+FEEDBACK = "feedback"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The model and runtime every record of a server names."""
+
+    model: str
+    tag: str
+    uuid: str
+    created: str
+    runtime: str = "http"
+
+
+@dataclass
+class Exchange:
+    """One request: its id and route, and what the model answered for it."""
+
+    request_id: str
+    route: str
+    started: float = field(default_factory=time.perf_counter)
+    inputs: list[Record] | None = None
+    outputs: list[Record] | None = None
+
+
+def _when() -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {"timestamp": now.isoformat(), "epoch": now.timestamp()}
+
+
+def n_best(probabilities: dict[str, float], count: int) -> list[dict[str, Any]]:
+    """The ``count`` most probable classes, most probable first."""
+    ranked = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)[:count]
+    return [{"class": label, "probability": p} for label, p in ranked]
+
+
+def prediction_records(
+    origin: Origin,
+    exchange: Exchange,
+    *,
+    id_field: str | None,
+    keep_best: int,
+    log_inputs: bool,
+) -> list[Record]:
+    """One record per answered row of ``exchange``."""
+    inputs = exchange.inputs or []
+    outputs = exchange.outputs or []
+    latency = round((time.perf_counter() - exchange.started) * 1000, 3)
+    when = _when()
+    single = len(outputs) == 1
+    records = []
+    for row, output in enumerate(outputs):
+        given = inputs[row] if row < len(inputs) else {}
+        ident = given.get(id_field) if id_field else None
+        if ident is None:
+            ident = exchange.request_id if single else f"{exchange.request_id}/{row}"
+        answer = {k: v for k, v in output.items() if k not in (PROBABILITIES, id_field)}
+        record: Record = {
+            "kind": PREDICTION,
+            **when,
+            "id": ident,
+            "request_id": exchange.request_id,
+            "row": row,
+            "model": origin.model,
+            "tag": origin.tag,
+            "uuid": origin.uuid,
+            "created": origin.created,
+            "route": exchange.route,
+            "runtime": origin.runtime,
+            "status": "ok",
+            "latency_ms": latency,
+            "outputs": answer,
+        }
+        if log_inputs:
+            record["inputs"] = {k: v for k, v in given.items() if k != id_field}
+        probabilities = output.get(PROBABILITIES)
+        if isinstance(probabilities, dict) and keep_best:
+            record["classes"] = n_best(probabilities, keep_best)
+        records.append(record)
+    return records
+
+
+def failure_record(
+    origin: Origin, exchange: Exchange, error: NervosumError, request: Any
+) -> Record:
+    """The one record of a request that got no prediction."""
+    return {
+        "kind": PREDICTION,
+        **_when(),
+        "id": exchange.request_id,
+        "request_id": exchange.request_id,
+        "row": None,
+        "model": origin.model,
+        "tag": origin.tag,
+        "uuid": origin.uuid,
+        "created": origin.created,
+        "route": exchange.route,
+        "runtime": origin.runtime,
+        "status": "error",
+        "latency_ms": round((time.perf_counter() - exchange.started) * 1000, 3),
+        "request": request,
+        "error": {"type": error.code, "message": error.message, "error_id": error.error_id},
+    }
+
+
+def feedback_records(origin: Origin, items: Sequence[Record]) -> list[Record]:
+    """Ground truth for earlier predictions: ``[{"id": ..., "label": ...}, ...]``."""
+    when = _when()
+    return [
+        {"kind": FEEDBACK, **when, "id": item["id"], "label": item["label"], "model": origin.model}
+        for item in items
+    ]

@@ -1,0 +1,47 @@
+"""Each prediction request's id and answer, from the moment it arrives to the log.
+
+The metrics middleware opens an :class:`~nervosum.predlog.events.Exchange` for every POST
+and makes it the current one (a context variable: the handler runs in the same task);
+``ServingState.infer`` records the inputs and outputs on it. When the response starts,
+prediction routes get the ``X-Request-ID`` header (the client's own, when it sent a
+usable one); when it ends, the exchange becomes prediction log records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar
+
+from starlette.types import Scope
+
+from nervosum.predlog.events import Exchange
+
+# The routes whose answers are predictions (the templates Starlette matched).
+PREDICTION_ROUTES = frozenset(
+    {
+        "/predict",
+        "/invocations",
+        "/v1/models/{name}:predict",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    }
+)
+HEADER = b"x-request-id"
+_MAX_ID = 128
+
+CURRENT: ContextVar[Exchange | None] = ContextVar("nervosum_exchange", default=None)
+
+
+def request_id(scope: Scope) -> str:
+    """The client's X-Request-ID when short and printable, else a new one."""
+    for name, value in scope["headers"]:
+        if name == HEADER:
+            text = bytes(value).decode("latin-1").strip()
+            if 0 < len(text) <= _MAX_ID and text.isprintable():
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def current() -> Exchange | None:
+    return CURRENT.get()

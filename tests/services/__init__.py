@@ -1,0 +1,1 @@
+"""Real services the tests talk to over loopback: a Fluentd forward receiver, PostgreSQL."""
