@@ -262,3 +262,45 @@ def test_a_live_server_flushes_its_log_on_sigterm(make_project, tmp_path) -> Non
         for number in range(20):
             httpx.post(f"{server.url}/predict", json={"x": number % 10}, timeout=10)
     assert len(read_jsonl(log)) == 20
+
+
+def test_feedback_grades_predictions_and_lands_next_to_them(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    db = tmp_path / "log.db"
+    project = project_with(make_project, f"{{type: sqlite, path: '{db}'}}")
+    with client_for(project) as client:
+        client.post("/predict", json=[{"key": f"r{n}", "x": n} for n in range(4)])
+        answer = client.post(
+            "/feedback",
+            json=[
+                {"id": "r0", "label": 0.0},  # predicted 0: exact
+                {"id": "r1", "label": 5.0},  # predicted 2: off by 3
+                {"id": "never", "label": 1.0},
+            ],
+        )
+        mae = metric_samples(client, "nervosum_feedback_mae")
+        labels = metric_samples(client, "nervosum_feedback_labels_total")
+        bad = client.post("/feedback", json=[{"id": "r2"}, {"label": 1}])
+    assert answer.status_code == 200
+    assert answer.json() == {"received": 3, "matched": 2, "logged": True}
+    assert list(mae.values()) == [1.5]
+    assert labels[(("matched", "true"), ("model", "flaky"))] == 2
+    assert labels[(("matched", "false"), ("model", "flaky"))] == 1
+    assert bad.status_code == 422
+    locations = [d["loc"] for d in bad.json()["error"]["details"]]
+    assert locations == [[0, "label"], [1, "id"]]
+    with sqlite3.connect(db) as connection:
+        kinds = connection.execute("SELECT kind, id FROM predictions ORDER BY rowid").fetchall()
+    assert kinds[-3:] == [("feedback", "r0"), ("feedback", "r1"), ("feedback", "never")]
+
+
+def test_classifier_feedback_gives_a_rolling_accuracy(tmp_path: Path) -> None:
+    project = iris_copy(tmp_path, "iris")
+    with client_for(project) as client:
+        setosa = client.post("/predict", json=IRIS_SETOSA).headers["x-request-id"]
+        virginica = client.post("/predict", json=IRIS_VIRGINICA).headers["x-request-id"]
+        graded = [{"id": setosa, "label": 0}, {"id": virginica, "label": 1}]
+        assert client.post("/feedback", json=graded).json()["matched"] == 2
+        accuracy = metric_samples(client, "nervosum_feedback_accuracy")
+    assert list(accuracy.values()) == [0.5]  # virginica (2) labelled 1: one of two right

@@ -267,6 +267,7 @@ class MetricsSpec(_Frozen):
     predictions: Literal["auto", "classes", "histogram", "off"] = "auto"
     buckets: tuple[float, ...] | None = None  # the histogram's; None: Prometheus' defaults
     max_classes: int = Field(default=50, ge=1)  # distinct label values before "other"
+    feedback_window: int = Field(default=1000, ge=1)  # labelled predictions in the gauges
 
     @field_validator("buckets")
     @classmethod

@@ -24,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from nervosum.config.spec import METRIC_NAME, MetricsSpec
 from nervosum.errors import ConfigError, ConfigIssue
+from nervosum.observe.feedback import FeedbackTracker
 from nervosum.observe.predictions import PredictionMetrics
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -148,6 +149,7 @@ class HttpMetrics:
             registry=self.registry,
         ).labels(model)
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
+        self.feedback = FeedbackTracker(self.registry, prefix, model, spec.feedback_window)
         self.predlog_dropped_total = Counter(
             f"{prefix}_predlog_dropped",
             "Prediction log records a sink could not take (full buffer, sink down).",

@@ -58,6 +58,20 @@ def n_best(probabilities: dict[str, float], count: int) -> list[dict[str, Any]]:
     return [{"class": label, "probability": p} for label, p in ranked]
 
 
+def prediction_ids(exchange: Exchange, id_field: str | None) -> list[Any]:
+    """The ``id`` of each answered row: its ``id_field`` value, else the request id
+    (``<request id>/<row>`` when the request had several rows)."""
+    inputs = exchange.inputs or []
+    count = len(exchange.outputs or [])
+    ids = []
+    for row in range(count):
+        ident = inputs[row].get(id_field) if id_field and row < len(inputs) else None
+        if ident is None:
+            ident = exchange.request_id if count == 1 else f"{exchange.request_id}/{row}"
+        ids.append(ident)
+    return ids
+
+
 def prediction_records(
     origin: Origin,
     exchange: Exchange,
@@ -71,13 +85,10 @@ def prediction_records(
     outputs = exchange.outputs or []
     latency = round((time.perf_counter() - exchange.started) * 1000, 3)
     when = _when()
-    single = len(outputs) == 1
     records = []
-    for row, output in enumerate(outputs):
+    ids = prediction_ids(exchange, id_field)
+    for row, (output, ident) in enumerate(zip(outputs, ids, strict=True)):
         given = inputs[row] if row < len(inputs) else {}
-        ident = given.get(id_field) if id_field else None
-        if ident is None:
-            ident = exchange.request_id if single else f"{exchange.request_id}/{row}"
         answer = {k: v for k, v in output.items() if k not in (PROBABILITIES, id_field)}
         record: Record = {
             "kind": PREDICTION,

@@ -78,6 +78,36 @@ def _get(summary: str, content: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
+def _feedback(errors: dict[str, Any]) -> dict[str, Any]:
+    item = {
+        "type": "object",
+        "required": ["id", "label"],
+        "properties": {"id": {"description": "the prediction's id"}, "label": {}},
+    }
+    example = {"id": "abc-1", "label": "setosa"}
+    return {
+        "post": {
+            "summary": "Ground truth for earlier predictions (rolling accuracy / MAE, log)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [item, {"type": "array", "items": item}]},
+                        "example": example,
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "How many labels matched a prediction this server made",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "422": errors["422"],
+            },
+        }
+    }
+
+
 def build_openapi(project: Project, *, version: str, classifier: bool) -> dict[str, Any]:
     """The full OpenAPI 3.1 document for one model's HTTP API."""
     config = project.config
@@ -137,6 +167,7 @@ def build_openapi(project: Project, *, version: str, classifier: bool) -> dict[s
             "/health/live": _get("Liveness: the process answers"),
             "/health/ready": _get("Readiness: the model is loaded (503 until then)"),
             "/metrics": _get("Prometheus metrics", text),
+            "/feedback": _feedback(errors),
         },
         "components": {
             "schemas": {

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from nervosum import __version__
 from nervosum.errors import RequestError
+from nervosum.observe.feedback import parse_feedback
 from nervosum.observe.memory import workers_memory
 from nervosum.serving.body import read_json_body
 from nervosum.serving.docs import docs_page, home_page
@@ -52,6 +53,14 @@ async def predict(request: Request) -> Response:
         records, many = engine.inputs.parse_json(body)
     outputs = await state.infer(records, proba=_flag(request, "proba", default=True))
     return JsonResponse(outputs if many else outputs[0])
+
+
+@guarded
+async def feedback(request: Request) -> Response:
+    state = state_of(request)
+    state.require_engine()
+    body = await read_json_body(request, state.settings.max_body_size)
+    return JsonResponse(state.feedback(parse_feedback(body)))
 
 
 @guarded

@@ -22,7 +22,14 @@ from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, NotReadyError, RequestTimeoutError
 from nervosum.observe.metrics import HttpMetrics
-from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
+from nervosum.predlog.events import (
+    Exchange,
+    Origin,
+    failure_record,
+    feedback_records,
+    prediction_ids,
+    prediction_records,
+)
 from nervosum.predlog.writer import PredictionLog
 from nervosum.schema import Record
 from nervosum.serving.batcher import Batcher, refuse_when_full
@@ -187,20 +194,29 @@ class ServingState:
         self.metrics.predictions.observe([outputs], time.perf_counter() - started)
         return outputs
 
+    def _require_origin(self) -> Origin:
+        if self._origin is None:
+            identity = self.require_engine().handle.identity
+            config = self.project.config
+            self._origin = Origin(config.name, config.tag, identity.uuid, identity.created)
+        return self._origin
+
     def log_exchange(
         self, exchange: Exchange, failure: NervosumError | None, scope: MutableMapping[str, Any]
     ) -> None:
-        """Hand a finished prediction request to the prediction log (when configured)."""
-        if self.predlog is None or self.engine is None:
+        """Remember its predictions for feedback; hand it to the prediction log."""
+        if self.engine is None:
             return
-        if self._origin is None:
-            identity = self.engine.handle.identity
-            config = self.project.config
-            self._origin = Origin(config.name, config.tag, identity.uuid, identity.created)
+        if failure is None and exchange.outputs is not None:
+            ids = prediction_ids(exchange, self.engine.id_field)
+            self.metrics.feedback.remember(ids, exchange.outputs, self.engine.id_field)
+        if self.predlog is None:
+            return
+        origin = self._require_origin()
         spec = self.predlog.spec
         if failure is None and exchange.outputs is not None:
             records = prediction_records(
-                self._origin,
+                origin,
                 exchange,
                 id_field=self.engine.id_field,
                 keep_best=spec.n_best,
@@ -211,8 +227,15 @@ class ServingState:
             sent = exchange.inputs if exchange.inputs is not None else scope.get("nervosum.body")
             if isinstance(sent, bytes):
                 sent = sent[:MAX_LOGGED_BODY].decode("utf-8", "replace")
-            records = [failure_record(self._origin, exchange, failure, sent)]
+            records = [failure_record(origin, exchange, failure, sent)]
         self.predlog.emit(records)
+
+    def feedback(self, items: list[Record]) -> dict[str, Any]:
+        """Grade remembered predictions and log the labels next to them."""
+        matched = self.metrics.feedback.labelled(items)
+        if self.predlog is not None:
+            self.predlog.emit(feedback_records(self._require_origin(), items))
+        return {"received": len(items), "matched": matched, "logged": self.predlog is not None}
 
     async def shutdown(self) -> None:
         """Answer everything queued, flush the prediction log, release the model thread."""
