@@ -13,6 +13,7 @@ import click
 from nervosum.cli.batch import batch
 from nervosum.cli.build import build
 from nervosum.cli.check import check
+from nervosum.cli.evaluate import evaluate
 from nervosum.cli.init import init
 from nervosum.cli.predict import predict
 from nervosum.cli.registry import export, inspect_bundle, ls, rm
@@ -45,6 +46,7 @@ for command in (
     inspect_bundle,
     rm,
     export,
+    evaluate,
     init,
     version,
 ):

@@ -82,9 +82,7 @@ class FeedbackTracker:
         ).labels(model)
         self.model = model
 
-    def remember(
-        self, ids: Sequence[Any], outputs: Sequence[Record], id_field: str | None
-    ) -> None:
+    def remember(self, ids: Sequence[Any], outputs: Sequence[Record], id_field: str | None) -> None:
         """The predicted value (first output, after the echoed id) of each id."""
         skip = {PROBABILITIES, id_field}
         with self._lock:

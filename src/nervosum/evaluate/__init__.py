@@ -1,0 +1,1 @@
+"""`nervosum evaluate`: logged predictions joined with ground truth, measured and drawn."""
