@@ -193,3 +193,38 @@ def test_bad_arguments_exit_2_with_a_hint(iris_log: dict[str, Any], tmp_path: Pa
     assert code == 2 and "has no column 'id', 'label'" in output and "ident" in output
     code, output = evaluate("--log", str(iris_log["log"]), "--since", "yesterday")
     assert code == 2 and "--since" in output
+
+
+def test_feedback_command_adds_labels_from_a_file(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    db = tmp_path / "log.db"
+    project = make_project(REGRESSOR.format(db=db), {"doubling.py": REGRESSOR_CODE})
+    serve(project, [{"key": f"k{i}", "x": i + 0.5} for i in range(5)])
+    truth = tmp_path / "truth.csv"
+    truth.write_text("key,y\nk0,1.0\nk1,3.5\nk2,5.0\n")
+    result = CliRunner().invoke(
+        main, ["feedback", str(project), "--labels", str(truth), "--id-field", "key",
+               "--label-field", "y"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "3 labels written to sqlite" in result.output
+    out = tmp_path / "eval"
+    code, output = evaluate("--log", str(db), "--out", str(out))
+    assert code == 0, output
+    figures = json.loads((out / "metrics.json").read_text())
+    assert figures["labelled"] == 3
+    assert figures["regression"]["mae"] == pytest.approx((0 + 0.5 + 0) / 3)
+
+
+def test_feedback_command_needs_a_logging_block(make_project: ProjectFactory, tmp_path) -> None:
+    project = make_project(
+        "name: plain\nmodel: {module: doubling, class: Doubling}\n",
+        {"doubling.py": REGRESSOR_CODE},
+    )
+    (tmp_path / "t.csv").write_text("id,label\na,1\n")
+    result = CliRunner().invoke(
+        main, ["feedback", str(project), "--labels", str(tmp_path / "t.csv")]
+    )
+    assert result.exit_code == 2
+    assert "has no logging block" in result.output and "hint:" in result.output

@@ -14,6 +14,7 @@ from nervosum.cli.batch import batch
 from nervosum.cli.build import build
 from nervosum.cli.check import check
 from nervosum.cli.evaluate import evaluate
+from nervosum.cli.feedback import feedback
 from nervosum.cli.init import init
 from nervosum.cli.predict import predict
 from nervosum.cli.registry import export, inspect_bundle, ls, rm
@@ -47,6 +48,7 @@ for command in (
     rm,
     export,
     evaluate,
+    feedback,
     init,
     version,
 ):

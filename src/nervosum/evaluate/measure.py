@@ -103,11 +103,10 @@ def _is_number(value: Any) -> bool:
 
 
 def infer_task(predicted: Sequence[Any]) -> str:
-    """regression when the model answered numbers, some of them not whole; else
-    classification."""
+    """regression when the model answered numbers, floats among them (JSON keeps ``2.0``
+    apart from ``2``); else classification (classes, integers, booleans)."""
     numbers = [p for p in predicted if _is_number(p)]
-    fractional = any(isinstance(p, float) and not float(p).is_integer() for p in numbers)
-    if numbers and len(numbers) == len(predicted) and fractional:
+    if numbers and len(numbers) == len(predicted) and any(isinstance(p, float) for p in numbers):
         return "regression"
     return "classification"
 

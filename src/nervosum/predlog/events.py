@@ -138,10 +138,10 @@ def failure_record(
     }
 
 
-def feedback_records(origin: Origin, items: Sequence[Record]) -> list[Record]:
+def feedback_records(model: str, items: Sequence[Record]) -> list[Record]:
     """Ground truth for earlier predictions: ``[{"id": ..., "label": ...}, ...]``."""
     when = _when()
     return [
-        {"kind": FEEDBACK, **when, "id": item["id"], "label": item["label"], "model": origin.model}
+        {"kind": FEEDBACK, **when, "id": item["id"], "label": item["label"], "model": model}
         for item in items
     ]

@@ -234,7 +234,7 @@ class ServingState:
         """Grade remembered predictions and log the labels next to them."""
         matched = self.metrics.feedback.labelled(items)
         if self.predlog is not None:
-            self.predlog.emit(feedback_records(self._require_origin(), items))
+            self.predlog.emit(feedback_records(self.project.config.name, items))
         return {"received": len(items), "matched": matched, "logged": self.predlog is not None}
 
     async def shutdown(self) -> None:
