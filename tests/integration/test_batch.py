@@ -234,3 +234,23 @@ def test_resume_after_a_kill_gives_the_uninterrupted_output(tmp_path: Path, doub
     summary = summary_of(tmp_path / "resumed.summary.json")
     assert summary["parts_resumed"] == done_before
     assert (summary["rows_in"], summary["rows_out"]) == (200, 200)
+
+
+def test_the_summary_tallies_what_was_predicted(tmp_path: Path, doubler: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", ["key,x", "a,1", "b,2", "c,13", "d,0.5"])
+    out = tmp_path / "out" / "scores.parquet"
+    args = ["--input", str(source), "--output", str(out), "-w", "1", "--chunk-size", "2"]
+    result = batch(str(doubler), *args)
+    assert result.returncode == 0, result.stderr
+    predictions = summary_of(tmp_path / "out" / "scores.summary.json")["predictions"]
+    assert predictions == {"kind": "values", "count": 3, "sum": 7.0, "mean": 7 / 3,
+                           "min": 1.0, "max": 4.0}  # fmt: skip
+
+    iris_out = tmp_path / "iris" / "scores.csv"
+    rows = ["sepal_length,sepal_width,petal_length,petal_width", "5.1,3.5,1.4,0.2",
+            "6.7,3.0,5.2,2.3", "5.0,3.4,1.5,0.2"]  # fmt: skip
+    iris_in = write_csv(tmp_path / "iris.csv", rows)
+    result = batch(str(EXAMPLES / "iris"), "-i", str(iris_in), "-o", str(iris_out), "-w", "1")
+    assert result.returncode == 0, result.stderr
+    summary = summary_of(tmp_path / "iris" / "scores.summary.json")
+    assert summary["predictions"] == {"kind": "classes", "counts": {"0": 2, "2": 1}}

@@ -80,7 +80,7 @@ def both(project_dir: Path, source: Path, tmp_path: Path, output: str, spec: Job
     spark = run("spark", project_dir, source, tmp_path / "spark" / output, spec)
     assert read_back(spark.layout) == read_back(local.layout)
     assert rejects_of(spark.layout) == rejects_of(local.layout)
-    counts = ("rows_in", "rows_out", "rows_rejected", "parts")
+    counts = ("rows_in", "rows_out", "rows_rejected", "parts", "predictions")
     assert [getattr(spark.summary, c) for c in counts] == [
         getattr(local.summary, c) for c in counts
     ]

@@ -18,12 +18,15 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from nervosum.batch.layout import Layout
 from nervosum.batch.progress import JobProgress
 from nervosum.batch.score import score_chunk
 from nervosum.batch.sinks import merge, write_bytes, write_outputs
 from nervosum.batch.sources import Chunk, InputFile, read_ahead, read_chunks
+from nervosum.batch.tally import merge as merge_tallies
+from nervosum.batch.tally import tally
 from nervosum.config import Project, load_config
 from nervosum.engine import Engine
 from nervosum.errors import BatchAbortedError, NervosumError
@@ -48,6 +51,7 @@ class PartStats:
     rows_in: int
     rows_out: int
     rows_rejected: int
+    predictions: dict[str, Any] = field(default_factory=dict)  # batch/tally.py
 
 
 @dataclass
@@ -67,6 +71,7 @@ class Summary:
     rejects: str = ""
     engine: str = "local"
     workers: int = 1
+    predictions: dict[str, Any] = field(default_factory=dict)
 
     def add(self, stats: PartStats) -> None:
         self.rows_in += stats.rows_in
@@ -114,7 +119,8 @@ def score_part(engine: Engine, chunk: Chunk, layout: Layout, spec: JobSpec) -> P
         keep_columns=spec.keep_columns,
         table=layout.format != "jsonl",
     )
-    stats = PartStats(chunk.part, chunk.size, len(result.outputs), len(result.rejects))
+    predicted = tally(result.outputs, engine.handle.output_names[0])
+    stats = PartStats(chunk.part, chunk.size, len(result.outputs), len(result.rejects), predicted)
     if stats.rows_in != stats.rows_out + stats.rows_rejected:
         raise AssertionError(f"{chunk.part}: {stats} does not account for every row")
     if len(result.outputs):
@@ -175,8 +181,11 @@ def _completed(pending: set[Future[PartStats]], block: bool) -> Iterator[PartSta
         yield future.result()
 
 
-def finish_outputs(layout: Layout) -> None:
-    """Merge parts into the final files, write rejects and summary, drop the work folder."""
+def finish_outputs(layout: Layout) -> dict[str, Any]:
+    """Merge parts into the final files and rejects, drop the work folder; the merged
+    tally of what the parts predicted."""
+    stats = sorted(layout.work.glob("part-*.json"))
+    predicted = merge_tallies([json.loads(p.read_bytes()).get("predictions", {}) for p in stats])
     if layout.single_file:
         merge(layout.output_parts(), layout.target, layout.format)
     rejects = sorted(layout.work.glob("part-*.rejects.jsonl"))
@@ -185,6 +194,7 @@ def finish_outputs(layout: Layout) -> None:
     for path in layout.work.iterdir():
         path.unlink()
     layout.work.rmdir()
+    return predicted
 
 
 def write_summary(layout: Layout, summary: Summary, started: float) -> None:
@@ -251,7 +261,7 @@ def run_job(
         chunks.close()
         runner.close(cancel=cancel)
         progress.stop()
-    finish_outputs(layout)
+    summary.predictions = finish_outputs(layout)
     summary.status = "ok"
     write_summary(layout, summary, started)
     return summary

@@ -268,7 +268,8 @@ def score_partition(task: FileTask, batches: Iterator[Any]) -> Iterator[Any]:
         resumed = stats is not None
         if stats is None:
             stats = score_part(_engine(task.project), chunk, task.layout, task.spec)
-        yield pa.RecordBatch.from_pylist([{**asdict(stats), "resumed": resumed}])
+        row = {k: v for k, v in asdict(stats).items() if k != "predictions"}  # in its file
+        yield pa.RecordBatch.from_pylist([{**row, "resumed": resumed}])
 
 
 # --- driver side -----------------------------------------------------------------------
@@ -462,7 +463,7 @@ def run_spark_job(
             f" --max-rejects {spec.max_rejects:g}",
             hint="look at the rejects parts for the reasons; --resume reuses the scored parts",
         )
-    finish_outputs(layout)
+    summary.predictions = finish_outputs(layout)
     summary.status = "ok"
     write_summary(layout, summary, started)
     return summary
