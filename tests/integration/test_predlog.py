@@ -228,8 +228,12 @@ def test_a_dead_sink_never_slows_or_fails_predictions(
         fluentd.wait_for(100)
         fluentd.stop()  # the sink dies mid-load
         after = timed(client, 300)
-        dropped = metric_samples(client, "nervosum_predlog_dropped_total")
+        deadline = time.monotonic() + 10  # writers flush within a fraction of a second
         written = metric_samples(client, "nervosum_predlog_written_total")
+        while written.get((("sink", "jsonl"),)) != 400 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            written = metric_samples(client, "nervosum_predlog_written_total")
+        dropped = metric_samples(client, "nervosum_predlog_dropped_total")
     assert statistics.median(after) < 3 * statistics.median(before) + 0.005
     assert dropped.get((("sink", "fluentd"),), 0) > 0  # counted, not hidden
     assert written[(("sink", "jsonl"),)] == 400  # the other sink is unaffected

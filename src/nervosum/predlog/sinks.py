@@ -160,11 +160,12 @@ class PostgresSink(Sink):
             with self._db.transaction():
                 self._db.execute(_create_table(self.table, "JSONB", "TIMESTAMPTZ"))
                 self._db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_id ON {self.table} (id)")
-        marks = ", ".join(["%s"] * (len(COLUMNS) + 1))
-        with self._db.transaction(), self._db.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {self.table} VALUES ({marks})", [_row(r) for r in records]
-            )
+        columns = ", ".join([*COLUMNS, "record"])
+        # COPY, not INSERT: one stream per batch, several times cheaper per row.
+        statement = f"COPY {self.table} ({columns}) FROM STDIN"
+        with self._db.transaction(), self._db.cursor() as cursor, cursor.copy(statement) as copy:
+            for record in records:
+                copy.write_row(_row(record))
 
     def close(self) -> None:
         if self._db is not None:

@@ -27,6 +27,7 @@ log = logging.getLogger("nervosum.predlog")
 
 Counted = Callable[[str, int], None]
 LOG_INTERVAL = 60.0
+FLUSH_SECONDS = 0.2  # longest a record waits in the buffer when traffic is light
 MAX_BACKOFF = 30.0
 
 
@@ -43,18 +44,20 @@ class _Buffer:
         self.ready = threading.Condition(threading.Lock())
         self.closed = False
 
-    def offer(self, records: Sequence[Record]) -> int:
-        """Append what fits; the number of records that did not."""
+    def offer(self, records: Sequence[Record], wake_at: int) -> int:
+        """Append what fits; the number of records that did not. The writer is woken
+        only once ``wake_at`` records wait (else it comes by on its own within
+        ``FLUSH_SECONDS``): under load, one thread switch per batch, not per request."""
         with self.ready:
             room = max(0, self.capacity - len(self.records))
             self.records.extend(records[:room])
-            if room:
+            if len(self.records) >= wake_at:
                 self.ready.notify()
         return max(0, len(records) - room)
 
     def take(self, most: int, wait: float) -> list[Record]:
         with self.ready:
-            if not self.records and not self.closed:
+            if len(self.records) < most and not self.closed:
                 self.ready.wait(wait)
             count = min(most, len(self.records))
             return [self.records.popleft() for _ in range(count)]
@@ -83,13 +86,13 @@ class _Writer:
         self.thread.start()
 
     def offer(self, records: Sequence[Record]) -> None:
-        dropped = self.buffer.offer(records)
+        dropped = self.buffer.offer(records, self.batch_size)
         if dropped:
             self._dropped(dropped, "its buffer is full")
 
     def _run(self) -> None:
         while True:
-            batch = self.buffer.take(self.batch_size, 0.5)
+            batch = self.buffer.take(self.batch_size, FLUSH_SECONDS)
             if not batch:
                 if self.buffer.closed:
                     break
