@@ -44,6 +44,8 @@ COMMANDS = (
     "inspect",
     "rm",
     "export",
+    "evaluate",
+    "feedback",
     "init",
     "version",
 )

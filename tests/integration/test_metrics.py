@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -153,7 +154,7 @@ def test_a_bad_prefix_in_the_environment_stops_the_server_with_exit_2(
 ) -> None:
     project = make_project(REGRESSOR, {"doubling.py": REGRESSOR_CODE})
     result = subprocess.run(
-        ["nervosum", "serve", str(project), "--port", "0"],
+        [sys.executable, "-m", "nervosum", "serve", str(project), "--port", "0"],
         env={**os.environ, "NERVOSUM_METRICS_PREFIX": "9-lives"},
         capture_output=True,
         text=True,
