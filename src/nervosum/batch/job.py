@@ -24,7 +24,7 @@ from nervosum.batch.layout import Layout
 from nervosum.batch.progress import JobProgress
 from nervosum.batch.score import score_chunk
 from nervosum.batch.sinks import merge, write_bytes, write_outputs
-from nervosum.batch.sources import Chunk, InputFile, read_ahead, read_chunks
+from nervosum.batch.sources import Chunk, InputFile, ReadAhead, read_chunks
 from nervosum.batch.tally import merge as merge_tallies
 from nervosum.batch.tally import tally
 from nervosum.config import Project, load_config
@@ -230,13 +230,11 @@ def run_job(
     )
     pending: set[Future[PartStats]] = set()
     cancel = True
+    chunks = ReadAhead(read_chunks(inputs, spec.chunk_size))  # reads while the model loads
+    runner: _Runner | None = None
     try:
         runner = _Runner(project, spec.workers)
-    except BrokenProcessPool:
-        raise _broken() from None
-    progress.start(total_rows)
-    chunks = read_ahead(read_chunks(inputs, spec.chunk_size))
-    try:
+        progress.start(total_rows)
         for chunk in chunks:
             done = finished_part(layout, chunk) if spec.resume else None
             if done is not None:
@@ -259,7 +257,8 @@ def run_job(
         raise _broken() from None
     finally:
         chunks.close()
-        runner.close(cancel=cancel)
+        if runner is not None:
+            runner.close(cancel=cancel)
         progress.stop()
     summary.predictions = finish_outputs(layout)
     summary.status = "ok"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,48 +175,63 @@ def read_chunks(inputs: list[InputFile], size: int) -> Iterator[Chunk]:
             first += chunk.size
 
 
-def read_ahead(chunks: Iterator[Chunk]) -> Generator[Chunk, None, None]:
+class ReadAhead:
     """``chunks``, with the next one read by a thread while the caller scores this one.
 
     Parsing (pandas' C reader, Arrow) and a model's compiled code mostly run without the
-    GIL, so reading overlaps scoring even with a single worker. One chunk ahead at most:
-    memory stays bounded. A reader error is raised here, in the caller's thread.
+    GIL, so reading overlaps scoring even with a single worker; reading starts at once,
+    so the first chunk is parsed while the model loads. One chunk ahead at most: memory
+    stays bounded. A reader error is raised in the caller's thread; ``close`` stops the
+    reader whatever it is doing.
     """
-    ahead: queue.Queue[tuple[Chunk | None, BaseException | None]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
 
-    def offer(item: tuple[Chunk | None, BaseException | None]) -> bool:
+    def __init__(self, chunks: Iterator[Chunk]) -> None:
+        self._chunks = chunks
+        self._ahead: queue.Queue[tuple[Chunk | None, BaseException | None]] = queue.Queue(1)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._read, name="nervosum-read-ahead")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _offer(self, item: tuple[Chunk | None, BaseException | None]) -> bool:
         """Queue ``item`` unless the consumer has gone; False when it has."""
-        while not stop.is_set():
+        while not self._stop.is_set():
             try:
-                ahead.put(item, timeout=0.1)
+                self._ahead.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def reader() -> None:
+    def _read(self) -> None:
         try:
-            for chunk in chunks:
-                if not offer((chunk, None)):
+            for chunk in self._chunks:
+                if not self._offer((chunk, None)):
                     return
-            offer((None, None))
+            self._offer((None, None))
         except BaseException as exc:
-            offer((None, exc))
+            self._offer((None, exc))
 
-    thread = threading.Thread(target=reader, name="nervosum-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            chunk, error = ahead.get()
-            if error is not None:
-                raise error
-            if chunk is None:
-                return
-            yield chunk
-    finally:
-        stop.set()
-        thread.join()
+    def __iter__(self) -> ReadAhead:
+        return self
+
+    def __next__(self) -> Chunk:
+        if self._done:
+            raise StopIteration
+        chunk, error = self._ahead.get()
+        if error is not None:
+            self.close()
+            raise error
+        if chunk is None:
+            self.close()
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._thread.join()
 
 
 def count_rows(inputs: list[InputFile]) -> int | None:
