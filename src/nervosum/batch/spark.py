@@ -211,15 +211,6 @@ def _engine(project: ShippedProject) -> Engine:
     return _ENGINE[1]
 
 
-def _csv_row(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
-    """An empty cell is a missing value, as in the local CSV reader."""
-    return {k: v for k, v in row.items() if v is not None and v != ""}, None
-
-
-def _parquet_row(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
-    return {k: v for k, v in row.items() if v is not None}, None
-
-
 def _jsonl_row(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
     """The local JSON Lines rules: a line that is not one JSON object is a reject."""
     text = str(row["value"])
@@ -227,20 +218,30 @@ def _jsonl_row(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, s
     return (value, None) if not reason else (None, (text, reason))
 
 
-_ROW_READERS = {"csv": _csv_row, "parquet": _parquet_row, "jsonl": _jsonl_row}
+def _chunk(task: FileTask, index: int, pieces: list[Any]) -> Chunk:
+    """The local engine's chunk ``index`` of the file, from its Arrow pieces in row order.
 
+    CSV and Parquet chunks carry a frame, as the local readers make them, so they take
+    the column-wise fast path; JSON Lines chunks carry rows.
+    """
+    import pyarrow as pa
 
-def _chunk(task: FileTask, index: int, rows: list[dict[str, Any]]) -> Chunk:
-    """The local engine's chunk ``index`` of the file, from its rows in row order."""
+    table = pa.Table.from_batches(pieces)
     first = index * task.spec.chunk_size + 1
-    numbers = [row.pop(_ROW) for row in rows]
-    if numbers != list(range(first, first + len(rows))):
+    numbers = table.column(_ROW).to_pylist()
+    if numbers != list(range(first, first + len(numbers))):
         raise AssertionError(f"{task.source}: chunk {index} does not hold rows {first}...")
+    values = table.drop_columns([_ROW, _CHUNK])
     chunk = Chunk(task.file_index, index, task.source, first, [])
-    for number, row in zip(numbers, rows, strict=True):
-        del row[_CHUNK]
-        values, unreadable = _ROW_READERS[task.format](row)
-        chunk.rows.append(values)
+    if task.format != "jsonl":
+        frame = values.to_pandas()
+        if task.format == "csv":  # the local reader's text cells: empty, never null
+            frame = frame.fillna("")
+        chunk.frame = frame
+        return chunk
+    for number, row in zip(numbers, values.to_pylist(), strict=True):
+        parsed, unreadable = _jsonl_row(row)
+        chunk.rows.append(parsed)
         if unreadable is not None:
             chunk.unreadable[number] = unreadable
     return chunk
@@ -248,15 +249,25 @@ def _chunk(task: FileTask, index: int, rows: list[dict[str, Any]]) -> Chunk:
 
 def _chunks(task: FileTask, batches: Iterator[Any]) -> Iterator[Chunk]:
     """Cut the partition's rows (sorted by row number) into chunks, one at a time."""
-    rows: list[dict[str, Any]] = []
+    import numpy as np
+
+    pieces: list[Any] = []
+    current: int | None = None
     for batch in batches:
-        for row in batch.to_pylist():
-            if rows and row[_CHUNK] != rows[0][_CHUNK]:
-                yield _chunk(task, rows[0][_CHUNK], rows)
-                rows = []
-            rows.append(row)
-    if rows:
-        yield _chunk(task, rows[0][_CHUNK], rows)
+        ids = batch.column(_CHUNK).to_numpy()
+        start = 0
+        for end in [*(np.flatnonzero(np.diff(ids)) + 1).tolist(), len(ids)]:
+            if end == start:
+                continue
+            index = int(ids[start])
+            if current is not None and index != current:
+                yield _chunk(task, current, pieces)
+                pieces = []
+            current = index
+            pieces.append(batch.slice(start, end - start))
+            start = end
+    if current is not None:
+        yield _chunk(task, current, pieces)
 
 
 def score_partition(task: FileTask, batches: Iterator[Any]) -> Iterator[Any]:
