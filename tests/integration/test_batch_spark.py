@@ -22,7 +22,6 @@ import pytest
 from nervosum.batch.job import JobSpec, Summary, run_job
 from nervosum.batch.layout import Layout, plan_layout
 from nervosum.batch.progress import JobProgress
-from nervosum.batch.sinks import read_jsonl
 from nervosum.batch.sources import resolve_inputs
 from nervosum.batch.spark import open_session, run_spark_job
 from nervosum.config import load_config
@@ -89,6 +88,10 @@ def both(project_dir: Path, source: Path, tmp_path: Path, output: str, spec: Job
     assert json.loads(spark.layout.summary.read_text())["engine"] == "spark"
     assert not spark.layout.work.exists()
     return spark
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def rejects_of(layout: Layout) -> list[dict[str, Any]]:

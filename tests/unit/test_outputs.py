@@ -15,8 +15,13 @@ from nervosum.model.outputs import (
     OutputShapeError,
     native,
     probability_array,
-    to_records,
+    to_outputs,
 )
+
+
+def to_records(result: object, rows: int, names: list[str] | tuple[str, ...], **kwargs: bool):
+    """What the model's answer becomes for a client: one record per row."""
+    return to_outputs(result, rows, names, **kwargs).records()
 
 
 def types_of(records: list[dict[str, object]]) -> list[list[type]]:

@@ -13,7 +13,6 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import orjson
 import pyarrow as pa
 
 from nervosum.batch.table import records_table
@@ -134,9 +133,3 @@ def _merge_parquet(files: list[Path], target: Path) -> None:
                             name, pa.nulls(len(table), schema.field(name).type)
                         )
                 writer.write_table(table.select(schema.names).cast(schema))
-
-
-def read_jsonl(path: Path) -> list[Record]:
-    """Every record of a JSON Lines file (rejects parts are small: one per bad row)."""
-    with path.open("rb") as handle:
-        return [orjson.loads(line) for line in handle if line.strip()]

@@ -277,7 +277,6 @@ class MetricsSpec(_Frozen):
         return value
 
 
-SINK_TYPES = ("jsonl", "sqlite", "postgres", "fluentd", "stdout")
 SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 

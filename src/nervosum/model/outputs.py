@@ -166,13 +166,6 @@ def to_outputs(
     raise OutputShapeError(f"returned a {type(result).__name__}, which is not one value per row")
 
 
-def to_records(
-    result: Any, rows: int, names: Sequence[str], *, single_record: bool = False
-) -> list[Record]:
-    """``rows`` JSON-able records from ``result`` (see :func:`to_outputs`)."""
-    return to_outputs(result, rows, names, single_record=single_record).records()
-
-
 def probability_array(
     proba: Any, classes: Sequence[str] | None, rows: int
 ) -> tuple[tuple[str, ...], np.ndarray]:
