@@ -1,8 +1,9 @@
 """Read a prediction log back from wherever a sink wrote it.
 
 A JSON Lines file (its rotated siblings ``.1``, ``.2`` ... too, oldest first), a folder or
-glob of them, a SQLite file or ``sqlite:///path``, or a ``postgresql://`` URL (the
-password from ``PGPASSWORD`` as libpq reads it). Records come back oldest first.
+glob of them, a SQLite file or URL (``sqlite:///relative.db``, ``sqlite:////abs.db``, as
+SQLAlchemy spells them), or a ``postgresql://`` URL (the password from ``PGPASSWORD`` as
+libpq reads it). Records come back oldest first.
 """
 
 from __future__ import annotations
@@ -61,7 +62,11 @@ def _from_jsonl(source: str) -> Iterator[Record]:
 
 def _from_sqlite(path: str, table: str) -> Iterator[Record]:
     if not Path(path).is_file():
-        raise RequestError(f"no SQLite prediction log at {path}")
+        raise RequestError(
+            f"no SQLite prediction log at {path}",
+            hint="sqlite:///relative/path.db or sqlite:////absolute/path.db (as SQLAlchemy),"
+            " or just the file's path",
+        )
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
         try:
             rows = connection.execute(f"SELECT record FROM {table} ORDER BY rowid").fetchall()
