@@ -98,6 +98,18 @@ def join(population: Population, labels: dict[str, Any]) -> Joined:
     return joined
 
 
+def _sklearn_metrics() -> Any:
+    """scikit-learn's metrics module, or a clear error naming the extra to install."""
+    try:
+        from sklearn import metrics
+    except ImportError:
+        raise RequestError(
+            "nervosum evaluate computes its figures with scikit-learn, which is not installed",
+            hint="pip install 'nervosum[sklearn]'",
+        ) from None
+    return metrics
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -118,7 +130,7 @@ def _text(value: Any) -> str:
 
 
 def _classification(joined: Joined) -> dict[str, Any]:
-    from sklearn import metrics
+    metrics = _sklearn_metrics()
 
     truth = [_text(v) for v in joined.labels]
     guess = [_text(v) for v in joined.predicted]
@@ -155,7 +167,7 @@ def _classification(joined: Joined) -> dict[str, Any]:
 def _probability_scores(joined: Joined, truth: list[str]) -> dict[str, Any]:
     """ROC AUC, log loss and calibration, when every record logged every class's
     probability (``logging.n_best`` at least the number of classes)."""
-    from sklearn import metrics
+    metrics = _sklearn_metrics()
 
     maps = joined.probabilities
     if not maps or any(m is None for m in maps):
@@ -199,7 +211,7 @@ def _floats(values: Sequence[Any], what: str) -> np.ndarray:
 
 
 def _regression(joined: Joined) -> dict[str, Any]:
-    from sklearn import metrics
+    metrics = _sklearn_metrics()
 
     truth = _floats(joined.labels, "labels")
     guess = _floats(joined.predicted, "predictions")

@@ -21,7 +21,7 @@ from nervosum.errors import InputValidationError, RequestError
 from nervosum.model import PROBABILITIES
 from nervosum.schema import Record
 
-REMEMBERED = 100_000  # predictions kept for matching, newest first
+REMEMBERED = 100_000  # most recent predictions kept for matching; older ones are forgotten
 
 
 def parse_feedback(body: bytes) -> list[Record]:
@@ -55,6 +55,8 @@ def _number(value: Any) -> bool:
 
 
 class FeedbackTracker:
+    """Remembers recent predictions by id and grades the labels that arrive for them."""
+
     def __init__(self, registry: CollectorRegistry, prefix: str, model: str, window: int) -> None:
         self._predicted: OrderedDict[str, Any] = OrderedDict()
         self._scores: deque[float] = deque(maxlen=window)
