@@ -308,3 +308,23 @@ def test_classifier_feedback_gives_a_rolling_accuracy(tmp_path: Path) -> None:
         assert client.post("/feedback", json=graded).json()["matched"] == 2
         accuracy = metric_samples(client, "nervosum_feedback_accuracy")
     assert list(accuracy.values()) == [0.5]  # virginica (2) labelled 1: one of two right
+
+
+def test_a_sink_that_cannot_work_stops_serve_before_it_starts(make_project) -> None:
+    import os
+    import subprocess
+    import sys
+
+    project = project_with(make_project, "{type: postgres}")
+    env = {k: v for k, v in os.environ.items() if k != "NERVOSUM_PREDLOG_DSN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "nervosum", "serve", str(project), "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "the postgres sink needs a dsn" in result.stderr and "hint:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -94,6 +94,10 @@ def serve(
     from nervosum.serving import serve as run
 
     project = load_config(project_dir, config)
+    if project.config.logging is not None:  # a sink that cannot work stops us before binding
+        from nervosum.predlog.sinks import open_sinks
+
+        open_sinks(project.config.logging.sinks, project.config.logging.n_best)
     options = ServeOptions(
         host=host,
         port=port,

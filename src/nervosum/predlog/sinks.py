@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from nervosum.config.spec import SinkSpec
-from nervosum.errors import NervosumError
+from nervosum.errors import RequestError
 from nervosum.jsonio import dumps
 from nervosum.schema import Record
 
@@ -139,7 +139,7 @@ class PostgresSink(Sink):
         super().__init__(name)
         self.dsn = spec.dsn or os.environ.get("NERVOSUM_PREDLOG_DSN", "")
         if not self.dsn:
-            raise NervosumError(
+            raise RequestError(
                 "the postgres sink needs a dsn",
                 hint="logging.sinks[].dsn: postgresql://user@host:5432/db, or the"
                 " NERVOSUM_PREDLOG_DSN environment variable",
@@ -222,7 +222,9 @@ class FluentdSink(Sink):
 
 
 def open_sinks(specs: Sequence[SinkSpec], n_best: int) -> list[Sink]:
-    """A sink per spec, named by type (``jsonl``, ``jsonl-2`` for a second one)."""
+    """A sink per spec, named by type (``jsonl``, ``jsonl-2`` for a second one). Nothing
+    connects yet (the writers do), so this also checks a config before a server starts:
+    a missing extra or DSN is an error here (exit 2), not a failed startup."""
     sinks: list[Sink] = []
     seen: dict[str, int] = {}
     for spec in specs:
@@ -255,7 +257,7 @@ def _require_extra(kind: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise NervosumError(
+        raise RequestError(
             f"the {kind} prediction log sink needs the {module} package",
             hint=f"pip install 'nervosum[{extra}]'",
         )
