@@ -48,6 +48,16 @@ class Engine:
         except Exception as exc:
             raise self._as_error(exc) from None
 
+    def transform(self, records: list[Record]) -> Record:
+        """model-serving-framework's call: every row in one frame, one ``transform_predict``
+        call, its dict back (the seed routes of the multi-model server)."""
+        try:
+            config = self.project.config
+            frame = records_to_frame(records, config.input_schema, exclude=self.id_field)
+            return self.handle.call_once(frame)
+        except Exception as exc:
+            raise self._as_error(exc) from None
+
     def predict_groups(
         self, groups: Sequence[list[Record]], *, proba: bool = True
     ) -> list[list[Record] | NervosumError]:

@@ -20,6 +20,7 @@ batch and CLI front ends map an error the same way without knowing its details::
     ├── BatchAbortedError            batch_aborted            500   1  --max-rejects exceeded
     ├── BuildError                   build_error              500   1  a bundle or image failed
     ├── RegistryError                not_in_registry          404   1  no bundle matches
+    ├── SourceError                  source_error             502   1  git clone / fetch failed
     ├── NotReadyError                not_ready                503   1  model still loading
     │   └── OverloadedError          overloaded               503   1  queue full: retry later
     └── RequestTimeoutError          timeout                  504   1  no answer in server.timeout
@@ -55,6 +56,7 @@ __all__ = [
     "RegistryError",
     "RequestError",
     "RequestTimeoutError",
+    "SourceError",
     "UnsupportedMediaTypeError",
     "error_from_record",
 ]
@@ -221,6 +223,13 @@ class RegistryError(NervosumError):
 
     code = "not_in_registry"
     http_status = 404
+
+
+class SourceError(NervosumError):
+    """A model repository could not be read (a clone or fetch failed); nothing changed."""
+
+    code = "source_error"
+    http_status = 502
 
 
 class NotReadyError(NervosumError):

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 COMMANDS = (
     "serve",
+    "serve-repo",
     "check",
     "predict",
     "batch",

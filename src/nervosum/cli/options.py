@@ -38,3 +38,36 @@ def parse_workers(
     if not (text.isdigit() and int(text) >= 1):
         raise click.BadParameter(f"{value!r} is not a number of workers (use 1, 2, ... or auto)")
     return int(text)
+
+
+def listen_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--host``, ``--port``, ``--graceful-timeout``, ``--access-log``, ``--log-level``:
+    what every command that runs an HTTP server takes."""
+    options = [
+        click.option(
+            "--host",
+            envvar="NERVOSUM_HOST",
+            help="Interface to bind [env NERVOSUM_HOST; default 127.0.0.1].",
+        ),
+        click.option(
+            "--port",
+            type=int,
+            envvar="NERVOSUM_PORT",
+            help="Port [env NERVOSUM_PORT; default 5000].",
+        ),
+        click.option(
+            "--graceful-timeout",
+            type=click.FloatRange(min=0),
+            help="Seconds SIGTERM waits for in-flight requests before closing [default 30].",
+        ),
+        click.option("--access-log/--no-access-log", default=False, help="Log every request."),
+        click.option(
+            "--log-level",
+            type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+            default="info",
+            show_default=True,
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

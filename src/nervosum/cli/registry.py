@@ -97,7 +97,9 @@ def rm(references: tuple[str, ...], image: bool) -> None:
             click.echo(f"removed image {entry.image_ref}")
 
 
-@click.command("export")
+@click.command(
+    "export", short_help="Write a bundle as a .tar.gz, to run or build it on another machine."
+)
 @click.argument("reference")
 @click.option(
     "-o",

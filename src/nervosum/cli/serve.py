@@ -6,20 +6,13 @@ import sys
 
 import click
 
-from nervosum.cli.options import parse_workers, project_arguments
+from nervosum.cli.options import listen_options, parse_workers, project_arguments
 from nervosum.cli.output import reports_errors
 
 
 @click.command()
 @project_arguments
-@click.option(
-    "--host",
-    envvar="NERVOSUM_HOST",
-    help="Interface to bind [env NERVOSUM_HOST; default 127.0.0.1].",
-)
-@click.option(
-    "--port", type=int, envvar="NERVOSUM_PORT", help="Port [env NERVOSUM_PORT; default 5000]."
-)
+@listen_options
 @click.option(
     "--max-body-size",
     type=click.IntRange(min=1),
@@ -48,18 +41,6 @@ from nervosum.cli.output import reports_errors
     type=click.FloatRange(min=0, min_open=True),
     envvar="NERVOSUM_TIMEOUT",
     help="Seconds a request may wait for the model before 504 [default 60].",
-)
-@click.option(
-    "--graceful-timeout",
-    type=click.FloatRange(min=0),
-    help="Seconds SIGTERM waits for in-flight requests before closing [default 30].",
-)
-@click.option("--access-log/--no-access-log", default=False, help="Log every request.")
-@click.option(
-    "--log-level",
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    default="info",
-    show_default=True,
 )
 @click.pass_context
 @reports_errors

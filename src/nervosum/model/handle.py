@@ -120,9 +120,7 @@ class ModelHandle:
         if order and list(frame.columns) != order and set(order) <= set(frame.columns):
             frame = frame[order]
         if self.per_record:
-            records = [
-                self._one_record(frame.iloc[[i]].reset_index(drop=True)) for i in range(rows)
-            ]
+            records = [self.call_once(frame.iloc[[i]].reset_index(drop=True)) for i in range(rows)]
             return Outputs(rows, listed=records)
         try:
             outputs = to_outputs(self.loaded.predict(frame), rows, self.output_names)
@@ -134,7 +132,9 @@ class ModelHandle:
             )
         return outputs
 
-    def _one_record(self, frame: pd.DataFrame) -> Record:
+    def call_once(self, frame: pd.DataFrame) -> Record:
+        """One ``transform_predict`` call on the whole frame, its dict as one record: the
+        multi-model server's seed routes call it so (model-serving-framework did)."""
         result = self.loaded.predict(frame)
         try:
             (record,) = to_outputs(result, 1, self.output_names, single_record=True).records()

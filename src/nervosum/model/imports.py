@@ -3,9 +3,10 @@
 The seed ran ``from {src}.{model_module} import {model_class}`` with the project folder
 as the working directory, so user packages import their siblings as ``model.model``.
 Nervosum puts the project folder (and, after it, the src folder) on ``sys.path``.
-Two projects often share top-level names (``model``, ``helpers``); before importing,
-every module whose name matches a file or package of this project but which was loaded
-from another folder is evicted, so each project gets its own code.
+Two projects often share top-level names (``model``, ``helpers``, ``etls``); before
+importing, every module whose name matches a file or package of this project is evicted,
+so each project gets its own code and a reload (the multi-model server's refresh) runs
+the files as they are now.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from nervosum.errors import ModelDefinitionError
-from nervosum.model.userframes import describe_user_error, is_inside, user_frames
+from nervosum.model.userframes import describe_user_error, user_frames
 
 
 def prepare_path(project_dir: Path, src_dir: Path) -> None:
@@ -40,8 +41,8 @@ def _own_names(folders: tuple[Path, ...]) -> set[str]:
     return names
 
 
-def _evict_foreign(project_dir: Path, src_dir: Path) -> None:
-    """Forget modules of this project's names that were loaded from another folder."""
+def _evict_own_names(project_dir: Path, src_dir: Path) -> None:
+    """Forget loaded modules that have the names of this project's files and packages."""
     own = _own_names((project_dir, src_dir))
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] not in own:
@@ -49,8 +50,7 @@ def _evict_foreign(project_dir: Path, src_dir: Path) -> None:
         origin = getattr(module, "__file__", None)
         if origin is None and not hasattr(module, "__path__"):
             continue  # built-in module: never evict
-        if not is_inside(origin, project_dir):
-            del sys.modules[name]
+        del sys.modules[name]
 
 
 def _where(exc: BaseException, project_dir: Path) -> str:
@@ -61,7 +61,7 @@ def _where(exc: BaseException, project_dir: Path) -> str:
 def import_user_module(dotted: str, project_dir: Path, src_dir: Path) -> ModuleType:
     """Import ``dotted`` from the project; failures become one readable error."""
     prepare_path(project_dir, src_dir)
-    _evict_foreign(project_dir, src_dir)
+    _evict_own_names(project_dir, src_dir)
     importlib.invalidate_caches()
     try:
         return importlib.import_module(dotted)

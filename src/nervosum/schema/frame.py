@@ -40,7 +40,9 @@ def records_to_frame(
 ) -> pd.DataFrame:
     """One row per record, schema columns in schema order; ``exclude`` drops the id field."""
     if not fields:
-        frame = pd.DataFrame.from_records(list(records))
+        # Not from_records: it makes no row of an empty record, and `{}` is a row of
+        # missing values (model-serving-framework's models are sent such rows).
+        frame = pd.DataFrame(list(records))
         if exclude and exclude in frame.columns:
             frame = frame.drop(columns=[exclude])
         return frame

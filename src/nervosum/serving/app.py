@@ -8,7 +8,7 @@ checks; Starlette's routing costs a fraction of it (see docs/architecture.md).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -22,6 +22,7 @@ from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
+from nervosum.observe.metrics import HttpMetrics
 from nervosum.predlog.events import Exchange
 from nervosum.serving import protocols, routes
 from nervosum.serving.docs import ASSETS, docs_assets
@@ -52,54 +53,82 @@ def _route_label(scope: Scope) -> str:
     return path if isinstance(path, str) else "other"
 
 
+# Who answered a request: the metrics to count it in, and the model state (if any)
+# whose prediction log gets it.
+Attribution = Callable[[Scope], tuple[HttpMetrics, ServingState | None]]
+
+
 class MetricsMiddleware:
     """Counts every response and its latency by route, method and status; gives every
-    prediction its request id and hands the answered exchange to the prediction log."""
+    prediction its request id and hands the answered exchange to the prediction log.
 
-    def __init__(self, app: ASGIApp, state: ServingState) -> None:
+    ``target`` says which model answered a request (a single-model app: always its one
+    model; a multi-model server: the one its handler named in the scope); ``metrics``
+    counts the requests in flight.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: HttpMetrics,
+        target: Attribution,
+        prediction_routes: frozenset[str] = PREDICTION_ROUTES,
+    ) -> None:
         self.app = app
-        self.state = state
+        self.metrics = metrics
+        self.target = target
+        self.prediction_routes = prediction_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        metrics = self.state.metrics
         started = time.perf_counter()
         status = 500
         exchange = Exchange(exchange_id(scope), "") if scope["method"] == "POST" else None
         token = CURRENT.set(exchange)
+        predictions = self.prediction_routes
 
         async def send_and_record(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if exchange is not None and _route_label(scope) in PREDICTION_ROUTES:
+                if exchange is not None and _route_label(scope) in predictions:
                     headers = message.setdefault("headers", [])
                     headers.append((HEADER, exchange.request_id.encode("latin-1")))
             await send(message)
 
-        metrics.in_flight.inc()
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_and_record)
         finally:
             CURRENT.reset(token)
-            metrics.in_flight.dec()
+            self.metrics.in_flight.dec()
             route = _route_label(scope)
+            metrics, state = self.target(scope)
             metrics.observe(route, scope["method"], status, time.perf_counter() - started)
             error = scope.get("nervosum.error")
             if error is not None:
                 metrics.error(route, error)
-            if exchange is not None and route in PREDICTION_ROUTES:
+            if exchange is not None and state is not None and route in predictions:
                 exchange.route = route
-                self.state.log_exchange(exchange, scope.get("nervosum.failure"), scope)
+                state.log_exchange(exchange, scope.get("nervosum.failure"), scope)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+def http_errors(not_found_hint: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The router's own 404 / 405 answers in the native JSON error shape."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        return _http_error(request, exc, not_found_hint)
+
+    return handler
+
+
+def _http_error(request: Request, exc: Exception, not_found_hint: str) -> Response:
     assert isinstance(exc, HTTPException)
     error: NervosumError
     if exc.status_code == 404:
-        error = NotFoundError(f"no route {request.url.path}", hint="POST /predict; see /docs")
+        error = NotFoundError(f"no route {request.url.path}", hint=not_found_hint)
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
         error = MethodNotAllowedError(
@@ -146,10 +175,13 @@ def create_app(
     app = Starlette(
         debug=False,
         routes=[*_ROUTES, *protocols.ROUTES, Mount(ASSETS, app=docs_assets(), name="docs-assets")],
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: http_errors("POST /predict; see /docs")},
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # unknown paths get a JSON 404, never a redirect
     app.state.nervosum = state
-    app.add_middleware(MetricsMiddleware, state=state)
+    app.state.expose_details = state.expose_details
+    app.add_middleware(
+        MetricsMiddleware, metrics=state.metrics, target=lambda scope: (state.metrics, state)
+    )
     return app

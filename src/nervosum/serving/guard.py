@@ -36,7 +36,7 @@ def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
 
     @functools.wraps(handler)
     async def wrapper(request: Request) -> Response:
-        state = state_of(request)
+        expose_details: bool = request.app.state.expose_details
         try:
             return await handler(request)
         except ClientDisconnect:
@@ -46,10 +46,10 @@ def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
         except NervosumError as exc:
             request.scope["nervosum.error"] = exc.code
             request.scope["nervosum.failure"] = exc
-            if exc.details and not state.expose_details:
+            if exc.details and not expose_details:
                 # Hidden from the client (errors.expose_details: false), kept for operators.
                 log.warning("%s on %s: %s %s", exc.code, request.url.path, exc.message, exc.details)
-            return render(exc, state.expose_details)
+            return render(exc, expose_details)
         except Exception:
             error_id = uuid.uuid4().hex[:12]
             log.exception("unexpected error [error_id=%s] on %s", error_id, request.url.path)

@@ -21,6 +21,7 @@ from nervosum.serving.docs import docs_page, home_page
 from nervosum.serving.guard import guarded, state_of
 from nervosum.serving.openapi import build_openapi
 from nervosum.serving.responses import JsonResponse
+from nervosum.serving.state import ServingState
 
 # Bodies above this are parsed off the event loop so one big batch never stalls the rest.
 _PARSE_INLINE_LIMIT = 256 * 1024
@@ -44,7 +45,11 @@ def _flag(request: Request, name: str, default: bool) -> bool:
 
 @guarded
 async def predict(request: Request) -> Response:
-    state = state_of(request)
+    return await predict_with(state_of(request), request)
+
+
+async def predict_with(state: ServingState, request: Request) -> Response:
+    """The native prediction: a JSON record or array in, the model's records out."""
     engine = state.require_engine()
     body = await read_json_body(request, state.settings.max_body_size)
     if len(body) > _PARSE_INLINE_LIMIT:

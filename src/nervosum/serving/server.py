@@ -115,7 +115,7 @@ def settle_heap() -> None:
 
 
 @contextlib.contextmanager
-def _stop_signals_end_cleanly() -> Iterator[None]:
+def stop_signals_end_cleanly() -> Iterator[None]:
     """uvicorn re-raises SIGTERM / SIGINT after its graceful shutdown, against the handler
     that was installed before it; with Python's defaults the process would then die with
     143 or KeyboardInterrupt. A drained server ends with exit code 0 instead."""
@@ -175,7 +175,7 @@ def run_server(
         on_loaded=settle_heap,
     )
     server = uvicorn.Server(uvicorn_config(app, settings, options))
-    with _stop_signals_end_cleanly():
+    with stop_signals_end_cleanly():
         server.run(sockets=sockets)
     if failure:
         exc = failure[0]

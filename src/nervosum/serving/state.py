@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from nervosum.config import Project
@@ -54,12 +55,14 @@ class ServingState:
         debug: bool = False,
         on_load_failure: Callable[[BaseException], None] | None = None,
         on_loaded: Callable[[], None] | None = None,
+        metrics: HttpMetrics | None = None,
     ) -> None:
+        """``metrics`` carries a model's counters over from a version it replaces."""
         self.project = project
         self.settings = settings
         self.debug = debug
         self.expose_details = project.config.errors.expose_details
-        self.metrics = HttpMetrics(project.config.name, project.config.metrics)
+        self.metrics = metrics or HttpMetrics(project.config.name, project.config.metrics)
         self.on_load_failure = on_load_failure
         self.on_loaded = on_loaded
         self.load_error: BaseException | None = None
@@ -159,16 +162,46 @@ class ServingState:
         exchange = current_exchange()
         if exchange is not None:
             exchange.inputs = records
-        try:
+        with self._timeout_error():
             if self.batcher is not None:  # it bounds every request's wait itself
                 outputs = await self.batcher.submit(records, proba=proba)
             else:
                 # asyncio.timeout, not wait_for: no extra task per request.
                 async with asyncio.timeout(self.settings.timeout):
                     outputs = await self._unbatched(engine, records, proba)
-            if exchange is not None:
-                exchange.outputs = outputs
-            return outputs
+        if exchange is not None:
+            exchange.outputs = outputs
+        return outputs
+
+    async def transform(self, records: list[Record]) -> Record:
+        """One ``transform_predict`` call on all of ``records`` (the seed routes of the
+        multi-model server), on the model thread, within ``server.timeout``."""
+        engine = self.require_engine()
+        exchange = current_exchange()
+        if exchange is not None:  # one answer: logged as one row holding every input
+            exchange.inputs = records if len(records) == 1 else [{"variables": records}]
+
+        def observed() -> Record:
+            started = time.perf_counter()
+            try:
+                answer = engine.transform(records)
+            except NervosumError:
+                self.metrics.predictions.observe([], time.perf_counter() - started)
+                raise
+            self.metrics.predictions.observe([[answer]], time.perf_counter() - started)
+            return answer
+
+        with self._timeout_error():
+            async with asyncio.timeout(self.settings.timeout):
+                answer = await self.run_model(observed)
+        if exchange is not None:
+            exchange.outputs = [answer]
+        return answer
+
+    @contextmanager
+    def _timeout_error(self) -> Iterator[None]:
+        try:
+            yield
         except TimeoutError:
             raise RequestTimeoutError(
                 f"no answer from the model within {self.settings.timeout:g}s",

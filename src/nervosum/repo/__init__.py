@@ -1,0 +1,1 @@
+"""Multi-model serving from a folder or a git repository (``nervosum serve-repo``)."""

@@ -1,0 +1,207 @@
+"""The multi-model server's HTTP routes.
+
+Seed routes (model-serving-framework): ``POST /<base>/<Folder>`` with ``{"variables":
+...}`` answers that model's dict, ``POST /<base>/all`` merges every ready model's dict
+in folder-name order (later keys win), ``GET /<base>/refactor`` refreshes (the seed
+answered 500 there). Native routes: ``POST /models/<name>/predict`` (the single-model
+``/predict`` contract), ``GET /models``, the refresh report, health, metrics, and the
+Open Inference Protocol's model repository extension.
+
+A handler that answers for one model leases that model's serving version and leaves its
+state in the scope, so the middleware counts and logs the request under that model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from nervosum.errors import NervosumError, NotReadyError, RequestError
+from nervosum.observe.merge import merged_exposition
+from nervosum.repo.fleet import ModelFleet
+from nervosum.repo.slots import ModelSlot
+from nervosum.repo.variables import parse_variables
+from nervosum.schema import Record
+from nervosum.serving.body import load_json, read_json_body
+from nervosum.serving.guard import guarded
+from nervosum.serving.responses import JsonResponse
+from nervosum.serving.routes import predict_with
+from nervosum.serving.state import ServingState
+
+SEED_HOME = "works!"  # what the seed's / and /<base>/ answered
+STATE_KEY = "nervosum.state"  # the scope keys the middleware reads
+METRICS_KEY = "nervosum.metrics"
+MAX_BODY = 8 * 1024 * 1024
+
+
+def fleet_of(request: Request) -> ModelFleet:
+    fleet: ModelFleet = request.app.state.fleet
+    return fleet
+
+
+def _slot(request: Request) -> ModelSlot:
+    """The model the path names; its requests count in its metrics, answered or not."""
+    slot = fleet_of(request).slot(request.path_params["name"])
+    if slot.metrics is not None:
+        request.scope[METRICS_KEY] = slot.metrics
+    return slot
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, "false").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise RequestError(f"query parameter {name}={value!r} is not a boolean", hint=f"{name}=true")
+
+
+async def _seed_answer(state: ServingState, records: list[Record], many: bool) -> Record:
+    """A model's answer to a seed request, always a dict: an ``etls.py`` model's own dict;
+    for other models the output record (one row) or ``{"predictions": [...]}`` (rows)."""
+    engine = state.require_engine()
+    records = engine.inputs.validate(records)
+    if engine.handle.per_record:
+        return await state.transform(records)
+    outputs = await state.infer(records, proba=True)
+    return {"predictions": outputs} if many else outputs[0]
+
+
+@guarded
+async def home(request: Request) -> Response:
+    return PlainTextResponse(SEED_HOME)
+
+
+@guarded
+async def seed_predict(request: Request) -> Response:
+    slot = _slot(request)
+    body = await read_json_body(request, MAX_BODY)
+    records, many = parse_variables(body)
+    with slot.lease() as state:
+        request.scope[STATE_KEY] = state
+        return JsonResponse(await _seed_answer(state, records, many))
+
+
+async def _each(slot: ModelSlot, records: list[Record], many: bool) -> Record | NervosumError:
+    try:
+        with slot.lease() as state:
+            return await _seed_answer(state, records, many)
+    except NervosumError as exc:
+        return exc
+
+
+@guarded
+async def seed_all(request: Request) -> Response:
+    """Every ready model on the same variables; failed or unready ones are left out of the
+    merge (named in ``X-Models-Skipped``), and shown as errors with ``?by_model=true``."""
+    fleet = fleet_of(request)
+    by_model = _flag(request, "by_model")
+    body = await read_json_body(request, MAX_BODY)
+    records, many = parse_variables(body)
+    slots = fleet.ordered()
+    answers = await asyncio.gather(*(_each(slot, records, many) for slot in slots))
+    skipped = [s.name for s, a in zip(slots, answers, strict=True) if isinstance(a, BaseException)]
+    headers = {"X-Models-Skipped": ",".join(skipped)} if skipped else None
+    if by_model:
+        shown = {
+            slot.name: answer if isinstance(answer, dict) else {"error": answer.to_record()}
+            for slot, answer in zip(slots, answers, strict=True)
+        }
+        return JsonResponse(shown, headers=headers)
+    merged: Record = {}
+    for answer in answers:
+        if not isinstance(answer, NervosumError):
+            merged.update(answer)
+    return JsonResponse(merged, headers=headers)
+
+
+@guarded
+async def native_predict(request: Request) -> Response:
+    slot = _slot(request)
+    with slot.lease() as state:
+        request.scope[STATE_KEY] = state
+        return await predict_with(state, request)
+
+
+@guarded
+async def models(request: Request) -> Response:
+    fleet = fleet_of(request)
+    return JsonResponse({"source": fleet.source.description, "models": fleet.describe()})
+
+
+@guarded
+async def model(request: Request) -> Response:
+    slot = _slot(request)
+    entry = slot.describe()
+    if slot.current is not None and slot.current.state.engine is not None:
+        entry.update(slot.current.state.engine.schema())
+    return JsonResponse(entry)
+
+
+@guarded
+async def refresh_start(request: Request) -> Response:
+    report = fleet_of(request).trigger("request")
+    return JsonResponse({"refresh_id": report.id, "status": report.status}, status_code=202)
+
+
+@guarded
+async def refresh_report(request: Request) -> Response:
+    report = fleet_of(request).last
+    return JsonResponse(report.to_dict() if report is not None else {"status": "never"})
+
+
+@guarded
+async def live(request: Request) -> Response:
+    return JsonResponse({"status": "alive"})
+
+
+@guarded
+async def ready(request: Request) -> Response:
+    fleet = fleet_of(request)
+    if not fleet.started:
+        raise NotReadyError("the models are still loading")
+    counts: dict[str, int] = {}
+    for slot in fleet.ordered():
+        counts[slot.status] = counts.get(slot.status, 0) + 1
+    return JsonResponse({"status": "ready", "models": counts})
+
+
+@guarded
+async def metrics(request: Request) -> Response:
+    from nervosum.observe.metrics import CONTENT_TYPE
+
+    page = merged_exposition(fleet_of(request).registries())
+    return Response(page, media_type=CONTENT_TYPE)
+
+
+def _v2_state(slot: ModelSlot) -> dict[str, Any]:
+    """The repository extension's index entry (states as the protocol names them)."""
+    state = {"ready": "READY", "loading": "LOADING"}.get(slot.status, "UNAVAILABLE")
+    entry: dict[str, Any] = {"name": slot.name, "state": state, "reason": slot.error or ""}
+    if slot.current is not None:
+        entry["version"] = slot.current.snapshot.version
+    return entry
+
+
+@guarded
+async def v2_index(request: Request) -> Response:
+    sent = request.headers.get("content-length", "0") != "0"
+    options = load_json(await read_json_body(request, MAX_BODY)) if sent else {}
+    ready_only = bool(isinstance(options, dict) and options.get("ready"))
+    entries = [_v2_state(slot) for slot in fleet_of(request).ordered()]
+    return JsonResponse([e for e in entries if e["state"] == "READY" or not ready_only])
+
+
+@guarded
+async def v2_load(request: Request) -> Response:
+    await fleet_of(request).load(request.path_params["name"])
+    return JsonResponse({})
+
+
+@guarded
+async def v2_unload(request: Request) -> Response:
+    await fleet_of(request).unload(request.path_params["name"])
+    return JsonResponse({})
