@@ -87,6 +87,11 @@ def test_csv_strings_are_cast_and_bad_rows_rejected_with_reasons(
     assert summary["status"] == "ok"
     assert (summary["rows_in"], summary["rows_out"], summary["rows_rejected"]) == (6, 2, 4)
     assert summary["engine"] == "local" and summary["workers"] == 1
+    # the model's load is timed apart, so the scoring rate excludes it
+    load, seconds = float(summary["load_seconds"]), float(summary["seconds"])  # type: ignore[arg-type]
+    assert 0 < load < seconds
+    scoring = float(summary["scoring_rows_per_second"])  # type: ignore[arg-type]
+    assert scoring == pytest.approx(6 / (seconds - load), rel=0.01)
     assert not (tmp_path / "out" / ".scores.parquet.nervosum").exists()
 
 

@@ -66,6 +66,8 @@ class Summary:
     parts_resumed: int = 0
     seconds: float = 0.0
     rows_per_second: float = 0.0
+    load_seconds: float = 0.0  # until every worker had its model (reading starts meanwhile)
+    scoring_rows_per_second: float = 0.0  # rows over the time after the model loaded
     inputs: list[str] = field(default_factory=list)
     output: str = ""
     rejects: str = ""
@@ -197,9 +199,14 @@ def finish_outputs(layout: Layout) -> dict[str, Any]:
     return predicted
 
 
+def _rate(rows: int, seconds: float) -> float:
+    return round(rows / seconds, 1) if seconds > 0 else 0.0
+
+
 def write_summary(layout: Layout, summary: Summary, started: float) -> None:
     summary.seconds = round(time.monotonic() - started, 3)
-    summary.rows_per_second = round(summary.rows_in / summary.seconds, 1) if summary.seconds else 0
+    summary.rows_per_second = _rate(summary.rows_in, summary.seconds)
+    summary.scoring_rows_per_second = _rate(summary.rows_in, summary.seconds - summary.load_seconds)
     layout.summary.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(layout.summary, json.dumps(asdict(summary), indent=2).encode() + b"\n")
 
@@ -234,6 +241,7 @@ def run_job(
     runner: _Runner | None = None
     try:
         runner = _Runner(project, spec.workers)
+        summary.load_seconds = round(time.monotonic() - started, 3)
         progress.start(total_rows)
         for chunk in chunks:
             done = finished_part(layout, chunk) if spec.resume else None

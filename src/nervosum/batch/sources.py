@@ -1,6 +1,6 @@
 """Batch inputs: a file, a folder or a glob of CSV, Parquet or JSON Lines, read in chunks.
 
-Nothing is read whole: CSV through pandas' chunked C reader, Parquet by record batches,
+Nothing is read whole: CSV through Arrow's streaming reader, Parquet by record batches,
 JSON Lines line by line. CSV cells arrive as text and are cast by the schema (the seed
 passed them to the model as strings); an empty cell is a missing value. A JSON Lines
 line that is not a JSON object is not an error for the whole file: it becomes a reject
@@ -9,6 +9,7 @@ with its line number, like any other bad row.
 
 from __future__ import annotations
 
+import csv
 import glob
 import queue
 import threading
@@ -105,29 +106,95 @@ def resolve_inputs(spec: str, forced: str | None = None) -> list[InputFile]:
     return [InputFile(p, format_of(p, forced)) for p in candidates]
 
 
-def _csv_chunks(path: Path, size: int) -> Iterator[RawChunk]:
-    import pandas as pd
+def _csv_header(path: Path) -> list[str]:
+    """The names in the first non-blank line (the reader is told every column is text)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for row in csv.reader(handle):
+            if any(cell.strip() for cell in row):
+                return row
+    return []
 
-    reader = pd.read_csv(
-        path, dtype=str, keep_default_na=False, chunksize=size, skip_blank_lines=True
+
+def _not_well_formed(path: Path, exc: Exception) -> RequestError:
+    return RequestError(
+        f"{path} is not a well-formed CSV file: {exc}",
+        hint="quote fields that hold commas or line breaks; every row needs the"
+        " header's number of cells",
     )
-    with reader:
+
+
+_BLOCK = 1 << 20
+_MAX_BLOCK = 1 << 30
+
+
+def _csv_chunks(path: Path, size: int) -> Iterator[RawChunk]:
+    """Arrow's streaming CSV reader, every column as text: it parses without holding the
+    interpreter, so the model keeps its core, and its text columns reach the schema's
+    casts without being made into Python strings first."""
+    import pyarrow as pa
+
+    names = _csv_header(path)
+    if not names:
+        return
+    if len(set(names)) != len(names):
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        raise RequestError(f"{path} has the column name(s) {duplicated} more than once")
+    block, done = _BLOCK, 0
+    while True:
         try:
-            for frame in reader:
-                yield frame.reset_index(drop=True), [], {}
-        except pd.errors.ParserError as exc:
-            raise RequestError(
-                f"{path} is not a well-formed CSV file: {exc}",
-                hint="quote fields that hold commas or line breaks; every row needs the"
-                " header's number of cells",
-            ) from None
+            for frame in _csv_frames(path, names, size, block, skip=done):
+                done += len(frame)
+                yield frame, [], {}
+            return
+        except pa.ArrowInvalid as exc:
+            # A row longer than a block: read on from where it stopped with bigger blocks.
+            if "straddl" not in str(exc) or block >= _MAX_BLOCK:
+                raise _not_well_formed(path, exc) from None
+            block *= 16
+
+
+def _csv_frames(
+    path: Path, names: list[str], size: int, block: int, *, skip: int
+) -> Iterator[pd.DataFrame]:
+    """Frames of ``size`` rows (text columns backed by Arrow), after the first ``skip``.
+
+    One parsing thread: the reader runs beside the model, not on every core. Arrow reads
+    a fixed number of blocks ahead, so the block size bounds that memory (1 MiB blocks:
+    about 40 MB; its 16 MiB default would hold about 500 MB of a big file)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    convert = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    read = pa_csv.ReadOptions(use_threads=False, block_size=block)
+    reader = pa_csv.open_csv(path, read_options=read, convert_options=convert)
+    batches: list[pa.RecordBatch] = []
+    held = 0
+    for read_batch in reader:
+        dropped = min(skip, read_batch.num_rows)
+        skip -= dropped
+        batch = read_batch.slice(dropped) if dropped else read_batch
+        batches.append(batch)
+        held += batch.num_rows
+        while held >= size:
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+            yield table.slice(0, size).to_pandas(types_mapper=pd.ArrowDtype)
+            rest = table.slice(size)
+            batches, held = rest.to_batches(), rest.num_rows
+    if held:
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        yield table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
 def _parquet_chunks(path: Path, size: int) -> Iterator[RawChunk]:
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(path) as parquet:
-        for batch in parquet.iter_batches(batch_size=size):
+        for batch in parquet.iter_batches(batch_size=size, use_threads=False):
             yield batch.to_pandas(), [], {}
 
 
@@ -178,7 +245,7 @@ def read_chunks(inputs: list[InputFile], size: int) -> Iterator[Chunk]:
 class ReadAhead:
     """``chunks``, with the next one read by a thread while the caller scores this one.
 
-    Parsing (pandas' C reader, Arrow) and a model's compiled code mostly run without the
+    Parsing (Arrow's readers) and a model's compiled code mostly run without the
     GIL, so reading overlaps scoring even with a single worker; reading starts at once,
     so the first chunk is parsed while the model loads. One chunk ahead at most: memory
     stays bounded. A reader error is raised in the caller's thread; ``close`` stops the
