@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 COMMANDS = (
     "serve",
     "serve-repo",
+    "stream",
     "check",
     "predict",
     "batch",

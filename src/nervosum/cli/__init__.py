@@ -21,6 +21,7 @@ from nervosum.cli.registry import export, inspect_bundle, ls, rm
 from nervosum.cli.run import run
 from nervosum.cli.serve import serve
 from nervosum.cli.serve_repo import serve_repo
+from nervosum.cli.stream import stream
 from nervosum.cli.version import version
 
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -40,6 +41,7 @@ def main(debug: bool) -> None:
 for command in (
     serve,
     serve_repo,
+    stream,
     check,
     predict,
     batch,

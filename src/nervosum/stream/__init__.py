@@ -1,0 +1,1 @@
+"""Stream serving: consume, predict, produce over Redis Streams, NATS JetStream and Kafka."""

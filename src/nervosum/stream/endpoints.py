@@ -1,0 +1,82 @@
+"""Stream addresses: ``redis://host:port/db/stream``, ``nats://host:port/subject``,
+``kafka://host:port/topic``; and the transport that serves them."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from nervosum.errors import RequestError
+from nervosum.stream.transport import Transport
+
+SCHEMES = ("redis", "nats", "kafka")
+DEFAULT_PORTS = {"redis": 6379, "nats": 4222, "kafka": 9092}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A broker and one stream (Redis), subject (NATS) or topic (Kafka) on it."""
+
+    scheme: str
+    host: str
+    port: int
+    name: str
+    database: int = 0  # Redis only
+
+    @property
+    def server(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.server}/{self.name}"
+
+
+def parse_endpoint(url: str, what: str) -> Endpoint:
+    """``url`` as an endpoint; ``what`` (``--source`` ...) names it in errors."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise RequestError(
+            f"{what} {url!r}: the scheme must be one of {', '.join(SCHEMES)}",
+            hint="e.g. redis://127.0.0.1:6379/0/iris-in, nats://127.0.0.1:4222/scores.in,"
+            " kafka://broker:9092/in",
+        )
+    segments = [s for s in parts.path.split("/") if s]
+    database = 0
+    if parts.scheme == "redis" and len(segments) == 2 and segments[0].isdigit():
+        database, segments = int(segments[0]), segments[1:]
+    if len(segments) != 1:
+        raise RequestError(
+            f"{what} {url!r} must name one stream after the server",
+            hint=f"{parts.scheme}://{parts.hostname or '127.0.0.1'}:PORT/NAME",
+        )
+    return Endpoint(
+        parts.scheme,
+        parts.hostname or "127.0.0.1",
+        parts.port or DEFAULT_PORTS[parts.scheme],
+        segments[0],
+        database,
+    )
+
+
+def consumer_name() -> str:
+    """This process's name in the group: unique, so a restarted worker is a new member
+    and what its predecessor held is taken over."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def open_transport(source: Endpoint, group: str, *, idle_ms: int) -> Transport:
+    """The transport for ``source``'s broker; ``idle_ms``: after how long a message a
+    member took but never acknowledged goes to another member."""
+    if source.scheme == "redis":
+        from nervosum.stream.redis import RedisTransport
+
+        return RedisTransport(source, group, consumer_name(), idle_ms=idle_ms)
+    if source.scheme == "nats":
+        from nervosum.stream.nats import NatsTransport
+
+        return NatsTransport(source, group, idle_ms=idle_ms)
+    from nervosum.stream.kafka import KafkaTransport
+
+    return KafkaTransport(source, group, idle_ms=idle_ms)

@@ -1,0 +1,249 @@
+"""The stream worker: read a batch, predict it in one model call, write the outputs,
+then acknowledge. Shared by every transport.
+
+Each message is a JSON object (one record) or an array (records). Every message of a
+batch is validated on its own; the valid ones are predicted together
+(``Engine.predict_groups`` splits a failing call until only the failing messages get
+the error). An output message holds the input's id field and the prediction (and
+probabilities with ``proba``), under the input's key. A message that cannot be parsed,
+fails validation, makes the model raise, or was delivered more than
+``max_deliveries`` times goes to the dead letter with its payload, the reason, its
+position and its attempt count. Acknowledgement comes last, after the broker confirmed
+both writes, so delivery is at-least-once; a failed write is retried with backoff and
+nothing is acknowledged until it succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from nervosum.engine import Engine
+from nervosum.errors import NervosumError
+from nervosum.jsonio import dumps
+from nervosum.schema import Record
+from nervosum.stream.metrics import StreamMetrics
+from nervosum.stream.sideport import SidePort
+from nervosum.stream.transport import Message, Outgoing, Transport
+
+log = logging.getLogger("nervosum.stream")
+
+MAX_BACKOFF = 5.0
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How the worker reads, writes and stops."""
+
+    sink: str
+    dead_letter: str | None
+    source_label: str
+    batch_size: int = 64
+    max_wait_ms: float = 100.0
+    max_deliveries: int = 5
+    proba: bool = False
+    drain_timeout: float = 30.0
+
+
+@dataclass
+class _Parsed:
+    message: Message
+    records: list[Record]
+    many: bool
+
+
+def dead_letter(message: Message, error: NervosumError, source: str) -> Outgoing:
+    """What the dead letter holds for ``message``: enough to replay or diagnose it."""
+    body: dict[str, Any] = {
+        "payload": message.payload.decode("utf-8", "replace"),
+        "reason": str(error),
+        "error": error.to_record(),
+        "source": source,
+        "position": message.position,
+        "attempts": message.attempts,
+    }
+    if message.key is not None:
+        body["key"] = message.key.decode("utf-8", "replace")
+    return Outgoing(message.key, dumps(body))
+
+
+class StreamWorker:
+    """One consumer-group member running one model."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        settings: StreamSettings,
+        metrics: StreamMetrics,
+    ) -> None:
+        self.engine = engine
+        self.transport = transport
+        self.settings = settings
+        self.metrics = metrics
+        self.connected = False
+        self._stopping = asyncio.Event()
+        self._model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-model")
+
+    def stop(self) -> None:
+        """Stop reading; the batch in hand is finished and acknowledged first."""
+        self._stopping.set()
+
+    async def stopping(self) -> None:
+        """Returns once :meth:`stop` was called."""
+        await self._stopping.wait()
+
+    async def run(self) -> None:
+        await self.transport.connect()
+        self.connected = True
+        log.info("reading %s as group member", self.settings.source_label)
+        try:
+            while not self._stopping.is_set():
+                messages = await self.transport.read(
+                    self.settings.batch_size, self.settings.max_wait_ms
+                )
+                if messages:
+                    await self.handle(messages)
+        finally:
+            self.connected = False
+            await self.transport.close()
+            self._model.shutdown(wait=True)
+
+    async def handle(self, messages: list[Message]) -> None:
+        """One batch, from parsing to acknowledgement."""
+        started = time.perf_counter()
+        self.metrics.read.inc(len(messages))
+        self.metrics.batch_size.observe(len(messages))
+        parsed, dead = self._parse(messages)
+        outputs, failed = await self._predict(parsed)
+        dead += failed
+        await self._write(self.settings.sink, outputs)
+        if dead:
+            letters = [dead_letter(m, e, self.settings.source_label) for m, e in dead]
+            for message, error in dead:
+                log.warning("dead-lettered %s: %s", message.position, error)
+            if self.settings.dead_letter is not None:
+                await self._write(self.settings.dead_letter, letters)
+        await self.transport.ack(messages)
+        self.metrics.written.inc(len(outputs))
+        self.metrics.dead_lettered.inc(len(dead))
+        self.metrics.latency.observe(time.perf_counter() - started)
+
+    def _parse(
+        self, messages: Sequence[Message]
+    ) -> tuple[list[_Parsed], list[tuple[Message, NervosumError]]]:
+        parsed: list[_Parsed] = []
+        dead: list[tuple[Message, NervosumError]] = []
+        limit = self.settings.max_deliveries
+        for message in messages:
+            if message.attempts > limit:
+                error = NervosumError(
+                    f"delivered {message.attempts} times without being acknowledged",
+                    hint=f"a message that stops its worker is dead-lettered after {limit}"
+                    " deliveries (--max-deliveries)",
+                )
+                dead.append((message, error))
+                continue
+            try:
+                records, many = self.engine.inputs.parse_json(message.payload)
+            except NervosumError as exc:
+                dead.append((message, exc))
+                continue
+            parsed.append(_Parsed(message, records, many))
+        return parsed, dead
+
+    async def _predict(
+        self, parsed: list[_Parsed]
+    ) -> tuple[list[Outgoing], list[tuple[Message, NervosumError]]]:
+        if not parsed:
+            return [], []
+        groups = [item.records for item in parsed]
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        answers = await loop.run_in_executor(
+            self._model,
+            lambda: self.engine.predict_groups(groups, proba=self.settings.proba),
+        )
+        self.metrics.predictions.observe(answers, time.perf_counter() - started)
+        outputs: list[Outgoing] = []
+        failed: list[tuple[Message, NervosumError]] = []
+        for item, answer in zip(parsed, answers, strict=True):
+            if isinstance(answer, NervosumError):
+                failed.append((item.message, answer))
+            else:
+                body = answer if item.many else answer[0] if answer else {}
+                outputs.append(Outgoing(item.message.key, dumps(body)))
+        return outputs, failed
+
+    async def _write(self, destination: str, messages: list[Outgoing]) -> None:
+        """Write until the broker has them; a failure is retried with backoff, also while
+        stopping (the batch is not acknowledged before it is written)."""
+        if not messages:
+            return
+        delay = 0.1
+        while True:
+            try:
+                await self.transport.write(destination, messages)
+                return
+            except Exception as exc:
+                self.metrics.retries.inc()
+                log.warning(
+                    "writing %d messages to %s failed, retrying: %s",
+                    len(messages),
+                    destination,
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+
+async def serve_stream(
+    worker: StreamWorker, side: SidePort | None, *, lag_every: float = 5.0
+) -> int:
+    """Run ``worker`` until SIGTERM / SIGINT, then let it finish and acknowledge the batch
+    in hand within ``drain_timeout``; the exit code (0 drained, 1 not in time)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    if side is not None:
+        await side.start()
+    lag = loop.create_task(_watch_lag(worker, lag_every))
+    task = loop.create_task(worker.run())
+    stopping = loop.create_task(worker.stopping())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), worker.settings.drain_timeout)
+            except TimeoutError:
+                task.cancel()
+                log.error(
+                    "the batch in hand was not done within %gs", worker.settings.drain_timeout
+                )
+                return 1
+        task.result()
+        log.info("stopped; every message read was acknowledged")
+        return 0
+    finally:
+        stopping.cancel()
+        lag.cancel()
+        if side is not None:
+            await side.stop()
+
+
+async def _watch_lag(worker: StreamWorker, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        if worker.connected:
+            try:
+                value = await worker.transport.lag()
+            except Exception:
+                continue
+            if value is not None:
+                worker.metrics.lag.set(value)

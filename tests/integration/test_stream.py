@@ -1,0 +1,212 @@
+"""Stream serving on real brokers: the same suite for Redis Streams, NATS JetStream and
+Kafka (the librdkafka mock cluster, or NERVOSUM_TEST_KAFKA), so no broker gets a weaker
+test. Workers run as `nervosum stream` subprocesses, as in production."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.services.brokers import Broker, Item, running
+
+TRANSPORTS = ["redis", "nats", "kafka"]
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    with running(request.param) as started:
+        yield started
+
+
+@dataclass(frozen=True)
+class Streams:
+    source: str
+    sink: str
+    dead: str
+
+
+@pytest.fixture
+def streams() -> Streams:
+    tag = uuid.uuid4().hex[:8]
+    return Streams(f"in-{tag}", f"out-{tag}", f"dlq-{tag}")
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def ready(self) -> bool:
+        try:
+            return (
+                httpx.get(f"http://127.0.0.1:{self.port}/health/ready", timeout=1).status_code
+                == 200
+            )
+        except httpx.TransportError:
+            return False
+
+    def metric(self, outcome: str) -> float:
+        page = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        for line in page.splitlines():
+            if line.startswith("nervosum_stream_messages_total") and f'outcome="{outcome}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def worker(
+    project: Path, broker: Broker, streams: Streams, *extra: str, sleep: float = 0
+) -> Iterator[Worker]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "nervosum", "stream", str(project),
+        "--source", broker.url(streams.source),
+        "--sink", broker.url(streams.sink),
+        "--dead-letter", broker.url(streams.dead),
+        "--port", str(port), "--idle-ms", "1500", "--max-wait-ms", "50", "--batch-size", "8",
+        *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "DOUBLER_SLEEP": str(sleep), "PYTHONUNBUFFERED": "1"}
+    log = Path(tempfile.mkstemp(prefix="nervosum-stream-", suffix=".log")[1])
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    started = Worker(process, port, log)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not start:\n{started.output()}")
+            time.sleep(0.1)
+        yield started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.unlink(missing_ok=True)
+
+
+def record(i: int) -> dict[str, object]:
+    return {"key": f"k{i}", "x": i + 100, "n": 2}
+
+
+def inputs(count: int) -> list[Item]:
+    return [(f"m{i}".encode(), json.dumps(record(i)).encode()) for i in range(count)]
+
+
+def keys_of(items: list[Item]) -> Counter[str]:
+    return Counter(json.loads(payload)["key"] for _key, payload in items)
+
+
+def test_every_message_gets_its_prediction_under_its_key_and_id(
+    doubler: Path, broker: Broker, streams: Streams
+) -> None:
+    singles = inputs(40)
+    arrays = [
+        (f"a{i}".encode(), json.dumps([record(1000 + i), record(2000 + i)]).encode())
+        for i in range(10)
+    ]
+    with worker(doubler, broker, streams) as running_worker:
+        broker.put(streams.source, singles + arrays)
+        out = broker.take_until(streams.sink, 50)
+        assert len(out) == 50
+        answers = {key: json.loads(payload) for key, payload in out}
+        for i in range(40):
+            assert answers[f"m{i}".encode()] == {"key": f"k{i}", "y": 4.0 * (i + 100)}
+        for i in range(10):
+            pair = answers[f"a{i}".encode()]
+            assert [p["key"] for p in pair] == [f"k{1000 + i}", f"k{2000 + i}"]
+        assert running_worker.metric("written") == 50
+        assert broker.take(streams.dead) == []
+
+
+def test_bad_messages_are_dead_lettered_with_their_reasons(
+    doubler: Path, broker: Broker, streams: Streams
+) -> None:
+    bad = [
+        (b"garbled", b"{nope"),
+        (b"typed", json.dumps({"key": "t", "x": "abc"}).encode()),
+        (b"unlucky", json.dumps({"key": "u", "x": 13}).encode()),
+    ]
+    good = [(b"fine", json.dumps({"key": "f", "x": 1}).encode())]
+    with worker(doubler, broker, streams):
+        broker.put(streams.source, bad + good)
+        letters = broker.take_until(streams.dead, 3)
+        out = broker.take_until(streams.sink, 1)
+    assert [json.loads(p) for _k, p in out] == [{"key": "f", "y": 2.0}]
+    reasons = {key: json.loads(payload) for key, payload in letters}
+    assert set(reasons) == {b"garbled", b"typed", b"unlucky"}
+    assert "not valid JSON" in reasons[b"garbled"]["reason"]
+    assert reasons[b"typed"]["error"]["type"] == "validation_error"
+    assert reasons[b"unlucky"]["error"]["type"] == "prediction_error"
+    for letter in reasons.values():
+        assert letter["payload"] and letter["position"] and letter["attempts"] >= 1
+        assert letter["source"].endswith(streams.source)
+
+
+def test_two_workers_in_one_group_split_the_work_without_duplicates(
+    doubler: Path, broker: Broker, streams: Streams
+) -> None:
+    with (
+        worker(doubler, broker, streams, sleep=0.02) as first,
+        worker(doubler, broker, streams, sleep=0.02) as second,
+    ):
+        time.sleep(1 if broker.scheme != "kafka" else 4)  # both have joined the group
+        broker.put(streams.source, inputs(300))
+        out = broker.take_until(streams.sink, 300)
+        counts = keys_of(out)
+        assert len(counts) == 300 and max(counts.values()) == 1
+        assert first.metric("written") > 0 and second.metric("written") > 0
+        assert first.metric("written") + second.metric("written") == 300
+
+
+def test_a_killed_worker_loses_nothing(doubler: Path, broker: Broker, streams: Streams) -> None:
+    broker.put(streams.source, inputs(120))
+    with worker(doubler, broker, streams, sleep=0.1) as doomed:
+        broker.take_until(streams.sink, 16)
+        doomed.process.send_signal(signal.SIGKILL)  # mid-batch, nothing drained
+        doomed.process.wait()
+    with worker(doubler, broker, streams):
+        out = broker.take_until(streams.sink, 120, timeout=90)
+        deadline = time.monotonic() + 30
+        while len(keys_of(out)) < 120 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            out = broker.take(streams.sink)
+    counts = keys_of(out)
+    assert set(counts) == {f"k{i}" for i in range(120)}
+    # only the killed worker's unacknowledged batch may be written twice
+    assert sum(counts.values()) - 120 <= 2 * 8
+
+
+def test_sigterm_finishes_the_batch_in_hand_and_exits_zero(
+    doubler: Path, broker: Broker, streams: Streams
+) -> None:
+    broker.put(streams.source, inputs(80))
+    with worker(doubler, broker, streams, sleep=0.2) as stopping:
+        broker.take_until(streams.sink, 8)
+        stopping.process.send_signal(signal.SIGTERM)
+        assert stopping.process.wait(timeout=30) == 0, stopping.output()
+        assert "every message read was acknowledged" in stopping.output()
+    with worker(doubler, broker, streams):
+        out = broker.take_until(streams.sink, 80, timeout=90)
+    counts = keys_of(out)
+    assert set(counts) == {f"k{i}" for i in range(80)}
+    assert max(counts.values()) == 1  # what the stopped worker wrote, it acknowledged
