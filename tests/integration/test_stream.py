@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, iris_copy, nervosum
 from tests.services.brokers import Broker, Item, running
 
 TRANSPORTS = ["redis", "nats", "kafka"]
@@ -210,3 +210,61 @@ def test_sigterm_finishes_the_batch_in_hand_and_exits_zero(
     counts = keys_of(out)
     assert set(counts) == {f"k{i}" for i in range(80)}
     assert max(counts.values()) == 1  # what the stopped worker wrote, it acknowledged
+
+
+def test_a_stream_bundle_runs_its_worker_from_its_config(
+    tmp_path: Path, home_env: dict[str, str]
+) -> None:
+    """`deployment.mode: stream` and a `stream:` block: `nervosum run` starts the worker
+    in the bundle's own environment (with the broker clients of the `stream` extra)."""
+    with running("redis") as broker:
+        project = iris_copy(tmp_path, "iris_stream", mode="stream")
+        names = Streams("iris-in", "iris-out", "iris-dlq")
+        side = free_port()
+        with (project / "nervosum.yaml").open("a") as config:
+            config.write(
+                f"stream:\n  source: {broker.url(names.source)}\n  sink: {broker.url(names.sink)}\n"
+                f"  dead_letter: {broker.url(names.dead)}\n  port: {side}\n"
+            )
+        built = nervosum("build", "--no-image", "-q", str(project), env=home_env)
+        assert built.returncode == 0, built.stderr
+        command = [sys.executable, "-m", "nervosum", "run", "-n", "iris_stream"]
+        process = subprocess.Popen(
+            command, env=home_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            flower = {
+                "sepal_length": 5.1,
+                "sepal_width": 3.5,
+                "petal_length": 1.4,
+                "petal_width": 0.2,
+            }
+            broker.put(names.source, [(b"f1", json.dumps(flower).encode()), (b"f2", b"[]")])
+            out = broker.take_until(names.sink, 2, timeout=180)
+            assert sorted(out) == [(b"f1", b'{"prediction":0}'), (b"f2", b"[]")]
+            ready = httpx.get(f"http://127.0.0.1:{side}/health/ready", timeout=5)
+            assert ready.status_code == 200
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output = process.communicate(timeout=60)[0].decode(errors="replace")
+        assert process.returncode == 0, output
+
+
+def test_bad_addresses_are_one_line_with_a_hint(doubler: Path, home_env: dict[str, str]) -> None:
+    none = nervosum("stream", str(doubler), "--sink", "redis://127.0.0.1/x", env=home_env)
+    assert none.returncode == 2 and "no --source given" in none.stderr
+    scheme = nervosum(
+        "stream", str(doubler), "--source", "amqp://h/q", "--sink", "redis://h/x", env=home_env
+    )
+    assert scheme.returncode == 2 and "redis, nats, kafka" in scheme.stderr
+    apart = nervosum(
+        "stream", str(doubler), "--source", "redis://a:1/x", "--sink", "redis://b:1/y", env=home_env
+    )
+    assert apart.returncode == 2 and "another server" in apart.stderr
+    port = free_port()  # nothing listens there
+    down = nervosum(
+        "stream", str(doubler), "--source", f"redis://127.0.0.1:{port}/in",
+        "--sink", f"redis://127.0.0.1:{port}/out", "--port", "0", env=home_env,
+    )  # fmt: skip
+    assert down.returncode == 1 and "cannot reach" in down.stderr
+    assert "Traceback" not in down.stderr

@@ -613,7 +613,17 @@ def test_server_port_out_of_range_is_rejected(make_project) -> None:
 def test_reserved_blocks_are_accepted_and_listed(make_project) -> None:
     project = make_project(MODEL + "graph:\n  steps: x\nstream:\n  source: y\n")
 
-    assert load_config(project).config.reserved_blocks_in_use() == ["stream", "graph"]
+    config = load_config(project).config
+    assert config.reserved_blocks_in_use() == ["graph"]
+    assert config.stream is not None and config.stream.source == "y"
+
+
+def test_stream_block_is_validated(make_project) -> None:
+    project = make_project(MODEL + "stream:\n  source: redis://h/s\n  batch_sise: 8\n")
+
+    assert rendered(load_error(project)) == [
+        "FILE:7: stream.batch_sise: unknown key (did you mean 'batch_size'?)",
+    ]
 
 
 def test_logging_block_is_validated_and_keeps_passwords_out(make_project) -> None:

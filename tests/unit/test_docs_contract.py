@@ -19,6 +19,7 @@ from nervosum.config.spec import (
     SchemaField,
     ServerSpec,
     SinkSpec,
+    StreamSpec,
 )
 from tests.conftest import ROOT
 
@@ -37,6 +38,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "metrics.": MetricsSpec,
     "logging.": LoggingSpec,
     "logging.sinks[].": SinkSpec,
+    "stream.": StreamSpec,
 }
 
 
@@ -55,6 +57,7 @@ def documented_keys() -> list[str]:
                 "build",
                 "metrics",
                 "logging",
+                "stream",
             }:
                 continue
             keys.append(prefix + key)

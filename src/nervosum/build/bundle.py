@@ -134,7 +134,9 @@ def content_id(folder: Path) -> str:
 
 
 def _roots(project: Project) -> list[Requirement]:
-    roots = [Requirement(f"nervosum=={__version__}")]
+    # A stream worker needs the broker clients (the `stream` extra) in its environment.
+    extra = "[stream]" if project.config.deployment.mode == "stream" else ""
+    roots = [Requirement(f"nervosum{extra}=={__version__}")]
     if project.config.requirements:
         roots.extend(read_requirements(project.project_dir / project.config.requirements))
     return roots

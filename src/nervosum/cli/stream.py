@@ -12,47 +12,37 @@ from nervosum.cli.output import reports_errors
 
 @click.command(short_help="Consume a stream, predict, produce: Redis, NATS JetStream, Kafka.")
 @project_arguments
-@click.option("--source", required=True, metavar="URL", help="Where messages come from.")
-@click.option("--sink", required=True, metavar="URL", help="Where predictions go.")
+@click.option("--source", metavar="URL", help="Where messages come from [stream.source].")
+@click.option("--sink", metavar="URL", help="Where predictions go [stream.sink].")
 @click.option("--dead-letter", metavar="URL", help="Where unusable messages go, with the reason.")
 @click.option("--group", help="Consumer group shared by replicas [default nervosum-<name>].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), help="Messages per model call [64].")
 @click.option(
     "--max-wait-ms",
     type=click.FloatRange(min=0),
-    default=100.0,
-    show_default=True,
-    help="Longest wait for a batch's first message.",
+    help="Longest wait for a batch's first message [100].",
 )
 @click.option(
     "--max-deliveries",
     type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Deliveries after which a message (e.g. one that kills its worker) is dead-lettered.",
+    help="Deliveries after which a message (one that kills its worker) is dead-lettered [5].",
 )
 @click.option(
     "--idle-ms",
     type=click.IntRange(min=100),
-    default=30_000,
-    show_default=True,
-    help="After how long a message a dead member held is delivered to another.",
+    help="After how long a message a dead member held goes to another [30000].",
 )
-@click.option("--proba/--no-proba", default=False, help="Add class probabilities to outputs.")
+@click.option("--proba/--no-proba", default=None, help="Add class probabilities to outputs.")
 @click.option(
     "--drain-timeout",
     type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    help="Seconds SIGTERM waits for the batch in hand to be written and acknowledged.",
+    help="Seconds SIGTERM waits for the batch in hand to be written and acknowledged [30].",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Side port interface.")
 @click.option(
     "--port",
-    type=int,
-    default=8081,
-    show_default=True,
-    help="Side port for /health/live, /health/ready and /metrics (0: none).",
+    type=click.IntRange(min=0, max=65535),
+    help="Side port for /health/live, /health/ready and /metrics; 0: none [8081].",
 )
 @click.pass_context
 @reports_errors
@@ -60,22 +50,23 @@ def stream(
     ctx: click.Context,
     project_dir: str,
     config: str,
-    source: str,
-    sink: str,
+    source: str | None,
+    sink: str | None,
     dead_letter: str | None,
     group: str | None,
-    batch_size: int,
-    max_wait_ms: float,
-    max_deliveries: int,
-    idle_ms: int,
-    proba: bool,
-    drain_timeout: float,
+    batch_size: int | None,
+    max_wait_ms: float | None,
+    max_deliveries: int | None,
+    idle_ms: int | None,
+    proba: bool | None,
+    drain_timeout: float | None,
     host: str,
-    port: int,
+    port: int | None,
 ) -> None:
     """Serve a model as a stream processor: read SOURCE in a consumer group, predict each
     batch in one model call, write the predictions to SINK, then acknowledge.
 
+    Settings come from the stream: block of nervosum.yaml, then these flags.
     Messages are JSON objects (one record) or arrays (records), validated by the
     input_schema; bad ones go to --dead-letter with the reason. Delivery is
     at-least-once: a worker that dies leaves its batch to the others. SIGTERM finishes
@@ -90,23 +81,23 @@ def stream(
           --group scorers
     """
     from nervosum.config import load_config
-    from nervosum.stream.serve import StreamOptions
     from nervosum.stream.serve import serve as run
+    from nervosum.stream.serve import stream_settings
 
     project = load_config(project_dir, config)
-    options = StreamOptions(
-        source=source,
-        sink=sink,
-        dead_letter=dead_letter,
-        group=group,
-        batch_size=batch_size,
-        max_wait_ms=max_wait_ms,
-        max_deliveries=max_deliveries,
-        idle_ms=idle_ms,
-        proba=proba,
-        drain_timeout=drain_timeout,
-        host=host,
-        port=port or None,
-        debug=bool(ctx.find_root().params.get("debug")),
-    )
-    sys.exit(run(project, options))
+    flags = {
+        "source": source,
+        "sink": sink,
+        "dead_letter": dead_letter,
+        "group": group,
+        "batch_size": batch_size,
+        "max_wait_ms": max_wait_ms,
+        "max_deliveries": max_deliveries,
+        "idle_ms": idle_ms,
+        "proba": proba,
+        "drain_timeout": drain_timeout,
+        "port": port,
+    }
+    settings = stream_settings(project, flags)
+    debug = bool(ctx.find_root().params.get("debug"))
+    sys.exit(run(project, settings, host=host, debug=debug))

@@ -71,7 +71,7 @@ def duplicate_names(names: list[object]) -> list[tuple[int, str]]:
 
 # Blocks that later capabilities fill in; the names are reserved so a config written for a
 # newer nervosum fails loudly on an older one only when the block is actually malformed.
-RESERVED_BLOCKS = ("stream", "graph")
+RESERVED_BLOCKS = ("graph",)
 METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 
 
@@ -319,6 +319,23 @@ class LoggingSpec(_Frozen):
     flush_timeout: float = Field(default=5.0, ge=0)  # seconds shutdown waits for the queue
 
 
+class StreamSpec(_Frozen):
+    """``nervosum stream``'s settings (flags override them), so a built bundle of
+    ``deployment.mode: stream`` runs as a stream worker with ``nervosum run``."""
+
+    source: str | None = None  # redis://host:port/db/stream, nats://host:port/subject, kafka://...
+    sink: str | None = None
+    dead_letter: str | None = None
+    group: str | None = None  # None: nervosum-<name>
+    batch_size: int = Field(default=64, ge=1)
+    max_wait_ms: float = Field(default=100.0, ge=0)
+    max_deliveries: int = Field(default=5, ge=1)
+    idle_ms: int = Field(default=30_000, ge=100)
+    proba: bool = False
+    drain_timeout: float = Field(default=30.0, ge=0)
+    port: int | None = Field(default=8081, ge=0, le=65535)  # the side port; 0 or null: none
+
+
 class NervosumConfig(_Frozen):
     """The whole nervosum.yaml, validated."""
 
@@ -338,7 +355,7 @@ class NervosumConfig(_Frozen):
     build: BuildSpec = BuildSpec()
     metrics: MetricsSpec = MetricsSpec()
     logging: LoggingSpec | None = None
-    stream: dict[str, Any] | None = None
+    stream: StreamSpec | None = None
     graph: dict[str, Any] | None = None
 
     @field_validator("tag", mode="before")

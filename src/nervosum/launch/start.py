@@ -16,17 +16,18 @@ _HOST_ONLY = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
 
 def _runnable(entry: Entry) -> None:
-    if entry.mode not in ("http", "batch"):
+    if entry.mode not in ("http", "batch", "stream"):
         raise RequestError(
             f"{entry.reference} is a {entry.mode!r} bundle; this version of nervosum runs"
-            " http and batch bundles",
+            " http, batch and stream bundles",
             hint=f"serve its project over HTTP instead: nervosum serve {entry.path / 'app'}",
         )
 
 
 def _serving_arguments(entry: Entry, request: RunRequest) -> list[str]:
-    """--host/--port for an http bundle; a batch job takes only its own options."""
-    if entry.mode != "http":
+    """--host/--port for an http bundle (a stream worker's side port); a batch job takes
+    only its own options."""
+    if entry.mode == "batch":
         if request.host or request.port:
             raise RequestError(
                 f"--host/--port apply to http bundles; {entry.reference} is a batch job",

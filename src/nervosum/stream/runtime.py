@@ -100,7 +100,14 @@ class StreamWorker:
         await self._stopping.wait()
 
     async def run(self) -> None:
-        await self.transport.connect()
+        try:
+            await self.transport.connect()
+        except Exception as exc:
+            await self.transport.close()
+            raise NervosumError(
+                f"cannot reach {self.settings.source_label}: {type(exc).__name__}: {exc}",
+                hint="check the address and that the broker is running",
+            ) from None
         self.connected = True
         log.info("reading %s as group member", self.settings.source_label)
         try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from typing import Any
+
+import pydantic
 
 from nervosum.config import Project
+from nervosum.config.spec import StreamSpec
 from nervosum.engine import Engine
 from nervosum.errors import RequestError
 from nervosum.stream.endpoints import open_transport, parse_endpoint
@@ -14,27 +17,27 @@ from nervosum.stream.runtime import StreamSettings, StreamWorker, serve_stream
 from nervosum.stream.sideport import SidePort
 
 
-@dataclass(frozen=True)
-class StreamOptions:
-    """``nervosum stream``'s flags."""
+def stream_settings(project: Project, flags: dict[str, Any]) -> StreamSpec:
+    """The ``stream:`` block of nervosum.yaml with the flags that were given on top."""
+    base = project.config.stream or StreamSpec()
+    given = {name: value for name, value in flags.items() if value is not None}
+    try:
+        spec = StreamSpec.model_validate({**base.model_dump(), **given})
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        raise RequestError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+    for name in ("source", "sink"):
+        if getattr(spec, name) is None:
+            raise RequestError(
+                f"no --{name} given, and no stream.{name} in nervosum.yaml",
+                hint="e.g. --source redis://127.0.0.1:6379/0/in --sink redis://127.0.0.1:6379/0/out",
+            )
+    return spec
 
-    source: str
-    sink: str
-    dead_letter: str | None = None
-    group: str | None = None
-    batch_size: int = 64
-    max_wait_ms: float = 100.0
-    max_deliveries: int = 5
-    idle_ms: int = 30_000
-    proba: bool = False
-    drain_timeout: float = 30.0
-    host: str = "127.0.0.1"
-    port: int | None = 8081  # the side port; None: no side port
-    debug: bool = False
 
-
-def serve(project: Project, options: StreamOptions) -> int:
+def serve(project: Project, options: StreamSpec, *, host: str, debug: bool = False) -> int:
     """Consume until SIGTERM; the exit code."""
+    assert options.source is not None and options.sink is not None  # stream_settings checks
     source = parse_endpoint(options.source, "--source")
     sink = parse_endpoint(options.sink, "--sink")
     dead = parse_endpoint(options.dead_letter, "--dead-letter") if options.dead_letter else None
@@ -47,7 +50,7 @@ def serve(project: Project, options: StreamOptions) -> int:
     config = project.config
     group = options.group or f"nervosum-{config.name}"
     transport = open_transport(source, group, idle_ms=options.idle_ms)
-    engine = Engine.load(project, debug=options.debug)
+    engine = Engine.load(project, debug=debug)
     settings = StreamSettings(
         sink=sink.name,
         dead_letter=dead.name if dead else None,
@@ -66,8 +69,8 @@ def serve(project: Project, options: StreamOptions) -> int:
     )
     worker = StreamWorker(engine, transport, settings, metrics)
     side = None
-    if options.port is not None:
+    if options.port:
         side = SidePort(
-            options.host, options.port, ready=lambda: worker.connected, metrics=metrics.exposition
+            host, options.port, ready=lambda: worker.connected, metrics=metrics.exposition
         )
     return asyncio.run(serve_stream(worker, side))
