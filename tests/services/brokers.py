@@ -151,9 +151,13 @@ class NatsBroker(Broker):
 
     def take(self, name: str) -> list[Item]:
         async def take() -> list[Item]:
+            from nats.js.api import AckPolicy, ConsumerConfig
+
             js = self.nc.jetstream()
             await self._ensure(js, name)
-            sub = await js.pull_subscribe(name, durable=None)
+            # no acks: an acked consumer stops at 1,000 unacknowledged messages
+            config = ConsumerConfig(ack_policy=AckPolicy.NONE)
+            sub = await js.pull_subscribe(name, durable=None, config=config)
             found: list[Item] = []
             while True:
                 try:

@@ -30,6 +30,19 @@ class KafkaTransport(Transport):
         self.session_ms = min(max(idle_ms, 6_000), 300_000)
         self._consumer: Any = None
         self._producer: Any = None
+        self._has_partitions = False
+        self._early: list[Message] = []
+
+    def _assigned(self, _consumer: Any, partitions: list[Any]) -> None:
+        self._has_partitions = self._has_partitions or bool(partitions)
+
+    async def _join(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` s) until the group gave this member partitions, so a
+        worker reports ready once it takes part; messages that arrive meanwhile are kept
+        for the first read."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._has_partitions and asyncio.get_running_loop().time() < deadline:
+            self._early += await asyncio.to_thread(self._consume, 64, 0.2)
 
     @property
     def servers(self) -> str:
@@ -50,7 +63,7 @@ class KafkaTransport(Transport):
                 "log_level": 4,  # warnings and errors; not every reconnect
             }
         )
-        self._consumer.subscribe([self.source.name])
+        self._consumer.subscribe([self.source.name], on_assign=self._assigned)
         self._producer = Producer(
             {
                 "bootstrap.servers": self.servers,
@@ -59,6 +72,7 @@ class KafkaTransport(Transport):
                 "log_level": 4,
             }
         )
+        await self._join(timeout=self.session_ms / 1000 + 10)
 
     def _consume(self, most: int, wait: float) -> list[Message]:
         messages = []
@@ -70,6 +84,9 @@ class KafkaTransport(Transport):
         return messages
 
     async def read(self, most: int, wait_ms: float) -> list[Message]:
+        if self._early:
+            early, self._early = self._early[:most], self._early[most:]
+            return early
         return await asyncio.to_thread(self._consume, most, max(wait_ms, 1) / 1000)
 
     def _produce(self, destination: str, messages: Sequence[Outgoing]) -> None:
