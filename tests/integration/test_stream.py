@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, iris_copy, nervosum
-from tests.services.brokers import Broker, Item, running
+from tests.integration.test_metrics import promtool_accepts
+from tests.services.brokers import Broker, Item, RedisBroker, running
 
 TRANSPORTS = ["redis", "nats", "kafka"]
 
@@ -268,3 +269,59 @@ def test_bad_addresses_are_one_line_with_a_hint(doubler: Path, home_env: dict[st
     )  # fmt: skip
     assert down.returncode == 1 and "cannot reach" in down.stderr
     assert "Traceback" not in down.stderr
+
+
+@pytest.mark.parametrize("scheme", ["redis", "nats"])  # Kafka counts no deliveries
+def test_a_message_delivered_too_often_is_dead_lettered(
+    doubler: Path, scheme: str, streams: Streams
+) -> None:
+    """A batch whose worker died is delivered again; past --max-deliveries (here 1: the
+    first redelivery) it goes to the dead letter instead of to the model again."""
+    with running(scheme) as broker:
+        broker.put(streams.source, inputs(40))
+        with worker(doubler, broker, streams, sleep=0.5) as doomed:
+            broker.take_until(streams.sink, 8)
+            doomed.process.send_signal(signal.SIGKILL)
+            doomed.process.wait()
+        with worker(doubler, broker, streams, "--max-deliveries", "1"):
+            deadline = time.monotonic() + 60
+            while True:
+                letters = broker.take(streams.dead)
+                out = broker.take(streams.sink)
+                accounted = set(keys_of(out)) | {
+                    json.loads(json.loads(p)["payload"])["key"] for _k, p in letters
+                }
+                if len(accounted) == 40 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+    assert accounted == {f"k{i}" for i in range(40)}
+    assert letters, "the killed worker's batch was not dead-lettered"
+    for _key, payload in letters:
+        letter = json.loads(payload)
+        assert letter["attempts"] == 2 and "delivered 2 times" in letter["reason"]
+
+
+def test_a_failed_write_is_retried_and_nothing_is_acknowledged_before_it(
+    doubler: Path, streams: Streams
+) -> None:
+    """The sink key holds a plain string, so XADD fails (WRONGTYPE) until it is removed:
+    the worker retries, and once the sink works every message arrives."""
+    with running("redis") as broker:
+        assert isinstance(broker, RedisBroker)
+        broker.db.set(streams.sink, "not a stream")
+        broker.put(streams.source, inputs(10))
+        with worker(doubler, broker, streams) as retrying:
+            deadline = time.monotonic() + 30
+            while retrying.metric("written") == 0 and "WRONGTYPE" not in retrying.output():
+                assert time.monotonic() < deadline, retrying.output()
+                time.sleep(0.1)
+            assert retrying.metric("written") == 0
+            pending = broker.db.xpending(streams.source, "nervosum-Doubler")
+            assert pending["pending"] == 8  # the batch in hand (--batch-size 8): not acknowledged
+            broker.db.delete(streams.sink)
+            out = broker.take_until(streams.sink, 10)
+            assert len(keys_of(out)) == 10
+            assert "failed, retrying" in retrying.output()
+            page = httpx.get(f"http://127.0.0.1:{retrying.port}/metrics", timeout=5).text
+    promtool_accepts(page)
+    assert "nervosum_stream_write_retries_total" in page
