@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, iris_copy, nervosum
+from tests.conftest import DOUBLER, DOUBLER_CODE, ProjectFactory, free_port, iris_copy, nervosum
 from tests.integration.test_metrics import promtool_accepts
 from tests.services.brokers import Broker, Item, RedisBroker, running
 
@@ -325,3 +325,25 @@ def test_a_failed_write_is_retried_and_nothing_is_acknowledged_before_it(
             page = httpx.get(f"http://127.0.0.1:{retrying.port}/metrics", timeout=5).text
     promtool_accepts(page)
     assert "nervosum_stream_write_retries_total" in page
+
+
+def test_stream_predictions_and_failures_reach_the_prediction_log(
+    make_project: ProjectFactory, streams: Streams, tmp_path: Path
+) -> None:
+    log = tmp_path / "predictions.jsonl"
+    config = DOUBLER.rstrip() + f"\n    logging:\n      sinks:\n        - {{type: jsonl, path: '{log}'}}\n"
+    project = make_project(config, {"doubler.py": DOUBLER_CODE})
+    with running("redis") as broker, worker(project, broker, streams) as logging_worker:
+        broker.put(streams.source, [*inputs(3), (b"bad", b"{nope")])
+        broker.take_until(streams.sink, 3)
+        broker.take_until(streams.dead, 1)
+        logging_worker.process.send_signal(signal.SIGTERM)  # flushes the log
+        assert logging_worker.process.wait(timeout=30) == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    ok = [r for r in records if r["status"] == "ok"]
+    assert sorted(r["id"] for r in ok) == ["k0", "k1", "k2"]
+    assert {r["runtime"] for r in records} == {"stream"}
+    first = next(r for r in ok if r["id"] == "k0")
+    assert first["outputs"] == {"y": 400.0} and first["inputs"] == {"x": 100.0, "n": 2}
+    (failure,) = [r for r in records if r["status"] == "error"]
+    assert failure["request"] == "{nope" and failure["error"]["type"] == "bad_request"

@@ -54,6 +54,24 @@ class StreamMetrics:
             registry=self.registry,
         ).labels(model)
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
+        self._dropped = Counter(
+            f"{prefix}_predlog_dropped",
+            "Prediction log records a sink could not take (full buffer, sink down).",
+            ["sink"],
+            registry=self.registry,
+        )
+        self._logged = Counter(
+            f"{prefix}_predlog_written",
+            "Prediction log records written, by sink.",
+            ["sink"],
+            registry=self.registry,
+        )
+
+    def predlog_dropped(self, sink: str, count: int) -> None:
+        self._dropped.labels(sink).inc(count)
+
+    def predlog_written(self, sink: str, count: int) -> None:
+        self._logged.labels(sink).inc(count)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -27,6 +27,8 @@ from typing import Any
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError
 from nervosum.jsonio import dumps
+from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
+from nervosum.predlog.writer import PredictionLog
 from nervosum.schema import Record
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.sideport import SidePort
@@ -35,6 +37,7 @@ from nervosum.stream.transport import Message, Outgoing, Transport
 log = logging.getLogger("nervosum.stream")
 
 MAX_BACKOFF = 5.0
+MAX_LOGGED_PAYLOAD = 64 * 1024  # bytes of a failed message kept in its log record
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,14 @@ class StreamWorker:
         transport: Transport,
         settings: StreamSettings,
         metrics: StreamMetrics,
+        *,
+        predlog: PredictionLog | None = None,
+        origin: Origin | None = None,
     ) -> None:
+        """``predlog``: where each message's prediction (or failure) is logged, as on HTTP."""
         self.engine = engine
+        self.predlog = predlog
+        self.origin = origin
         self.transport = transport
         self.settings = settings
         self.metrics = metrics
@@ -128,7 +137,7 @@ class StreamWorker:
         self.metrics.read.inc(len(messages))
         self.metrics.batch_size.observe(len(messages))
         parsed, dead = self._parse(messages)
-        outputs, failed = await self._predict(parsed)
+        outputs, failed, answered = await self._predict(parsed)
         dead += failed
         await self._write(self.settings.sink, outputs)
         if dead:
@@ -138,6 +147,7 @@ class StreamWorker:
             if self.settings.dead_letter is not None:
                 await self._write(self.settings.dead_letter, letters)
         await self.transport.ack(messages)
+        self._log(answered, dead, started)
         self.metrics.written.inc(len(outputs))
         self.metrics.dead_lettered.inc(len(dead))
         self.metrics.latency.observe(time.perf_counter() - started)
@@ -167,9 +177,12 @@ class StreamWorker:
 
     async def _predict(
         self, parsed: list[_Parsed]
-    ) -> tuple[list[Outgoing], list[tuple[Message, NervosumError]]]:
+    ) -> tuple[
+        list[Outgoing], list[tuple[Message, NervosumError]], list[tuple[_Parsed, list[Record]]]
+    ]:
+        """Outputs to write, messages that failed, and each answered message's outputs."""
         if not parsed:
-            return [], []
+            return [], [], []
         groups = [item.records for item in parsed]
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
@@ -180,13 +193,45 @@ class StreamWorker:
         self.metrics.predictions.observe(answers, time.perf_counter() - started)
         outputs: list[Outgoing] = []
         failed: list[tuple[Message, NervosumError]] = []
+        answered: list[tuple[_Parsed, list[Record]]] = []
         for item, answer in zip(parsed, answers, strict=True):
             if isinstance(answer, NervosumError):
                 failed.append((item.message, answer))
             else:
                 body = answer if item.many else answer[0] if answer else {}
                 outputs.append(Outgoing(item.message.key, dumps(body)))
-        return outputs, failed
+                answered.append((item, answer))
+        return outputs, failed, answered
+
+    def _log(
+        self,
+        answered: list[tuple[_Parsed, list[Record]]],
+        dead: list[tuple[Message, NervosumError]],
+        started: float,
+    ) -> None:
+        """Each message's records in the prediction log: its predictions, or its failure;
+        the latency is the batch's, from reading to acknowledging."""
+        if self.predlog is None or self.origin is None:
+            return
+        spec = self.predlog.spec
+        route = self.settings.source_label
+        records: list[Record] = []
+        for item, outputs in answered:
+            exchange = Exchange(
+                item.message.position, route, started, inputs=item.records, outputs=outputs
+            )
+            records += prediction_records(
+                self.origin,
+                exchange,
+                id_field=self.engine.id_field,
+                keep_best=spec.n_best,
+                log_inputs=spec.inputs,
+            )
+        for message, error in dead:
+            exchange = Exchange(message.position, route, started)
+            sent = message.payload[:MAX_LOGGED_PAYLOAD].decode("utf-8", "replace")
+            records.append(failure_record(self.origin, exchange, error, sent))
+        self.predlog.emit(records)
 
     async def _write(self, destination: str, messages: list[Outgoing]) -> None:
         """Write until the broker has them; a failure is retried with backoff, also while

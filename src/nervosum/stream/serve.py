@@ -11,6 +11,8 @@ from nervosum.config import Project
 from nervosum.config.spec import StreamSpec
 from nervosum.engine import Engine
 from nervosum.errors import RequestError
+from nervosum.predlog.events import Origin
+from nervosum.predlog.writer import PredictionLog
 from nervosum.stream.endpoints import open_transport, parse_endpoint
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import StreamSettings, StreamWorker, serve_stream
@@ -67,10 +69,21 @@ def serve(project: Project, options: StreamSpec, *, host: str, debug: bool = Fal
     metrics.predictions.describe_model(
         handle.classes, handle.output_names[0], outputs[0].type if outputs else None
     )
-    worker = StreamWorker(engine, transport, settings, metrics)
+    predlog = None
+    if config.logging is not None:
+        predlog = PredictionLog(
+            config.logging, on_drop=metrics.predlog_dropped, on_write=metrics.predlog_written
+        )
+    identity = handle.identity
+    origin = Origin(config.name, config.tag, identity.uuid, identity.created, runtime="stream")
+    worker = StreamWorker(engine, transport, settings, metrics, predlog=predlog, origin=origin)
     side = None
     if options.port:
         side = SidePort(
             host, options.port, ready=lambda: worker.connected, metrics=metrics.exposition
         )
-    return asyncio.run(serve_stream(worker, side))
+    try:
+        return asyncio.run(serve_stream(worker, side))
+    finally:
+        if predlog is not None:
+            predlog.close()
