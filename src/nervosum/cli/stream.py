@@ -16,7 +16,7 @@ from nervosum.cli.output import reports_errors
 @click.option("--sink", metavar="URL", help="Where predictions go [stream.sink].")
 @click.option("--dead-letter", metavar="URL", help="Where unusable messages go, with the reason.")
 @click.option("--group", help="Consumer group shared by replicas [default nervosum-<name>].")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Messages per model call [64].")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Most messages per call [256].")
 @click.option(
     "--max-wait-ms",
     type=click.FloatRange(min=0),

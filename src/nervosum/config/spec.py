@@ -327,7 +327,7 @@ class StreamSpec(_Frozen):
     sink: str | None = None
     dead_letter: str | None = None
     group: str | None = None  # None: nervosum-<name>
-    batch_size: int = Field(default=64, ge=1)
+    batch_size: int = Field(default=256, ge=1)  # a batch is what waits, up to this
     max_wait_ms: float = Field(default=100.0, ge=0)
     max_deliveries: int = Field(default=5, ge=1)
     idle_ms: int = Field(default=30_000, ge=100)

@@ -47,7 +47,7 @@ class StreamSettings:
     sink: str
     dead_letter: str | None
     source_label: str
-    batch_size: int = 64
+    batch_size: int = 256
     max_wait_ms: float = 100.0
     max_deliveries: int = 5
     proba: bool = False
