@@ -331,7 +331,8 @@ def test_stream_predictions_and_failures_reach_the_prediction_log(
     make_project: ProjectFactory, streams: Streams, tmp_path: Path
 ) -> None:
     log = tmp_path / "predictions.jsonl"
-    config = DOUBLER.rstrip() + f"\n    logging:\n      sinks:\n        - {{type: jsonl, path: '{log}'}}\n"
+    sink = f"{{type: jsonl, path: '{log}'}}"
+    config = DOUBLER.rstrip() + f"\n    logging:\n      sinks:\n        - {sink}\n"
     project = make_project(config, {"doubler.py": DOUBLER_CODE})
     with running("redis") as broker, worker(project, broker, streams) as logging_worker:
         broker.put(streams.source, [*inputs(3), (b"bad", b"{nope")])
