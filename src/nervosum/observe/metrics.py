@@ -78,6 +78,31 @@ def process_exited(pid: int) -> None:
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
+class PredlogMetrics:
+    """The prediction log's counters per sink, for every runtime that logs (HTTP, stream);
+    ``dropped`` and ``written`` are the log writers' callbacks."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+        self._dropped = Counter(
+            f"{prefix}_predlog_dropped",
+            "Prediction log records a sink could not take (full buffer, sink down).",
+            ["sink"],
+            registry=registry,
+        )
+        self._written = Counter(
+            f"{prefix}_predlog_written",
+            "Prediction log records written, by sink.",
+            ["sink"],
+            registry=registry,
+        )
+
+    def dropped(self, sink: str, count: int) -> None:
+        self._dropped.labels(sink).inc(count)
+
+    def written(self, sink: str, count: int) -> None:
+        self._written.labels(sink).inc(count)
+
+
 class HttpMetrics:
     """The HTTP server's metric families, registered in their own registry."""
 
@@ -150,18 +175,7 @@ class HttpMetrics:
         ).labels(model)
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
         self.feedback = FeedbackTracker(self.registry, prefix, model, spec.feedback_window)
-        self.predlog_dropped_total = Counter(
-            f"{prefix}_predlog_dropped",
-            "Prediction log records a sink could not take (full buffer, sink down).",
-            ["sink"],
-            registry=self.registry,
-        )
-        self.predlog_written_total = Counter(
-            f"{prefix}_predlog_written",
-            "Prediction log records written, by sink.",
-            ["sink"],
-            registry=self.registry,
-        )
+        self.predlog = PredlogMetrics(self.registry, prefix)
         # Label lookups cost more than the increments; children are cached per label set.
         self._requests: dict[tuple[str, str, int], Any] = {}
         self._latency: dict[tuple[str, str], Any] = {}
@@ -186,12 +200,6 @@ class HttpMetrics:
         if timer is None:
             timer = self._latency[key[:2]] = self.latency.labels(self.model, route, method)
         timer.observe(seconds)
-
-    def predlog_dropped(self, sink: str, count: int) -> None:
-        self.predlog_dropped_total.labels(sink).inc(count)
-
-    def predlog_written(self, sink: str, count: int) -> None:
-        self.predlog_written_total.labels(sink).inc(count)
 
     def error(self, route: str, kind: str) -> None:
         self.errors.labels(self.model, route, kind).inc()

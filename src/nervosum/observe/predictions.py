@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -26,6 +26,9 @@ from nervosum.config.spec import MetricsSpec
 from nervosum.jsonio import dumps
 from nervosum.model import PROBABILITIES
 from nervosum.schema import Record
+
+if TYPE_CHECKING:
+    from nervosum.engine import Engine
 
 PROCESSING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 OTHER = "other"
@@ -60,6 +63,14 @@ class PredictionMetrics:
             buckets=PROCESSING_BUCKETS,
             registry=registry,
         ).labels(model)
+
+    def describe_engine(self, engine: Engine) -> None:
+        """:meth:`describe_model` from a loaded engine and its output schema."""
+        handle = engine.handle
+        outputs = engine.project.config.output_schema
+        self.describe_model(
+            handle.classes, handle.output_names[0], outputs[0].type if outputs else None
+        )
 
     def describe_model(
         self, classes: Sequence[str] | None, output_field: str, output_type: str | None

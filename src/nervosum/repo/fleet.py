@@ -86,8 +86,7 @@ class ModelFleet:
         self._held: dict[str, Snapshot] = {}  # every snapshot a version may still come from
         self._lock = asyncio.Lock()
         self._running: asyncio.Task[RefreshReport] | None = None
-        self._retiring: set[asyncio.Task[None]] = set()
-        self._draining: list[Version] = []
+        self._draining: dict[asyncio.Task[None], Version] = {}  # retired, finishing requests
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -225,38 +224,14 @@ class ModelFleet:
 
     async def _load(self, slot: ModelSlot, folder: ModelFolder, snapshot: Snapshot) -> Version:
         project = await asyncio.to_thread(folder_project, folder)
-        loop = asyncio.get_running_loop()
-        outcome: asyncio.Future[None] = loop.create_future()
-
-        def settle(exc: BaseException | None) -> None:
-            if outcome.done():
-                return
-            if exc is None:
-                outcome.set_result(None)
-            else:
-                outcome.set_exception(exc)
-
-        def loaded() -> None:  # both run on the model's thread
-            loop.call_soon_threadsafe(settle, None)
-
-        def failed(exc: BaseException) -> None:
-            loop.call_soon_threadsafe(settle, exc)
-
-        state = ServingState(
-            project,
-            project.config.server,
-            debug=self.debug,
-            metrics=slot.metrics,
-            on_loaded=loaded,
-            on_load_failure=failed,
-        )
+        state = ServingState(project, project.config.server, debug=self.debug, metrics=slot.metrics)
         slot.metrics = state.metrics
-        state.start()
         try:
-            await outcome
+            await state.load()
         except BaseException:
             await state.shutdown()
             raise
+        state.start()
         return Version(state, folder, snapshot)
 
     # -- v2 repository extension ---------------------------------------------------------
@@ -267,7 +242,8 @@ class ModelFleet:
             snapshot = self.snapshot
             folder = None
             if snapshot is not None:
-                folder = next((f for f in discover(snapshot.root) if f.name == name), None)
+                found = await asyncio.to_thread(discover, snapshot.root)
+                folder = next((f for f in found if f.name == name), None)
             if snapshot is None or folder is None:
                 raise NotFoundError(f"no model folder {name!r} in {self.source.description}")
             slot = self.slots.setdefault(name, ModelSlot(name))
@@ -290,24 +266,24 @@ class ModelFleet:
     # -- retirement ----------------------------------------------------------------------
 
     def _retire(self, version: Version) -> None:
-        self._draining.append(version)
         task = asyncio.get_running_loop().create_task(self._drain(version))
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._draining[task] = version
+        task.add_done_callback(self._drained)
+
+    def _drained(self, task: asyncio.Task[None]) -> None:
+        del self._draining[task]
+        self._release_unused()
 
     async def _drain(self, version: Version) -> None:
         deadline = time.monotonic() + self.drain_timeout
         while version.leases and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        try:
-            await version.state.shutdown()
-        finally:
-            self._draining.remove(version)
-            self._release_unused()
+        await version.state.shutdown()
 
     def _release_unused(self) -> None:
         """Delete checkouts that no serving or draining version comes from."""
-        versions = [s.current for s in self.slots.values() if s.current] + self._draining
+        serving = [s.current for s in self.slots.values() if s.current]
+        versions = [*serving, *self._draining.values()]
         used = {str(v.snapshot.root) for v in versions}
         if self.snapshot is not None:
             used.add(str(self.snapshot.root))
@@ -323,5 +299,5 @@ class ModelFleet:
             if slot.current is not None:
                 self._retire(slot.current)
                 slot.current = None
-        if self._retiring:
-            await asyncio.gather(*self._retiring, return_exceptions=True)
+        if self._draining:
+            await asyncio.gather(*self._draining, return_exceptions=True)

@@ -19,7 +19,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from nervosum.errors import NervosumError, NotReadyError, RequestError
+from nervosum.config.spec import ServerSpec
+from nervosum.errors import NervosumError, NotReadyError
 from nervosum.observe.merge import merged_exposition
 from nervosum.repo.fleet import ModelFleet
 from nervosum.repo.slots import ModelSlot
@@ -28,13 +29,13 @@ from nervosum.schema import Record
 from nervosum.serving.body import load_json, read_json_body
 from nervosum.serving.guard import guarded
 from nervosum.serving.responses import JsonResponse
-from nervosum.serving.routes import predict_with
+from nervosum.serving.routes import predict_with, query_flag
 from nervosum.serving.state import ServingState
 
 SEED_HOME = "works!"  # what the seed's / and /<base>/ answered
 STATE_KEY = "nervosum.state"  # the scope keys the middleware reads
 METRICS_KEY = "nervosum.metrics"
-MAX_BODY = 8 * 1024 * 1024
+MAX_BODY = ServerSpec().max_body_size  # the single-model server's default
 
 
 def fleet_of(request: Request) -> ModelFleet:
@@ -48,15 +49,6 @@ def _slot(request: Request) -> ModelSlot:
     if slot.metrics is not None:
         request.scope[METRICS_KEY] = slot.metrics
     return slot
-
-
-def _flag(request: Request, name: str) -> bool:
-    value = request.query_params.get(name, "false").strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise RequestError(f"query parameter {name}={value!r} is not a boolean", hint=f"{name}=true")
 
 
 async def _seed_answer(state: ServingState, records: list[Record], many: bool) -> Record:
@@ -98,7 +90,7 @@ async def seed_all(request: Request) -> Response:
     """Every ready model on the same variables; failed or unready ones are left out of the
     merge (named in ``X-Models-Skipped``), and shown as errors with ``?by_model=true``."""
     fleet = fleet_of(request)
-    by_model = _flag(request, "by_model")
+    by_model = query_flag(request, "by_model", default=False)
     body = await read_json_body(request, MAX_BODY)
     records, many = parse_variables(body)
     slots = fleet.ordered()

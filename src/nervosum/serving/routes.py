@@ -27,7 +27,8 @@ from nervosum.serving.state import ServingState
 _PARSE_INLINE_LIMIT = 256 * 1024
 
 
-def _flag(request: Request, name: str, default: bool) -> bool:
+def query_flag(request: Request, name: str, default: bool) -> bool:
+    """A boolean query parameter (``1/true/yes/on``, ``0/false/no/off``); 400 otherwise."""
     if not request.scope["query_string"]:  # the usual request: nothing to parse
         return default
     value = request.query_params.get(name)
@@ -56,7 +57,7 @@ async def predict_with(state: ServingState, request: Request) -> Response:
         records, many = await asyncio.to_thread(engine.inputs.parse_json, body)
     else:
         records, many = engine.inputs.parse_json(body)
-    outputs = await state.infer(records, proba=_flag(request, "proba", default=True))
+    outputs = await state.infer(records, proba=query_flag(request, "proba", default=True))
     return JsonResponse(outputs if many else outputs[0])
 
 

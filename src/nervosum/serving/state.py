@@ -92,10 +92,7 @@ class ServingState:
             self.batcher = batcher
         self.engine = engine
         handle = engine.handle
-        outputs = self.project.config.output_schema
-        self.metrics.predictions.describe_model(
-            handle.classes, handle.output_names[0], outputs[0].type if outputs else None
-        )
+        self.metrics.predictions.describe_engine(engine)
         self.metrics.loaded(self.project.config.tag, handle.identity.uuid, handle.load_seconds)
 
     @property
@@ -114,17 +111,34 @@ class ServingState:
         if spec is not None and self.predlog is None:
             self.predlog = PredictionLog(
                 spec,
-                on_drop=self.metrics.predlog_dropped,
-                on_write=self.metrics.predlog_written,
+                on_drop=self.metrics.predlog.dropped,
+                on_write=self.metrics.predlog.written,
             )
         if self.batcher is not None:
             self.batcher.reopen()
         if self.engine is None:
             self.executor.submit(self._load)
 
+    async def load(self) -> None:
+        """Load the model on the model thread and wait for it, raising what the load
+        raised (the multi-model server loads its models one at a time so); then
+        :meth:`start` finds it loaded."""
+        await self.run_model(self._load_engine)
+
+    def _load_engine(self) -> None:
+        engine = Engine.load(self.project, debug=self.debug)
+        log.info(
+            "model %s (%s) loaded in %.2fs",
+            engine.handle.label,
+            engine.handle.identity.uuid,
+            engine.handle.load_seconds,
+        )
+        self._set_ready(engine)
+
     def _load(self) -> None:
+        """The background load of :meth:`start`: failures are kept and reported."""
         try:
-            engine = Engine.load(self.project, debug=self.debug)
+            self._load_engine()
         except BaseException as exc:
             self.load_error = exc
             if isinstance(exc, NervosumError):
@@ -134,13 +148,6 @@ class ServingState:
             if self.on_load_failure is not None:
                 self.on_load_failure(exc)
             return
-        log.info(
-            "model %s (%s) loaded in %.2fs",
-            engine.handle.label,
-            engine.handle.identity.uuid,
-            engine.handle.load_seconds,
-        )
-        self._set_ready(engine)
         if self.on_loaded is not None:
             self.on_loaded()
 
@@ -181,19 +188,11 @@ class ServingState:
         if exchange is not None:  # one answer: logged as one row holding every input
             exchange.inputs = records if len(records) == 1 else [{"variables": records}]
 
-        def observed() -> Record:
-            started = time.perf_counter()
-            try:
-                answer = engine.transform(records)
-            except NervosumError:
-                self.metrics.predictions.observe([], time.perf_counter() - started)
-                raise
-            self.metrics.predictions.observe([[answer]], time.perf_counter() - started)
-            return answer
-
         with self._timeout_error():
             async with asyncio.timeout(self.settings.timeout):
-                answer = await self.run_model(observed)
+                (answer,) = await self.run_model(
+                    self._observed, lambda: [engine.transform(records)]
+                )
         if exchange is not None:
             exchange.outputs = [answer]
         return answer
@@ -212,15 +211,17 @@ class ServingState:
         refuse_when_full(self._unbatched_rows, len(records), self.project.config.batching.max_queue)
         self._unbatched_rows += len(records)
         try:
-            return await self.run_model(self._observed, engine, records, proba)
+            return await self.run_model(
+                self._observed, lambda: engine.predict(records, proba=proba)
+            )
         finally:
             self._unbatched_rows -= len(records)
 
-    def _observed(self, engine: Engine, records: list[Record], proba: bool) -> list[Record]:
-        """``engine.predict`` on the model thread, counted in the prediction metrics."""
+    def _observed(self, call: Callable[[], list[Record]]) -> list[Record]:
+        """A model call on the model thread, timed and counted in the prediction metrics."""
         started = time.perf_counter()
         try:
-            outputs = engine.predict(records, proba=proba)
+            outputs = call()
         except NervosumError:
             self.metrics.predictions.observe([], time.perf_counter() - started)
             raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from nervosum.config.spec import MetricsSpec
-from nervosum.observe.metrics import LATENCY_BUCKETS, metrics_prefix
+from nervosum.observe.metrics import LATENCY_BUCKETS, PredlogMetrics, metrics_prefix
 from nervosum.observe.predictions import PredictionMetrics
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -54,24 +54,7 @@ class StreamMetrics:
             registry=self.registry,
         ).labels(model)
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
-        self._dropped = Counter(
-            f"{prefix}_predlog_dropped",
-            "Prediction log records a sink could not take (full buffer, sink down).",
-            ["sink"],
-            registry=self.registry,
-        )
-        self._logged = Counter(
-            f"{prefix}_predlog_written",
-            "Prediction log records written, by sink.",
-            ["sink"],
-            registry=self.registry,
-        )
-
-    def predlog_dropped(self, sink: str, count: int) -> None:
-        self._dropped.labels(sink).inc(count)
-
-    def predlog_written(self, sink: str, count: int) -> None:
-        self._logged.labels(sink).inc(count)
+        self.predlog = PredlogMetrics(self.registry, prefix)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -64,17 +64,13 @@ def serve(project: Project, options: StreamSpec, *, host: str, debug: bool = Fal
         drain_timeout=options.drain_timeout,
     )
     metrics = StreamMetrics(config.name, config.metrics)
-    handle = engine.handle
-    outputs = config.output_schema
-    metrics.predictions.describe_model(
-        handle.classes, handle.output_names[0], outputs[0].type if outputs else None
-    )
+    metrics.predictions.describe_engine(engine)
     predlog = None
     if config.logging is not None:
         predlog = PredictionLog(
-            config.logging, on_drop=metrics.predlog_dropped, on_write=metrics.predlog_written
+            config.logging, on_drop=metrics.predlog.dropped, on_write=metrics.predlog.written
         )
-    identity = handle.identity
+    identity = engine.handle.identity
     origin = Origin(config.name, config.tag, identity.uuid, identity.created, runtime="stream")
     worker = StreamWorker(engine, transport, settings, metrics, predlog=predlog, origin=origin)
     side = None
