@@ -271,7 +271,7 @@ def test_bad_addresses_are_one_line_with_a_hint(doubler: Path, home_env: dict[st
     assert "Traceback" not in down.stderr
 
 
-@pytest.mark.parametrize("scheme", ["redis", "nats"])  # Kafka counts no deliveries
+@pytest.mark.parametrize("scheme", TRANSPORTS)
 def test_a_message_delivered_too_often_is_dead_lettered(
     doubler: Path, scheme: str, streams: Streams
 ) -> None:

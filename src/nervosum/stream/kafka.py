@@ -3,15 +3,22 @@ offsets committed after the producer has the outputs acknowledged by the brokers
 (``acks=all``, idempotent producer), so a worker that dies leaves its batch to be read
 again from the last committed offset.
 
-Kafka counts no deliveries, so ``--max-deliveries`` does not apply: a message that kills
-every worker is read again each time (documented in docs/streams.md). The message key
-is the Kafka key. The client is synchronous; its calls run on a worker thread.
+Kafka itself counts no deliveries, so this transport keeps the count where the group's
+position already lives: before a batch is handed to the model, the offset it starts at is
+committed again with metadata naming the batch's offsets and how often they were handed
+out (``nervosum-delivery:FIRST-LAST:COUNT``). A worker that dies leaves that mark; the
+member that reads those offsets next continues the count, so a message that kills every
+worker reaches ``--max-deliveries`` and is dead-lettered as on Redis and NATS. A batch
+read again is cut at the marked batch's end, so every message of a batch has the same
+count. The message key is the Kafka key. The client is synchronous; its calls run on a
+worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from nervosum.errors import NervosumError
@@ -19,11 +26,46 @@ from nervosum.stream.endpoints import Endpoint
 from nervosum.stream.transport import Message, Outgoing, Transport
 
 FLUSH_TIMEOUT = 30.0
+COMMITTED_TIMEOUT = 30.0
+MARK = "nervosum-delivery:"
+
+Place = tuple[str, int]  # topic, partition
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Offsets ``first``..``last`` of one partition were handed out ``count`` times and
+    not committed since."""
+
+    first: int
+    last: int
+    count: int
+
+    def covers(self, offset: int) -> bool:
+        return self.first <= offset <= self.last
+
+    def metadata(self) -> str:
+        return f"{MARK}{self.first}-{self.last}:{self.count}"
+
+    @classmethod
+    def parse(cls, metadata: str | None) -> Delivery | None:
+        """The mark in a committed offset's metadata; None for anything else (another
+        tool's metadata, or none)."""
+        if not metadata or not metadata.startswith(MARK):
+            return None
+        try:
+            span, count = metadata[len(MARK) :].split(":")
+            first, last = span.split("-")
+            return cls(int(first), int(last), int(count))
+        except ValueError:
+            return None
+
+
+def _place(record: Any) -> Place:
+    return (record.topic(), record.partition())
 
 
 class KafkaTransport(Transport):
-    counts_deliveries = False
-
     def __init__(self, source: Endpoint, group: str, *, idle_ms: int) -> None:
         self.source = source
         self.group = group
@@ -31,18 +73,27 @@ class KafkaTransport(Transport):
         self._consumer: Any = None
         self._producer: Any = None
         self._has_partitions = False
-        self._early: list[Message] = []
+        self._held: list[Any] = []  # records read but not yet handed out
+        self._marks: dict[Place, Delivery | None] = {}  # per partition, once looked up
 
     def _assigned(self, _consumer: Any, partitions: list[Any]) -> None:
         self._has_partitions = self._has_partitions or bool(partitions)
 
+    def _revoked(self, _consumer: Any, partitions: list[Any]) -> None:
+        """Another member reads these partitions from the committed offsets now: forget
+        their marks and the records held back from them."""
+        gone = {(p.topic, p.partition) for p in partitions}
+        self._held = [record for record in self._held if _place(record) not in gone]
+        for place in gone:
+            self._marks.pop(place, None)
+
     async def _join(self, timeout: float) -> None:
         """Wait (up to ``timeout`` s) until the group gave this member partitions, so a
-        worker reports ready once it takes part; messages that arrive meanwhile are kept
+        worker reports ready once it takes part; records that arrive meanwhile are kept
         for the first read."""
         deadline = asyncio.get_running_loop().time() + timeout
         while not self._has_partitions and asyncio.get_running_loop().time() < deadline:
-            self._early += await asyncio.to_thread(self._consume, 64, 0.2)
+            self._held += await asyncio.to_thread(self._consume, 64, 0.2)
 
     @property
     def servers(self) -> str:
@@ -63,7 +114,9 @@ class KafkaTransport(Transport):
                 "log_level": 4,  # warnings and errors; not every reconnect
             }
         )
-        self._consumer.subscribe([self.source.name], on_assign=self._assigned)
+        self._consumer.subscribe(
+            [self.source.name], on_assign=self._assigned, on_revoke=self._revoked
+        )
         self._producer = Producer(
             {
                 "bootstrap.servers": self.servers,
@@ -74,20 +127,60 @@ class KafkaTransport(Transport):
         )
         await self._join(timeout=self.session_ms / 1000 + 10)
 
-    def _consume(self, most: int, wait: float) -> list[Message]:
-        messages = []
-        for record in self._consumer.consume(num_messages=most, timeout=wait):
-            if record.error() is not None:
-                continue  # partition end and other notices, not messages
-            position = f"{record.topic()}/{record.partition()}/{record.offset()}"
-            messages.append(Message(record.value() or b"", record.key(), position, 1, record))
-        return messages
+    def _consume(self, most: int, wait: float) -> list[Any]:
+        records = self._consumer.consume(num_messages=most, timeout=wait)
+        return [r for r in records if r.error() is None]  # not partition-end notices
+
+    def _mark(self, place: Place) -> Delivery | None:
+        """The delivery mark committed for ``place``, looked up once per assignment."""
+        if place not in self._marks:
+            from confluent_kafka import TopicPartition
+
+            (committed,) = self._consumer.committed(
+                [TopicPartition(*place)], timeout=COMMITTED_TIMEOUT
+            )
+            self._marks[place] = Delivery.parse(committed.metadata)
+        return self._marks[place]
+
+    def _hand_out(self, records: list[Any]) -> list[Message]:
+        """Count this delivery of ``records`` and commit the count before the model sees
+        them; records past a re-read batch's end wait for the next read."""
+        from confluent_kafka import TopicPartition
+
+        by_place: dict[Place, list[Any]] = {}
+        for record in records:
+            by_place.setdefault(_place(record), []).append(record)
+        handed: list[Message] = []
+        marks: list[Any] = []
+        for place, read in by_place.items():
+            first = read[0].offset()
+            earlier = self._mark(place)
+            if earlier is not None and earlier.covers(first):
+                batch = [r for r in read if r.offset() <= earlier.last]
+                self._held += read[len(batch) :]
+                count = earlier.count + 1
+            else:
+                batch, count = read, 1
+            mark = Delivery(first, batch[-1].offset(), count)
+            self._marks[place] = mark
+            marks.append(TopicPartition(*place, first, mark.metadata()))
+            handed += [
+                Message(r.value() or b"", r.key(), f"{place[0]}/{place[1]}/{r.offset()}", count, r)
+                for r in batch
+            ]
+        if marks:
+            self._consumer.commit(offsets=marks, asynchronous=False)
+        return handed
+
+    def _take(self, most: int, wait: float) -> list[Message]:
+        if self._held:
+            records, self._held = self._held[:most], self._held[most:]
+        else:
+            records = self._consume(most, wait)
+        return self._hand_out(records)
 
     async def read(self, most: int, wait_ms: float) -> list[Message]:
-        if self._early:
-            early, self._early = self._early[:most], self._early[most:]
-            return early
-        return await asyncio.to_thread(self._consume, most, max(wait_ms, 1) / 1000)
+        return await asyncio.to_thread(self._take, most, max(wait_ms, 1) / 1000)
 
     def _produce(self, destination: str, messages: Sequence[Outgoing]) -> None:
         failures: list[str] = []
@@ -111,14 +204,15 @@ class KafkaTransport(Transport):
     def _commit(self, messages: Sequence[Message]) -> None:
         from confluent_kafka import TopicPartition
 
-        latest: dict[tuple[str, int], int] = {}
+        latest: dict[Place, int] = {}
         for message in messages:
-            record = message.handle
-            place = (record.topic(), record.partition())
-            latest[place] = max(latest.get(place, -1), record.offset())
-        offsets = [TopicPartition(t, p, offset + 1) for (t, p), offset in latest.items()]
+            place = _place(message.handle)
+            latest[place] = max(latest.get(place, -1), message.handle.offset())
+        offsets = [TopicPartition(*place, offset + 1) for place, offset in latest.items()]
         if offsets:
             self._consumer.commit(offsets=offsets, asynchronous=False)
+        for place in latest:
+            self._marks[place] = None  # committed past the marked batch
 
     async def ack(self, messages: Sequence[Message]) -> None:
         await asyncio.to_thread(self._commit, messages)

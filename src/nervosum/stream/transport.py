@@ -37,10 +37,6 @@ class Outgoing:
 class Transport(ABC):
     """A broker connection that reads one source as a group member and writes anywhere."""
 
-    #: Whether the broker counts deliveries (Redis, NATS). Kafka does not: a message that
-    #: kills every worker is redelivered from the last committed offset forever.
-    counts_deliveries: bool = True
-
     @abstractmethod
     async def connect(self) -> None:
         """Connect, and create the group and the streams it needs if missing."""
