@@ -37,6 +37,7 @@ COMMANDS = (
     "serve",
     "serve-repo",
     "stream",
+    "graph",
     "check",
     "predict",
     "batch",

@@ -15,6 +15,7 @@ from nervosum.cli.build import build
 from nervosum.cli.check import check
 from nervosum.cli.evaluate import evaluate
 from nervosum.cli.feedback import feedback
+from nervosum.cli.graph import graph
 from nervosum.cli.init import init
 from nervosum.cli.predict import predict
 from nervosum.cli.registry import export, inspect_bundle, ls, rm
@@ -42,6 +43,7 @@ for command in (
     serve,
     serve_repo,
     stream,
+    graph,
     check,
     predict,
     batch,

@@ -57,9 +57,9 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _keys_at(path: tuple[str | int, ...]) -> list[str]:
+def _keys_at(path: tuple[str | int, ...], root: type[BaseModel]) -> list[str]:
     """The keys allowed in the mapping at ``path`` (aliases where a field has one)."""
-    model: type[BaseModel] | None = NervosumConfig
+    model: type[BaseModel] | None = root
     for part in path:
         if model is None:
             return []
@@ -75,14 +75,18 @@ def _keys_at(path: tuple[str | int, ...]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _issue_from(error: Any, doc: YamlDocument) -> ConfigIssue:
+def issue_from(
+    error: Any, doc: YamlDocument, root: type[BaseModel] = NervosumConfig
+) -> ConfigIssue:
+    """A pydantic error on a model of ``root``'s shape as a located issue, with a "did
+    you mean" for an unknown key."""
     loc: tuple[str | int, ...] = tuple(error["loc"])
     dotted = ".".join(str(p) for p in loc)
     line = doc.line_of(loc)
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        allowed = _keys_at(loc[:-1])
+        allowed = _keys_at(loc[:-1], root)
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
         return ConfigIssue(dotted, "unknown key", line, hint)
@@ -165,7 +169,7 @@ def _validate(
     try:
         return NervosumConfig.model_validate(data), []
     except pydantic.ValidationError as exc:
-        issues = [_issue_from(e, doc) for e in exc.errors()]
+        issues = [issue_from(e, doc) for e in exc.errors()]
     # Pydantic skips whole-list and whole-file checks once a part is invalid; run them here.
     duplicates = _duplicate_field_issues(data, doc)
     if duplicates:

@@ -18,11 +18,21 @@ from nervosum.stream.endpoints import Endpoint
 from nervosum.stream.transport import Message, Outgoing, Transport
 
 KEY = "key"
+DEDUP = "Nats-Msg-Id"  # JetStream stores one message per id within its duplicate window
 
 
 def stream_name(subject: str) -> str:
     """A JetStream stream name for ``subject`` (no dots, wildcards or spaces)."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", subject).upper()
+
+
+def _headers(message: Outgoing) -> dict[str, str]:
+    headers = {}
+    if message.key is not None:
+        headers[KEY] = message.key.decode()
+    if message.dedup is not None:
+        headers[DEDUP] = message.dedup
+    return headers
 
 
 class NatsTransport(Transport):
@@ -91,14 +101,20 @@ class NatsTransport(Transport):
     async def write(self, destination: str, messages: Sequence[Outgoing]) -> None:
         await self._ensure_stream(destination)
         acks = [
-            self._js.publish(
-                destination,
-                message.payload,
-                headers={KEY: message.key.decode()} if message.key is not None else None,
-            )
+            self._js.publish(destination, message.payload, headers=_headers(message) or None)
             for message in messages
         ]
         await asyncio.gather(*acks)  # every PubAck: the messages are stored
+
+    async def key_value(self, bucket: str, ttl: float) -> Any:
+        """The JetStream key-value bucket ``bucket`` (created if missing), whose entries
+        expire ``ttl`` seconds after they were written."""
+        from nats.js.errors import BucketNotFoundError
+
+        try:
+            return await self._js.key_value(bucket)
+        except BucketNotFoundError:
+            return await self._js.create_key_value(bucket=bucket, ttl=ttl)
 
     async def ack(self, messages: Sequence[Message]) -> None:
         for message in messages:

@@ -92,6 +92,11 @@ class RedisTransport(Transport):
             messages.append(Message(payload, key, ident.decode(), delivered.get(ident, 1), ident))
         return messages
 
+    @property
+    def db(self) -> Any:
+        """The connection (a ``redis.asyncio.Redis``), once connected."""
+        return self._db
+
     async def write(self, destination: str, messages: Sequence[Outgoing]) -> None:
         async with self._db.pipeline(transaction=False) as pipe:
             for message in messages:

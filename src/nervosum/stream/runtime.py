@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError
@@ -108,6 +108,13 @@ class StreamWorker:
         """Returns once :meth:`stop` was called."""
         await self._stopping.wait()
 
+    @property
+    def drain_timeout(self) -> float:
+        return self.settings.drain_timeout
+
+    async def lag(self) -> int | None:
+        return await self.transport.lag()
+
     async def run(self) -> None:
         try:
             await self.transport.connect()
@@ -139,13 +146,13 @@ class StreamWorker:
         parsed, dead = self._parse(messages)
         outputs, failed, answered = await self._predict(parsed)
         dead += failed
-        await self._write(self.settings.sink, outputs)
+        await persist(self.transport, self.settings.sink, outputs, self.metrics)
         if dead:
             letters = [dead_letter(m, e, self.settings.source_label) for m, e in dead]
             for message, error in dead:
                 log.warning("dead-lettered %s: %s", message.position, error)
             if self.settings.dead_letter is not None:
-                await self._write(self.settings.dead_letter, letters)
+                await persist(self.transport, self.settings.dead_letter, letters, self.metrics)
         await self.transport.ack(messages)
         self._log(answered, dead, started)
         self.metrics.written.inc(len(outputs))
@@ -233,31 +240,45 @@ class StreamWorker:
             records.append(failure_record(self.origin, exchange, error, sent))
         self.predlog.emit(records)
 
-    async def _write(self, destination: str, messages: list[Outgoing]) -> None:
-        """Write until the broker has them; a failure is retried with backoff, also while
-        stopping (the batch is not acknowledged before it is written)."""
-        if not messages:
+
+async def persist(
+    transport: Transport, destination: str, messages: Sequence[Outgoing], metrics: StreamMetrics
+) -> None:
+    """Write until the broker has them; a failure is retried with backoff, also while
+    stopping (a batch is not acknowledged before it is written)."""
+    delay = 0.1
+    while messages:
+        try:
+            await transport.write(destination, messages)
             return
-        delay = 0.1
-        while True:
-            try:
-                await self.transport.write(destination, messages)
-                return
-            except Exception as exc:
-                self.metrics.retries.inc()
-                log.warning(
-                    "writing %d messages to %s failed, retrying: %s",
-                    len(messages),
-                    destination,
-                    exc,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+        except Exception as exc:
+            metrics.retries.inc()
+            log.warning(
+                "writing %d messages to %s failed, retrying: %s", len(messages), destination, exc
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
 
 
-async def serve_stream(
-    worker: StreamWorker, side: SidePort | None, *, lag_every: float = 5.0
-) -> int:
+class Consumer(Protocol):
+    """What :func:`serve_stream` runs: a model's stream worker, or a graph step."""
+
+    connected: bool
+    metrics: StreamMetrics
+
+    @property
+    def drain_timeout(self) -> float: ...
+
+    def stop(self) -> None: ...
+
+    async def stopping(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+    async def lag(self) -> int | None: ...
+
+
+async def serve_stream(worker: Consumer, side: SidePort | None, *, lag_every: float = 5.0) -> int:
     """Run ``worker`` until SIGTERM / SIGINT, then let it finish and acknowledge the batch
     in hand within ``drain_timeout``; the exit code (0 drained, 1 not in time)."""
     loop = asyncio.get_running_loop()
@@ -272,12 +293,10 @@ async def serve_stream(
         await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
             try:
-                await asyncio.wait_for(asyncio.shield(task), worker.settings.drain_timeout)
+                await asyncio.wait_for(asyncio.shield(task), worker.drain_timeout)
             except TimeoutError:
                 task.cancel()
-                log.error(
-                    "the batch in hand was not done within %gs", worker.settings.drain_timeout
-                )
+                log.error("the batch in hand was not done within %gs", worker.drain_timeout)
                 return 1
         task.result()
         log.info("stopped; every message read was acknowledged")
@@ -289,12 +308,12 @@ async def serve_stream(
             await side.stop()
 
 
-async def _watch_lag(worker: StreamWorker, every: float) -> None:
+async def _watch_lag(worker: Consumer, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         if worker.connected:
             try:
-                value = await worker.transport.lag()
+                value = await worker.lag()
             except Exception:
                 continue
             if value is not None:

@@ -28,10 +28,13 @@ class Message:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to write: its key (carried from the input) and its bytes."""
+    """One message to write: its key (carried from the input) and its bytes. A broker
+    that deduplicates (JetStream) stores one message per ``dedup`` id, so a write
+    repeated after a crash is not written twice."""
 
     key: bytes | None
     payload: bytes
+    dedup: str | None = None
 
 
 class Transport(ABC):

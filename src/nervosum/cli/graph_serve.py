@@ -1,0 +1,55 @@
+"""``nervosum graph serve``: a whole graph behind HTTP."""
+
+from __future__ import annotations
+
+import click
+
+from nervosum.cli.options import listen_options
+from nervosum.cli.output import reports_errors
+
+
+@click.command("serve", short_help="Serve a graph over HTTP: POST /predict runs it.")
+@click.argument("graph_file", metavar="GRAPH_FILE")
+@listen_options
+@click.pass_context
+@reports_errors
+def serve(
+    ctx: click.Context,
+    graph_file: str,
+    host: str | None,
+    port: int | None,
+    graceful_timeout: float | None,
+    access_log: bool,
+    log_level: str,
+) -> None:
+    """Load every step of GRAPH_FILE in this process and serve it: POST /predict with a
+    message (a JSON object, or a list) runs it through the graph and answers with what
+    reached the final streams and what was dead-lettered.
+
+    \b
+    Example:
+      nervosum graph serve examples/graph/pipeline.yaml --port 5000
+      curl -d '{"text": "free cash"}' -H content-type:application/json localhost:5000/predict
+    """
+    import uvicorn
+
+    from nervosum.config.spec import ServerSpec
+    from nervosum.graph.http import create_graph_app
+    from nervosum.graph.load import load_graph
+    from nervosum.serving.server import ServeOptions, stop_signals_end_cleanly, uvicorn_config
+
+    graph = load_graph(graph_file)
+    for warning in graph.warnings:
+        click.secho(f"warning: {warning}", err=True, fg="yellow")
+    options = ServeOptions(
+        host=host,
+        port=port,
+        graceful_timeout=graceful_timeout,
+        access_log=access_log,
+        log_level=log_level,
+        debug=bool(ctx.find_root().params.get("debug")),
+    )
+    settings = options.settings(ServerSpec())
+    server = uvicorn.Server(uvicorn_config(create_graph_app(graph), settings, options))
+    with stop_signals_end_cleanly():
+        server.run()

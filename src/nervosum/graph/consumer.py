@@ -1,0 +1,239 @@
+"""One graph step as a consumer-group member on a broker: what ``graph run --transport
+URL --step NAME`` runs, once per replica.
+
+The step reads each of its input streams with its own consumer group (the step's
+snake_case name), in batches; every message goes through :class:`StepProcessor`; the
+batch's outputs and dead letters are written (retried until the broker has them), and
+only then is the batch acknowledged: at-least-once, as the stream runtime. A converge
+step keeps its groups in the broker (Redis hashes, a NATS key-value bucket), so a
+restarted process loses none and emits each group once. A message delivered more than
+``max_deliveries`` times goes to the dead letter instead of to the step again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import orjson
+
+from nervosum.config.spec import MetricsSpec
+from nervosum.errors import NervosumError, RequestError
+from nervosum.graph.converge import ConvergeStore, Emit
+from nervosum.graph.load import Graph
+from nervosum.graph.process import Letter, StepProcessor
+from nervosum.graph.spec import Step
+from nervosum.graph.step import StepCode
+from nervosum.stream.endpoints import DEFAULT_PORTS, SCHEMES, Endpoint, open_transport
+from nervosum.stream.metrics import StreamMetrics
+from nervosum.stream.runtime import persist
+from nervosum.stream.transport import Message, Outgoing, Transport
+
+log = logging.getLogger("nervosum.graph")
+
+DONE_TTL = 24 * 3600  # how long an emitted converge key is remembered, at least
+
+
+def broker_endpoint(url: str) -> Endpoint:
+    """``redis://host:port/db``, ``nats://host:port`` or ``kafka://host:port`` as an
+    endpoint without a stream (each stream's name comes from the graph)."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise RequestError(
+            f"--transport {url!r}: the scheme must be one of {', '.join(SCHEMES)}",
+            hint="e.g. redis://127.0.0.1:6379/0 or nats://127.0.0.1:4222",
+        )
+    path = parts.path.strip("/")
+    if path and not (parts.scheme == "redis" and path.isdigit()):
+        raise RequestError(
+            f"--transport {url!r} names the broker only (and a Redis database number)",
+            hint="the graph file names the streams",
+        )
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or DEFAULT_PORTS[parts.scheme]
+    return Endpoint(parts.scheme, host, port, "", int(path) if path else 0)
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    batch_size: int = 64
+    max_wait_ms: float = 100.0
+    max_deliveries: int = 5
+    idle_ms: int = 30_000
+    drain_timeout: float = 30.0
+
+
+class StepConsumer:
+    """One replica of one step, reading every input of the step."""
+
+    def __init__(self, graph: Graph, step: Step, broker: Endpoint, settings: StepSettings) -> None:
+        if step.converge is not None and broker.scheme == "kafka":
+            raise RequestError(
+                f"step {step.name!r} converges, and converge groups are kept in the broker:"
+                " Redis or NATS",
+                hint="run the graph with --transport redis://... or nats://...",
+            )
+        self.graph = graph
+        self.spec = graph.spec
+        self.step = step
+        self.broker = broker
+        self.settings = settings
+        self.metrics = StreamMetrics(f"{self.spec.slug}/{step.name}", MetricsSpec())
+        self.connected = False
+        self._stopping = asyncio.Event()
+        self._code_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-step")
+        self.code = StepCode(self.spec, step, graph.root)
+        self.names = {stream: self.spec.stream_name(stream) for stream in self.spec.streams}
+        self.inputs: dict[str, Transport] = {
+            stream: open_transport(
+                Endpoint(
+                    broker.scheme, broker.host, broker.port, self.names[stream], broker.database
+                ),
+                step.group,
+                idle_ms=settings.idle_ms,
+            )
+            for stream in step.inputs
+        }
+        self.writer = next(iter(self.inputs.values()))
+        self._pending: list[Emit] = []
+        self._batch = asyncio.Lock()
+        self.processor: StepProcessor | None = None
+
+    @property
+    def drain_timeout(self) -> float:
+        return self.settings.drain_timeout
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def stopping(self) -> None:
+        await self._stopping.wait()
+
+    async def lag(self) -> int | None:
+        values = [await t.lag() for t in self.inputs.values()]
+        known = [v for v in values if v is not None]
+        return sum(known) if known else None
+
+    async def _send(self, emits: list[Emit]) -> None:
+        self._pending += emits
+
+    async def _store(self) -> ConvergeStore | None:
+        if self.step.converge is None:
+            return None
+        slug, name = self.spec.slug, self.step.name
+        ttl = max(DONE_TTL, int(self.step.converge.timeout * 4))
+        if self.broker.scheme == "redis":
+            from nervosum.graph.redis_store import RedisStore
+            from nervosum.stream.redis import RedisTransport
+
+            assert isinstance(self.writer, RedisTransport)
+            return RedisStore(self.writer.db, slug, name, self.names, ttl)
+        from nervosum.graph.nats_store import NatsStore
+        from nervosum.stream.nats import NatsTransport
+
+        assert isinstance(self.writer, NatsTransport)
+        bucket = f"nervosum-converge-{slug}-{name}".replace(".", "_")
+        kv = await self.writer.key_value(bucket, ttl)
+        return NatsStore(self.writer, kv, slug, name, self.names)
+
+    async def run(self) -> None:
+        try:
+            for transport in self.inputs.values():
+                await transport.connect()
+            store = await self._store()
+        except Exception as exc:
+            for transport in self.inputs.values():
+                await transport.close()
+            raise NervosumError(
+                f"cannot reach {self.broker.server}: {type(exc).__name__}: {exc}",
+                hint="check the address and that the broker is running",
+            ) from None
+        self.processor = StepProcessor(
+            self.spec,
+            self.step,
+            self.code,
+            send=self._send,
+            store=store,
+            executor=self._code_thread,
+        )
+        self.connected = True
+        log.info("step %s reading %s", self.step.name, ", ".join(self.step.inputs))
+        readers = [asyncio.create_task(self._consume(name, t)) for name, t in self.inputs.items()]
+        expiring = asyncio.create_task(self._expire()) if store is not None else None
+        try:
+            await asyncio.gather(*readers)
+        finally:
+            self.connected = False
+            for task in [*readers, *([expiring] if expiring else [])]:
+                task.cancel()
+            for transport in self.inputs.values():
+                await transport.close()
+            self._code_thread.shutdown(wait=True)
+
+    async def _consume(self, stream: str, transport: Transport) -> None:
+        while not self._stopping.is_set():
+            messages = await transport.read(self.settings.batch_size, self.settings.max_wait_ms)
+            if messages:
+                async with self._batch:  # one batch at a time: the pending outputs are its own
+                    await self._handle(stream, transport, messages)
+
+    async def _handle(self, stream: str, transport: Transport, messages: list[Message]) -> None:
+        assert self.processor is not None
+        self.metrics.read.inc(len(messages))
+        self.metrics.batch_size.observe(len(messages))
+        letters: list[Letter] = []
+        limit = self.settings.max_deliveries
+        with self.metrics.latency.time():
+            for message in messages:
+                if message.attempts > limit:
+                    reason = f"delivered {message.attempts} times without being acknowledged"
+                    letters.append(
+                        self.processor.letter(
+                            reason, stream, message.position, message.payload, None
+                        )
+                    )
+                    continue
+                letter = await self.processor.handle(stream, message.payload, message.position)
+                if letter is not None:
+                    letters.append(letter)
+            await self._flush(letters)
+            await transport.ack(messages)
+
+    async def _flush(self, letters: list[Letter]) -> None:
+        """Write the batch's outputs per stream, then its dead letters."""
+        emits, self._pending = self._pending, []
+        by_stream: dict[str, list[Outgoing]] = {}
+        for emit in emits:
+            outgoing = Outgoing(emit.key.encode(), orjson.dumps(emit.message))
+            by_stream.setdefault(self.names[emit.stream], []).append(outgoing)
+        for name, outgoing_list in by_stream.items():
+            await persist(self.writer, name, outgoing_list, self.metrics)
+        self.metrics.written.inc(len(emits))
+        if letters:
+            for letter in letters:
+                log.warning(
+                    "dead-lettered %s from %s: %s", letter.position, letter.source, letter.reason
+                )
+            records = [
+                Outgoing(
+                    letter.key.encode() if letter.key else None,
+                    orjson.dumps(letter.to_record(self.spec.slug)),
+                )
+                for letter in letters
+            ]
+            await persist(self.writer, self.spec.dead_letter_name, records, self.metrics)
+            self.metrics.dead_lettered.inc(len(letters))
+
+    async def _expire(self) -> None:
+        """Every few seconds, converge groups past their timeout go to the dead letter."""
+        assert self.processor is not None and self.step.converge is not None
+        every = min(max(self.step.converge.timeout / 4, 0.2), 5.0)
+        while not self._stopping.is_set():
+            await asyncio.sleep(every)
+            letters = await self.processor.expire()
+            if letters:
+                async with self._batch:
+                    await self._flush(letters)

@@ -1,0 +1,142 @@
+"""``graph serve``: the whole graph behind HTTP, in one process.
+
+``POST /predict`` takes one message (a JSON object) or a list of them, runs each
+through every step it reaches and answers with what reached the graph's final streams:
+``{"outputs": [{"stream", "key", "message"}], "dead_letters": [...]}``. A message
+without the partition key gets a generated one, so clients need not invent keys. A
+request whose every message was dead-lettered answers 422 with the reasons; converge
+groups must complete within the request. The steps' code runs on one thread, so a
+step class need not be thread-safe; the models load once at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nervosum.errors import NervosumError, RequestError
+from nervosum.graph.load import Graph
+from nervosum.graph.local import GraphCode, LocalRun
+from nervosum.observe.metrics import LATENCY_BUCKETS
+from nervosum.serving.body import load_json, read_json_body
+from nervosum.serving.responses import JsonResponse, error_response
+
+MAX_BODY = 16 * 1024 * 1024
+
+
+class GraphMetrics:
+    def __init__(self, graph: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "nervosum_graph_requests",
+            "Graph requests by HTTP status.",
+            ["graph", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "nervosum_graph_request_duration_seconds",
+            "Time to run a request's messages through the graph.",
+            ["graph"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        ).labels(graph)
+        self.letters = Counter(
+            "nervosum_graph_dead_letters",
+            "Messages a step refused, by step.",
+            ["graph", "step"],
+            registry=self.registry,
+        )
+        self.graph = graph
+
+
+def _messages(body: bytes, partition_key: str) -> list[bytes]:
+    """The request's messages as JSON bytes, each with a partition key."""
+    value: Any = load_json(body)
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise RequestError("the body is an empty list: send a message or a list of messages")
+    messages = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            where = f"item {index}" if isinstance(value, list) else "the body"
+            raise RequestError(f"{where} is {type(item).__name__}: a message is a JSON object")
+        item.setdefault(partition_key, uuid.uuid4().hex)
+        messages.append(orjson.dumps(item))
+    return messages
+
+
+def create_graph_app(graph: Graph) -> Starlette:
+    """The app; the steps' code (and models) load before the first request."""
+    state: dict[str, Any] = {}
+    metrics = GraphMetrics(graph.spec.slug)
+    spec = graph.spec
+    entries = spec.entry_streams
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-graph")
+        state["executor"] = executor
+        state["code"] = await asyncio.get_running_loop().run_in_executor(executor, GraphCode, graph)
+        try:
+            yield
+        finally:
+            executor.shutdown(wait=True)
+
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            body = await read_json_body(request, MAX_BODY)
+            messages = _messages(body, spec.partition_key)
+        except NervosumError as exc:
+            metrics.requests.labels(metrics.graph, str(exc.http_status)).inc()
+            return error_response(exc)
+        run = LocalRun(state["code"], executor=state["executor"])
+        for index, message in enumerate(messages):
+            for stream in entries:
+                await run.feed(stream, message, f"request item {index}")
+        await run.finish()
+        for letter in run.letters:
+            metrics.letters.labels(metrics.graph, letter.step).inc()
+        letters = [letter.to_record(spec.slug) for letter in run.letters]
+        outputs = [{"stream": e.stream, "key": e.key, "message": e.message} for e in run.results]
+        status = 422 if letters and not outputs else 200
+        metrics.requests.labels(metrics.graph, str(status)).inc()
+        metrics.latency.observe(time.perf_counter() - started)
+        return JsonResponse({"outputs": outputs, "dead_letters": letters}, status_code=status)
+
+    async def live(_request: Request) -> Response:
+        return JsonResponse({"status": "alive"})
+
+    async def ready(_request: Request) -> Response:
+        loaded = "code" in state
+        return JsonResponse({"status": "ready" if loaded else "loading"}, 200 if loaded else 503)
+
+    async def describe(_request: Request) -> Response:
+        return JsonResponse(
+            {"graph": spec.slug, "entry_streams": entries, "final_streams": spec.final_streams}
+            | {"steps": [s.name for s in spec.steps]}
+        )
+
+    async def exposition(_request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type="text/plain; version=0.0.4")
+
+    routes = [
+        Route("/predict", predict, methods=["POST"]),
+        Route("/health/live", live),
+        Route("/health/ready", ready),
+        Route("/graph", describe),
+        Route("/metrics", exposition, methods=["GET", "POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

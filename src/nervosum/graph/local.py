@@ -1,0 +1,86 @@
+"""A whole graph in one process: for development (``graph run --local``) and for HTTP
+(``graph serve``).
+
+Streams are in-memory queues. A message fed in is carried through every step it
+reaches before the next one is fed, so a run is deterministic. Messages written to a
+stream no step reads are the graph's results; messages a step refuses are its dead
+letters. Converge groups live in a :class:`MemoryStore` per run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Executor
+
+import orjson
+
+from nervosum.graph.converge import Emit, MemoryStore
+from nervosum.graph.load import Graph
+from nervosum.graph.process import Letter, StepProcessor
+from nervosum.graph.step import StepCode
+
+
+class GraphCode:
+    """Every step's code, loaded once (models included) and shared by runs."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.spec = graph.spec
+        self.codes = {s.name: StepCode(graph.spec, s, graph.root) for s in graph.spec.steps}
+
+
+class LocalRun:
+    """One run of the graph: its queues, converge groups and what came out."""
+
+    def __init__(self, code: GraphCode, executor: Executor | None = None) -> None:
+        self.spec = code.spec
+        self._pending: deque[tuple[str, bytes, str, str]] = deque()  # stream, body, where, key
+        self._sent = 0
+        self.results: list[Emit] = []
+        self.letters: list[Letter] = []
+        self.fed = 0
+        self.readers: dict[str, list[StepProcessor]] = {}
+        self.processors: list[StepProcessor] = []
+        for step in self.spec.steps:
+            store = MemoryStore(self._send) if step.converge is not None else None
+            processor = StepProcessor(
+                self.spec,
+                step,
+                code.codes[step.name],
+                send=self._send,
+                store=store,
+                executor=executor,
+            )
+            self.processors.append(processor)
+            for stream in step.inputs:
+                self.readers.setdefault(stream, []).append(processor)
+
+    async def _send(self, emits: list[Emit]) -> None:
+        for emit in emits:
+            self._sent += 1
+            body = orjson.dumps(emit.message)
+            self._pending.append((emit.stream, body, f"#{self._sent}", emit.key))
+
+    async def feed(self, stream: str, payload: bytes, position: str) -> None:
+        """Carry one message from ``stream`` through every step it reaches."""
+        self.fed += 1
+        self._pending.append((stream, payload, position, ""))
+        while self._pending:
+            name, body, where, key = self._pending.popleft()
+            readers = self.readers.get(name)
+            if not readers:
+                self.results.append(Emit(name, key, orjson.loads(body)))
+                continue
+            for processor in readers:
+                letter = await processor.handle(name, body, where)
+                if letter is not None:
+                    self.letters.append(letter)
+
+    async def finish(self) -> None:
+        """The input ended: open converge groups become dead letters."""
+        for processor in self.processors:
+            self.letters += await processor.expire(ended=True)
+
+    @property
+    def filtered(self) -> int:
+        return sum(p.filtered for p in self.processors)

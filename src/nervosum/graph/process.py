@@ -1,0 +1,166 @@
+"""One step's handling of one message, shared by every way a graph runs (in one
+process, over a transport, behind HTTP).
+
+A message is a JSON object carrying the graph's partition key. One that is not JSON,
+not an object, lacks the key, or makes the step fail becomes a dead letter naming the
+step, the reason and the payload; the step goes on with the next message. A converge
+step stores the message as a part of its key's group and, when the group is complete,
+merges it, runs its methods on the merged message and emits once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from nervosum.errors import NervosumError
+from nervosum.graph.converge import ConvergeStore, Emit, State, ordered, part_id
+from nervosum.graph.spec import GraphSpec, Step
+from nervosum.graph.step import Message, StepCode, route
+
+MAX_LETTER_PAYLOAD = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A message the graph could not take, and why."""
+
+    step: str
+    reason: str
+    source: str  # the declared stream it was read from
+    position: str
+    payload: str
+    key: str | None = None
+
+    def to_record(self, graph: str) -> dict[str, Any]:
+        record = {
+            "graph": graph,
+            "step": self.step,
+            "reason": self.reason,
+            "source": self.source,
+            "position": self.position,
+            "payload": self.payload,
+        }
+        if self.key is not None:
+            record["key"] = self.key
+        return record
+
+
+class Rejected(Exception):
+    """This message goes to the dead letter with ``reason``."""
+
+    def __init__(self, reason: str, key: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.key = key
+
+
+Send = Callable[[list[Emit]], Awaitable[None]]
+
+
+class StepProcessor:
+    """Applies one step to messages read from its inputs."""
+
+    def __init__(
+        self,
+        spec: GraphSpec,
+        step: Step,
+        code: StepCode,
+        *,
+        send: Send,
+        store: ConvergeStore | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        """``executor`` runs the user's code (one thread, so a class need not be thread
+        safe); without one it runs inline."""
+        if step.converge is not None and store is None:
+            raise ValueError(f"converge step {step.name!r} needs a store")
+        self.spec = spec
+        self.step = step
+        self.code = code
+        self.send = send
+        self.store = store
+        self.executor = executor
+        self.filtered = 0
+
+    def parse(self, payload: bytes) -> tuple[Message, str]:
+        """The message and its partition key, or :class:`Rejected`."""
+        try:
+            message = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise Rejected(f"not JSON: {exc}") from None
+        if not isinstance(message, dict):
+            raise Rejected(f"a message must be a JSON object, not {type(message).__name__}")
+        key = message.get(self.spec.partition_key)
+        if key is None or isinstance(key, dict | list):
+            raise Rejected(
+                f"no partition key: the message has no {self.spec.partition_key!r} field"
+                " (a string or number)"
+            )
+        return message, str(key)
+
+    async def handle(self, source: str, payload: bytes, position: str) -> Letter | None:
+        """Process one message; the dead letter if it cannot be."""
+        key = None
+        try:
+            message, key = self.parse(payload)
+            await self._process(source, position, message, key)
+        except Rejected as exc:
+            return self.letter(exc.reason, source, position, payload, exc.key or key)
+        except NervosumError as exc:
+            return self.letter(str(exc), source, position, payload, key)
+        return None
+
+    def letter(
+        self, reason: str, source: str, position: str, payload: bytes, key: str | None
+    ) -> Letter:
+        text = payload[:MAX_LETTER_PAYLOAD].decode("utf-8", "replace")
+        return Letter(self.step.name, reason, source, position, text, key)
+
+    async def _process(self, source: str, position: str, message: Message, key: str) -> None:
+        converge = self.step.converge is not None and self.store is not None
+        if converge:
+            assert self.store is not None
+            part = part_id(self.step, source, position)
+            added = await self.store.add(key, part, message, self.step.expected)
+            if added.state is not State.COMPLETE:
+                return
+            message = await self._call(self.code.merge, ordered(self.step, added.parts))
+        result = await self._call(self.code.run, message)
+        emits = []
+        if result is None:
+            self.filtered += 1
+        else:
+            result.setdefault(self.spec.partition_key, message.get(self.spec.partition_key, key))
+            emits = [Emit(stream, key, result) for stream in route(self.step, result)]
+        if converge:
+            assert self.store is not None
+            await self.store.complete(key, emits)
+        elif emits:
+            await self.send(emits)
+
+    async def _call(self, function: Callable[[Any], Any], argument: Any) -> Any:
+        if self.executor is None:
+            return function(argument)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, argument)
+
+    async def expire(self, *, ended: bool = False) -> list[Letter]:
+        """Converge groups past their timeout (every open group once the input
+        ``ended``), as dead letters."""
+        if self.store is None or self.step.converge is None:
+            return []
+        timeout = 0.0 if ended else self.step.converge.timeout
+        when = "when the input ended" if ended else f"after {timeout:g} s"
+        letters = []
+        for key, parts in await self.store.expired(timeout):
+            reason = (
+                f"converge group incomplete {when}: {len(parts)} of {self.step.expected} messages"
+            )
+            payload = orjson.dumps(parts)
+            letters.append(self.letter(reason, ",".join(self.step.inputs), "", payload, key))
+        return letters

@@ -1,0 +1,99 @@
+"""Converge groups in Redis, next to the streams.
+
+Per step (``nervosum:converge:<graph>:<step>``): a hash of parts per open key, a sorted
+set of open keys by the time their first part came, and a ``done`` marker per emitted
+key that lives ``done_ttl`` seconds. Storing a part and completing a group are Lua
+scripts, so they are atomic: the merged message is written to its streams (``XADD``
+with the stream transport's ``data`` / ``key`` fields) in the same script that marks
+the key done, so a group is emitted exactly once however often its parts are
+redelivered, and replicas of the step share the groups safely. Needs one Redis (not a
+cluster, whose keys of one script must share a slot).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from nervosum.graph.converge import Added, ConvergeStore, Emit, Message, State
+from nervosum.stream.redis import DATA, KEY
+
+ADD = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'done'} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[5])
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  local found = redis.call('HGETALL', KEYS[1])
+  table.insert(found, 1, 'complete')
+  return found
+end
+return {'waiting'}
+"""
+
+COMPLETE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+for i = 4, #KEYS do
+  redis.call('XADD', KEYS[i], '*', ARGV[1], ARGV[i], ARGV[2], ARGV[3])
+end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[#ARGV])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[3], ARGV[#ARGV - 1])
+return 1
+"""
+
+CLAIM = """
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return false end
+local found = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return found
+"""
+
+
+def _pairs(flat: list[bytes]) -> dict[str, Message]:
+    return {flat[i].decode(): orjson.loads(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+class RedisStore(ConvergeStore):
+    def __init__(
+        self, db: Any, graph: str, step: str, names: dict[str, str], done_ttl: int
+    ) -> None:
+        """``names``: each declared stream's Redis key; ``done_ttl``: how long an emitted
+        key is remembered (longer than any redelivery of its parts takes)."""
+        self.db = db
+        self.prefix = f"nervosum:converge:{graph}:{step}"
+        self.names = names
+        self.done_ttl = done_ttl
+        self._add = db.register_script(ADD)
+        self._complete = db.register_script(COMPLETE)
+        self._claim = db.register_script(CLAIM)
+
+    def _keys(self, key: str) -> list[str]:
+        return [f"{self.prefix}:parts:{key}", f"{self.prefix}:done:{key}", f"{self.prefix}:open"]
+
+    async def add(self, key: str, part: str, message: Message, expect: int) -> Added:
+        answer = await self._add(
+            keys=self._keys(key),
+            args=[part, orjson.dumps(message), expect, time.time(), key],
+        )
+        state = State(answer[0].decode())
+        return Added(state, _pairs(answer[1:]) if state is State.COMPLETE else {})
+
+    async def complete(self, key: str, emits: list[Emit]) -> bool:
+        keys = self._keys(key) + [self.names[e.stream] for e in emits]
+        # ARGV: the field names, the key, then each message beside its stream's KEYS index
+        args: list[Any] = [DATA, KEY, key.encode(), *[orjson.dumps(e.message) for e in emits]]
+        args += [key, self.done_ttl]
+        return bool(await self._complete(keys=keys, args=args))
+
+    async def expired(self, timeout: float) -> list[tuple[str, list[Message]]]:
+        cutoff = time.time() - timeout
+        opened = f"{self.prefix}:open"
+        taken = []
+        for raw in await self.db.zrangebyscore(opened, "-inf", cutoff):
+            key = raw.decode()
+            found = await self._claim(keys=[f"{self.prefix}:parts:{key}", opened], args=[key])
+            if found is not None:
+                taken.append((key, list(_pairs(found).values())))
+        return taken

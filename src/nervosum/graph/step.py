@@ -1,0 +1,194 @@
+"""What a graph step does to one message, whatever carries the messages.
+
+A class step imports ``class_module`` (after adding ``module_paths`` to ``sys.path``),
+constructs ``class_name(**class_init)`` (with ``logger=`` when the constructor takes
+one, as the seed always passed it), and calls ``methods`` in the listed order, each
+output being the next input. A method takes ``(message)`` or the seed's
+``(context, message)``; which one is read from its signature once, at load. A method
+returning None ends the message's path (a filter).
+
+A project step runs a nervosum project's model on the message: the fields of its
+input schema are validated and predicted, and the outputs are added to the message.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nervosum.errors import ModelDefinitionError, NervosumError, RequestError
+from nervosum.graph.spec import GraphSpec, Step
+
+Message = dict[str, Any]
+
+
+@dataclass
+class StepContext:
+    """What the seed's methods received as ``context``: a logger, the step's name, and
+    ``user_data`` for what a method keeps between messages."""
+
+    logger: logging.Logger
+    step: str
+    user_data: dict[str, Any] = field(default_factory=dict)
+
+
+class StepFailed(NervosumError):
+    """A step's method raised, or returned something that is not a message."""
+
+    code = "step_failed"
+
+
+def _takes_context(method: Callable[..., Any]) -> bool:
+    """Whether ``method`` is called as ``(context, message)`` rather than ``(message)``."""
+    try:
+        parameters = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2
+
+
+def _accepts(constructor: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(constructor).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in parameters)
+
+
+def add_module_paths(paths: list[str], root: Path) -> None:
+    """Put ``paths`` (relative to the graph file's folder) first on ``sys.path``."""
+    for entry in reversed(paths):
+        folder = str((root / entry).resolve())
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
+class StepCode:
+    """One step's loaded code; :meth:`run` is the step applied to one message."""
+
+    def __init__(self, spec: GraphSpec, step: Step, root: Path) -> None:
+        self.step = step
+        self.logger = logging.getLogger(f"nervosum.graph.{step.name}")
+        self.context = StepContext(self.logger, step.name)
+        self.instance: Any = None
+        self._calls: list[tuple[str, Callable[..., Any], bool]] = []
+        self._merge: Callable[[list[Message]], Any] | None = None
+        self._project: Any = None
+        if step.project is not None:
+            self._load_project(root / step.project)
+        elif step.class_module is not None:
+            add_module_paths([*spec.module_paths, *step.module_paths], root)
+            self._load_class()
+
+    def _load_project(self, folder: Path) -> None:
+        from nervosum.config import load_config
+        from nervosum.engine import Engine
+
+        self._project = Engine.load(load_config(folder))
+
+    def _load_class(self) -> None:
+        step = self.step
+        where = f"step {step.name!r}"
+        try:
+            module = importlib.import_module(str(step.class_module))
+        except Exception as exc:
+            raise ModelDefinitionError(
+                f"{where}: cannot import {step.class_module!r}: {type(exc).__name__}: {exc}",
+                hint="module_paths are relative to the graph file's folder",
+            ) from None
+        cls = getattr(module, str(step.class_name), None)
+        if cls is None:
+            raise ModelDefinitionError(f"{where}: {step.class_module} has no {step.class_name!r}")
+        arguments = dict(step.class_init)
+        if _accepts(cls, "logger"):
+            arguments.setdefault("logger", self.logger)
+        try:
+            self.instance = cls(**arguments)
+        except Exception as exc:
+            raise ModelDefinitionError(
+                f"{where}: {step.class_name}(**class_init) failed: {type(exc).__name__}: {exc}"
+            ) from None
+        wanted = [
+            *step.methods,
+            *([step.converge.merge] if step.converge and step.converge.merge else []),
+        ]
+        missing = [name for name in wanted if not callable(getattr(self.instance, name, None))]
+        if missing:
+            raise ModelDefinitionError(
+                f"{where}: {step.class_name} has no method {', '.join(map(repr, missing))}"
+            )
+        for name in step.methods:
+            method = getattr(self.instance, name)
+            self._calls.append((name, method, _takes_context(method)))
+        if step.converge and step.converge.merge:
+            self._merge = getattr(self.instance, step.converge.merge)
+
+    def run(self, message: Message) -> Message | None:
+        """The step applied to ``message``; None when a method filtered it out."""
+        if self._project is not None:
+            return self._predict(message)
+        current: Any = message
+        for name, method, with_context in self._calls:
+            try:
+                current = method(self.context, current) if with_context else method(current)
+            except Exception as exc:
+                raise StepFailed(
+                    f"step {self.step.name!r}: {name}() raised {type(exc).__name__}: {exc}"
+                ) from exc
+            if current is None:
+                self.logger.debug("%s() returned None: the message stops here", name)
+                return None
+            if not isinstance(current, dict):
+                raise StepFailed(
+                    f"step {self.step.name!r}: {name}() returned {type(current).__name__},"
+                    " not a message (a dict) or None"
+                )
+        return dict(current)
+
+    def merge(self, parts: list[Message]) -> Message:
+        """A converge group's messages as one: the user's ``merge`` method, or key by key
+        in order (later parts win on a shared key)."""
+        if self._merge is None:
+            merged: Message = {}
+            for part in parts:
+                merged.update(part)
+            return merged
+        try:
+            result = self._merge(parts)
+        except Exception as exc:
+            name = getattr(self._merge, "__name__", "merge")
+            raise StepFailed(
+                f"step {self.step.name!r}: {name}() raised {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(result, dict):
+            raise StepFailed(
+                f"step {self.step.name!r}: the merge method returned no message (a dict)"
+            )
+        return result
+
+    def _predict(self, message: Message) -> Message:
+        engine = self._project
+        names = engine.inputs.names
+        record = {k: v for k, v in message.items() if not names or k in names}
+        if engine.id_field and engine.id_field in message:
+            record[engine.id_field] = message[engine.id_field]
+        try:
+            (validated,) = engine.inputs.validate([record])
+            (output,) = engine.predict([validated], proba=False)
+        except RequestError as exc:
+            raise StepFailed(f"step {self.step.name!r}: {exc}") from exc
+        except NervosumError as exc:
+            raise StepFailed(f"step {self.step.name!r}: the model failed: {exc}") from exc
+        return {**message, **output}
+
+
+def route(step: Step, message: Message) -> list[str]:
+    """The declared streams ``message`` goes to: every output whose condition holds."""
+    return [o.stream for o in step.outputs if o.when is None or o.when.holds(message)]
