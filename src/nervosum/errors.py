@@ -57,6 +57,7 @@ __all__ = [
     "RequestError",
     "RequestTimeoutError",
     "SourceError",
+    "StepError",
     "UnsupportedMediaTypeError",
     "error_from_record",
 ]
@@ -189,6 +190,13 @@ class InvalidInputError(InputValidationError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         details = [{"loc": [field] if field else [], "msg": message, "type": "invalid_input"}]
         super().__init__(message, details=details)
+
+
+class StepError(NervosumError):
+    """A graph step's method raised, or returned something that is not a message."""
+
+    code = "step_failed"
+    http_status = 422
 
 
 class PredictionError(NervosumError):

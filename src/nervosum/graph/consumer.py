@@ -18,8 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import orjson
-
 from nervosum.config.spec import MetricsSpec
 from nervosum.errors import NervosumError, RequestError
 from nervosum.graph.converge import ConvergeStore, Emit
@@ -27,6 +25,7 @@ from nervosum.graph.load import Graph
 from nervosum.graph.process import Letter, StepProcessor
 from nervosum.graph.spec import Step
 from nervosum.graph.step import StepCode
+from nervosum.jsonio import dumps
 from nervosum.stream.endpoints import DEFAULT_PORTS, SCHEMES, Endpoint, open_transport
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import persist
@@ -186,6 +185,7 @@ class StepConsumer:
         self.metrics.batch_size.observe(len(messages))
         letters: list[Letter] = []
         limit = self.settings.max_deliveries
+        emitted = self.processor.emitted
         with self.metrics.latency.time():
             for message in messages:
                 if message.attempts > limit:
@@ -201,17 +201,17 @@ class StepConsumer:
                     letters.append(letter)
             await self._flush(letters)
             await transport.ack(messages)
+        self.metrics.written.inc(self.processor.emitted - emitted)
 
     async def _flush(self, letters: list[Letter]) -> None:
         """Write the batch's outputs per stream, then its dead letters."""
         emits, self._pending = self._pending, []
         by_stream: dict[str, list[Outgoing]] = {}
         for emit in emits:
-            outgoing = Outgoing(emit.key.encode(), orjson.dumps(emit.message))
+            outgoing = Outgoing(emit.key.encode(), emit.payload)
             by_stream.setdefault(self.names[emit.stream], []).append(outgoing)
         for name, outgoing_list in by_stream.items():
             await persist(self.writer, name, outgoing_list, self.metrics)
-        self.metrics.written.inc(len(emits))
         if letters:
             for letter in letters:
                 log.warning(
@@ -220,7 +220,7 @@ class StepConsumer:
             records = [
                 Outgoing(
                     letter.key.encode() if letter.key else None,
-                    orjson.dumps(letter.to_record(self.spec.slug)),
+                    dumps(letter.to_record(self.spec.slug)),
                 )
                 for letter in letters
             ]

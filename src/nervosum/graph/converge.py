@@ -29,11 +29,12 @@ Message = dict[str, Any]
 
 @dataclass(frozen=True)
 class Emit:
-    """A message for a declared stream, under its partition key."""
+    """A message for a declared stream, under its partition key, and its JSON."""
 
     stream: str
     key: str
     message: Message
+    payload: bytes
 
 
 class State(Enum):

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import orjson
-
 from nervosum.errors import RequestError
 from nervosum.graph.load import Graph
 from nervosum.graph.local import GraphCode, LocalRun
+from nervosum.jsonio import dumps
 
 
 @dataclass(frozen=True)
@@ -105,10 +104,10 @@ class _Writer:
     def drain(self) -> None:
         for emit in self.run.results:
             line = {"stream": emit.stream, "key": emit.key, "message": emit.message}
-            self.out.write(orjson.dumps(line) + b"\n")
+            self.out.write(dumps(line) + b"\n")
             self.results[emit.stream] += 1
         for letter in self.run.letters:
-            self.dead.write(orjson.dumps(letter.to_record(self.graph)) + b"\n")
+            self.dead.write(dumps(letter.to_record(self.graph)) + b"\n")
         self.letters += len(self.run.letters)
         self.run.results.clear()
         self.run.letters.clear()

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Executor
 
-import orjson
-
 from nervosum.graph.converge import Emit, MemoryStore
 from nervosum.graph.load import Graph
 from nervosum.graph.process import Letter, StepProcessor
@@ -34,7 +32,8 @@ class LocalRun:
 
     def __init__(self, code: GraphCode, executor: Executor | None = None) -> None:
         self.spec = code.spec
-        self._pending: deque[tuple[str, bytes, str, str]] = deque()  # stream, body, where, key
+        # stream, body, position, and the Emit when a step wrote it
+        self._pending: deque[tuple[str, bytes, str, Emit | None]] = deque()
         self._sent = 0
         self.results: list[Emit] = []
         self.letters: list[Letter] = []
@@ -58,18 +57,18 @@ class LocalRun:
     async def _send(self, emits: list[Emit]) -> None:
         for emit in emits:
             self._sent += 1
-            body = orjson.dumps(emit.message)
-            self._pending.append((emit.stream, body, f"#{self._sent}", emit.key))
+            self._pending.append((emit.stream, emit.payload, f"#{self._sent}", emit))
 
     async def feed(self, stream: str, payload: bytes, position: str) -> None:
         """Carry one message from ``stream`` through every step it reaches."""
         self.fed += 1
-        self._pending.append((stream, payload, position, ""))
+        self._pending.append((stream, payload, position, None))
         while self._pending:
-            name, body, where, key = self._pending.popleft()
+            name, body, where, emit = self._pending.popleft()
             readers = self.readers.get(name)
             if not readers:
-                self.results.append(Emit(name, key, orjson.loads(body)))
+                if emit is not None:  # written by a step to a stream no step reads
+                    self.results.append(emit)
                 continue
             for processor in readers:
                 letter = await processor.handle(name, body, where)

@@ -1,25 +1,26 @@
 """Converge groups in a NATS JetStream key-value bucket, next to the streams.
 
-One bucket per step (``nervosum-converge-<graph>-<step>``) holds ``p.<key>.<part>`` for
-each stored part, ``s.<key>`` (when the group's first part came) and ``d.<key>`` once the
-group was emitted; keys and parts are base64url-encoded, as KV keys allow few
-characters. Completing a group publishes the merged message with a ``Nats-Msg-Id``
+One bucket per step (``nervosum-converge-<graph>-<step>``) holds ``g.<key>``, the open
+group (when its first part came, and its parts), and ``d.<key>`` once the group was
+emitted; keys are base64url-encoded, as KV keys allow few characters. A part is added
+by compare-and-set on the group's revision, so replicas adding parts of one key at once
+never lose one. Completing a group publishes the merged message with a ``Nats-Msg-Id``
 made of the step and the key, then marks the key done: a process killed between the two
 publishes again after redelivery, and JetStream drops the copy (within the stream's
 duplicate window, two minutes by default), so the group is emitted once. An expired
-group is claimed by deleting ``s.<key>`` at the revision read, so one replica takes it.
+group is claimed by deleting it at the revision read, so one replica takes it.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import time
 from typing import Any
 
 import orjson
 
 from nervosum.graph.converge import Added, ConvergeStore, Emit, Message, State
+from nervosum.jsonio import dumps
 from nervosum.stream.nats import NatsTransport
 from nervosum.stream.transport import Outgoing
 
@@ -30,11 +31,6 @@ def _code(text: str) -> str:
 
 def _text(code: str) -> str:
     return base64.urlsafe_b64decode(code + "=" * (-len(code) % 4)).decode()
-
-
-def _parts(entries: dict[str, Any]) -> dict[str, Message]:
-    """Part id -> message, from ``p.<key>.<part>`` entries."""
-    return {_text(name.rsplit(".", 1)[1]): orjson.loads(e.value) for name, e in entries.items()}
 
 
 class NatsStore(ConvergeStore):
@@ -48,74 +44,72 @@ class NatsStore(ConvergeStore):
         self.ident = f"{graph}:{step}"
         self.names = names
 
-    async def _exists(self, key: str) -> bool:
+    async def _get(self, name: str) -> Any:
+        """The live entry ``name``, or None."""
         from nats.js.errors import KeyNotFoundError
 
         try:
-            await self.kv.get(key)
-        except KeyNotFoundError:
-            return False
-        return True
-
-    async def _entries(self, pattern: str) -> dict[str, Any]:
-        """The live entries whose keys match ``pattern`` (a subject wildcard, filtered
-        by the server; the client's ``keys(filters=...)`` matches substrings)."""
-        watcher = await self.kv.watch(pattern, ignore_deletes=True)
-        found: dict[str, Any] = {}
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    break  # what was stored when the watch began has been seen
-                found[entry.key] = entry
-        finally:
-            await watcher.stop()
-        return found
+            entry = await self.kv.get(name)
+        except KeyNotFoundError:  # also deleted and purged keys
+            return None
+        return entry if entry.value else None
 
     async def add(self, key: str, part: str, message: Message, expect: int) -> Added:
         from nats.js.errors import KeyWrongLastSequenceError
 
         code = _code(key)
-        if await self._exists(f"d.{code}"):
+        if await self._get(f"d.{code}") is not None:
             return Added(State.DONE, {})
-        await self.kv.put(f"p.{code}.{_code(part)}", orjson.dumps(message))
-        with contextlib.suppress(KeyWrongLastSequenceError):  # an earlier part opened it
-            await self.kv.create(f"s.{code}", str(time.time()).encode())
-        stored = await self._entries(f"p.{code}.*")
-        if len(stored) < expect:
+        while True:
+            entry = await self._get(f"g.{code}")
+            group: dict[str, Any] = (
+                orjson.loads(entry.value) if entry else {"started": time.time(), "parts": {}}
+            )
+            group["parts"][part] = message
+            try:
+                if entry is None:
+                    await self.kv.create(f"g.{code}", dumps(group))
+                else:
+                    await self.kv.update(f"g.{code}", dumps(group), last=entry.revision)
+                break
+            except KeyWrongLastSequenceError:
+                continue  # a replica added a part meanwhile: add to its version
+        parts: dict[str, Message] = group["parts"]
+        if len(parts) < expect:
             return Added(State.WAITING, {})
-        return Added(State.COMPLETE, _parts(stored))
+        return Added(State.COMPLETE, parts)
 
     async def complete(self, key: str, emits: list[Emit]) -> bool:
         code = _code(key)
-        if await self._exists(f"d.{code}"):
+        if await self._get(f"d.{code}") is not None:
             return False
         for index, emit in enumerate(emits):
             dedup = f"{self.ident}:{key}:{index}"
-            outgoing = Outgoing(key.encode(), orjson.dumps(emit.message), dedup=dedup)
+            outgoing = Outgoing(key.encode(), emit.payload, dedup=dedup)
             await self.transport.write(self.names[emit.stream], [outgoing])
         await self.kv.put(f"d.{code}", b"1")
-        await self._forget(code)
+        await self.kv.purge(f"g.{code}")
         return True
 
-    async def _forget(self, code: str) -> None:
-        for name in await self._entries(f"p.{code}.*"):
-            await self.kv.purge(name)
-        await self.kv.purge(f"s.{code}")
-
     async def expired(self, timeout: float) -> list[tuple[str, list[Message]]]:
-        from nats.js.errors import KeyWrongLastSequenceError
+        from nats.js.errors import KeyWrongLastSequenceError, NoKeysError
 
         cutoff = time.time() - timeout
+        try:
+            names = [n for n in await self.kv.keys() if n.startswith("g.")]
+        except NoKeysError:
+            return []
         taken = []
-        for name, entry in (await self._entries("s.*")).items():
-            if not entry.value or float(entry.value) > cutoff:
+        for name in names:
+            entry = await self._get(name)
+            if entry is None:
+                continue
+            group = orjson.loads(entry.value)
+            if group["started"] > cutoff:
                 continue
             try:
                 await self.kv.delete(name, last=entry.revision)
             except KeyWrongLastSequenceError:
-                continue  # another replica claimed it
-            code = name[2:]
-            parts = list(_parts(await self._entries(f"p.{code}.*")).values())
-            await self._forget(code)
-            taken.append((_text(code), parts))
+                continue  # a part came meanwhile, or another replica claimed it
+            taken.append((_text(name[2:]), list(group["parts"].values())))
         return taken

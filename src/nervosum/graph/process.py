@@ -22,6 +22,7 @@ from nervosum.errors import NervosumError
 from nervosum.graph.converge import ConvergeStore, Emit, State, ordered, part_id
 from nervosum.graph.spec import GraphSpec, Step
 from nervosum.graph.step import Message, StepCode, route
+from nervosum.jsonio import dumps
 
 MAX_LETTER_PAYLOAD = 64 * 1024
 
@@ -86,7 +87,8 @@ class StepProcessor:
         self.send = send
         self.store = store
         self.executor = executor
-        self.filtered = 0
+        self.filtered = 0  # messages a method returned None for
+        self.emitted = 0  # messages written to output streams
 
     def parse(self, payload: bytes) -> tuple[Message, str]:
         """The message and its partition key, or :class:`Rejected`."""
@@ -130,19 +132,29 @@ class StepProcessor:
             added = await self.store.add(key, part, message, self.step.expected)
             if added.state is not State.COMPLETE:
                 return
-            message = await self._call(self.code.merge, ordered(self.step, added.parts))
+            try:
+                merged = await self._call(self.code.merge, ordered(self.step, added.parts))
+                emits = await self._run(merged, key)
+            except NervosumError:
+                await self.store.complete(key, [])  # one dead letter closes the group
+                raise
+            if await self.store.complete(key, emits):
+                self.emitted += len(emits)
+            return
+        emits = await self._run(message, key)
+        if emits:
+            await self.send(emits)
+            self.emitted += len(emits)
+
+    async def _run(self, message: Message, key: str) -> list[Emit]:
+        """The step's methods on ``message``: what to write where (nothing if filtered)."""
         result = await self._call(self.code.run, message)
-        emits = []
         if result is None:
             self.filtered += 1
-        else:
-            result.setdefault(self.spec.partition_key, message.get(self.spec.partition_key, key))
-            emits = [Emit(stream, key, result) for stream in route(self.step, result)]
-        if converge:
-            assert self.store is not None
-            await self.store.complete(key, emits)
-        elif emits:
-            await self.send(emits)
+            return []
+        result.setdefault(self.spec.partition_key, message.get(self.spec.partition_key, key))
+        payload = dumps(result)
+        return [Emit(stream, key, result, payload) for stream in route(self.step, result)]
 
     async def _call(self, function: Callable[[Any], Any], argument: Any) -> Any:
         if self.executor is None:
@@ -161,6 +173,6 @@ class StepProcessor:
             reason = (
                 f"converge group incomplete {when}: {len(parts)} of {self.step.expected} messages"
             )
-            payload = orjson.dumps(parts)
+            payload = dumps(parts)
             letters.append(self.letter(reason, ",".join(self.step.inputs), "", payload, key))
         return letters

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from nervosum.graph.converge import Added, ConvergeStore, Emit, Message, State
+from nervosum.jsonio import dumps
 from nervosum.stream.redis import DATA, KEY
 
 ADD = """
@@ -75,7 +76,7 @@ class RedisStore(ConvergeStore):
     async def add(self, key: str, part: str, message: Message, expect: int) -> Added:
         answer = await self._add(
             keys=self._keys(key),
-            args=[part, orjson.dumps(message), expect, time.time(), key],
+            args=[part, dumps(message), expect, time.time(), key],
         )
         state = State(answer[0].decode())
         return Added(state, _pairs(answer[1:]) if state is State.COMPLETE else {})
@@ -83,7 +84,7 @@ class RedisStore(ConvergeStore):
     async def complete(self, key: str, emits: list[Emit]) -> bool:
         keys = self._keys(key) + [self.names[e.stream] for e in emits]
         # ARGV: the field names, the key, then each message beside its stream's KEYS index
-        args: list[Any] = [DATA, KEY, key.encode(), *[orjson.dumps(e.message) for e in emits]]
+        args: list[Any] = [DATA, KEY, key.encode(), *[e.payload for e in emits]]
         args += [key, self.done_ttl]
         return bool(await self._complete(keys=keys, args=args))
 

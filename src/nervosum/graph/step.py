@@ -14,6 +14,7 @@ input schema are validated and predicted, and the outputs are added to the messa
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import inspect
 import logging
 import sys
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nervosum.errors import ModelDefinitionError, NervosumError, RequestError
+from nervosum.errors import ModelDefinitionError, NervosumError, RequestError, StepError
 from nervosum.graph.spec import GraphSpec, Step
 
 Message = dict[str, Any]
@@ -38,20 +39,18 @@ class StepContext:
     user_data: dict[str, Any] = field(default_factory=dict)
 
 
-class StepFailed(NervosumError):
-    """A step's method raised, or returned something that is not a message."""
-
-    code = "step_failed"
-
-
 def _takes_context(method: Callable[..., Any]) -> bool:
     """Whether ``method`` is called as ``(context, message)`` rather than ``(message)``."""
     try:
         parameters = list(inspect.signature(method).parameters.values())
     except (TypeError, ValueError):
         return False
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2
+    required = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(required) >= 2  # an optional second parameter is the user's, not a context
 
 
 def _accepts(constructor: Callable[..., Any], name: str) -> bool:
@@ -62,12 +61,35 @@ def _accepts(constructor: Callable[..., Any], name: str) -> bool:
     return any(p.name == name or p.kind == p.VAR_KEYWORD for p in parameters)
 
 
-def add_module_paths(paths: list[str], root: Path) -> None:
-    """Put ``paths`` (relative to the graph file's folder) first on ``sys.path``."""
-    for entry in reversed(paths):
-        folder = str((root / entry).resolve())
+def add_module_paths(paths: list[str], root: Path) -> list[str]:
+    """Put ``paths`` (relative to the graph file's folder) first on ``sys.path``; the
+    folders, resolved."""
+    folders = [str((root / entry).resolve()) for entry in paths]
+    for folder in reversed(folders):
         if folder not in sys.path:
             sys.path.insert(0, folder)
+    return folders
+
+
+def _check_not_shadowed(name: str, folders: list[str], where: str) -> None:
+    """In one process a module name has one file. When the step's own folders hold
+    ``name`` but a module of that name is already loaded from elsewhere (another step's
+    folder, the standard library), the step would silently run that other code: refuse.
+    """
+    top = name.split(".", maxsplit=1)[0]
+    loaded = sys.modules.get(top)
+    if loaded is None or not folders:
+        return
+    spec = importlib.machinery.PathFinder.find_spec(top, folders)
+    if spec is None or spec.origin is None:
+        return
+    elsewhere = getattr(loaded, "__file__", None)
+    if elsewhere is None or Path(spec.origin).resolve() != Path(elsewhere).resolve():
+        raise ModelDefinitionError(
+            f"{where}: module {top!r} in {Path(spec.origin).parent} has the name of a module"
+            f" already loaded from {elsewhere or 'the interpreter'}",
+            hint="rename the step's module: steps running in one process share module names",
+        )
 
 
 class StepCode:
@@ -84,8 +106,8 @@ class StepCode:
         if step.project is not None:
             self._load_project(root / step.project)
         elif step.class_module is not None:
-            add_module_paths([*spec.module_paths, *step.module_paths], root)
-            self._load_class()
+            paths = add_module_paths([*spec.module_paths, *step.module_paths], root)
+            self._load_class(paths)
 
     def _load_project(self, folder: Path) -> None:
         from nervosum.config import load_config
@@ -93,9 +115,10 @@ class StepCode:
 
         self._project = Engine.load(load_config(folder))
 
-    def _load_class(self) -> None:
+    def _load_class(self, paths: list[str]) -> None:
         step = self.step
         where = f"step {step.name!r}"
+        _check_not_shadowed(str(step.class_module), paths, where)
         try:
             module = importlib.import_module(str(step.class_module))
         except Exception as exc:
@@ -139,14 +162,14 @@ class StepCode:
             try:
                 current = method(self.context, current) if with_context else method(current)
             except Exception as exc:
-                raise StepFailed(
+                raise StepError(
                     f"step {self.step.name!r}: {name}() raised {type(exc).__name__}: {exc}"
                 ) from exc
             if current is None:
                 self.logger.debug("%s() returned None: the message stops here", name)
                 return None
             if not isinstance(current, dict):
-                raise StepFailed(
+                raise StepError(
                     f"step {self.step.name!r}: {name}() returned {type(current).__name__},"
                     " not a message (a dict) or None"
                 )
@@ -164,11 +187,11 @@ class StepCode:
             result = self._merge(parts)
         except Exception as exc:
             name = getattr(self._merge, "__name__", "merge")
-            raise StepFailed(
+            raise StepError(
                 f"step {self.step.name!r}: {name}() raised {type(exc).__name__}: {exc}"
             ) from exc
         if not isinstance(result, dict):
-            raise StepFailed(
+            raise StepError(
                 f"step {self.step.name!r}: the merge method returned no message (a dict)"
             )
         return result
@@ -183,9 +206,9 @@ class StepCode:
             (validated,) = engine.inputs.validate([record])
             (output,) = engine.predict([validated], proba=False)
         except RequestError as exc:
-            raise StepFailed(f"step {self.step.name!r}: {exc}") from exc
+            raise StepError(f"step {self.step.name!r}: {exc}") from exc
         except NervosumError as exc:
-            raise StepFailed(f"step {self.step.name!r}: the model failed: {exc}") from exc
+            raise StepError(f"step {self.step.name!r}: the model failed: {exc}") from exc
         return {**message, **output}
 
 
