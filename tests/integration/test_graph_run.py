@@ -294,6 +294,14 @@ def test_converge_needs_a_broker_that_keeps_state(graph_file: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_broker_that_is_not_there_is_one_line_and_exit_1(graph_file: Path) -> None:
+    """NATS is tried twice at start, then the step stops: no retrying for ever."""
+    done = graph_run(graph_file, "--transport", f"nats://127.0.0.1:{free_port()}", "--step", "join")
+    assert done.returncode == 1
+    assert "error: cannot reach nats://127.0.0.1:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -7,6 +7,7 @@ import json
 
 import click
 
+from nervosum.cli.graph_deploy import deploy as deploy_graph
 from nervosum.cli.graph_run import run as run_graph
 from nervosum.cli.graph_serve import serve as serve_graph
 from nervosum.cli.output import reports_errors
@@ -57,5 +58,6 @@ def plan(graph_file: str, as_json: bool, recreate: bool, names: tuple[str, ...])
             click.echo(line)
 
 
+graph.add_command(deploy_graph)
 graph.add_command(run_graph)
 graph.add_command(serve_graph)

@@ -16,7 +16,6 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from nervosum.config.spec import MetricsSpec
 from nervosum.errors import NervosumError, RequestError
@@ -26,7 +25,7 @@ from nervosum.graph.process import Letter, StepProcessor
 from nervosum.graph.spec import Step
 from nervosum.graph.step import StepCode
 from nervosum.jsonio import dumps
-from nervosum.stream.endpoints import DEFAULT_PORTS, SCHEMES, Endpoint, open_transport
+from nervosum.stream.endpoints import Endpoint, open_transport
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import persist
 from nervosum.stream.transport import Message, Outgoing, Transport
@@ -34,26 +33,6 @@ from nervosum.stream.transport import Message, Outgoing, Transport
 log = logging.getLogger("nervosum.graph")
 
 DONE_TTL = 24 * 3600  # how long an emitted converge key is remembered, at least
-
-
-def broker_endpoint(url: str) -> Endpoint:
-    """``redis://host:port/db``, ``nats://host:port`` or ``kafka://host:port`` as an
-    endpoint without a stream (each stream's name comes from the graph)."""
-    parts = urlsplit(url)
-    if parts.scheme not in SCHEMES:
-        raise RequestError(
-            f"--transport {url!r}: the scheme must be one of {', '.join(SCHEMES)}",
-            hint="e.g. redis://127.0.0.1:6379/0 or nats://127.0.0.1:4222",
-        )
-    path = parts.path.strip("/")
-    if path and not (parts.scheme == "redis" and path.isdigit()):
-        raise RequestError(
-            f"--transport {url!r} names the broker only (and a Redis database number)",
-            hint="the graph file names the streams",
-        )
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or DEFAULT_PORTS[parts.scheme]
-    return Endpoint(parts.scheme, host, port, "", int(path) if path else 0)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, fields
 from types import FrameType
 
 from nervosum.errors import RequestError
-from nervosum.graph.consumer import StepConsumer, StepSettings, broker_endpoint
+from nervosum.graph.consumer import StepConsumer, StepSettings
 from nervosum.graph.load import Graph
+from nervosum.stream.endpoints import parse_broker
 from nervosum.stream.runtime import serve_stream
 from nervosum.stream.sideport import SidePort
 
@@ -50,7 +51,7 @@ def chosen_steps(graph: Graph, names: list[str]) -> list[str]:
 
 def run_step(graph: Graph, name: str, run: StepRun) -> int:
     """One step in this process until SIGTERM; the exit code."""
-    broker = broker_endpoint(run.transport)
+    broker = parse_broker(run.transport)
     consumer = StepConsumer(graph, graph.spec.step(name), broker, run.settings)
     side = None
     if run.port:
@@ -73,7 +74,7 @@ def _flags(run: StepRun) -> list[str]:
 def run_steps(graph: Graph, names: list[str], run: StepRun) -> int:
     """Every step of ``names`` as a child process until SIGTERM or one of them ends;
     the highest exit code."""
-    broker_endpoint(run.transport)  # a bad address fails here, not in every child
+    parse_broker(run.transport)  # a bad address fails here, not in every child
     children: dict[str, subprocess.Popen[bytes]] = {}
     for index, name in enumerate(names):
         command = [sys.executable, "-m", "nervosum", "graph", "run", str(graph.path)]

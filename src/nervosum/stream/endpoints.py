@@ -60,6 +60,26 @@ def parse_endpoint(url: str, what: str) -> Endpoint:
     )
 
 
+def parse_broker(url: str) -> Endpoint:
+    """``redis://host:port/db``, ``nats://host:port`` or ``kafka://host:port`` as an
+    endpoint without a stream (each stream's name comes from the graph)."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise RequestError(
+            f"--transport {url!r}: the scheme must be one of {', '.join(SCHEMES)}",
+            hint="e.g. redis://127.0.0.1:6379/0 or nats://127.0.0.1:4222",
+        )
+    path = parts.path.strip("/")
+    if path and not (parts.scheme == "redis" and path.isdigit()):
+        raise RequestError(
+            f"--transport {url!r} names the broker only (and a Redis database number)",
+            hint="the graph file names the streams",
+        )
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or DEFAULT_PORTS[parts.scheme]
+    return Endpoint(parts.scheme, host, port, "", int(path) if path else 0)
+
+
 def consumer_name() -> str:
     """This process's name in the group: unique, so a restarted worker is a new member
     and what its predecessor held is taken over."""

@@ -10,6 +10,7 @@ travels in the ``key`` header.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -17,13 +18,26 @@ from typing import Any
 from nervosum.stream.endpoints import Endpoint
 from nervosum.stream.transport import Message, Outgoing, Transport
 
+log = logging.getLogger("nervosum.stream")
+
 KEY = "key"
+FIRST_CONNECT_ATTEMPTS = 2
 DEDUP = "Nats-Msg-Id"  # JetStream stores one message per id within its duplicate window
+
+
+def durable_name(group: str) -> str:
+    """The JetStream durable consumer name of a consumer group (no dots or spaces)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", group)
 
 
 def stream_name(subject: str) -> str:
     """A JetStream stream name for ``subject`` (no dots, wildcards or spaces)."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", subject).upper()
+
+
+async def _log_error(error: Exception) -> None:
+    """One line per connection problem, instead of nats-py's traceback each time."""
+    log.warning("nats: %s: %s", type(error).__name__, error)
 
 
 def _headers(message: Outgoing) -> dict[str, str]:
@@ -38,7 +52,7 @@ def _headers(message: Outgoing) -> dict[str, str]:
 class NatsTransport(Transport):
     def __init__(self, source: Endpoint, group: str, *, idle_ms: int) -> None:
         self.source = source
-        self.group = re.sub(r"[^A-Za-z0-9_-]", "_", group)
+        self.group = durable_name(group)
         self.idle_ms = idle_ms
         self._nc: Any = None
         self._js: Any = None
@@ -52,8 +66,12 @@ class NatsTransport(Transport):
         self._nc = await nats.connect(
             f"nats://{self.source.host}:{self.source.port}",
             connect_timeout=5,
-            max_reconnect_attempts=-1,
+            max_reconnect_attempts=FIRST_CONNECT_ATTEMPTS,
+            error_cb=_log_error,
         )
+        # nats-py reads the one setting for the first connection and for reconnects: a
+        # server that is not there at start is an error, a lost one is waited for.
+        self._nc.options["max_reconnect_attempts"] = -1
         self._js = self._nc.jetstream()
         await self._ensure_stream(self.source.name)
         config = ConsumerConfig(
