@@ -8,6 +8,7 @@ import json
 import click
 
 from nervosum.cli.graph_deploy import deploy as deploy_graph
+from nervosum.cli.graph_file import open_graph, step_names
 from nervosum.cli.graph_run import run as run_graph
 from nervosum.cli.graph_serve import serve as serve_graph
 from nervosum.cli.output import reports_errors
@@ -43,13 +44,10 @@ def plan(graph_file: str, as_json: bool, recreate: bool, names: tuple[str, ...])
       nervosum graph plan graph.yaml
       nervosum graph plan graph.yaml --recreate --include step_1 --json
     """
-    from nervosum.graph.load import load_graph
     from nervosum.graph.plan import plan_graph
 
-    loaded = load_graph(graph_file)
-    for warning in loaded.warnings:
-        click.secho(f"warning: {warning}", err=True, fg="yellow")
-    include = [name.strip() for text in names for name in text.split(",") if name.strip()]
+    loaded = open_graph(graph_file)
+    include = step_names(names)
     planned = plan_graph(loaded.spec, recreate=recreate, include=include or None)
     if as_json:
         click.echo(json.dumps(planned, indent=2, default=str))

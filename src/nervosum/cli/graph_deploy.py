@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from nervosum.cli.graph_file import open_graph, step_names
 from nervosum.cli.output import reports_errors
 from nervosum.errors import NervosumError, RequestError
 from nervosum.stream.endpoints import Endpoint
@@ -73,15 +74,12 @@ def deploy(
       nervosum graph deploy graph.yaml --transport kafka://broker:9092 --recreate --yes
     """
     from nervosum.graph.deploy import DeploySettings, Done, deploy_plan
-    from nervosum.graph.load import load_graph
     from nervosum.graph.plan import plan_graph
     from nervosum.stream.endpoints import parse_broker
 
     broker = parse_broker(transport)
-    loaded = load_graph(graph_file)
-    for warning in loaded.warnings:
-        click.secho(f"warning: {warning}", err=True, fg="yellow")
-    include = [name.strip() for text in names for name in text.split(",") if name.strip()]
+    loaded = open_graph(graph_file)
+    include = step_names(names)
     planned = plan_graph(loaded.spec, recreate=recreate, include=include or None)
     if recreate and not yes:
         _confirm_recreate(planned, broker)

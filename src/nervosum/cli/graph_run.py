@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from nervosum.cli.graph_file import open_graph
 from nervosum.cli.output import reports_errors
 from nervosum.errors import RequestError
 
@@ -97,16 +98,13 @@ def run(
       nervosum graph run graph.yaml --transport redis://127.0.0.1:6379/0
       nervosum graph run graph.yaml --transport nats://127.0.0.1:4222 --step join --port 8081
     """
-    from nervosum.graph.load import load_graph
 
     if local == (transport is not None):
         raise RequestError(
             "say where the graph runs: --local or --transport URL",
             hint="--local --input msgs.jsonl, or --transport redis://127.0.0.1:6379/0",
         )
-    graph = load_graph(graph_file)
-    for warning in graph.warnings:
-        click.secho(f"warning: {warning}", err=True, fg="yellow")
+    graph = open_graph(graph_file)
     if transport is None:
         if input_path is None:
             raise RequestError("--local needs --input FILE", hint="one JSON message per line")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nervosum.cli.options import listen_options
+from nervosum.cli.graph_file import open_graph
+from nervosum.cli.options import listen_options, listen_settings
 from nervosum.cli.output import reports_errors
 
 
@@ -35,20 +36,10 @@ def serve(
 
     from nervosum.config.spec import ServerSpec
     from nervosum.graph.http import create_graph_app
-    from nervosum.graph.load import load_graph
-    from nervosum.serving.server import ServeOptions, stop_signals_end_cleanly, uvicorn_config
+    from nervosum.serving.server import stop_signals_end_cleanly, uvicorn_config
 
-    graph = load_graph(graph_file)
-    for warning in graph.warnings:
-        click.secho(f"warning: {warning}", err=True, fg="yellow")
-    options = ServeOptions(
-        host=host,
-        port=port,
-        graceful_timeout=graceful_timeout,
-        access_log=access_log,
-        log_level=log_level,
-        debug=bool(ctx.find_root().params.get("debug")),
-    )
+    graph = open_graph(graph_file)
+    options = listen_settings(ctx, host, port, graceful_timeout, access_log, log_level)
     settings = options.settings(ServerSpec())
     server = uvicorn.Server(uvicorn_config(create_graph_app(graph), settings, options))
     with stop_signals_end_cleanly():

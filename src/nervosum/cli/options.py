@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from nervosum.config import DEFAULT_CONFIG
+
+if TYPE_CHECKING:
+    from nervosum.serving.server import ServeOptions
 
 
 def project_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -71,3 +74,24 @@ def listen_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def listen_settings(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    graceful_timeout: float | None,
+    access_log: bool,
+    log_level: str,
+) -> ServeOptions:
+    """What :func:`listen_options` gave, as the server's options (``--debug`` included)."""
+    from nervosum.serving.server import ServeOptions
+
+    return ServeOptions(
+        host=host,
+        port=port,
+        graceful_timeout=graceful_timeout,
+        access_log=access_log,
+        log_level=log_level,
+        debug=bool(ctx.find_root().params.get("debug")),
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nervosum.cli.options import listen_options
+from nervosum.cli.options import listen_options, listen_settings
 from nervosum.cli.output import reports_errors
 
 
@@ -87,7 +87,6 @@ def serve_repo(
     from nervosum.errors import RequestError
     from nervosum.repo.server import RepoOptions
     from nervosum.repo.server import serve_repo as run
-    from nervosum.serving import ServeOptions
 
     if not source:
         raise RequestError(
@@ -103,12 +102,5 @@ def serve_repo(
         watch_interval=watch_interval,
         workdir=workdir,
     )
-    serve = ServeOptions(
-        host=host,
-        port=port,
-        graceful_timeout=graceful_timeout,
-        access_log=access_log,
-        log_level=log_level,
-        debug=bool(ctx.find_root().params.get("debug")),
-    )
+    serve = listen_settings(ctx, host, port, graceful_timeout, access_log, log_level)
     sys.exit(run(options, serve))
