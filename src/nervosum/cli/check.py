@@ -14,6 +14,8 @@ from nervosum.cli.output import reports_errors
 def check(project_dir: str, config: str) -> None:
     """Validate a project, load its model and score its example.
 
+    The example is built from the input_schema; a project without one has none.
+
     Exits 0 when the project is ready to serve, 2 with the reason when it is not.
     """
     from rich.console import Console
@@ -33,12 +35,14 @@ def check(project_dir: str, config: str) -> None:
     engine = Engine.load(project)
     handle = engine.handle
     console.print(f"[green]ok[/] loaded {handle.label} in {handle.load_seconds:.2f}s")
-    example = engine.inputs.example()
-    try:
-        outputs = engine.predict(engine.inputs.validate([example]))
-    except NervosumError as exc:
-        exc.message = f"the schema example failed: {exc.message}"
-        raise
+    example = engine.inputs.example() if cfg.input_schema else None
+    outputs: list[dict[str, object]] = []
+    if example is not None:
+        try:
+            outputs = engine.predict(engine.inputs.validate([example]))
+        except NervosumError as exc:
+            exc.message = f"the schema example failed: {exc.message}"
+            raise
     table = Table(show_header=False, box=None)
     table.add_row("name", f"{cfg.name} ({cfg.tag})")
     table.add_row("mode", cfg.deployment.mode)
@@ -48,7 +52,10 @@ def check(project_dir: str, config: str) -> None:
     table.add_row("outputs", ", ".join(handle.output_names))
     if handle.classes:
         table.add_row("classes", ", ".join(handle.classes))
-    table.add_row("example in", dumps(example).decode())
-    table.add_row("example out", dumps(outputs[0]).decode())
+    if example is None:
+        table.add_row("example", "none scored: without an input_schema any input is accepted")
+    else:
+        table.add_row("example in", dumps(example).decode())
+        table.add_row("example out", dumps(outputs[0]).decode())
     console.print(table)
     console.print("[green]ready to serve[/]: nervosum serve " + project_dir)

@@ -95,3 +95,16 @@ def listen_settings(
         log_level=log_level,
         debug=bool(ctx.find_root().params.get("debug")),
     )
+
+
+def key_value_pairs(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """`-e KEY=VALUE` and `-v SRC:DST` must have their separator."""
+    separator = "=" if param.name == "env" else ":"
+    for value in values:
+        if separator not in value or value.startswith(separator):
+            raise click.BadParameter(
+                f"{value!r} is not {'KEY=VALUE' if separator == '=' else 'SRC:DST'}"
+            )
+    return values

@@ -7,18 +7,8 @@ import sys
 
 import click
 
+from nervosum.cli.options import key_value_pairs
 from nervosum.cli.output import reports_errors
-
-
-def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
-    """`-e KEY=VALUE` and `-v SRC:DST` must have their separator."""
-    separator = "=" if param.name == "env" else ":"
-    for value in values:
-        if separator not in value or value.startswith(separator):
-            raise click.BadParameter(
-                f"{value!r} is not {'KEY=VALUE' if separator == '=' else 'SRC:DST'}"
-            )
-    return values
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -35,7 +25,7 @@ def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     "-e",
     "--env",
     multiple=True,
-    callback=_pairs,
+    callback=key_value_pairs,
     metavar="KEY=VALUE",
     help="Environment variable for the model, repeatable.",
 )
@@ -43,7 +33,7 @@ def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     "-v",
     "--volume",
     multiple=True,
-    callback=_pairs,
+    callback=key_value_pairs,
     metavar="SRC:DST",
     help="Volume to mount (with --image), repeatable.",
 )

@@ -181,9 +181,22 @@ def _validate(
     return None, issues
 
 
+def _project_of(folder: Path, config: str | Path) -> Path:
+    """``folder``, or its ``app/`` when ``folder`` is a built bundle (``manifest.json``
+    beside ``app/``), so a bundle's folder serves like the project it holds."""
+    bundled = folder / "app"
+    if (
+        not (folder / config).is_file()
+        and (folder / "manifest.json").is_file()
+        and (bundled / config).is_file()
+    ):
+        return bundled
+    return folder
+
+
 def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONFIG) -> Project:
     """Load and validate ``project_dir/config`` (an absolute ``config`` wins, as in the seed)."""
-    root = Path(project_dir)
+    root = _project_of(Path(project_dir), config)
     path = root / config
     shown = str(path)
     if not root.is_dir():

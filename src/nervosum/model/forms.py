@@ -6,6 +6,7 @@
 | class + ``methods: [a, b, c]``        | ``model.methods``                 | each feeds the next  |
 | class with ``transform_predict(df)``  | method present, no ``predict``    | one dict per record  |
 | pickled / joblib estimator            | ``model.artifact``                | predict / proba      |
+| notebook stages (nachlass)            | ``model.artifact: stages.json``   | a Pipeline of stages |
 
 Every problem is raised as one :class:`ModelDefinitionError` that names the file, the
 method and the fix, when the model loads, not at the first request.
@@ -25,6 +26,7 @@ from nervosum.config import ModelSpec, Project
 from nervosum.errors import ModelDefinitionError
 from nervosum.model.imports import import_user_module, prepare_path
 from nervosum.model.userframes import describe_user_error
+from nervosum.notebooks.stages import STAGES_FILE, frame_call, load_stages
 
 Call = Callable[[Any], Any]
 
@@ -91,7 +93,9 @@ def _load_artifact(project: Project, spec: ModelSpec) -> LoadedModel:
     assert spec.artifact is not None
     path = project.src_dir / spec.artifact
     prepare_path(project.project_dir, project.src_dir)  # pickles may reference user modules
-    obj = _load_pickle(path)
+    # [compat] nachlass: stages.json lists the stages `nervosum notebooks build` saved.
+    stages = path.name == STAGES_FILE
+    obj = load_stages(path, _load_pickle) if stages else _load_pickle(path)
     if not callable(getattr(obj, "predict", None)):
         raise ModelDefinitionError(
             f"artifact {spec.artifact} holds a {type(obj).__name__}, which has no predict method",
@@ -101,8 +105,8 @@ def _load_artifact(project: Project, spec: ModelSpec) -> LoadedModel:
     return LoadedModel(
         instance=obj,
         label=spec.artifact,
-        predict=obj.predict,
-        predict_proba=proba,
+        predict=frame_call(obj, obj.predict) if stages else obj.predict,
+        predict_proba=frame_call(obj, proba) if stages and proba else proba,
         classes=_class_names(obj) if proba else None,
         per_record=False,
         source=path,

@@ -21,12 +21,16 @@ from nervosum.model.userframes import describe_user_error, user_frames
 
 
 def prepare_path(project_dir: Path, src_dir: Path) -> None:
-    """Make the project (first) and its src folder importable."""
+    """Make the project (first) and its src folder importable, forgetting modules of
+    the same names another project loaded: the next import (or unpickle) reads this
+    project's files."""
     for folder in (src_dir, project_dir):
         entry = str(folder)
         if entry in sys.path:
             sys.path.remove(entry)
         sys.path.insert(0, entry)
+    _evict_own_names(project_dir, src_dir)
+    importlib.invalidate_caches()
 
 
 def _own_names(folders: tuple[Path, ...]) -> set[str]:
@@ -61,8 +65,6 @@ def _where(exc: BaseException, project_dir: Path) -> str:
 def import_user_module(dotted: str, project_dir: Path, src_dir: Path) -> ModuleType:
     """Import ``dotted`` from the project; failures become one readable error."""
     prepare_path(project_dir, src_dir)
-    _evict_own_names(project_dir, src_dir)
-    importlib.invalidate_caches()
     try:
         return importlib.import_module(dotted)
     except ModuleNotFoundError as exc:

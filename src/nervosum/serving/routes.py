@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from nervosum import __version__
+from nervosum.config.types import Record
 from nervosum.errors import RequestError
 from nervosum.observe.feedback import parse_feedback
 from nervosum.observe.memory import workers_memory
-from nervosum.serving.body import read_json_body
+from nervosum.serving.body import is_form_fields, json_args_rows, read_body, read_json_body
 from nervosum.serving.docs import docs_page, home_page
 from nervosum.serving.guard import guarded, state_of
 from nervosum.serving.openapi import build_openapi
@@ -25,6 +28,14 @@ from nervosum.serving.state import ServingState
 
 # Bodies above this are parsed off the event loop so one big batch never stalls the rest.
 _PARSE_INLINE_LIMIT = 256 * 1024
+
+T = TypeVar("T")
+
+
+async def _parsed(body: bytes, parse: Callable[[bytes], T]) -> T:
+    if len(body) > _PARSE_INLINE_LIMIT:
+        return await asyncio.to_thread(parse, body)
+    return parse(body)
 
 
 def query_flag(request: Request, name: str, default: bool) -> bool:
@@ -50,15 +61,25 @@ async def predict(request: Request) -> Response:
 
 
 async def predict_with(state: ServingState, request: Request) -> Response:
-    """The native prediction: a JSON record or array in, the model's records out."""
+    """The native prediction: a JSON record or array in, the model's records out; or
+    nachlass's form ``json_args=<JSON list>``, answered with the list of predictions."""
     engine = state.require_engine()
-    body = await read_json_body(request, state.settings.max_body_size)
-    if len(body) > _PARSE_INLINE_LIMIT:
-        records, many = await asyncio.to_thread(engine.inputs.parse_json, body)
-    else:
-        records, many = engine.inputs.parse_json(body)
+    media, body = await read_body(request, state.settings.max_body_size)
+    if is_form_fields(media, body):
+        rows = await _parsed(body, lambda raw: json_args_rows(raw, engine.inputs.names))
+        outputs = await state.infer(engine.inputs.validate(rows), proba=False)
+        return JsonResponse([_prediction(output) for output in outputs])
+    records, many = await _parsed(body, engine.inputs.parse_json)
     outputs = await state.infer(records, proba=query_flag(request, "proba", default=True))
     return JsonResponse(outputs if many else outputs[0])
+
+
+def _prediction(output: Record) -> Any:
+    """A one-field answer as its value (nachlass answered bare predictions)."""
+    if len(output) == 1:
+        (value,) = output.values()
+        return value
+    return output
 
 
 @guarded

@@ -1,0 +1,70 @@
+"""The repository's ``requirements.txt``: checked against this environment, then handed
+to the bundle.
+
+The notebooks run in a kernel on this interpreter, so what they import must be installed
+here; a missing package stops the build before any notebook starts (nachlass found out in
+the middle of a notebook, or not at all). A package installed at another version than the
+file asks for is reported and used: the stages are pickled with it, so the bundle must pin
+that version, not the one the file names (seed notebooks pin versions from years ago).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from nervosum.build.progress import Progress
+from nervosum.build.requirements import read_requirements
+from nervosum.errors import RequestError
+
+REQUIREMENTS_FILE = "requirements.txt"
+# What loading the stages needs, whatever the repository lists.
+SERVING_NEEDS = ("scikit-learn", "cloudpickle")
+
+
+def _installed_version(requirement: Requirement) -> str | None:
+    try:
+        return md.version(requirement.name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def check_requirements(root: Path, progress: Progress) -> list[Requirement]:
+    """The requirements of ``root/requirements.txt`` that apply here (none without the
+    file); a :class:`RequestError` naming every one that is not installed."""
+    path = root / REQUIREMENTS_FILE
+    if not path.is_file():
+        return []
+    wanted = [r for r in read_requirements(path) if r.marker is None or r.marker.evaluate()]
+    progress.step(f"checking {len(wanted)} requirements of {REQUIREMENTS_FILE}")
+    missing: list[str] = []
+    for requirement in wanted:
+        version = _installed_version(requirement)
+        if version is None:
+            missing.append(str(requirement))
+        elif not requirement.specifier.contains(version, prereleases=True):
+            progress.output(
+                f"{REQUIREMENTS_FILE} asks for {requirement}; {version} is installed and is used"
+            )
+    if missing:
+        raise RequestError(
+            f"{REQUIREMENTS_FILE} needs {', '.join(missing)}, not installed here (the notebooks"
+            " run with this Python)",
+            hint="pip install them into nervosum's environment, then build again",
+        )
+    return wanted
+
+
+def bundle_requirements(wanted: list[Requirement]) -> list[str]:
+    """``requirements.txt`` lines for the built project: each package by name (the bundle
+    pins the installed version), plus what loading the stages needs."""
+    lines: dict[str, str] = {}
+    for requirement in wanted:
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        lines.setdefault(canonicalize_name(requirement.name), f"{requirement.name}{extras}")
+    for name in SERVING_NEEDS:
+        lines.setdefault(canonicalize_name(name), name)
+    return sorted(lines.values(), key=str.lower)
