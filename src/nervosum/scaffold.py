@@ -1,4 +1,10 @@
-"""Render the project template that ``nervosum init`` creates."""
+"""Render the project templates that ``nervosum init`` creates, and CI/CD pipelines.
+
+Two project templates: ``default`` (a model class that serves at once) and ``training``
+(the microservice template's roles, trained with ``nervosum train``). A pipeline can be
+added to a new project or to an existing one; pipelines read the project's name and tag
+from nervosum.yaml when they run, so renaming or retagging never leaves them stale.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,20 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
+from nervosum.config import DEFAULT_CONFIG
 from nervosum.errors import RequestError
 
-_TEMPLATE = files("nervosum") / "templates" / "init"
+_TEMPLATES = files("nervosum") / "templates"
+# template name -> its folder under templates/
+PROJECT_TEMPLATES = {"default": "init", "training": "training"}
+# CI system -> (its file under templates/ci, where it goes in a project)
+PIPELINES = {
+    "github": ("github.yml", ".github/workflows/nervosum.yml"),
+    "gitlab": ("gitlab-ci.yml", ".gitlab-ci.yml"),
+    "jenkins": ("Jenkinsfile", "Jenkinsfile"),
+}
+# Packaged without the leading dot (packaging tools may skip hidden files), written with it.
+_DOTFILES = {"gitignore": ".gitignore", "nervosumignore": ".nervosumignore"}
 
 
 def _walk(node: Traversable, prefix: Path) -> list[tuple[Path, Traversable]]:
@@ -20,21 +37,44 @@ def _walk(node: Traversable, prefix: Path) -> list[tuple[Path, Traversable]]:
         if child.is_dir():
             found.extend(_walk(child, prefix / child.name))
         else:
-            found.append((prefix / child.name, child))
+            found.append((prefix / _DOTFILES.get(child.name, child.name), child))
     return found
 
 
-def create_project(name: str, target: Path) -> list[Path]:
-    """Write the template into ``target`` (which must be absent or empty); return the files."""
+def _render(source: Traversable, path: Path, **values: str) -> Path:
+    text = Template(source.read_text(encoding="utf-8")).safe_substitute(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def create_project(name: str, target: Path, template: str = "default") -> list[Path]:
+    """Write ``template`` into ``target`` (which must be absent or empty); return the files."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise RequestError(
             f"{target} already exists and is not empty", hint="choose another name or -d"
         )
-    written: list[Path] = []
-    for relative, source in _walk(_TEMPLATE, Path()):
-        text = Template(source.read_text(encoding="utf-8")).safe_substitute(name=name)
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+    folder = _TEMPLATES / PROJECT_TEMPLATES[template]
+    written = [
+        _render(source, target / relative, name=name) for relative, source in _walk(folder, Path())
+    ]
+    if template == "training":
+        from nervosum.training.configblock import DEFAULT_ARTIFACT, write_block
+        from nervosum.training.features import load_features
+
+        write_block(target / DEFAULT_CONFIG, load_features(target), target / DEFAULT_ARTIFACT)
     return written
+
+
+def add_pipeline(project_dir: Path, ci: str) -> Path:
+    """Write the ``ci`` pipeline into the project at ``project_dir``; never overwrite one."""
+    if not (project_dir / DEFAULT_CONFIG).is_file():
+        raise RequestError(
+            f"{project_dir} has no {DEFAULT_CONFIG}",
+            hint="run it inside a project, pass -d DIR, or give NAME to create a project",
+        )
+    source, relative = PIPELINES[ci]
+    path = project_dir / relative
+    if path.exists():
+        raise RequestError(f"{path} already exists", hint="remove it to write a fresh pipeline")
+    return _render(_TEMPLATES / "ci" / source, path)

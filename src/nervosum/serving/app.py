@@ -24,7 +24,7 @@ from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.predlog.events import Exchange
-from nervosum.serving import protocols, routes
+from nervosum.serving import protocols, routes, template_routes
 from nervosum.serving.docs import ASSETS, docs_assets
 from nervosum.serving.exchange import CURRENT, HEADER, PREDICTION_ROUTES
 from nervosum.serving.exchange import request_id as exchange_id
@@ -174,7 +174,12 @@ def create_app(
 
     app = Starlette(
         debug=False,
-        routes=[*_ROUTES, *protocols.ROUTES, Mount(ASSETS, app=docs_assets(), name="docs-assets")],
+        routes=[
+            *_ROUTES,
+            *template_routes.ROUTES,  # before the protocols: its /ping answers trained models
+            *protocols.ROUTES,
+            Mount(ASSETS, app=docs_assets(), name="docs-assets"),
+        ],
         exception_handlers={HTTPException: http_errors("POST /predict; see /docs")},
         lifespan=lifespan,
     )
@@ -182,6 +187,9 @@ def create_app(
     app.state.nervosum = state
     app.state.expose_details = state.expose_details
     app.add_middleware(
-        MetricsMiddleware, metrics=state.metrics, target=lambda scope: (state.metrics, state)
+        MetricsMiddleware,
+        metrics=state.metrics,
+        target=lambda scope: (state.metrics, state),
+        prediction_routes=PREDICTION_ROUTES | template_routes.PREDICTION_PATHS,
     )
     return app

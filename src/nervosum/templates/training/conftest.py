@@ -1,0 +1,1 @@
+# Makes the project folder importable in tests (`from source.model.train import ...`).
