@@ -42,6 +42,8 @@ COMMANDS = (
     "predict",
     "batch",
     "build",
+    "deploy",
+    "notebooks",
     "ls",
     "run",
     "inspect",
@@ -50,6 +52,7 @@ COMMANDS = (
     "evaluate",
     "feedback",
     "init",
+    "train",
     "version",
 )
 IRIS = EXAMPLES / "iris"

@@ -473,3 +473,47 @@ def test_bad_and_unreachable_brokers_are_one_line_with_a_hint(
         error, hint = result.stderr.splitlines()  # no traceback, no client logging
         assert error.startswith("error: ") and said in error, error
         assert hint.startswith("hint: ")
+
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "graph" / "pipeline.yaml"
+
+
+def test_target_kubernetes_renders_the_stream_job_and_a_deployment_per_step() -> None:
+    """Nothing is contacted (no broker runs at this address): the objects are printed,
+    valid against the Kubernetes schemas, each step's pod running its consumer."""
+    import kubernetes_validate
+    import yaml
+
+    image = ("--set", "image.repository=registry.local/spam", "--set", "image.tag=v1")
+    done = deploy(EXAMPLE, "redis://redis:6379/0", "--target", "kubernetes", *image)
+    assert done.returncode == 0, done.stderr
+    objects = [o for o in yaml.safe_load_all(done.stdout) if o]
+    for manifest in objects:
+        kubernetes_validate.validate(manifest, "1.37.0", strict=True)
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("Job", "spam-filter-streams"),
+        ("Deployment", "spam-filter-score"),
+        ("Deployment", "spam-filter-enrich"),
+        ("Deployment", "spam-filter-join"),
+    ]
+    join = objects[3]["spec"]["template"]["spec"]["containers"][0]
+    command = " ".join([*join.get("command", []), *join.get("args", [])])
+    assert "graph run pipeline.yaml --transport redis://redis:6379/0 --step join" in command
+    assert join["image"] == "registry.local/spam:v1"
+    assert "nothing was written or applied" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "kubernetes"], "the stream set-up Job has no image"),
+        (["--set", "replicas=2"], "--set, -o, --apply, --context and --graph-file render"),
+        (["--target", "kubernetes", "--recreate"], "--recreate and --include act on a broker"),
+    ],
+)
+def test_target_options_that_do_not_fit_are_one_line_and_exit_2(
+    args: list[str], message: str
+) -> None:
+    done = deploy(EXAMPLE, "redis://redis:6379/0", *args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr

@@ -13,16 +13,19 @@ import click
 from nervosum.cli.batch import batch
 from nervosum.cli.build import build
 from nervosum.cli.check import check
+from nervosum.cli.deploy import deploy
 from nervosum.cli.evaluate import evaluate
 from nervosum.cli.feedback import feedback
 from nervosum.cli.graph import graph
 from nervosum.cli.init import init
+from nervosum.cli.notebooks import notebooks
 from nervosum.cli.predict import predict
 from nervosum.cli.registry import export, inspect_bundle, ls, rm
 from nervosum.cli.run import run
 from nervosum.cli.serve import serve
 from nervosum.cli.serve_repo import serve_repo
 from nervosum.cli.stream import stream
+from nervosum.cli.train import train
 from nervosum.cli.version import version
 
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -48,6 +51,8 @@ for command in (
     predict,
     batch,
     build,
+    deploy,
+    notebooks,
     ls,
     run,
     inspect_bundle,
@@ -56,6 +61,7 @@ for command in (
     evaluate,
     feedback,
     init,
+    train,
     version,
 ):
     main.add_command(command)

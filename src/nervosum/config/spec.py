@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import re
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -336,6 +337,158 @@ class StreamSpec(_Frozen):
     port: int | None = Field(default=8081, ge=0, le=65535)  # the side port; 0 or null: none
 
 
+K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"  # a DNS-1123 label
+K8S_LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+QUANTITY = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+|[numkMGTPE]|[KMGTPE]i)?$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# A variable name that says it holds a secret (DB_PASSWORD, gitpassword, HF_TOKEN, API_KEY;
+# not TOKENIZER or PARTITION_KEY): its value must come from a Secret, not from the file.
+_SECRET_NAME = re.compile(
+    r"PASSW(OR)?D|SECRET|CREDENTIAL|(^|[^A-Z])(TOKEN|(API|ACCESS|PRIVATE)_?KEY)([^A-Z]|$)"
+)
+
+
+class SecretRef(_Frozen):
+    """One key of a Kubernetes Secret: where a sensitive value comes from, never the value."""
+
+    secret: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        """``SECRET/KEY`` is short for ``{secret: SECRET, key: KEY}`` (handy with --set)."""
+        if isinstance(value, str):
+            secret, sep, key = value.partition("/")
+            if not sep:
+                raise ValueError(f"{value!r} is not SECRET/KEY (e.g. predlog-db/password)")
+            return {"secret": secret, "key": key}
+        return value
+
+
+class DeployImage(_Frozen):
+    repository: str | None = Field(default=None, min_length=1)  # None: the bundle's image
+    tag: str | None = Field(default=None, min_length=1)  # None: the bundle's tag
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    pull_secret: str | None = Field(default=None, pattern=K8S_NAME)
+
+
+class DeployResources(_Frozen):
+    """Container requests and limits as Kubernetes reads them. No CPU limit by default:
+    a limit throttles a model's bursts while a request already reserves its share."""
+
+    requests: dict[str, str | int | float] = {"cpu": "250m", "memory": "512Mi"}
+    limits: dict[str, str | int | float] = {"memory": "1Gi"}
+
+    @field_validator("requests", "limits")
+    @classmethod
+    def _quantities(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
+        for name, amount in value.items():
+            if isinstance(amount, bool) or not re.match(QUANTITY, str(amount)):
+                raise ValueError(f"{name}: {amount!r} is not a quantity (e.g. 500m, 2, 1Gi)")
+        return value
+
+
+class DeployService(_Frozen):
+    name: str | None = Field(default=None, pattern=K8S_NAME)  # None: the deployment's name
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    port: int = Field(default=80, ge=1, le=65535)
+    node_port: int | None = Field(default=None, ge=30000, le=32767)
+
+    @model_validator(mode="after")
+    def _node_port_needs_type(self) -> DeployService:
+        if self.node_port is not None and self.type == "ClusterIP":
+            raise ValueError("node_port needs type NodePort or LoadBalancer")
+        return self
+
+
+class DeployAutoscaling(_Frozen):
+    """A HorizontalPodAutoscaler on CPU (it needs ``resources.requests.cpu``)."""
+
+    enabled: bool = False
+    min_replicas: int | None = Field(default=None, ge=1)  # None: replicas (at least 1)
+    max_replicas: int = Field(default=5, ge=1)
+    cpu_percent: int = Field(default=80, ge=1)  # of the CPU request
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DeployAutoscaling:
+        if self.min_replicas is not None and self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) is greater than max_replicas"
+                f" ({self.max_replicas})"
+            )
+        return self
+
+
+class DeployIngress(_Frozen):
+    enabled: bool = False
+    host: str | None = Field(default=None, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    path: str = Field(default="/", pattern=r"^/")  # a prefix
+    class_name: str | None = None  # None: the cluster's default ingress class
+
+
+def _env_value(item: object) -> object:
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    return str(item) if isinstance(item, int | float) else item
+
+
+class DeploySpec(_Frozen):
+    """``nervosum deploy``'s settings (``--set key=value`` overrides them): what the
+    Kubernetes objects and the Helm chart's values are made from."""
+
+    namespace: str | None = Field(default=None, pattern=K8S_NAME)  # None: kubectl's current
+    name: str | None = Field(default=None, pattern=K8S_NAME)  # None: the bundle's name
+    label: str | None = Field(default=None, pattern=K8S_LABEL_VALUE)  # `app`; None: name
+    container: str | None = Field(default=None, pattern=K8S_NAME)  # None: name
+    replicas: int = Field(default=1, ge=0)
+    port: int | None = Field(default=None, ge=1, le=65535)  # None: the bundle's port
+    image: DeployImage = DeployImage()
+    resources: DeployResources = DeployResources()
+    env: dict[str, str] = {}
+    secret_env: dict[str, SecretRef] = {}
+    args: tuple[str, ...] = ()  # appended to the container's command
+    claim: str | None = Field(default=None, pattern=K8S_NAME)  # a PersistentVolumeClaim
+    mount_path: str = Field(default="/data", pattern=r"^/")  # where the claim is mounted
+    service: DeployService = DeployService()
+    autoscaling: DeployAutoscaling = DeployAutoscaling()
+    ingress: DeployIngress = DeployIngress()
+    schedule: str | None = Field(default=None, min_length=1)  # batch: a CronJob
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_text(cls, value: object) -> object:
+        # `PORT: 8080` and `DEBUG: true` are meant as text, as the process will see them.
+        if not isinstance(value, dict):
+            return value
+        return {key: _env_value(item) for key, item in value.items()}
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.match(ENV_NAME, name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _no_plain_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if _SECRET_NAME.search(name.upper()):
+                raise ValueError(
+                    f"{name} looks like a secret, and env values are written in plain text:"
+                    f" reference a Secret instead, secret_env: {{{name}: SECRET/KEY}}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _scaling_needs_cpu_request(self) -> DeploySpec:
+        if self.autoscaling.enabled and "cpu" not in self.resources.requests:
+            raise ValueError("autoscaling on CPU needs resources.requests.cpu")
+        return self
+
+
 class NervosumConfig(_Frozen):
     """The whole nervosum.yaml, validated."""
 
@@ -356,6 +509,7 @@ class NervosumConfig(_Frozen):
     metrics: MetricsSpec = MetricsSpec()
     logging: LoggingSpec | None = None
     stream: StreamSpec | None = None
+    deploy: DeploySpec | None = None
     graph: dict[str, Any] | None = None
 
     @field_validator("tag", mode="before")
