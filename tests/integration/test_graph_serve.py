@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -240,3 +243,50 @@ def test_sigterm_ends_the_server_with_exit_code_0() -> None:
 
         assert server.process.wait(timeout=15) == 0, server.output()
         assert "Traceback" not in server.output()
+
+
+def test_a_step_that_cannot_load_stops_serve_with_exit_2(tmp_path: Path) -> None:
+    """The steps load before the server starts: a missing class is one line naming the
+    step, exit code 2, no traceback."""
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(
+        "graph: broken\nstreams: {requests: {}, out: {}}\nsteps:\n"
+        "  - {name: score, inputs: [requests], outputs: [out], class_module: json,"
+        " class_name: Nothing, methods: [go]}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "nervosum", "graph", "serve", str(graph), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "step 'score': json has no 'Nothing'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_graph_with_several_entries_is_fed_where_into_says(tmp_path: Path) -> None:
+    """Two independent pipelines in one file: a request names its entry with ?into=,
+    and without it the answer lists the entries instead of feeding both."""
+    (tmp_path / "tags.py").write_text(
+        "class Tag:\n    def __init__(self, name):\n        self.name = name\n"
+        "    def tag(self, message):\n        return {**message, 'by': self.name}\n"
+    )
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(
+        "graph: twin\nmodule_paths: [.]\nstreams: {a: {}, b: {}, out_a: {}, out_b: {}}\nsteps:\n"
+        "  - {name: one, inputs: [a], outputs: [out_a], class_module: tags, class_name: Tag,"
+        " class_init: {name: one}, methods: [tag]}\n"
+        "  - {name: two, inputs: [b], outputs: [out_b], class_module: tags, class_name: Tag,"
+        " class_init: {name: two}, methods: [tag]}\n"
+    )
+    port = free_port()
+    with spawned_nervosum("graph", "serve", str(graph), "--port", str(port), port=port) as server:
+        wait_ready(server)
+        fed = httpx.post(f"{server.url}/predict?into=b", json={"x": 1})
+        unsaid = httpx.post(f"{server.url}/predict", json={"x": 1})
+    assert fed.status_code == 200, fed.text
+    assert [(o["stream"], o["message"]["by"]) for o in fed.json()["outputs"]] == [("out_b", "two")]
+    assert unsaid.status_code == 400
+    assert "POST /predict?into=STREAM, one of: a, b" in unsaid.text

@@ -218,3 +218,45 @@ def test_step_and_flow_problems_are_reported_together(tmp_path: Path) -> None:
 def test_slug_is_the_seeds() -> None:
     assert slug("super_cool_project") == "super-cool-project"
     assert slug(" Super Cool_Project ") == "super-cool-project"
+
+
+def test_names_the_transports_cannot_take_or_that_clash_are_refused(tmp_path: Path) -> None:
+    """Two steps sharing a consumer group would each see half the messages, two streams
+    one transport name would mix theirs; a graph name brokers cannot take is refused."""
+    graph = """\
+    graph: "shop/eu: orders"
+    streams: {in_put: {name: orders.in}, in-put: {name: orders.in}, out: {}}
+    steps:
+      - {name: a_b, inputs: [in_put], class_module: m, class_name: C, methods: [go], outputs: [out]}
+      - {name: a-b, inputs: [in-put], class_module: m, class_name: C, methods: [go], outputs: [out]}
+    """
+
+    found = [line.split(" (")[0] for line in problems(load_error(write(tmp_path, graph)))]
+
+    assert found == [
+        "FILE:2: streams.in-put: streams 'in_put' and 'in-put' both have the transport name"
+        " 'orders.in'",
+        "FILE:2: streams.out: its transport name 'shop/eu:-orders.out' is not one brokers take",
+        "FILE:5: steps.1.name: steps 'a_b' and 'a-b' share the consumer group 'a_b'",
+    ]
+
+
+def test_iguazio_output_streams_must_be_a_list_of_names(tmp_path: Path) -> None:
+    graph = """\
+    apiVersion: 0.2.0
+    project:
+      name: demo
+      v3io_streams: {a: {}, out: {}}
+      functions:
+        - name: f
+          input_streams: {a: {}}
+          class_module: m
+          class_name: C
+          methods: [go]
+          outputs: {streams: out}
+    """
+
+    assert problems(load_error(write(tmp_path, graph))) == [
+        "FILE:11: project.functions.0.outputs.streams: `outputs.streams` must be a list of"
+        " stream names (hint: e.g. streams: [step2])".replace(" (hint: ", " (")
+    ]

@@ -803,9 +803,12 @@ def test_incomplete_groups_become_dead_letters_when_the_input_ends(tmp_path: Pat
     assert [key for _, key, _ in results(run)] == ["done"]
 
 
-def test_a_late_part_after_completion_is_not_emitted_again(tmp_path: Path) -> None:
-    """Once a key's group was emitted, another part of that key (even a different
-    message) is dropped: no second result, and no dead letter at the end."""
+def test_after_completion_a_redelivered_part_is_dropped_and_a_new_one_dead_lettered(
+    tmp_path: Path,
+) -> None:
+    """Once a key's group was emitted, the same part again (a redelivery) changes
+    nothing, and a different message for that key is a dead letter: never a second
+    result, never a silent drop."""
     run = run_graph(
         join_graph(tmp_path),
         [
@@ -818,13 +821,35 @@ def test_a_late_part_after_completion_is_not_emitted_again(tmp_path: Path) -> No
 
     feed_more(
         run,
-        [("right", {"PartitionKey": "k", "r": 99}), ("left", {"PartitionKey": "k", "l": 99})],
+        [("right", {"PartitionKey": "k", "r": 1}), ("left", {"PartitionKey": "k", "l": 99})],
         first=3,
     )
     asyncio.run(run.finish())
 
     assert results(run) == [("merged", "k", {"PartitionKey": "k", "l": 1, "r": 1})]
-    assert run.letters == []
+    [late] = run.letters
+    assert (late.step, late.key, late.source) == ("join", "k", "left")
+    assert late.reason == "converge group for key 'k' was already emitted or expired"
+
+
+def test_a_second_different_message_for_an_open_part_is_dead_lettered(tmp_path: Path) -> None:
+    """An open group holds one message per input: a different second one from the
+    same input is refused with the reason, the first one stays in the group."""
+    run = run_graph(
+        join_graph(tmp_path),
+        [
+            ("left", {"PartitionKey": "k", "l": 1}),
+            ("left", {"PartitionKey": "k", "l": 2}),
+            ("left", {"PartitionKey": "k", "l": 1}),
+            ("right", {"PartitionKey": "k", "r": 1}),
+        ],
+    )
+
+    assert results(run) == [("merged", "k", {"PartitionKey": "k", "l": 1, "r": 1})]
+    [taken] = run.letters
+    assert taken.reason == (
+        "the open converge group for key 'k' already holds a different message from 'left'"
+    )
 
 
 def test_a_failing_converge_method_is_one_dead_letter_not_also_an_incomplete_group(
@@ -978,3 +1003,46 @@ def test_two_files_of_one_module_name_are_refused_in_one_process(tmp_path: Path)
     assert "step 'step-two': module 'funcs'" in refused.value.message
     assert "already loaded from" in refused.value.message
     assert str(tmp_path / "step_one" / "funcs.py") in refused.value.message
+
+
+def test_a_result_that_cannot_be_routed_is_a_dead_letter_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A `when` on a field holding an array cannot be decided: that message is a dead
+    letter naming the step, and the next message still comes out."""
+    graph = write_graph(
+        tmp_path,
+        """
+        graph: demo
+        module_paths: [.]
+        streams: {requests: {}, out: {}}
+        steps:
+          - name: shape
+            inputs: [requests]
+            outputs: [{stream: out, when: {field: label, equals: 1}}]
+            class_module: shaping
+            class_name: Shape
+            methods: [label]
+        """,
+        {
+            "shaping.py": """
+            import numpy as np
+
+            class Shape:
+                def label(self, message):
+                    if message.get("wide"):
+                        return {**message, "label": np.array([1, 1])}
+                    return {**message, "label": 1}
+            """
+        },
+    )
+
+    run = run_graph(
+        graph,
+        [("requests", {"PartitionKey": "a", "wide": True}), ("requests", {"PartitionKey": "b"})],
+    )
+
+    assert [key for _, key, _ in results(run)] == ["b"]
+    [letter] = run.letters
+    assert letter.key == "a"
+    assert letter.reason.startswith("step 'shape': its result cannot be routed or written:")

@@ -36,11 +36,13 @@ def serve(
 
     from nervosum.config.spec import ServerSpec
     from nervosum.graph.http import create_graph_app
+    from nervosum.graph.local import GraphCode
     from nervosum.serving.server import stop_signals_end_cleanly, uvicorn_config
 
     graph = open_graph(graph_file)
     options = listen_settings(ctx, host, port, graceful_timeout, access_log, log_level)
     settings = options.settings(ServerSpec())
-    server = uvicorn.Server(uvicorn_config(create_graph_app(graph), settings, options))
+    code = GraphCode(graph)  # a step that cannot load stops here, exit 2
+    server = uvicorn.Server(uvicorn_config(create_graph_app(code), settings, options))
     with stop_signals_end_cleanly():
         server.run()

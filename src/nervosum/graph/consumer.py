@@ -207,12 +207,19 @@ class StepConsumer:
             self.metrics.dead_lettered.inc(len(letters))
 
     async def _expire(self) -> None:
-        """Every few seconds, converge groups past their timeout go to the dead letter."""
+        """Every few seconds, converge groups past their timeout go to the dead letter:
+        the letters are written first and the groups dropped after, so a crash between
+        the two repeats a letter instead of losing a group. A broker error is logged and
+        tried again at the next round."""
         assert self.processor is not None and self.step.converge is not None
         every = min(max(self.step.converge.timeout / 4, 0.2), 5.0)
         while not self._stopping.is_set():
             await asyncio.sleep(every)
-            letters = await self.processor.expire()
-            if letters:
-                async with self._batch:
-                    await self._flush(letters)
+            try:
+                expired = await self.processor.expire()
+                if expired:
+                    async with self._batch:
+                        await self._flush([letter for letter, _stale in expired])
+                    await self.processor.forget([stale for _letter, stale in expired])
+            except Exception as exc:
+                log.warning("expiring converge groups failed, retrying: %s", exc)

@@ -8,12 +8,16 @@ The contract that makes a group emit exactly once, even when a process dies anyw
 :meth:`ConvergeStore.add` stores a part idempotently (a redelivered message rewrites
 its own part) and says whether the group is complete; :meth:`ConvergeStore.complete`
 writes the merged message and marks the key done as one step (a Redis script; NATS
-publishes with a message id JetStream deduplicates), so a message redelivered after the
-group was emitted finds the key done and is dropped.
+publishes with a message id JetStream deduplicates). The done mark keeps a digest of
+each part, so a part redelivered after the group was emitted is recognised and dropped,
+while a new message for that key (a late one) is told apart and dead-lettered, as is a
+second, different message for a part an open group already holds. Nothing is dropped
+without a trace.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from abc import ABC, abstractmethod
@@ -23,6 +27,7 @@ from enum import Enum
 from typing import Any
 
 from nervosum.graph.spec import Step
+from nervosum.jsonio import dumps
 
 Message = dict[str, Any]
 
@@ -40,13 +45,31 @@ class Emit:
 class State(Enum):
     WAITING = "waiting"  # stored; the group needs more parts
     COMPLETE = "complete"  # this part completed the group: merge and emit it
-    DONE = "done"  # the group was already emitted: a late or redelivered part
+    DONE = "done"  # a part of a group already emitted, delivered again: nothing to do
+    LATE = "late"  # a new message for a key whose group was emitted or expired
+    TAKEN = "taken"  # the open group holds a different message in this part's place
 
 
 @dataclass(frozen=True)
 class Added:
     state: State
     parts: dict[str, Message]  # part id -> message, when COMPLETE
+
+
+@dataclass(frozen=True)
+class Stale:
+    """An open group past its timeout, as read; ``token`` lets :meth:`ConvergeStore.forget`
+    remove it only if it did not change since."""
+
+    key: str
+    parts: list[Message]
+    token: Any
+
+
+def digest(payload: bytes) -> str:
+    """What the done mark remembers of each part, to tell a redelivery from a new
+    message (the same JSON gives the same digest)."""
+    return hashlib.sha1(payload).hexdigest()
 
 
 def natural(text: str) -> tuple[Any, ...]:
@@ -75,21 +98,27 @@ def ordered(step: Step, parts: dict[str, Message]) -> list[Message]:
 
 
 class ConvergeStore(ABC):
-    """The parts of one converge step's open groups."""
+    """The parts of one converge step's open groups, and the keys already done."""
 
     @abstractmethod
     async def add(self, key: str, part: str, message: Message, expect: int) -> Added:
-        """Store ``message`` as ``part`` of ``key``'s group."""
+        """Store ``message`` as ``part`` of ``key``'s group (the same message again
+        changes nothing)."""
 
     @abstractmethod
     async def complete(self, key: str, emits: list[Emit]) -> bool:
-        """Write ``emits``, mark ``key`` done and drop its parts, as one step; False
-        (nothing written) when the key was already done."""
+        """Write ``emits``, mark ``key`` done (remembering its parts' digests) and drop
+        its parts, as one step; False (nothing written) when the key was already done."""
 
     @abstractmethod
-    async def expired(self, timeout: float) -> list[tuple[str, list[Message]]]:
-        """Groups older than ``timeout`` seconds, taken out of the store (each returned
-        once, to one caller), with the parts they had."""
+    async def expired(self, timeout: float) -> list[Stale]:
+        """Open groups older than ``timeout`` seconds, read, not yet removed: the caller
+        writes their dead letters first, then :meth:`forget` s them, so a crash between
+        the two repeats a letter rather than losing a group."""
+
+    @abstractmethod
+    async def forget(self, stale: Stale) -> None:
+        """Remove an expired group and mark its key done, unless a part came since."""
 
 
 class MemoryStore(ConvergeStore):
@@ -99,12 +128,16 @@ class MemoryStore(ConvergeStore):
         self._send = send
         self._parts: dict[str, dict[str, Message]] = {}
         self._started: dict[str, float] = {}
-        self._done: set[str] = set()
+        self._done: dict[str, dict[str, str]] = {}  # key -> part -> digest
 
     async def add(self, key: str, part: str, message: Message, expect: int) -> Added:
         if key in self._done:
-            return Added(State.DONE, {})
+            same = self._done[key].get(part) == digest(dumps(message))
+            return Added(State.DONE if same else State.LATE, {})
         parts = self._parts.setdefault(key, {})
+        held = parts.get(part)
+        if held is not None and dumps(held) != dumps(message):
+            return Added(State.TAKEN, {})
         self._started.setdefault(key, time.monotonic())
         parts[part] = message
         if len(parts) < expect:
@@ -115,16 +148,22 @@ class MemoryStore(ConvergeStore):
         if key in self._done:
             return False
         await self._send(emits)
-        self._done.add(key)
-        self._parts.pop(key, None)
+        parts = self._parts.pop(key, {})
+        self._done[key] = {part: digest(dumps(m)) for part, m in parts.items()}
         self._started.pop(key, None)
         return True
 
-    async def expired(self, timeout: float) -> list[tuple[str, list[Message]]]:
+    async def expired(self, timeout: float) -> list[Stale]:
         cutoff = time.monotonic() - timeout
-        old = [key for key, started in self._started.items() if started <= cutoff]
-        taken = []
-        for key in old:
-            self._started.pop(key)
-            taken.append((key, list(self._parts.pop(key, {}).values())))
-        return taken
+        return [
+            Stale(key, list(self._parts[key].values()), len(self._parts[key]))
+            for key, started in self._started.items()
+            if started <= cutoff
+        ]
+
+    async def forget(self, stale: Stale) -> None:
+        if len(self._parts.get(stale.key, {})) != stale.token:
+            return
+        self._parts.pop(stale.key)
+        self._started.pop(stale.key)
+        self._done[stale.key] = {}

@@ -5,13 +5,14 @@ through every step it reaches and answers with what reached the graph's final st
 ``{"outputs": [{"stream", "key", "message"}], "dead_letters": [...]}``. A message
 without the partition key gets a generated one, so clients need not invent keys. A
 request whose every message was dead-lettered answers 422 with the reasons; converge
-groups must complete within the request. The steps' code runs on one thread, so a
-step class need not be thread-safe; the models load once at start.
+groups must complete within the request. A graph with several entry streams takes
+``?into=STREAM``. The steps' code runs on one thread, so a step class need not be
+thread-safe; the models load once, before the server starts, so a step that cannot load
+stops the command with its error.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -27,7 +28,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nervosum.errors import NervosumError, RequestError
-from nervosum.graph.load import Graph
 from nervosum.graph.local import GraphCode, LocalRun
 from nervosum.observe.metrics import LATENCY_BUCKETS
 from nervosum.serving.body import load_json, read_json_body
@@ -77,18 +77,30 @@ def _messages(body: bytes, partition_key: str) -> list[bytes]:
     return messages
 
 
-def create_graph_app(graph: Graph) -> Starlette:
-    """The app; the steps' code (and models) load before the first request."""
+def _entry(request: Request, entries: list[str]) -> str:
+    """The stream a request feeds: ``?into=STREAM``, or the graph's only entry."""
+    into = request.query_params.get("into")
+    if into is None and len(entries) == 1:
+        return entries[0]
+    if into in entries:
+        return into
+    raise RequestError(
+        f"?into={into!r} is not an entry stream" if into else "the graph has several entries",
+        hint=f"POST /predict?into=STREAM, one of: {', '.join(entries)}",
+    )
+
+
+def create_graph_app(code: GraphCode) -> Starlette:
+    """The app for a graph whose steps' code (and models) ``code`` loaded."""
     state: dict[str, Any] = {}
-    metrics = GraphMetrics(graph.spec.slug)
-    spec = graph.spec
+    spec = code.spec
+    metrics = GraphMetrics(spec.slug)
     entries = spec.entry_streams
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-graph")
         state["executor"] = executor
-        state["code"] = await asyncio.get_running_loop().run_in_executor(executor, GraphCode, graph)
         try:
             yield
         finally:
@@ -97,15 +109,15 @@ def create_graph_app(graph: Graph) -> Starlette:
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
         try:
+            stream = _entry(request, entries)
             body = await read_json_body(request, MAX_BODY)
             messages = _messages(body, spec.partition_key)
         except NervosumError as exc:
             metrics.requests.labels(metrics.graph, str(exc.http_status)).inc()
             return error_response(exc)
-        run = LocalRun(state["code"], executor=state["executor"])
+        run = LocalRun(code, executor=state["executor"])
         for index, message in enumerate(messages):
-            for stream in entries:
-                await run.feed(stream, message, f"request item {index}")
+            await run.feed(stream, message, f"request item {index}")
         await run.finish()
         for letter in run.letters:
             metrics.letters.labels(metrics.graph, letter.step).inc()
@@ -120,8 +132,7 @@ def create_graph_app(graph: Graph) -> Starlette:
         return JsonResponse({"status": "alive"})
 
     async def ready(_request: Request) -> Response:
-        loaded = "code" in state
-        return JsonResponse({"status": "ready" if loaded else "loading"}, 200 if loaded else 503)
+        return JsonResponse({"status": "ready"})  # the steps loaded before the server started
 
     async def describe(_request: Request) -> Response:
         return JsonResponse(

@@ -120,6 +120,16 @@ def _stream(
 
 def _step(function: dict[str, Any], converted: Converted, where: Path) -> dict[str, Any]:
     outputs = _mapping(function.get("outputs"))
+    streams = outputs.get("streams") or []
+    if not isinstance(streams, list) or not all(isinstance(name, str) for name in streams):
+        converted.issues.append(
+            ConfigIssue(
+                ".".join(map(str, (*where, "outputs", "streams"))),
+                "`outputs.streams` must be a list of stream names",
+                hint="e.g. streams: [step2]",
+            )
+        )
+        streams = []
     for kind in ("https", "function"):
         if outputs.get(kind):
             converted.warnings.append(
@@ -131,7 +141,7 @@ def _step(function: dict[str, Any], converted: Converted, where: Path) -> dict[s
     step: dict[str, Any] = {
         "name": slug(str(function.get("name", ""))),
         "inputs": list(_mapping(function.get("input_streams"))),
-        "outputs": list(outputs.get("streams") or []),
+        "outputs": list(streams),
         "class_module": function.get("class_module"),
         "class_name": function.get("class_name"),
         "class_init": function.get("class_init") or {},

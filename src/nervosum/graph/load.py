@@ -13,7 +13,7 @@ from nervosum.config.load import issue_from
 from nervosum.config.yaml_lines import parse_yaml
 from nervosum.errors import ConfigError, ConfigIssue
 from nervosum.graph import iguazio
-from nervosum.graph.spec import GraphSpec, flow_problems, reference_problems
+from nervosum.graph.spec import GraphSpec, flow_problems, name_problems, reference_problems
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ def load_graph(path: str | Path) -> Graph:
         except pydantic.ValidationError as exc:
             issues += [located(issue_from(e, doc, GraphSpec)) for e in exc.errors()]
         issues += [located(i) for i in reference_problems(native) + flow_problems(native)]
+    if spec is not None:
+        issues += [located(i) for i in name_problems(spec)]
     if issues or spec is None:
         issues.sort(key=lambda issue: issue.line or 0)
         raise ConfigError(shown, issues)

@@ -78,7 +78,9 @@ class LocalRun:
     async def finish(self) -> None:
         """The input ended: open converge groups become dead letters."""
         for processor in self.processors:
-            self.letters += await processor.expire(ended=True)
+            expired = await processor.expire(ended=True)
+            self.letters += [letter for letter, _stale in expired]
+            await processor.forget([stale for _letter, stale in expired])
 
     @property
     def filtered(self) -> int:

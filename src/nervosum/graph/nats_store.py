@@ -7,8 +7,10 @@ by compare-and-set on the group's revision, so replicas adding parts of one key 
 never lose one. Completing a group publishes the merged message with a ``Nats-Msg-Id``
 made of the step and the key, then marks the key done: a process killed between the two
 publishes again after redelivery, and JetStream drops the copy (within the stream's
-duplicate window, two minutes by default), so the group is emitted once. An expired
-group is claimed by deleting it at the revision read, so one replica takes it.
+duplicate window, two minutes by default), so the group is emitted once. ``d.<key>``
+holds each part's digest, to tell a redelivered part from a late new message. An
+expired group is forgotten by deleting it at the revision read, so a part that came
+meanwhile keeps it open.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from nervosum.graph.converge import Added, ConvergeStore, Emit, Message, State
+from nervosum.graph.converge import Added, ConvergeStore, Emit, Message, Stale, State, digest
 from nervosum.jsonio import dumps
 from nervosum.stream.nats import NatsTransport
 from nervosum.stream.transport import Outgoing
@@ -58,13 +60,18 @@ class NatsStore(ConvergeStore):
         from nats.js.errors import KeyWrongLastSequenceError
 
         code = _code(key)
-        if await self._get(f"d.{code}") is not None:
-            return Added(State.DONE, {})
+        done = await self._get(f"d.{code}")
+        if done is not None:
+            same = orjson.loads(done.value).get(part) == digest(dumps(message))
+            return Added(State.DONE if same else State.LATE, {})
         while True:
             entry = await self._get(f"g.{code}")
             group: dict[str, Any] = (
                 orjson.loads(entry.value) if entry else {"started": time.time(), "parts": {}}
             )
+            held = group["parts"].get(part)
+            if held is not None and dumps(held) != dumps(message):
+                return Added(State.TAKEN, {})
             group["parts"][part] = message
             try:
                 if entry is None:
@@ -87,29 +94,38 @@ class NatsStore(ConvergeStore):
             dedup = f"{self.ident}:{key}:{index}"
             outgoing = Outgoing(key.encode(), emit.payload, dedup=dedup)
             await self.transport.write(self.names[emit.stream], [outgoing])
-        await self.kv.put(f"d.{code}", b"1")
+        entry = await self._get(f"g.{code}")
+        parts = orjson.loads(entry.value)["parts"] if entry else {}
+        digests = {part: digest(dumps(message)) for part, message in parts.items()}
+        await self.kv.put(f"d.{code}", dumps(digests))
         await self.kv.purge(f"g.{code}")
         return True
 
-    async def expired(self, timeout: float) -> list[tuple[str, list[Message]]]:
-        from nats.js.errors import KeyWrongLastSequenceError, NoKeysError
+    async def expired(self, timeout: float) -> list[Stale]:
+        from nats.js.errors import NoKeysError
 
         cutoff = time.time() - timeout
         try:
             names = [n for n in await self.kv.keys() if n.startswith("g.")]
         except NoKeysError:
             return []
-        taken = []
+        stale = []
         for name in names:
             entry = await self._get(name)
             if entry is None:
                 continue
             group = orjson.loads(entry.value)
-            if group["started"] > cutoff:
-                continue
-            try:
-                await self.kv.delete(name, last=entry.revision)
-            except KeyWrongLastSequenceError:
-                continue  # a part came meanwhile, or another replica claimed it
-            taken.append((_text(name[2:]), list(group["parts"].values())))
-        return taken
+            if group["started"] <= cutoff:
+                parts = list(group["parts"].values())
+                stale.append(Stale(_text(name[2:]), parts, entry.revision))
+        return stale
+
+    async def forget(self, stale: Stale) -> None:
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        code = _code(stale.key)
+        try:
+            await self.kv.delete(f"g.{code}", last=stale.token)
+        except KeyWrongLastSequenceError:
+            return  # a part came meanwhile, or a replica forgot it first
+        await self.kv.put(f"d.{code}", b"{}")

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from nervosum.errors import RequestError
-from nervosum.graph.spec import GraphSpec, Step, slug
+from nervosum.graph.spec import GraphSpec, Step
 
 
 def plan_graph(
@@ -61,12 +61,11 @@ def _included(spec: GraphSpec, include: list[str] | None) -> list[Step]:
     chosen: set[str] = set()
     unknown: list[str] = []
     for name in include:
-        found = [s.name for s in spec.steps if s.name == name] or [
-            s.name for s in spec.steps if slug(s.name) == slug(name)
-        ]
-        if not found:
+        found = spec.match_step(name)
+        if found is None:
             unknown.append(name)
-        chosen.update(found)
+        else:
+            chosen.add(found.name)
     if unknown:
         known = ", ".join(s.name for s in spec.steps)
         names = ", ".join(repr(name) for name in unknown)

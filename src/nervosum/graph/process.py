@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from nervosum.errors import NervosumError
-from nervosum.graph.converge import ConvergeStore, Emit, State, ordered, part_id
+from nervosum.errors import NervosumError, StepError
+from nervosum.graph.converge import ConvergeStore, Emit, Stale, State, ordered, part_id
 from nervosum.graph.spec import GraphSpec, Step
 from nervosum.graph.step import Message, StepCode, route
 from nervosum.jsonio import dumps
@@ -130,8 +130,15 @@ class StepProcessor:
             assert self.store is not None
             part = part_id(self.step, source, position)
             added = await self.store.add(key, part, message, self.step.expected)
+            if added.state is State.LATE:
+                raise Rejected(f"converge group for key {key!r} was already emitted or expired")
+            if added.state is State.TAKEN:
+                raise Rejected(
+                    f"the open converge group for key {key!r} already holds a different"
+                    f" message from {source!r}"
+                )
             if added.state is not State.COMPLETE:
-                return
+                return  # waiting for more parts, or a redelivered part of a done group
             try:
                 merged = await self._call(self.code.merge, ordered(self.step, added.parts))
                 emits = await self._run(merged, key)
@@ -153,26 +160,41 @@ class StepProcessor:
             self.filtered += 1
             return []
         result.setdefault(self.spec.partition_key, message.get(self.spec.partition_key, key))
-        payload = dumps(result)
-        return [Emit(stream, key, result, payload) for stream in route(self.step, result)]
+        try:
+            streams = route(self.step, result)
+            payload = dumps(result)
+        except Exception as exc:  # a `when` on an array, an int JSON cannot hold
+            raise StepError(
+                f"step {self.step.name!r}: its result cannot be routed or written:"
+                f" {type(exc).__name__}: {exc}"
+            ) from exc
+        return [Emit(stream, key, result, payload) for stream in streams]
 
     async def _call(self, function: Callable[[Any], Any], argument: Any) -> Any:
         if self.executor is None:
             return function(argument)
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, argument)
 
-    async def expire(self, *, ended: bool = False) -> list[Letter]:
+    async def expire(self, *, ended: bool = False) -> list[tuple[Letter, Stale]]:
         """Converge groups past their timeout (every open group once the input
-        ``ended``), as dead letters."""
+        ``ended``), each with its dead letter; write the letters, then :meth:`forget`."""
         if self.store is None or self.step.converge is None:
             return []
         timeout = 0.0 if ended else self.step.converge.timeout
         when = "when the input ended" if ended else f"after {timeout:g} s"
-        letters = []
-        for key, parts in await self.store.expired(timeout):
+        found = []
+        for stale in await self.store.expired(timeout):
             reason = (
-                f"converge group incomplete {when}: {len(parts)} of {self.step.expected} messages"
+                f"converge group incomplete {when}:"
+                f" {len(stale.parts)} of {self.step.expected} messages"
             )
-            payload = dumps(parts)
-            letters.append(self.letter(reason, ",".join(self.step.inputs), "", payload, key))
-        return letters
+            source = ",".join(self.step.inputs)
+            letter = self.letter(reason, source, "", dumps(stale.parts), stale.key)
+            found.append((letter, stale))
+        return found
+
+    async def forget(self, stale: list[Stale]) -> None:
+        """Drop expired groups whose dead letters are written."""
+        if self.store is not None:
+            for group in stale:
+                await self.store.forget(group)

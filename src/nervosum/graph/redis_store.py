@@ -1,13 +1,14 @@
 """Converge groups in Redis, next to the streams.
 
 Per step (``nervosum:converge:<graph>:<step>``): a hash of parts per open key, a sorted
-set of open keys by the time their first part came, and a ``done`` marker per emitted
-key that lives ``done_ttl`` seconds. Storing a part and completing a group are Lua
-scripts, so they are atomic: the merged message is written to its streams (``XADD``
-with the stream transport's ``data`` / ``key`` fields) in the same script that marks
-the key done, so a group is emitted exactly once however often its parts are
-redelivered, and replicas of the step share the groups safely. Needs one Redis (not a
-cluster, whose keys of one script must share a slot).
+set of open keys by the time their first part came, and a ``done`` hash per emitted or
+expired key (each part's digest; it lives ``done_ttl`` seconds). Storing a part,
+completing a group and forgetting an expired one are Lua scripts, so they are atomic:
+the merged message is written to its streams (``XADD`` with the stream transport's
+``data`` / ``key`` fields) in the same script that marks the key done, so a group is
+emitted exactly once however often its parts are redelivered, and replicas of the step
+share the groups safely. Needs one Redis (not a cluster, whose keys of one script must
+share a slot).
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ from typing import Any
 
 import orjson
 
-from nervosum.graph.converge import Added, ConvergeStore, Emit, Message, State
+from nervosum.graph.converge import Added, ConvergeStore, Emit, Message, Stale, State
 from nervosum.jsonio import dumps
 from nervosum.stream.redis import DATA, KEY
 
+# KEYS: parts, done, open. ARGV: part, payload, expect, now, key.
 ADD = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'done'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if redis.call('HGET', KEYS[2], ARGV[1]) == redis.sha1hex(ARGV[2]) then return {'done'} end
+  return {'late'}
+end
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and held ~= ARGV[2] then return {'taken'} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[5])
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
@@ -33,22 +40,33 @@ end
 return {'waiting'}
 """
 
+# KEYS: parts, done, open, then one stream per message. ARGV: the field names, the
+# message key, each message beside its stream's KEYS index, then the key and the ttl.
 COMPLETE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 for i = 4, #KEYS do
   redis.call('XADD', KEYS[i], '*', ARGV[1], ARGV[i], ARGV[2], ARGV[3])
 end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[#ARGV])
+local parts = redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[2], '', '')
+for i = 1, #parts, 2 do
+  redis.call('HSET', KEYS[2], parts[i], redis.sha1hex(parts[i + 1]))
+end
+redis.call('EXPIRE', KEYS[2], ARGV[#ARGV])
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[#ARGV - 1])
 return 1
 """
 
-CLAIM = """
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return false end
-local found = redis.call('HGETALL', KEYS[1])
+# KEYS: parts, done, open. ARGV: key, the part count read, ttl.
+FORGET = """
+if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then return 0 end
+if redis.call('HLEN', KEYS[1]) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[1])
-return found
+redis.call('HSET', KEYS[2], '', '')
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
 """
 
 
@@ -68,33 +86,33 @@ class RedisStore(ConvergeStore):
         self.done_ttl = done_ttl
         self._add = db.register_script(ADD)
         self._complete = db.register_script(COMPLETE)
-        self._claim = db.register_script(CLAIM)
+        self._forget = db.register_script(FORGET)
 
     def _keys(self, key: str) -> list[str]:
         return [f"{self.prefix}:parts:{key}", f"{self.prefix}:done:{key}", f"{self.prefix}:open"]
 
     async def add(self, key: str, part: str, message: Message, expect: int) -> Added:
         answer = await self._add(
-            keys=self._keys(key),
-            args=[part, dumps(message), expect, time.time(), key],
+            keys=self._keys(key), args=[part, dumps(message), expect, time.time(), key]
         )
         state = State(answer[0].decode())
         return Added(state, _pairs(answer[1:]) if state is State.COMPLETE else {})
 
     async def complete(self, key: str, emits: list[Emit]) -> bool:
         keys = self._keys(key) + [self.names[e.stream] for e in emits]
-        # ARGV: the field names, the key, then each message beside its stream's KEYS index
         args: list[Any] = [DATA, KEY, key.encode(), *[e.payload for e in emits]]
         args += [key, self.done_ttl]
         return bool(await self._complete(keys=keys, args=args))
 
-    async def expired(self, timeout: float) -> list[tuple[str, list[Message]]]:
+    async def expired(self, timeout: float) -> list[Stale]:
         cutoff = time.time() - timeout
-        opened = f"{self.prefix}:open"
-        taken = []
-        for raw in await self.db.zrangebyscore(opened, "-inf", cutoff):
+        stale = []
+        for raw in await self.db.zrangebyscore(f"{self.prefix}:open", "-inf", cutoff):
             key = raw.decode()
-            found = await self._claim(keys=[f"{self.prefix}:parts:{key}", opened], args=[key])
-            if found is not None:
-                taken.append((key, list(_pairs(found).values())))
-        return taken
+            held = await self.db.hgetall(self._keys(key)[0])
+            parts = [orjson.loads(value) for value in held.values()]
+            stale.append(Stale(key, parts, len(parts)))
+        return stale
+
+    async def forget(self, stale: Stale) -> None:
+        await self._forget(keys=self._keys(stale.key), args=[stale.key, stale.token, self.done_ttl])

@@ -184,12 +184,23 @@ class GraphSpec(_Frozen):
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
 
+    def match_step(self, name: str) -> Step | None:
+        """The step ``name`` means on a command line: exact, or else once both are
+        slugged (iguazioig files name functions unslugged: ``step_1`` is ``step-1``)."""
+        exact = [s for s in self.steps if s.name == name]
+        found = exact or [s for s in self.steps if slug(s.name) == slug(name)]
+        return found[0] if found else None
+
     @property
     def entry_streams(self) -> list[str]:
         """Streams steps read and no step writes: where messages come into the graph."""
         read = {i for s in self.steps for i in s.inputs}
         written = {o.stream for s in self.steps for o in s.outputs}
-        return [name for name in self.streams if name in read and name not in written]
+        return [
+            name
+            for name in self.streams
+            if name in read and name not in written and name != self.dead_letter
+        ]
 
     @property
     def final_streams(self) -> list[str]:
@@ -224,6 +235,49 @@ def reference_problems(data: dict[str, Any]) -> list[ConfigIssue]:
     dead = data.get("dead_letter")
     if isinstance(dead, str) and dead not in declared:
         issues.append(_undeclared("dead_letter", dead, declared))
+    return issues
+
+
+def name_problems(spec: GraphSpec) -> list[ConfigIssue]:
+    """Names the transports would get that clash or that they cannot take: two steps
+    sharing a consumer group would each see half the messages, two streams one name
+    would mix their messages."""
+    issues: list[ConfigIssue] = []
+    pattern = re.compile(NAME)
+    owners: dict[str, str] = {}
+    for stream in spec.streams:
+        name = spec.stream_name(stream)
+        if not pattern.match(name):
+            issues.append(
+                ConfigIssue(
+                    f"streams.{stream}",
+                    f"its transport name {name!r} is not one brokers take",
+                    hint="letters, digits, `_`, `.` and `-`: give the stream a `name:`, or"
+                    " the graph a name of those",
+                )
+            )
+        if name in owners:
+            issues.append(
+                ConfigIssue(
+                    f"streams.{stream}",
+                    f"streams {owners[name]!r} and {stream!r} both have the transport"
+                    f" name {name!r}",
+                    hint="give one of them a `name:`",
+                )
+            )
+        owners.setdefault(name, stream)
+    groups: dict[str, str] = {}
+    for index, step in enumerate(spec.steps):
+        if step.group in groups and groups[step.group] != step.name:
+            issues.append(
+                ConfigIssue(
+                    f"steps.{index}.name",
+                    f"steps {groups[step.group]!r} and {step.name!r} share the consumer"
+                    f" group {step.group!r} (a step's `-` reads as `_`)",
+                    hint="rename one of them",
+                )
+            )
+        groups.setdefault(step.group, step.name)
     return issues
 
 

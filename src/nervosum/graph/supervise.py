@@ -38,15 +38,17 @@ class StepRun:
 
 
 def chosen_steps(graph: Graph, names: list[str]) -> list[str]:
-    """The steps named (all of them when none is), checked against the graph."""
-    known = [s.name for s in graph.spec.steps]
-    unknown = [n for n in names if n not in known]
+    """The steps named (all of them when none is), matched as ``--include`` matches;
+    a step named twice runs twice (two members of its group)."""
+    spec = graph.spec
+    found = [(name, spec.match_step(name)) for name in names]
+    unknown = [name for name, step in found if step is None]
     if unknown:
         raise RequestError(
             f"no step {', '.join(map(repr, unknown))} in the graph",
-            hint=f"steps: {', '.join(known)}",
+            hint=f"steps: {', '.join(s.name for s in spec.steps)}",
         )
-    return names or known
+    return [step.name for _name, step in found if step is not None] or [s.name for s in spec.steps]
 
 
 def run_step(graph: Graph, name: str, run: StepRun) -> int:
@@ -75,33 +77,32 @@ def run_steps(graph: Graph, names: list[str], run: StepRun) -> int:
     """Every step of ``names`` as a child process until SIGTERM or one of them ends;
     the highest exit code."""
     parse_broker(run.transport)  # a bad address fails here, not in every child
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
     for index, name in enumerate(names):
         command = [sys.executable, "-m", "nervosum", "graph", "run", str(graph.path)]
         command += [*_flags(run), "--step", name]
         if run.port:
             command += ["--port", str(run.port + index)]
-        children[name] = subprocess.Popen(command)
+        children.append((name, subprocess.Popen(command)))
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
-        for child in children.values():
+        for _name, child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while any(child.poll() is None for child in children.values()):
-            ended = [n for n, c in children.items() if c.poll() is not None]
+        while any(child.poll() is None for _name, child in children):
+            ended = [(n, c.returncode) for n, c in children if c.poll() is not None]
             if ended and not stopping:
-                code = children[ended[0]].returncode
-                log.error("step %s ended (exit %s): stopping the others", ended[0], code)
+                log.error("step %s ended (exit %s): stopping the others", *ended[0])
                 stop(signal.SIGTERM, None)
             time.sleep(0.2)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    codes = [child.wait() for child in children.values()]
+    codes = [child.wait() for _name, child in children]
     return max(1 if code < 0 else code for code in codes)  # < 0: killed by a signal
