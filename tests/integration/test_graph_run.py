@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, nervosum
-from tests.services.brokers import Broker, Item, running
+from tests.services.brokers import Broker, Item, RedisBroker, running
 
 GRAPH = """\
 graph: orders
@@ -318,3 +318,28 @@ def test_bad_run_arguments_are_one_line_and_exit_2(
     done = graph_run(graph_file, *args)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_recreate_clears_converge_state_so_keys_can_be_replayed(graph_file: Path) -> None:
+    """`graph deploy --recreate` deletes the streams and the converge step's done marks:
+    replaying the same keys afterwards gives results again, not late-key dead letters."""
+    with running("redis") as broker:
+        assert isinstance(broker, RedisBroker)
+        with steps_running(graph_file, broker):
+            put(broker, good(3))
+            wait_for(broker, "orders.results", 3)
+        assert broker.db.keys("nervosum:converge:orders:join:*")
+        transport = f"redis://{broker.address}"
+        recreated = nervosum(
+            "graph", "deploy", str(graph_file), "--transport", transport, "--recreate", "--yes",
+            env=dict(os.environ),
+        )  # fmt: skip
+        assert recreated.returncode == 0, recreated.stderr
+        assert "Deleted the converge groups and done marks of step join" in recreated.stdout
+        assert broker.db.keys("nervosum:converge:orders:join:*") == []
+        with steps_running(graph_file, broker):
+            put(broker, good(3))
+            wait_for(broker, "orders.results", 3)
+            time.sleep(1)
+            check_results(messages_in(broker, "orders.results"), 3)
+        assert messages_in(broker, "orders.dead-letter") == []

@@ -109,12 +109,11 @@ class StepConsumer:
 
             assert isinstance(self.writer, RedisTransport)
             return RedisStore(self.writer.db, slug, name, self.names, ttl)
-        from nervosum.graph.nats_store import NatsStore
+        from nervosum.graph.nats_store import NatsStore, bucket_name
         from nervosum.stream.nats import NatsTransport
 
         assert isinstance(self.writer, NatsTransport)
-        bucket = f"nervosum-converge-{slug}-{name}".replace(".", "_")
-        kv = await self.writer.key_value(bucket, ttl)
+        kv = await self.writer.key_value(bucket_name(slug, name), ttl)
         return NatsStore(self.writer, kv, slug, name, self.names)
 
     async def run(self) -> None:

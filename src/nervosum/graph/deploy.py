@@ -46,6 +46,7 @@ _LINES = {
     " creating the consumer groups of its inputs",
     ("step", NOT_STOPPED): "Step {name} is not stopped by deploy:"
     " stop its processes, the streams it reads are recreated",
+    ("converge state", DELETED): "Deleted the converge groups and done marks of step {name}",
 }
 
 
@@ -56,7 +57,7 @@ class Done:
     reads."""
 
     action: str  # "create" or "delete"
-    kind: str  # "stream", "group" or "step"
+    kind: str  # "stream", "group", "step" or "converge state"
     name: str
     result: str
     stream: str | None = None
@@ -116,6 +117,11 @@ class BrokerAdmin(ABC):
     def group_name(self, group: str) -> str:
         """What the broker calls the step's consumer group."""
         return group
+
+    async def forget_converge(self, graph: str, step: str) -> bool:
+        """Delete a converge step's open groups and done marks (kept in the broker);
+        whether there were any. Kafka keeps none."""
+        return False
 
     def applied(self, stream: StreamSettings) -> str | None:
         """The settings a created stream got, said in the broker's terms."""
@@ -218,6 +224,12 @@ class RedisAdmin(BrokerAdmin):
             return None
         return "partitions and retention_hours do not apply to a Redis stream"
 
+    async def forget_converge(self, graph: str, step: str) -> bool:
+        from nervosum.graph.redis_store import state_prefix
+
+        keys = [key async for key in self._db.scan_iter(match=f"{state_prefix(graph, step)}:*")]
+        return bool(keys) and bool(await self._db.delete(*keys))
+
 
 # --------------------------------------------------------------------------- NATS
 
@@ -288,6 +300,16 @@ class NatsAdmin(BrokerAdmin):
     async def delete_stream(self, name: str) -> bool:
         found = await self._stream_of(name)
         return found is not None and bool(await self._js.delete_stream(found))
+
+    async def forget_converge(self, graph: str, step: str) -> bool:
+        from nats.js.errors import NotFoundError
+
+        from nervosum.graph.nats_store import bucket_name
+
+        try:
+            return bool(await self._js.delete_key_value(bucket_name(graph, step)))
+        except NotFoundError:
+            return False
 
     def group_name(self, group: str) -> str:
         from nervosum.stream.nats import durable_name
@@ -474,10 +496,17 @@ def planned_actions(planned: dict[str, Any]) -> list[Action]:
     return actions
 
 
-async def _step(action: Action, admin: BrokerAdmin, report: Callable[[Done], None]) -> None:
-    """A step is not run here: creating it creates the groups of its inputs."""
+async def _step(
+    action: Action, admin: BrokerAdmin, report: Callable[[Done], None], graph: str
+) -> None:
+    """A step is not run here: creating it creates the groups of its inputs; deleting
+    it deletes the converge groups and done marks it kept in the broker, which would
+    otherwise refuse the recreated streams' messages for keys done before."""
     if action.verb == "delete":
         report(Done("delete", "step", action.name, NOT_STOPPED))
+        with _doing(f"delete the converge state of step {action.name}", admin.broker.server):
+            if await admin.forget_converge(graph, action.name):
+                report(Done("delete", "converge state", action.name, DELETED))
         return
     report(Done("create", "step", action.name, NOT_STARTED))
     group = admin.group_name(action.entry["group"])
@@ -504,7 +533,7 @@ async def _stream(action: Action, admin: BrokerAdmin, report: Callable[[Done], N
 
 
 async def _deploy(
-    actions: list[Action], admin: BrokerAdmin, report: Callable[[Done], None]
+    actions: list[Action], admin: BrokerAdmin, report: Callable[[Done], None], graph: str
 ) -> None:
     try:
         await admin.open()
@@ -517,8 +546,10 @@ async def _deploy(
         ) from exc
     try:
         for action in actions:
-            carry_out = _stream if action.kind == "stream" else _step
-            await carry_out(action, admin, report)
+            if action.kind == "stream":
+                await _stream(action, admin, report)
+            else:
+                await _step(action, admin, report, graph)
     finally:
         await admin.close()
 
@@ -533,4 +564,5 @@ def deploy_plan(
     ``broker``, calling ``report`` after each action; :class:`NervosumError` (exit 1)
     when the broker cannot be reached or refuses an action."""
     actions = planned_actions(planned)
-    asyncio.run(_deploy(actions, ADMINS[broker.scheme](broker, settings), report))
+    admin = ADMINS[broker.scheme](broker, settings)
+    asyncio.run(_deploy(actions, admin, report, planned["graph"]))

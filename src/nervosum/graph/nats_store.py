@@ -35,6 +35,11 @@ def _text(code: str) -> str:
     return base64.urlsafe_b64decode(code + "=" * (-len(code) % 4)).decode()
 
 
+def bucket_name(graph: str, step: str) -> str:
+    """The key-value bucket of one converge step (bucket names take no dots)."""
+    return f"nervosum-converge-{graph}-{step}".replace(".", "_")
+
+
 class NatsStore(ConvergeStore):
     def __init__(
         self, transport: NatsTransport, kv: Any, graph: str, step: str, names: dict[str, str]

@@ -70,6 +70,11 @@ return 1
 """
 
 
+def state_prefix(graph: str, step: str) -> str:
+    """Where one converge step's groups and done marks live in Redis."""
+    return f"nervosum:converge:{graph}:{step}"
+
+
 def _pairs(flat: list[bytes]) -> dict[str, Message]:
     return {flat[i].decode(): orjson.loads(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -81,7 +86,7 @@ class RedisStore(ConvergeStore):
         """``names``: each declared stream's Redis key; ``done_ttl``: how long an emitted
         key is remembered (longer than any redelivery of its parts takes)."""
         self.db = db
-        self.prefix = f"nervosum:converge:{graph}:{step}"
+        self.prefix = state_prefix(graph, step)
         self.names = names
         self.done_ttl = done_ttl
         self._add = db.register_script(ADD)
