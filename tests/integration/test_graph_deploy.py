@@ -490,8 +490,9 @@ def test_target_kubernetes_renders_the_stream_job_and_a_deployment_per_step() ->
     objects = [o for o in yaml.safe_load_all(done.stdout) if o]
     for manifest in objects:
         kubernetes_validate.validate(manifest, "1.37.0", strict=True)
+    assert objects[0]["metadata"]["name"].startswith("spam-filter-streams-")
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
-        ("Job", "spam-filter-streams"),
+        ("Job", objects[0]["metadata"]["name"]),
         ("Deployment", "spam-filter-score"),
         ("Deployment", "spam-filter-enrich"),
         ("Deployment", "spam-filter-join"),

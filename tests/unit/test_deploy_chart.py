@@ -11,6 +11,7 @@ is installed, ``test_helm_template_gives_the_same_objects`` checks with helm its
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -128,9 +129,17 @@ class Subset:
             if not path.name.startswith("_"):
                 self.files[path.name] = tree
         self.functions: dict[str, Callable[..., Any]] = {
-            "toJson": lambda value: json.dumps(
-                go_json(value), sort_keys=True, separators=(",", ":")
+            "toJson": lambda value: (
+                json.dumps(
+                    go_json(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+                )
+                .replace("&", "\\u0026")
+                .replace("<", "\\u003c")
+                .replace(">", "\\u003e")
             ),
+            "fromYaml": yaml.safe_load,
+            "sha256sum": lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "trunc": lambda length, text: text[:length],
             "quote": lambda value: "" if value is None else json.dumps(go_text(value)),
             "int": _int,
             "eq": _eq,
@@ -324,8 +333,24 @@ def as_helm_reads(value: Any) -> Any:
     return value
 
 
+HELM_ONLY = ("helm.sh/hook", "helm.sh/hook-delete-policy")
+
+
 def ordered(objects: list[Object]) -> list[Object]:
-    return sorted(objects, key=lambda obj: (obj["kind"], obj["metadata"]["name"]))
+    """Sorted, without the annotations that instruct Helm itself (the Job is a hook that
+    Helm replaces on upgrade): they are not part of the object the cluster runs, and
+    plain manifests have none."""
+    plain = []
+    for obj in objects:
+        meta = obj["metadata"]
+        annotations = {
+            key: value for key, value in meta.get("annotations", {}).items() if key not in HELM_ONLY
+        }
+        meta = {key: value for key, value in meta.items() if key != "annotations"}
+        plain.append(
+            {**obj, "metadata": {**meta, **({"annotations": annotations} if annotations else {})}}
+        )
+    return sorted(plain, key=lambda obj: (obj["kind"], obj["metadata"]["name"]))
 
 
 @pytest.fixture(scope="module")

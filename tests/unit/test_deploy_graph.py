@@ -3,6 +3,7 @@ running `graph deploy` for the streams; every object valid, nothing secret inlin
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -43,15 +44,17 @@ def scaled_graph(tmp_path: Path) -> Graph:
 
 def test_one_deployment_per_step_and_a_job_for_the_streams() -> None:
     objects = render_graph(load_graph(PIPELINE), graph_settings(TRANSPORT, IMAGE))
+    job_name = objects[0]["metadata"]["name"]
+    assert re.fullmatch(r"spam-filter-streams-[0-9a-f]{10}", job_name)
     assert list(named(objects)) == [
-        "Job/spam-filter-streams",
+        f"Job/{job_name}",
         "Deployment/spam-filter-score",
         "Deployment/spam-filter-enrich",
         "Deployment/spam-filter-join",
     ]
     for obj in objects:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
-    job = named(objects)["Job/spam-filter-streams"]
+    job = named(objects)[f"Job/{job_name}"]
     assert main_container(job)["command"] == [
         *("nervosum", "graph", "deploy", "pipeline.yaml", "--transport", TRANSPORT),
     ]

@@ -104,8 +104,10 @@ CASES: dict[str, tuple[Workload, list[str]]] = {
         [
             "ingress.enabled=true",
             "ingress.host=ml.example.com",
-            "ingress.path=/iris",
+            "ingress.path=/iris(/|$)(.*)",
             "ingress.class_name=nginx",
+            "ingress.annotations={nginx.ingress.kubernetes.io/rewrite-target: /$2,"
+            ' nginx.ingress.kubernetes.io/use-regex: "true"}',
         ],
     ),
     "http-ingress-any-host": (HTTP, ["ingress.enabled=true"]),
@@ -170,7 +172,6 @@ CASES: dict[str, tuple[Workload, list[str]]] = {
         [
             "replicas=2",
             "ingress.enabled=true",
-            "ingress.path=/models_serve",
             "args=[--branch, main]",
         ],
     ),
@@ -341,9 +342,13 @@ def test_ingress_routes_a_path_prefix_to_the_service() -> None:
     assert ingress["spec"]["ingressClassName"] == "nginx"
     rule = ingress["spec"]["rules"][0]
     assert rule["host"] == "ml.example.com"
+    assert ingress["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/rewrite-target": "/$2",
+        "nginx.ingress.kubernetes.io/use-regex": "true",
+    }
     assert rule["http"]["paths"] == [
         {
-            "path": "/iris",
+            "path": "/iris(/|$)(.*)",
             "pathType": "Prefix",
             "backend": {"service": {"name": "iris-model", "port": {"number": 80}}},
         }

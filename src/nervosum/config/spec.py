@@ -348,6 +348,12 @@ _SECRET_NAME = re.compile(
 )
 
 
+def looks_secret(name: str) -> bool:
+    """Whether an environment variable's name says it holds a secret (``DB_PASSWORD``,
+    ``HF_TOKEN``), which must then come from a Secret, never be written as a value."""
+    return _SECRET_NAME.search(name.upper()) is not None
+
+
 class SecretRef(_Frozen):
     """One key of a Kubernetes Secret: where a sensitive value comes from, never the value."""
 
@@ -425,6 +431,7 @@ class DeployIngress(_Frozen):
     host: str | None = Field(default=None, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
     path: str = Field(default="/", pattern=r"^/")  # a prefix
     class_name: str | None = None  # None: the cluster's default ingress class
+    annotations: dict[str, str] = {}  # the Ingress's, e.g. an ingress controller's rewrite
 
 
 def _env_value(item: object) -> object:
@@ -475,7 +482,7 @@ class DeploySpec(_Frozen):
     @classmethod
     def _no_plain_secrets(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if _SECRET_NAME.search(name.upper()):
+            if looks_secret(name):
                 raise ValueError(
                     f"{name} looks like a secret, and env values are written in plain text:"
                     f" reference a Secret instead, secret_env: {{{name}: SECRET/KEY}}"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nervosum.config.spec import DeploySpec
+from nervosum.config.spec import DeploySpec, looks_secret
 from nervosum.deploy import objects
 from nervosum.deploy.objects import Object
 from nervosum.deploy.settings import apply_sets
@@ -49,7 +49,35 @@ def graph_settings(
             hint="write $(VARIABLE) in its place and --set secret_env.VARIABLE=SECRET/KEY,"
             " e.g. redis://:$(REDIS_PASSWORD)@redis:6379/0",
         )
+    _check_keys(pairs)
     return GraphSettings(transport, apply_sets(DeploySpec(), pairs), graph_file)
+
+
+# Settings of a bundle's deployment that a graph's objects do not read, and where the
+# graph says the same thing instead.
+UNREAD = {
+    "replicas": "each step's `replicas` in the graph file",
+    "name": "the graph's name in the graph file (objects are <graph>-<step>)",
+    "label": "nothing: a step's pods are selected by its own name",
+    "container": "nothing: a step's container is named after the step",
+    "service": "nothing: steps have no Service, nothing connects to them",
+    "ingress": "nothing: steps have no Service, so no Ingress",
+    "schedule": "nothing: a graph's steps run continuously",
+    "autoscaling.enabled": "each step's `max_replicas` in the graph file",
+    "autoscaling.min_replicas": "each step's `replicas` in the graph file",
+    "autoscaling.max_replicas": "each step's `max_replicas` in the graph file",
+}
+
+
+def _check_keys(pairs: Sequence[str]) -> None:
+    for pair in pairs:
+        key = pair.partition("=")[0].strip()
+        for unread, instead in UNREAD.items():
+            if key == unread or key.startswith(f"{unread}."):
+                raise RequestError(
+                    f"--set {key}: a graph's objects do not read this setting",
+                    hint=f"use {instead}",
+                )
 
 
 def render_graph(graph: Graph, settings: GraphSettings) -> list[Object]:
@@ -59,6 +87,7 @@ def render_graph(graph: Graph, settings: GraphSettings) -> list[Object]:
     path = settings.graph_file or graph.path.name
     names = {step.name: dns_label(f"{slug}-{step.name}") for step in graph.spec.steps}
     _check_names(names)
+    _check_env(graph)
     rendered = [_setup_job(graph, settings, slug, path)]
     for step in graph.spec.steps:
         rendered += _step_objects(step, names[step.name], settings, slug, path)
@@ -74,6 +103,19 @@ def _check_names(names: dict[str, str]) -> None:
                 hint="rename one of them",
             )
         seen[name] = step
+
+
+def _check_env(graph: Graph) -> None:
+    """A step's ``env:`` is written into the manifests as it is: no secrets there."""
+    for step in graph.spec.steps:
+        secret = sorted(name for name in step.env if looks_secret(name))
+        if secret:
+            raise RequestError(
+                f"step {step.name!r}: env {', '.join(secret)} looks like a secret, and a step's"
+                " env is written into the manifests in plain text",
+                hint=f"drop it from the step's env: in the graph file and reference a Secret:"
+                f" --set secret_env.{secret[0]}=SECRET/KEY",
+            )
 
 
 def _image(settings: DeploySpec, step_image: str | None, what: str) -> str:
@@ -99,7 +141,7 @@ def _env(settings: DeploySpec, own: dict[str, str]) -> list[Object]:
 
 def _setup_job(graph: Graph, settings: GraphSettings, slug: str, path: str) -> Object:
     deploy = settings.deploy
-    name = f"{slug}-streams"[:63].rstrip("-")
+    name = f"{slug}-streams"[:63].rstrip("-")  # the Job's name adds its content hash
     # The settings' image when given (one image for the whole graph), else a step's.
     first_image = next((s.image for s in graph.spec.steps if s.image), None)
     preferred = None if deploy.image.repository else first_image
@@ -153,6 +195,7 @@ def _step_objects(
         env=_env(deploy, step.env),
         resources=resources,
         mount_path=deploy.mount_path if deploy.claim else None,
+        pre_stop=True,
     )
     own_labels = objects.labels(
         name,
@@ -163,7 +206,7 @@ def _step_objects(
         pod_labels=own_labels,
         annotations=objects.scrape_annotations(port),
         main=main,
-        grace_period=DRAIN + EXIT_MARGIN,
+        grace_period=DRAIN + EXIT_MARGIN + objects.PRE_STOP,
         pull_secret=deploy.image.pull_secret,
         claim=deploy.claim,
     )

@@ -46,8 +46,12 @@ def render(values: dict[str, Any]) -> list[Object]:
         route = values["ingress"]
         if route["enabled"]:
             backend = (service["name"], service["port"])
+            notes = route["annotations"]
+            route_meta = {**meta, "annotations": notes} if notes else meta
             rendered.append(
-                objects.ingress(meta, route["host"], route["path"], route["class_name"], backend)
+                objects.ingress(
+                    route_meta, route["host"], route["path"], route["class_name"], backend
+                )
             )
     if scaling["enabled"]:
         bounds = (scaling["min_replicas"], scaling["max_replicas"])
@@ -80,6 +84,7 @@ def _pod(values: dict[str, Any], restart_policy: str | None = None) -> Object:
         env=_env(values),
         resources=values["resources"],
         mount_path=values["mount_path"] if values["claim"] is not None else None,
+        pre_stop=work["mode"] in ("http", "repo"),
     )
     return objects.pod_template(
         pod_labels=_labels(values),

@@ -9,6 +9,8 @@ below the current capacity, and Prometheus scrape annotations on the pod.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 Object = dict[str, Any]
@@ -16,6 +18,11 @@ Object = dict[str, Any]
 RUN_AS = 10001  # the bundle image's USER (templates/build/Dockerfile)
 PORT_NAME = "http"
 MANAGED_BY = "nervosum"
+JOB_TTL = 86400  # seconds a finished Job (and its pod's logs) is kept
+HASH_LENGTH = 10  # hex digits of a Job's content hash in its name
+# Seconds a served pod sleeps before SIGTERM (preStop) while it leaves the endpoints;
+# the chart's templates say 5 too.
+PRE_STOP = 5
 
 
 def labels(name: str, app: str, **extra: str) -> dict[str, str]:
@@ -65,9 +72,14 @@ def container(
     env: list[Object],
     resources: Object,
     mount_path: str | None,
+    pre_stop: bool = False,
 ) -> Object:
     """One container; with a ``port`` it is probed on ``/health/live`` and
-    ``/health/ready`` there (the HTTP server's and the stream side port's routes)."""
+    ``/health/ready`` there (the HTTP server's and the stream side port's routes).
+
+    ``pre_stop``: the kubelet waits :data:`PRE_STOP` seconds before SIGTERM, while the
+    pod is taken out of the Service's endpoints, so no request reaches a server that
+    stopped accepting (the grace period must include those seconds)."""
     spec: Object = {"name": name, "image": image, "imagePullPolicy": pull_policy}
     if command:
         spec["command"] = command
@@ -81,6 +93,8 @@ def container(
     if port is not None:
         spec["livenessProbe"] = _probe("/health/live", period=10)
         spec["readinessProbe"] = _probe("/health/ready", period=5)
+    if pre_stop:
+        spec["lifecycle"] = {"preStop": {"sleep": {"seconds": PRE_STOP}}}
     if mount_path is not None:
         spec["volumeMounts"] = [{"name": "data", "mountPath": mount_path}]
     spec["securityContext"] = {
@@ -207,12 +221,38 @@ def disruption_budget(meta: Object, app: str) -> Object:
     }
 
 
+def go_json(value: Any) -> str:
+    """``value`` as Go's encoding/json (Helm's ``toJson``) writes it: keys sorted, no
+    spaces, UTF-8, and ``&``, ``<``, ``>``, U+2028 and U+2029 escaped."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        text = text.replace(char, escaped)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def content_hash(template: Object) -> str:
+    """A short hash of a pod template: the chart's ``include "nervosum.pod" . | fromYaml
+    | toJson | sha256sum | trunc 10`` gives the same."""
+    return hashlib.sha256(go_json(template).encode("utf-8")).hexdigest()[:HASH_LENGTH]
+
+
+def job_name(base: str, template: Object) -> str:
+    """``<base>-<hash of the pod template>``, a DNS label of at most 63 characters.
+
+    A Job's pod template is immutable, so a Job of a changed template is a new Job: its
+    name changes with its content, and applying the same template again is unchanged."""
+    return f"{base[: 62 - HASH_LENGTH].rstrip('-')}-{content_hash(template)}"
+
+
 def job(meta: Object, template: Object) -> Object:
+    """A Job named from its pod template (:func:`job_name` of ``meta``'s name), removed
+    by the cluster :data:`JOB_TTL` seconds after it finished."""
+    named = {**meta, "name": job_name(meta["name"], template)}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": meta,
-        "spec": {"template": template},
+        "metadata": named,
+        "spec": {"ttlSecondsAfterFinished": JOB_TTL, "template": template},
     }
 
 

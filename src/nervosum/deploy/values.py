@@ -17,7 +17,9 @@ from nervosum.deploy.workload import Workload
 from nervosum.errors import RequestError
 from nervosum.repo.cron import CronSchedule
 
-CRON_NAME_LIMIT = 52  # a CronJob's Jobs append 11 characters to its name, within 63
+# A CronJob's Jobs append 11 characters to its name, a Job's name a hash of its pod
+# template (also 11): within 63 either way.
+JOB_NAME_LIMIT = 52
 SERVED_MODES = ("http", "repo")  # the modes with a Service (and so an Ingress)
 MODE_ENV = ("NERVOSUM_HOST", "NERVOSUM_PORT", "gitPath", "usergit", "gitpassword")
 
@@ -34,9 +36,10 @@ def _name(workload: Workload, settings: DeploySpec) -> str:
         raise RequestError(
             f"cannot make a Kubernetes name from {workload.name!r}", hint="--set name=NAME"
         )
-    if settings.schedule is not None and len(name) > CRON_NAME_LIMIT:
+    if workload.mode == "batch" and len(name) > JOB_NAME_LIMIT:
+        kind = "CronJob" if settings.schedule is not None else "Job"
         raise RequestError(
-            f"a CronJob name has at most {CRON_NAME_LIMIT} characters; {name!r} has {len(name)}",
+            f"a {kind} name has at most {JOB_NAME_LIMIT} characters; {name!r} has {len(name)}",
             hint="--set name=SHORTER",
         )
     return name
@@ -68,11 +71,26 @@ def _check_mode(workload: Workload, settings: DeploySpec) -> None:
             f"an ingress routes to a Service, and {mode} bundles have none",
             hint="drop ingress.enabled",
         )
+    route = settings.ingress
+    if route.enabled and route.path != "/" and not route.annotations:
+        raise RequestError(
+            f"ingress.path {route.path} would reach the server as {route.path}/predict, and it"
+            " serves /predict: the ingress controller must strip the prefix",
+            hint="set the controller's rewrite in ingress.annotations, e.g. for ingress-nginx"
+            f" --set 'ingress.path={route.path.rstrip('/')}(/|$)(.*)' --set 'ingress.annotations="
+            "{nginx.ingress.kubernetes.io/rewrite-target: /$2,"
+            ' nginx.ingress.kubernetes.io/use-regex: "true"}\'; or keep ingress.path=/',
+        )
     if settings.autoscaling.enabled and mode == "batch":
         raise RequestError("autoscaling applies to Deployments, not to batch Jobs")
     if mode == "batch":
-        for flag, variable in (("--input", "INPUT_PATH"), ("--output", "OUTPUT_PATH")):
-            given = any(arg == flag or arg.startswith(f"{flag}=") for arg in settings.args)
+        for flag, short, variable in (
+            ("--input", "-i", "INPUT_PATH"),
+            ("--output", "-o", "OUTPUT_PATH"),
+        ):
+            given = any(
+                arg in (flag, short) or arg.startswith((f"{flag}=", short)) for arg in settings.args
+            )
             if not given and variable not in settings.env:
                 raise RequestError(
                     f"a batch Job needs {flag}: where the files are in the container",

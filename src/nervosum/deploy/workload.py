@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from nervosum.config import DEFAULT_CONFIG, load_config
 from nervosum.config.spec import DeploySpec, ServerSpec, StreamSpec
+from nervosum.deploy.objects import PRE_STOP
 from nervosum.errors import RequestError
 from nervosum.registry.store import Entry
 
@@ -71,7 +72,7 @@ def bundle_workload(entry: Entry) -> Workload:
     port: int | None = None
     grace: int | None = None
     if entry.mode == "http":
-        port, grace = config.server.port, _grace(config.server.graceful_timeout)
+        port, grace = config.server.port, _grace(config.server.graceful_timeout) + PRE_STOP
     elif entry.mode == "stream":
         stream = config.stream or StreamSpec()
         port, grace = stream.port or SIDE_PORT, _grace(stream.drain_timeout)
@@ -117,7 +118,7 @@ def repo_workload(source: str, secret: str | None, image_from: Entry | None) -> 
         image=repository,
         tag=tag,
         port=REPO_PORT,
-        grace_period=_grace(ServerSpec().graceful_timeout),
+        grace_period=_grace(ServerSpec().graceful_timeout) + PRE_STOP,
         bundle=None,
         description=f"the model repository {source}",
         repo_source=source,

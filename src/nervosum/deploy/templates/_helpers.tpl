@@ -1,7 +1,8 @@
 {{- /*
 nervosum's chart keeps to a small subset of Helm's template language: `if` / `end`,
 `range`, `define` / `include`, comments, text output of a value, and the functions
-toJson, quote, int, eq, ne, gt, and, or, not and nindent. Values are written with
+toJson, fromYaml, sha256sum, trunc, quote, int, eq, ne, gt, and, or, not and
+nindent. Values are written with
 toJson (JSON is valid YAML, so any text stays one scalar). The tests render these
 templates with a renderer of exactly that subset, and with `helm template` where helm
 is installed, and require the objects `nervosum deploy --target kubernetes` prints.
@@ -133,6 +134,12 @@ spec:
         periodSeconds: 5
         timeoutSeconds: 2
         failureThreshold: 3
+      {{- end }}
+      {{- if or (eq .Values.workload.mode "http") (eq .Values.workload.mode "repo") }}
+      lifecycle:
+        preStop:
+          sleep:
+            seconds: 5
       {{- end }}
       {{- if .Values.claim }}
       volumeMounts:
