@@ -66,8 +66,15 @@ def test_github_workflow_tests_on_every_change_and_delivers_main(tmp_path: Path)
     assert names[-3:] == ["Build", "Push", "Deploy"]
     build, push, deploy = (step["run"] for step in deliver["steps"][-3:])
     assert build.startswith("nervosum build . --image --builder docker\n")
-    assert 'docker push "$REGISTRY/${IMAGE_NAME:-$NAME}:$TAG"' in push
+    assert 'docker push "$REGISTRY/${IMAGE_NAME:-$NAME}:$IMAGE_TAG"' in push
     assert DEPLOY in deploy and '--context "$KUBE_CONTEXT"' in deploy
+    assert '--set image.tag="$IMAGE_TAG"' in deploy
+    assert "config.name.lower()" in build and "$GITHUB_SHA" in build
+    # The model and the nervosum.yaml that were trained and checked are delivered.
+    upload = next(s for s in test["steps"] if s.get("uses", "").startswith("actions/upload"))
+    assert upload["with"]["path"].split() == ["model_bin/", "nervosum.yaml"]
+    download = next(s for s in deliver["steps"] if s.get("uses", "").startswith("actions/down"))
+    assert download["with"]["path"] == "."
     for script in [*runs[2:], build, push, deploy]:
         assert_shell_parses(script)
     # Settings come from the repository's variables and secrets, never from the file.
@@ -99,12 +106,17 @@ def test_gitlab_pipeline_has_a_test_and_a_deliver_stage(tmp_path: Path) -> None:
         "pytest tests",
         "nervosum check .",
     ]
-    assert test["artifacts"]["paths"] == ["model_bin/"]  # the tested model is the delivered one
+    # the tested model, and the nervosum.yaml checked with it, are the delivered ones
+    assert test["artifacts"]["paths"] == ["model_bin/", "nervosum.yaml"]
     assert deliver["rules"] == [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
     script = deliver["script"]
     assert script[0] == "nervosum build . --image --builder docker"
     assert 'docker push "$IMAGE"' in script
     assert script[-1].startswith(DEPLOY)
+    assert script[-1].endswith('--set image.tag="$IMAGE_TAG"')
+    assert 'IMAGE_TAG="$TAG-$CI_COMMIT_SHORT_SHA"' in script
+    assert 'IMAGE="$REGISTRY/${IMAGE_NAME:-$NAME}:$IMAGE_TAG"' in script
+    assert any("config.name.lower()" in line for line in script)
     assert script.index('docker push "$IMAGE"') < len(script) - 1
     assert_shell_parses("\n".join(deliver["before_script"] + script))
     assert_shell_parses("\n".join(test["script"]))
@@ -125,8 +137,12 @@ def test_jenkinsfile_stages_run_in_order(tmp_path: Path) -> None:
     assert "sh '.venv/bin/pytest tests'" in bodies["Test"]
     assert "sh '.venv/bin/nervosum check .'" in bodies["Check"]
     assert "nervosum build . --image --builder docker" in bodies["Build"]
-    assert 'docker push "$REGISTRY/${IMAGE_NAME:-$NAME}:$TAG"' in bodies["Push"]
+    assert 'docker push "$REGISTRY/${IMAGE_NAME:-$NAME}:$IMAGE_TAG"' in bodies["Push"]
     assert ".venv/bin/" + DEPLOY in bodies["Deploy"]
+    assert '--set image.tag="$IMAGE_TAG"' in bodies["Deploy"]
+    assert "git rev-parse --short=8 HEAD" in bodies["Build"]
+    assert "config.name.lower()" in bodies["Build"]
+    assert "Multibranch Pipeline" in text.split("pipeline {")[0]
     for stage in ("Build", "Push", "Deploy"):
         assert "when { branch 'main' }" in bodies[stage]
     assert "usernamePassword(credentialsId: params.REGISTRY_CREDENTIALS" in bodies["Push"]
@@ -245,3 +261,59 @@ def test_the_test_job_runs_as_written_on_a_training_project(tmp_path: Path) -> N
     assert "saved model_bin/model.joblib" in done.stdout
     assert re.search(r"=+ 6 passed in ", done.stdout), done.stdout
     assert done.stdout.rstrip().endswith("ready to serve: nervosum serve .")
+
+
+def test_the_github_delivery_pushes_and_deploys_a_tag_per_commit(tmp_path: Path) -> None:
+    """The deliver job's Build, Push and Deploy scripts, run by bash with stand-ins for
+    the docker and nervosum commands (recording their arguments): a lowercased name, and
+    the tag of nervosum.yaml plus the commit, pushed and passed to deploy."""
+    project = tmp_path / "Churn"
+    create_project("Churn", project)
+    made = CliRunner().invoke(main, ["init", "--ci", "github", "-d", str(project)])
+    assert made.exit_code == 0, made.output
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "nervosum.yml").read_text())
+    steps = workflow["jobs"]["deliver"]["steps"][-3:]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.txt"
+    for tool in ("docker", "nervosum"):
+        stub = bin_dir / tool
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n')
+        stub.chmod(0o755)
+    env_file = tmp_path / "github_env"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NERVOSUM_")}
+    env["PATH"] = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), env["PATH"]])
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    env.update(
+        GITHUB_ENV=str(env_file),
+        GITHUB_SHA=sha,
+        RUNNER_TEMP=str(tmp_path),
+        REGISTRY="ghcr.io/acme",
+        KUBE_CONTEXT="prod",
+    )
+    for step in steps:
+        exported = (
+            dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+            if (env_file.exists())
+            else {}
+        )
+        done = subprocess.run(
+            ["bash", "-e", "-c", step["run"]],
+            cwd=project,
+            env={**env, **exported},
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    recorded = calls.read_text().splitlines()
+    image = "ghcr.io/acme/churn:v0.1.0-01234567"
+    assert recorded[0] == "nervosum build . --image --builder docker"
+    assert recorded[2] == f"docker tag nervosum/churn:v0.1.0 {image}"
+    assert recorded[3] == f"docker push {image}"
+    assert recorded[4] == (
+        "nervosum deploy -n churn -t v0.1.0 --target kubernetes --apply --context prod"
+        " --set image.repository=ghcr.io/acme/churn --set image.tag=v0.1.0-01234567"
+    )

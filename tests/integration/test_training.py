@@ -301,7 +301,7 @@ def test_a_regression_predicts_and_has_no_probability_route(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the prediction log's relative path lands here
     project = regression_project(tmp_path / "widths")
-    candidate = tmp_path / "elsewhere" / "candidate.joblib"
+    candidate = project / "candidates" / "candidate.joblib"
     result = CliRunner().invoke(main, ["train", str(project), "--model-path", str(candidate)])
     assert result.exit_code == 0, result.output
     assert "trained a regression model (LinearRegression) on 120 of 150 rows; held out 30\n" in (
@@ -310,7 +310,7 @@ def test_a_regression_predicts_and_has_no_probability_route(
     assert re.search(r"│ r2\s+│\s+0\.9\d+ │", result.stdout), result.stdout
     config = load_config(project)
     assert config.config.model is not None
-    assert config.config.model.artifact == str(candidate.resolve())
+    assert config.config.model.artifact == "candidates/candidate.joblib"
     assert [(f.name, f.type) for f in config.config.output_schema] == [("petal_width", "float")]
     setosa = {k: v for k, v in IRIS_SETOSA.items() if k != "petal_width"}
     engine = engine_for(project)
@@ -375,3 +375,44 @@ def test_the_trained_project_checks(trained: Trained) -> None:
     result = nervosum("check", ".", env=environment(), cwd=trained.project)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "ready to serve: nervosum serve ."
+
+
+def test_a_block_key_outside_the_block_stops_train_before_it_runs(tmp_path: Path) -> None:
+    project = tmp_path / "twice"
+    create_project("twice", project, "training")
+    config = project / "nervosum.yaml"
+    config.write_text(config.read_text() + "id_field: ID\n")
+    before = config.read_text()
+    result = CliRunner().invoke(main, ["train", str(project)])
+    assert result.exit_code == 2
+    first, hint = result.stderr.splitlines()
+    assert "sets id_field (line" in first and "outside the block nervosum train writes" in first
+    assert hint.startswith("hint: remove it")
+    assert result.stdout == ""
+    assert not (project / "model_bin").exists()
+    assert config.read_text() == before
+
+
+def test_a_model_path_outside_src_stops_train_before_it_runs(tmp_path: Path) -> None:
+    project = tmp_path / "outside"
+    create_project("outside", project, "training")
+    elsewhere = tmp_path / "elsewhere" / "model.joblib"
+    result = CliRunner().invoke(main, ["train", str(project), "--model-path", str(elsewhere)])
+    assert result.exit_code == 2
+    assert "is outside the project's src folder" in result.stderr.splitlines()[0]
+    assert result.stdout == ""
+    assert not elsewhere.parent.exists()
+
+
+def test_the_image_gives_the_app_user_a_writable_logs_folder() -> None:
+    """The template logs to logs/predictions.jsonl under /bundle/app, which root owns in
+    the image: the final stage (the one that runs) makes logs/ the app user's."""
+    from importlib.resources import files
+
+    dockerfile = (files("nervosum") / "templates" / "build" / "Dockerfile").read_text()
+    final = dockerfile.rsplit("\nFROM ", 1)[1]
+    user = re.search(r"^USER (\d+):(\d+)$", final, re.M)
+    assert user is not None
+    made = f"RUN mkdir -p /bundle/app/logs && chown {user[1]}:{user[2]} /bundle/app/logs"
+    assert made in final
+    assert final.index("COPY app/ /bundle/app/") < final.index(made) < final.index("USER ")

@@ -36,7 +36,7 @@ from nervosum.notebooks.build import (
 )
 from nervosum.notebooks.execute import NotebookRun, execute
 from nervosum.notebooks.requirements import bundle_requirements, check_requirements
-from nervosum.notebooks.source import checkout, default_name, is_git_url
+from nervosum.notebooks.source import check_name, checkout, default_name, is_git_url
 from nervosum.notebooks.stages import (
     frame_call,
     load_stages,
@@ -150,10 +150,29 @@ def test_one_column_is_passed_as_the_column_unless_fitted_on_names() -> None:
     unnamed = Pipeline([("fit", LinearRegression())])
     frame = pd.DataFrame({"text": ["a", "b"]})
     frame_call(unnamed, method)(frame)
-    frame_call(unnamed, method)(pd.DataFrame({"a": [1], "b": [2]}))
     named = Pipeline([("fit", LinearRegression().fit(pd.DataFrame({"x": [1.0, 2.0]}), [1, 2]))])
     frame_call(named, method)(pd.DataFrame({"x": [3.0]}))
+    frame_call(named, method)(pd.DataFrame({"x": [3.0], "y": [1.0]}))
     assert seen == [pd.Series, pd.DataFrame, pd.DataFrame]
+
+
+@pytest.mark.parametrize(
+    ("frame", "shown"),
+    [
+        (pd.DataFrame({"text": ["free cash"], "id": [1]}), "2 fields (text, id)"),
+        (pd.DataFrame(index=[0]), "no fields"),
+    ],
+)
+def test_a_text_pipeline_refuses_records_without_exactly_one_field(
+    frame: pd.DataFrame, shown: str
+) -> None:
+    called: list[Any] = []
+    unnamed = Pipeline([("fit", LinearRegression())])
+    with pytest.raises(InputValidationError, match=re.escape(shown)) as caught:
+        frame_call(unnamed, called.append)(frame)
+    assert caught.value.http_status == 422
+    assert "exactly one field" in str(caught.value)
+    assert called == []
 
 
 # --- the build's inputs -----------------------------------------------------------------
@@ -167,6 +186,40 @@ def test_notebook_list_is_comma_separated_and_checked() -> None:
         parse_notebook_list("model.py")
     with pytest.raises(RequestError, match=re.escape("a/x.ipynb and b/x.ipynb would both save")):
         parse_notebook_list("a/x.ipynb,b/x.ipynb")
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        "/abs/03-a.ipynb",
+        "../outside/03-a.ipynb",
+        "nb/../../03-a.ipynb",
+        "04-b.ipynb,..\\03-a.ipynb",
+        "C:\\repo\\03-a.ipynb",
+    ],
+)
+def test_a_notebook_path_outside_the_repository_is_refused(listed: str) -> None:
+    with pytest.raises(RequestError, match="is not a path inside the repository"):
+        parse_notebook_list(listed)
+
+
+def test_an_escaping_notebook_path_exits_2_before_anything_runs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from nervosum.cli import main
+
+    checkout_dir = tmp_path / "checkout"
+    checkout_dir.mkdir()
+    (checkout_dir / "03-a.sav").write_bytes(b"keep")
+    (tmp_path / "repo").mkdir()
+    listed = f"{checkout_dir / '03-a.ipynb'},../checkout/03-a.ipynb"
+    for notebooks in listed.split(","):
+        result = CliRunner().invoke(
+            main, ["notebooks", "build", str(tmp_path / "repo"), "--notebooks", notebooks]
+        )
+        assert result.exit_code == 2, result.output
+        assert "is not a path inside the repository" in result.output
+    assert (checkout_dir / "03-a.sav").read_bytes() == b"keep"
 
 
 def test_a_missing_or_broken_notebook_is_reported_before_anything_runs(tmp_path: Path) -> None:
@@ -222,6 +275,47 @@ def test_a_local_folder_is_copied_without_vcs_data(tmp_path: Path) -> None:
 def test_sources_and_their_default_names(location: str, git: bool, name: str) -> None:
     assert is_git_url(location) is git
     assert default_name(location) == name
+
+
+def test_the_default_name_of_dot_is_the_folders_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inner = tmp_path / "spam-repo" / "inner"
+    inner.mkdir(parents=True)
+    monkeypatch.chdir(inner)
+    assert default_name(".") == "inner"
+    assert default_name("..") == "spam-repo"
+    assert default_name("./") == "inner"
+
+
+@pytest.mark.parametrize(
+    ("name", "tag", "message"),
+    [
+        (".", "latest", "'.' cannot name a bundle"),
+        ("..", "latest", "'..' cannot name a bundle"),
+        ("my model", "latest", "'my model' cannot name"),
+        ("team/model", "latest", "'team/model' cannot name"),
+        ("spam", "v1:2", "'v1:2' cannot tag"),
+        ("spam", "-v1", "'-v1' cannot tag"),
+    ],
+)
+def test_names_the_registry_would_not_accept_are_refused(name: str, tag: str, message: str) -> None:
+    with pytest.raises(RequestError, match=re.escape(message)):
+        check_name(name, tag)
+    check_name("Spam_Repo-2", "v1.0")
+
+
+def test_a_bad_name_exits_2_before_any_notebook_runs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from nervosum.cli import main
+
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), tmp_path / "03-a.ipynb")
+    args = ["notebooks", "build", str(tmp_path), "--notebooks", "03-a.ipynb", "-n", "a b"]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "cannot name a bundle" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_kernel_that_dies_fails_the_build_with_the_cell(tmp_path: Path) -> None:
@@ -289,3 +383,32 @@ def test_this_interpreter_runs_the_kernel() -> None:
     from nervosum.notebooks.execute import ThisInterpreterKernel
 
     assert ThisInterpreterKernel(kernel_name="python3").kernel_spec.argv[0] == sys.executable
+
+
+@pytest.mark.parametrize("blocked", ["nbformat", "nbclient", "jupyter_client"])
+def test_without_the_notebooks_extra_the_build_names_it_and_exits_2(
+    tmp_path: Path, blocked: str
+) -> None:
+    import subprocess
+
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), tmp_path / "03-a.ipynb")
+    script = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None\n"
+        "from nervosum.cli import main\n"
+        "sys.argv = ['nervosum', 'notebooks', 'build', sys.argv[1], '--notebooks', '03-a.ipynb',"
+        " '-o', sys.argv[2]]\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "notebooks build needs" in result.stderr and blocked in result.stderr
+    assert "pip install 'nervosum[notebooks]'" in result.stderr
+    assert not (tmp_path / "03-a.sav").exists()

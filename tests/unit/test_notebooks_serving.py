@@ -104,3 +104,19 @@ def test_the_config_turns_prediction_metrics_off_only_for_neither(tmp_path: Path
         "model": {"artifact": "stages.json"},
         "requirements": "requirements.txt",
     }
+
+
+@pytest.mark.parametrize("served", [LogisticRegression().fit(FEATURES, LABELS)], indirect=True)
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [([{"text": "free cash", "id": 1}], "got 2 fields (text, id)"), ([{}], "got no fields")],
+)
+def test_a_text_pipeline_answers_422_for_records_without_exactly_one_field(
+    served: TestClient, body: list[dict[str, Any]], shown: str
+) -> None:
+    answer = served.post("/predict", json=body)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "validation_error"
+    assert "exactly one field" in error["message"] and shown in error["message"]
+    assert samples(served, "nervosum_predictions_total") == []

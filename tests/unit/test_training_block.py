@@ -9,7 +9,12 @@ import pytest
 from nervosum.config import load_config
 from nervosum.errors import RequestError
 from nervosum.training import load_features
-from nervosum.training.configblock import artifact_path, check_block, write_block
+from nervosum.training.configblock import (
+    artifact_path,
+    check_artifact_inside,
+    check_block,
+    write_block,
+)
 
 FEATURES = """\
 task: classification
@@ -119,3 +124,42 @@ def test_a_missing_config_says_how_to_start(tmp_path: Path) -> None:
     with pytest.raises(RequestError) as caught:
         check_block(tmp_path / "nervosum.yaml")
     assert caught.value.hint is not None and "--template training" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ("id_field: key\n", "id_field (line 10)"),
+        ("model:\n  artifact: x.joblib\n", "model (line 10)"),
+        (
+            "input_schema: []\noutput_schema: []\n",
+            "input_schema (line 10), output_schema (line 11)",
+        ),
+        ("interface: {module: m}\n", "interface (line 10)"),
+    ],
+)
+def test_a_block_key_also_set_outside_the_block_is_refused(
+    project: Path, extra: str, named: str
+) -> None:
+    config = project / "nervosum.yaml"
+    config.write_text(CONFIG + extra, encoding="utf-8")
+    with pytest.raises(RequestError) as caught:
+        check_block(config)
+    assert caught.value.message == f"{config} sets {named} outside the block nervosum train writes"
+    assert caught.value.hint is not None and "remove" in caught.value.hint
+
+
+def test_keys_inside_the_block_and_nested_keys_outside_are_fine(project: Path) -> None:
+    config = project / "nervosum.yaml"
+    config.write_text(CONFIG + "logging:\n  model: kept\n# model: a comment\n", encoding="utf-8")
+    check_block(config)
+
+
+def test_an_artifact_outside_src_is_refused(project: Path, tmp_path_factory) -> None:
+    config = project / "nervosum.yaml"
+    check_artifact_inside(config, project / "model_bin" / "model.joblib")
+    outside = tmp_path_factory.mktemp("elsewhere") / "model.joblib"
+    with pytest.raises(RequestError, match="is outside the project's src folder"):
+        check_artifact_inside(config, outside)
+    with pytest.raises(RequestError, match="is outside the project's src folder"):
+        check_artifact_inside(config, project / ".." / "model.joblib")

@@ -249,6 +249,35 @@ def test_a_rare_class_falls_back_to_a_plain_split(tmp_path: Path) -> None:
             "train_model returned a NoneType, which has no predict method",
             "return the fitted model",
         ),
+        (
+            {"train": ('return df[["x", "n"]], df[["label"]]', 'return df[["x", "n"]], None')},
+            "Preprocessor.split_X_y returned y as a NoneType",
+            "return the target as a one-column DataFrame",
+        ),
+        (
+            {"train": ("return [str(c) for c in model.classes_]", "return None")},
+            "get_classes returned None",
+            "return a list of class names",
+        ),
+        (
+            {"train": ("return [str(c) for c in model.classes_]", "return 3")},
+            "get_classes returned a int, not a list of class names",
+            "return a list of class names",
+        ),
+        (
+            {
+                "train": (
+                    'def train_model(X, y):\n    CALLS.append(f"train_model {len(X)}")\n'
+                    "    return DecisionTreeClassifier(",
+                    "class Zero(DecisionTreeClassifier):\n"
+                    "    def predict_proba(self, X):\n"
+                    "        return 0.5\n\n\n"
+                    "def train_model(X, y):\n    return Zero(",
+                )
+            },
+            "predict_proba of Zero (returned by train_model) gave an array of shape ()",
+            "(rows, classes) probabilities",
+        ),
     ],
 )
 def test_each_broken_piece_is_one_readable_error(

@@ -95,7 +95,7 @@ def build(
     from nervosum.build.progress import Progress
     from nervosum.cli.progress import TerminalProgress
     from nervosum.notebooks.build import NotebooksBuild, build_notebooks, parse_notebook_list
-    from nervosum.notebooks.source import default_name
+    from nervosum.notebooks.source import check_name, default_name
 
     request = NotebooksBuild(
         notebooks=parse_notebook_list(notebook_list),
@@ -103,6 +103,7 @@ def build(
         name=name or default_name(location),
         tag=tag,
     )
+    check_name(request.name, request.tag)
     if output and image:
         raise RequestError(
             "--image builds a registered bundle's image, not a folder's",

@@ -76,13 +76,19 @@ def train(
     """
     from nervosum.config import load_config
     from nervosum.training.artifact import save_artifact
-    from nervosum.training.configblock import artifact_path, check_block, write_block
+    from nervosum.training.configblock import (
+        artifact_path,
+        check_artifact_inside,
+        check_block,
+        write_block,
+    )
     from nervosum.training.run import train_project
 
     root = Path(project_dir)
     config_path = root / config
     check_block(config_path)
     target = model_path or artifact_path(config_path)
+    check_artifact_inside(config_path, target)
     training = train_project(root, n_rows=n_rows, test_size=test_size, seed=seed)
     artifact = training.artifact
     test_rows = artifact.metrics["test_rows"]

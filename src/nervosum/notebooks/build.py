@@ -11,16 +11,16 @@ the server will.
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 import shutil
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from nervosum.build.progress import Progress
 from nervosum.config import Project
 from nervosum.errors import BuildError, RequestError
-from nervosum.notebooks.execute import NotebookRun, code_cells, execute
 from nervosum.notebooks.project import copy_code, finish_project
 from nervosum.notebooks.requirements import (
     REQUIREMENTS_FILE,
@@ -35,6 +35,23 @@ from nervosum.repo.sources import redact
 STAGE_VARIABLES = ("S2I_PIPELINE_STAGE_SAVE_FILE", "NERVOSUM_STAGE_FILE")
 NOTEBOOK_SUFFIX = ".ipynb"
 LIST_HINT = "--notebooks 03-features.ipynb,04-model.ipynb (or S2I_SOURCE_NOTEBOOK_LIST)"
+# What running notebooks needs: the `notebooks` extra, imported only when a build runs.
+EXTRA_MODULES = ("nbformat", "nbclient", "jupyter_client", "ipykernel")
+EXTRA_HINT = "pip install 'nervosum[notebooks]'"
+
+
+def require_extra() -> None:
+    """A :class:`RequestError` naming the ``notebooks`` extra when a module it installs
+    cannot be imported, before anything is copied or run."""
+    for module in EXTRA_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise RequestError(
+                f"nervosum notebooks build needs {module}, which cannot be imported here"
+                f" ({type(exc).__name__}: {exc})",
+                hint=EXTRA_HINT,
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,19 @@ class NotebooksBuild:
     tag: str
 
 
+def _escapes(name: str) -> bool:
+    """An absolute path, or one with ``..``: it would run outside the private copy."""
+    posix, windows = PurePosixPath(name), PureWindowsPath(name)
+    return (
+        posix.is_absolute()
+        or windows.is_absolute()
+        or bool(windows.drive)
+        or name.startswith(("/", "\\"))
+        or ".." in posix.parts
+        or ".." in windows.parts
+    )
+
+
 def parse_notebook_list(text: str) -> tuple[str, ...]:
     """A comma-separated notebook list, as nachlass's ``S2I_SOURCE_NOTEBOOK_LIST``."""
     names = tuple(part.strip() for part in text.split(",") if part.strip())
@@ -57,6 +87,11 @@ def parse_notebook_list(text: str) -> tuple[str, ...]:
     for name in names:
         if not name.endswith(NOTEBOOK_SUFFIX):
             raise RequestError(f"{name!r} is not a notebook (.ipynb) file", hint=LIST_HINT)
+        if _escapes(name):
+            raise RequestError(
+                f"notebook {name!r} is not a path inside the repository",
+                hint="give paths relative to the repository's root, without '..': " + LIST_HINT,
+            )
         stage = stage_file(name)
         if stage in by_stage:
             raise RequestError(
@@ -78,6 +113,7 @@ def _notebooks_in(root: Path) -> list[str]:
 def read_notebook(root: Path, relative: str) -> Any:
     """The listed notebook, read and validated; a readable error when it is missing or
     is not a notebook."""
+    require_extra()
     import nbformat
 
     path = root / relative
@@ -100,7 +136,10 @@ def read_notebook(root: Path, relative: str) -> Any:
 
 def run_notebooks(root: Path, build: NotebooksBuild, target: Path, progress: Progress) -> None:
     """Execute the notebooks in order; put each stage and executed notebook in ``target``."""
+    require_extra()
     import nbformat
+
+    from nervosum.notebooks.execute import NotebookRun, code_cells, execute
 
     notebooks = [(relative, read_notebook(root, relative)) for relative in build.notebooks]
     for index, (relative, notebook) in enumerate(notebooks, start=1):
@@ -134,6 +173,7 @@ def build_notebooks(
     branch: str | None = None,
 ) -> Project:
     """Build ``location`` (a folder or git URL) into the project ``workdir/project``."""
+    require_extra()
     progress.step(f"fetching {redact(location)}")
     source = checkout(location, workdir, branch=branch)
     wanted = check_requirements(source.root, progress)

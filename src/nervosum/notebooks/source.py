@@ -9,6 +9,7 @@ environment, never in a URL or a log line).
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,32 @@ def is_git_url(location: str) -> bool:
 
 
 def default_name(location: str) -> str:
-    """The repository's name: its folder's, or the URL's last part without ``.git``."""
+    """The repository's name: its resolved folder's (``.`` is the current folder's name),
+    or the URL's last part without ``.git``."""
+    if not is_git_url(location):
+        return Path(location).expanduser().resolve().name or "notebooks"
     tail = location.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     return tail.removesuffix(".git") or "notebooks"
+
+
+# What `nervosum build` registers and names its image with (`nervosum/<name>:<tag>`, the
+# name lowercased): an OCI repository path component, and an OCI tag.
+_NAME = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def check_name(name: str, tag: str) -> None:
+    """A :class:`RequestError` for a name or tag the registry and image would not take."""
+    if not _NAME.fullmatch(name.lower()):
+        raise RequestError(
+            f"{name!r} cannot name a bundle or its image nervosum/NAME:TAG",
+            hint="give -n NAME: letters and digits, separated by single '.', '_' or '-'",
+        )
+    if not _TAG.fullmatch(tag):
+        raise RequestError(
+            f"{tag!r} cannot tag a bundle or its image",
+            hint="give -t TAG: letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+        )
 
 
 def checkout(location: str, workdir: Path, *, branch: str | None = None) -> Checkout:

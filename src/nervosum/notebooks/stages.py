@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from nervosum.errors import ModelDefinitionError
+from nervosum.errors import InputValidationError, ModelDefinitionError
 
 STAGES_FILE = "stages.json"
 STAGE_SUFFIX = ".sav"
@@ -100,15 +100,25 @@ def frame_call(pipeline: Any, method: Callable[[Any], Any]) -> Callable[[pd.Data
     """``method`` of ``pipeline`` taking a one-column frame as that column, as nachlass
     squeezed its input.
 
-    A text pipeline's first stage (a vectorizer) wants an iterable of texts and would
-    read a frame's column names instead, answering one prediction whatever the rows. A
-    frame of several columns, and any frame for a pipeline fitted on named columns
-    (``feature_names_in_``), is passed as it is.
+    A text pipeline's first stage (a vectorizer, no ``feature_names_in_``) wants an
+    iterable of texts and would read a frame's column names instead, answering wrong
+    labels whatever the rows: its records must have exactly one field, anything else is
+    refused with 422. A pipeline fitted on named columns gets the frame as it is.
     """
     if hasattr(pipeline, "feature_names_in_"):
         return method
 
     def called(frame: pd.DataFrame) -> Any:
-        return method(frame.iloc[:, 0] if frame.shape[1] == 1 else frame)
+        if frame.shape[1] != 1:
+            fields = [str(c) for c in frame.columns]
+            shown = f"{len(fields)} fields ({', '.join(fields)})" if fields else "no fields"
+            message = (
+                f"each record must have exactly one field (the text) for this pipeline,"
+                f" whose first stage takes one value per record; got {shown}"
+            )
+            raise InputValidationError(
+                message, details=[{"loc": [], "msg": message, "type": "one_field"}]
+            )
+        return method(frame.iloc[:, 0])
 
     return called

@@ -9,6 +9,7 @@ requests against the old features, and never rewrites what the user wrote.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from nervosum.training.features import FEATURES_FILE, FeatureSpec
 BEGIN = "# >>> nervosum train"
 END = "# <<< nervosum train"
 DEFAULT_ARTIFACT = "model_bin/model.joblib"
+# The keys the block writes: set anywhere else too, the written file would be broken.
+OWNED_KEYS = ("model", "id_field", "input_schema", "output_schema", "interface")
+_OWNED_KEY = re.compile(rf"""^["']?({"|".join(OWNED_KEYS)})["']?\s*:""")
 _HEADER = f"{BEGIN}: written from {FEATURES_FILE}; edit that file and run `nervosum train`"
 
 
@@ -39,13 +43,39 @@ def _markers(lines: list[str], config_path: Path) -> tuple[int, int]:
 
 
 def check_block(config_path: Path) -> None:
-    """Fail before training, not after, when nervosum.yaml cannot take the result."""
+    """Fail before training, not after, when nervosum.yaml cannot take the result: no
+    block, or a key the block owns also set outside it."""
     if not config_path.is_file():
         raise RequestError(
             f"{config_path} not found",
             hint="create a training project with `nervosum init NAME --template training`",
         )
-    _markers(config_path.read_text(encoding="utf-8").splitlines(), config_path)
+    lines = config_path.read_text(encoding="utf-8").splitlines()
+    begin, end = _markers(lines, config_path)
+    outside = [(n, line) for n, line in enumerate(lines, start=1) if not begin < n - 1 < end]
+    twice = [
+        f"{match.group(1)} (line {n})"
+        for n, line in outside
+        if (match := _OWNED_KEY.match(line)) is not None
+    ]
+    if twice:
+        raise RequestError(
+            f"{config_path} sets {', '.join(twice)} outside the block nervosum train writes",
+            hint=f"remove {'it' if len(twice) == 1 else 'them'} from the rest of the file:"
+            f" the block between {BEGIN!r} and {END!r} holds {', '.join(OWNED_KEYS)}",
+        )
+
+
+def check_artifact_inside(config_path: Path, artifact: Path) -> None:
+    """A :class:`RequestError` when ``artifact`` is outside the project's ``src`` folder,
+    which is what bundles and images carry: the model would not be in them."""
+    root = _src_dir(_settings(config_path), config_path).resolve()
+    if not artifact.resolve().is_relative_to(root):
+        raise RequestError(
+            f"the model path {artifact} is outside the project's src folder {root}",
+            hint="save the model inside it (e.g. --model-path model_bin/model.joblib): bundles"
+            " and images carry only that folder",
+        )
 
 
 def _settings(config_path: Path) -> dict[str, Any]:

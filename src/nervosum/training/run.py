@@ -104,6 +104,11 @@ def _split_X_y(result: Any, features: FeatureSpec) -> tuple[pd.DataFrame, Any]:
         )
     X = _features_of(result[0], features)
     y = result[1]
+    if not hasattr(y, "__len__") or isinstance(y, str | bytes):
+        raise ModelDefinitionError(
+            f"Preprocessor.split_X_y returned y as a {type(y).__name__}",
+            hint="return the target as a one-column DataFrame: df[features], df[[target]]",
+        )
     if len(y) != len(X):
         raise ModelDefinitionError(
             f"Preprocessor.split_X_y returned {len(X)} rows of X and {len(y)} of y"
@@ -158,8 +163,35 @@ def _trained(model: Any, features: FeatureSpec) -> Any:
     return model
 
 
-def _check_classes(proba: Any, classes: list[str]) -> None:
-    columns = np.asarray(proba).shape[-1]
+def _class_names(returned: Any) -> list[str]:
+    """What ``get_classes`` returned, as a list of names; a readable error for anything
+    that is not a sequence of names."""
+    if returned is None or isinstance(returned, str | bytes | dict):
+        raise ModelDefinitionError(
+            "get_classes returned "
+            + ("None" if returned is None else f"a {type(returned).__name__}"),
+            hint="return a list of class names: [str(c) for c in model.classes_]",
+        )
+    try:
+        values = list(returned)
+    except TypeError:
+        raise ModelDefinitionError(
+            f"get_classes returned a {type(returned).__name__}, not a list of class names",
+            hint="return a list of class names: [str(c) for c in model.classes_]",
+        ) from None
+    return [str(c) for c in values]
+
+
+def _check_classes(proba: Any, classes: list[str], model: Any) -> None:
+    shape = np.shape(proba)
+    if len(shape) != 2:
+        raise ModelDefinitionError(
+            f"predict_proba of {type(model).__name__} (returned by train_model) gave an array"
+            f" of shape {shape}, not one row per test row and one column per class",
+            hint="train_model must return a fitted classifier whose predict_proba returns"
+            " (rows, classes) probabilities",
+        )
+    columns = shape[-1]
     if columns != len(classes):
         raise ModelDefinitionError(
             f"get_classes returned {len(classes)} names for {columns} probability columns",
@@ -199,7 +231,7 @@ def train_project(
     model = _trained(call("train_model", code.train_model, processed_X, processed_y), features)
     classes = None
     if code.get_classes is not None:
-        classes = [str(c) for c in call("get_classes", code.get_classes, model)]
+        classes = _class_names(call("get_classes", code.get_classes, model))
     artifact = TrainedModel(
         preprocessor=pre,
         model=model,
@@ -211,7 +243,9 @@ def train_project(
     truth = _column(call("Preprocessor.process_y", pre.process_y, y_test), "process_y")
     if classes is not None:
         _check_classes(
-            call("predict_proba on the test rows", artifact.predict_proba, X_test), classes
+            call("predict_proba on the test rows", artifact.predict_proba, X_test),
+            classes,
+            model,
         )
     artifact.metrics = {
         **holdout_scores(features.task, truth, predicted),
