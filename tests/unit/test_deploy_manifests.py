@@ -105,6 +105,7 @@ CASES: dict[str, tuple[Workload, list[str]]] = {
             "ingress.enabled=true",
             "ingress.host=ml.example.com",
             "ingress.path=/iris(/|$)(.*)",
+            "ingress.path_type=ImplementationSpecific",
             "ingress.class_name=nginx",
             "ingress.annotations={nginx.ingress.kubernetes.io/rewrite-target: /$2,"
             ' nginx.ingress.kubernetes.io/use-regex: "true"}',
@@ -337,7 +338,7 @@ def test_autoscaling_owns_the_replica_count() -> None:
     assert objects["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
 
 
-def test_ingress_routes_a_path_prefix_to_the_service() -> None:
+def test_ingress_routes_a_rewritten_regex_path_to_the_service() -> None:
     ingress = by_kind(case_objects("http-ingress"))["Ingress"]
     assert ingress["spec"]["ingressClassName"] == "nginx"
     rule = ingress["spec"]["rules"][0]
@@ -349,7 +350,7 @@ def test_ingress_routes_a_path_prefix_to_the_service() -> None:
     assert rule["http"]["paths"] == [
         {
             "path": "/iris(/|$)(.*)",
-            "pathType": "Prefix",
+            "pathType": "ImplementationSpecific",
             "backend": {"service": {"name": "iris-model", "port": {"number": 80}}},
         }
     ]

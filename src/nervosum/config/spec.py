@@ -430,6 +430,8 @@ class DeployIngress(_Frozen):
     enabled: bool = False
     host: str | None = Field(default=None, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
     path: str = Field(default="/", pattern=r"^/")  # a prefix
+    # ImplementationSpecific: a controller's own path syntax, e.g. ingress-nginx regexes
+    path_type: Literal["Prefix", "Exact", "ImplementationSpecific"] = "Prefix"
     class_name: str | None = None  # None: the cluster's default ingress class
     annotations: dict[str, str] = {}  # the Ingress's, e.g. an ingress controller's rewrite
 

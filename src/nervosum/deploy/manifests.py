@@ -50,7 +50,11 @@ def render(values: dict[str, Any]) -> list[Object]:
             route_meta = {**meta, "annotations": notes} if notes else meta
             rendered.append(
                 objects.ingress(
-                    route_meta, route["host"], route["path"], route["class_name"], backend
+                    route_meta,
+                    route["host"],
+                    (route["path"], route["path_type"]),
+                    route["class_name"],
+                    backend,
                 )
             )
     if scaling["enabled"]:

@@ -167,12 +167,18 @@ def service(meta: Object, app: str, kind: str, port: int, node_port: int | None)
 
 
 def ingress(
-    meta: Object, host: str | None, path: str, class_name: str | None, backend: tuple[str, int]
+    meta: Object,
+    host: str | None,
+    path: tuple[str, str],
+    class_name: str | None,
+    backend: tuple[str, int],
 ) -> Object:
+    """``path``: the path and its type (``Prefix``, or ``ImplementationSpecific`` for a
+    controller's regex)."""
     service_name, port = backend
     route = {
-        "path": path,
-        "pathType": "Prefix",
+        "path": path[0],
+        "pathType": path[1],
         "backend": {"service": {"name": service_name, "port": {"number": port}}},
     }
     rule: Object = {}

@@ -77,7 +77,8 @@ def _check_mode(workload: Workload, settings: DeploySpec) -> None:
             f"ingress.path {route.path} would reach the server as {route.path}/predict, and it"
             " serves /predict: the ingress controller must strip the prefix",
             hint="set the controller's rewrite in ingress.annotations, e.g. for ingress-nginx"
-            f" --set 'ingress.path={route.path.rstrip('/')}(/|$)(.*)' --set 'ingress.annotations="
+            f" --set 'ingress.path={route.path.rstrip('/')}(/|$)(.*)'"
+            " --set ingress.path_type=ImplementationSpecific --set 'ingress.annotations="
             "{nginx.ingress.kubernetes.io/rewrite-target: /$2,"
             ' nginx.ingress.kubernetes.io/use-regex: "true"}\'; or keep ingress.path=/',
         )
