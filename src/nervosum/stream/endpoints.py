@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from nervosum.errors import RequestError
 from nervosum.stream.transport import Transport
@@ -33,15 +33,29 @@ class Endpoint:
         return f"{self.server}/{self.name}"
 
 
-def parse_endpoint(url: str, what: str) -> Endpoint:
-    """``url`` as an endpoint; ``what`` (``--source`` ...) names it in errors."""
+def _split(url: str, what: str, example: str) -> SplitResult:
+    """``url`` split, its scheme one of the brokers'; ``what`` names it in the error."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise RequestError(
             f"{what} {url!r}: the scheme must be one of {', '.join(SCHEMES)}",
-            hint="e.g. redis://127.0.0.1:6379/0/iris-in, nats://127.0.0.1:4222/scores.in,"
-            " kafka://broker:9092/in",
+            hint=f"e.g. {example}",
         )
+    return parts
+
+
+def _endpoint(parts: SplitResult, name: str, database: int) -> Endpoint:
+    """The endpoint of ``parts``, loopback and the broker's usual port by default."""
+    host = parts.hostname or "127.0.0.1"
+    return Endpoint(parts.scheme, host, parts.port or DEFAULT_PORTS[parts.scheme], name, database)
+
+
+def parse_endpoint(url: str, what: str) -> Endpoint:
+    """``url`` as an endpoint; ``what`` (``--source`` ...) names it in errors."""
+    example = (
+        "redis://127.0.0.1:6379/0/iris-in, nats://127.0.0.1:4222/scores.in, kafka://broker:9092/in"
+    )
+    parts = _split(url, what, example)
     segments = [s for s in parts.path.split("/") if s]
     database = 0
     if parts.scheme == "redis" and len(segments) == 2 and segments[0].isdigit():
@@ -51,33 +65,20 @@ def parse_endpoint(url: str, what: str) -> Endpoint:
             f"{what} {url!r} must name one stream after the server",
             hint=f"{parts.scheme}://{parts.hostname or '127.0.0.1'}:PORT/NAME",
         )
-    return Endpoint(
-        parts.scheme,
-        parts.hostname or "127.0.0.1",
-        parts.port or DEFAULT_PORTS[parts.scheme],
-        segments[0],
-        database,
-    )
+    return _endpoint(parts, segments[0], database)
 
 
 def parse_broker(url: str) -> Endpoint:
     """``redis://host:port/db``, ``nats://host:port`` or ``kafka://host:port`` as an
     endpoint without a stream (each stream's name comes from the graph)."""
-    parts = urlsplit(url)
-    if parts.scheme not in SCHEMES:
-        raise RequestError(
-            f"--transport {url!r}: the scheme must be one of {', '.join(SCHEMES)}",
-            hint="e.g. redis://127.0.0.1:6379/0 or nats://127.0.0.1:4222",
-        )
+    parts = _split(url, "--transport", "redis://127.0.0.1:6379/0 or nats://127.0.0.1:4222")
     path = parts.path.strip("/")
     if path and not (parts.scheme == "redis" and path.isdigit()):
         raise RequestError(
             f"--transport {url!r} names the broker only (and a Redis database number)",
             hint="the graph file names the streams",
         )
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or DEFAULT_PORTS[parts.scheme]
-    return Endpoint(parts.scheme, host, port, "", int(path) if path else 0)
+    return _endpoint(parts, "", int(path) if path else 0)
 
 
 def consumer_name() -> str:
