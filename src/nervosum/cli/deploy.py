@@ -88,6 +88,13 @@ def show(delivered: Delivered) -> None:
     metavar="SECRET",
     help="--repo: a Secret with `username` and `password` keys, the https credentials.",
 )
+@click.option(
+    "--values",
+    "values_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The microservice template's config.yaml (or config/build.yaml): its deployment"
+    " keys as settings, under --set.",
+)
 @delivery_options
 @reports_errors
 def deploy(
@@ -98,6 +105,7 @@ def deploy(
     schedule: str | None,
     repo: str | None,
     repo_secret: str | None,
+    values_file: Path | None,
     sets: tuple[str, ...],
     output: Path | None,
     dry_run: bool,
@@ -107,8 +115,9 @@ def deploy(
     """Render the Kubernetes objects of the newest bundle matching -n/-t/--id (with no
     flags, the newest bundle): a Deployment, Service, probes, metrics annotations and
     more for http; a Deployment for stream; a Job or CronJob for batch. Settings come
-    from the bundle's deploy: block in nervosum.yaml and --set. Nothing touches a
-    cluster unless --apply is given; without -o or --apply the objects are printed.
+    from the bundle's deploy: block in nervosum.yaml, then --values (the microservice
+    template's config.yaml), then --set. Nothing touches a cluster unless --apply is
+    given; without -o or --apply the objects are printed.
 
     \b
     Examples:
@@ -116,6 +125,7 @@ def deploy(
       nervosum deploy -n iris -t v0.0.1 -o k8s/ --set replicas=3 --set service.type=NodePort
       nervosum deploy -n iris -t v0.0.1 --target helm -o charts/iris
       nervosum deploy -n iris -t v0.0.1 --apply --context kind-dev
+      nervosum deploy -n iris --values config.yaml
       nervosum deploy -n iris_batch --schedule '0 2 * * *' --set claim=scores \\
           --set env.INPUT_PATH=/data/in.csv --set env.OUTPUT_PATH=/data/out/
       nervosum deploy --repo https://git.example/team/models.git --repo-secret models-git -n iris
@@ -125,6 +135,7 @@ def deploy(
     from nervosum.deploy.manifests import render
     from nervosum.deploy.settings import apply_sets
     from nervosum.deploy.values import chart_values
+    from nervosum.deploy.values_file import read_values
     from nervosum.errors import RequestError
     from nervosum.registry.select import Filter
 
@@ -143,7 +154,13 @@ def deploy(
     ]
     workload, image_ref = _workload(filters, repo, repo_secret)
     extra = [f"schedule={schedule}"] if schedule is not None else []
-    values = chart_values(workload, apply_sets(workload.settings, [*sets, *extra]))
+    settings = workload.settings
+    if values_file is not None:
+        given = read_values(values_file, workload.image)
+        settings = given.apply(settings)
+        for note in given.notes():
+            click.echo(note, err=True)
+    values = chart_values(workload, apply_sets(settings, [*sets, *extra]))
     if image_ref is None and values["image"]["repository"] == workload.image:
         click.secho(
             f"warning: {workload.description} has no image yet: build it (nervosum build"
