@@ -289,3 +289,21 @@ def test_hidden_details_stay_in_the_log(
     assert "secret_field" not in response.text
     assert "secret_field" in caplog.text
     assert "'loc': ['x']" in caplog.text
+
+
+def test_module_level_function_answers_every_protocol() -> None:
+    with client_for(PROJECTS / "function") as client:
+        native = client.post("/predict", json=[{"x": 0.2}, {"x": 3}])
+        v2 = client.post(
+            "/v2/models/function/infer",
+            json={"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [0.2, 3]}]},
+        )
+        mlflow = client.post("/invocations", json={"dataframe_records": [{"x": 0.2}, {"x": 3}]})
+        kserve = client.post("/v1/models/function:predict", json={"instances": [{"x": 3}]})
+        info = client.get("/info").json()
+    assert native.json() == [{"prediction": 0}, {"prediction": 1}]
+    assert v2.status_code == 200, v2.text
+    assert v2.json()["outputs"][0]["data"] == [0, 1]
+    assert mlflow.json() == {"predictions": [0, 1]}
+    assert kserve.json() == {"predictions": [1]}
+    assert info["model"] == "model.model.predict"

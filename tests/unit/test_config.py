@@ -193,7 +193,72 @@ def test_config_error_is_exit_code_2_with_details(make_project) -> None:
     assert [(issue.path, issue.line) for issue in error.issues] == [("model.klass", 4)]
 
 
-_NO_FORM = "give module and class (a model class) or artifact (a saved estimator)"
+# --- the function form (nervosum/proof-of-concepts) ------------------------------------
+
+
+def test_seed_interface_may_name_a_module_level_function(make_project) -> None:
+    project = make_project(
+        "name: poc\nsrc: model\ninterface: {model_module: model, model_function: predict}\n",
+        {"model/model.py": ""},
+    )
+
+    config = load_config(project).config
+
+    assert config.interface is not None
+    assert config.interface.model_class is None
+    assert config.interface.model_function == "predict"
+    assert config.model_spec == ModelSpec.model_validate({"module": "model", "function": "predict"})
+
+
+def test_native_model_block_may_name_a_function(make_project) -> None:
+    spec = load_config(make_project(MODEL.replace("class: Model", "function: score"))).config
+
+    assert (spec.model_spec.module, spec.model_spec.function) == ("model", "score")
+    assert spec.model_spec.class_ is None
+
+
+def test_class_and_function_together_are_rejected(make_project) -> None:
+    seed = make_project(
+        "name: x\ninterface:\n  model_module: m\n  model_class: M\n  model_function: f\n"
+    )
+    native = make_project(MODEL + "  function: predict\n", name="native")
+
+    assert rendered(load_error(seed)) == [
+        "FILE:2: interface: give either model_class (a class with predict) or model_function "
+        "(a module-level function), not both",
+    ]
+    assert rendered(load_error(native)) == [
+        "FILE:2: model: give either class (a class with predict) or function (a module-level "
+        "function), not both",
+    ]
+
+
+def test_function_name_must_be_a_python_name(make_project) -> None:
+    project = make_project("name: x\ninterface:\n  model_module: m\n  model_function: pre-dict\n")
+
+    assert rendered(load_error(project)) == [
+        "FILE:4: interface.model_function: model_function 'pre-dict' is not a valid Python "
+        "name (no spaces or dashes)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("  methods: [predict]\n", "methods and init apply to a model class, not to a function"),
+        ("  artifact: a.pkl\n", "give either artifact or module + function, not both"),
+    ],
+)
+def test_function_takes_no_methods_init_or_artifact(make_project, extra, message) -> None:
+    project = make_project("name: x\nmodel:\n  module: m\n  function: f\n" + extra, {"a.pkl": ""})
+
+    assert rendered(load_error(project)) == [f"FILE:2: model: {message}"]
+
+
+_NO_FORM = (
+    "give module and class (a model class), module and function (a module-level function) "
+    "or artifact (a saved estimator)"
+)
 
 
 # --- the native model block --------------------------------------------------------------
@@ -419,7 +484,6 @@ def test_nested_unknown_key_suggests_the_right_one(make_project) -> None:
     )
 
     assert rendered(load_error(project)) == [
-        "FILE:2: interface.model_class: required field is missing",
         "FILE:4: interface.model_clas: unknown key (did you mean 'model_class'?)",
     ]
 
@@ -457,7 +521,8 @@ def test_missing_model_class_points_at_the_interface_block(make_project) -> None
     project = make_project("name: x\ninterface:\n  model_module: model\n")
 
     assert rendered(load_error(project)) == [
-        "FILE:2: interface.model_class: required field is missing",
+        "FILE:2: interface: give model_class (a class with predict) or model_function "
+        "(a module-level function such as predict)",
     ]
 
 

@@ -1,9 +1,10 @@
 """The typed, frozen shape of nervosum.yaml.
 
 Two spellings load into the same objects: the seed Nervosum format (``interface:
-{model_module, model_class}``, ``deployment.platform_tag``, python type names) and the
-native one (``model: {module, class, init, methods, artifact}``). Every model is
-``extra="forbid"`` so a typo is an error, never a silently ignored key.
+{model_module, model_class | model_function}``, ``deployment.platform_tag``, python type
+names) and the native one (``model: {module, class | function, init, methods,
+artifact}``). Every model is ``extra="forbid"`` so a typo is an error, never a silently
+ignored key.
 """
 
 from __future__ import annotations
@@ -160,27 +161,45 @@ class Deployment(_Frozen):
 
 
 class Interface(_Frozen):
-    """[compat] The seed Nervosum spelling of the model class."""
+    """[compat] The seed Nervosum spelling of the model: a class, or (the proof of concept's
+    form) a module-level function."""
 
     model_module: str
-    model_class: str
+    model_class: str | None = None
+    model_function: str | None = None
 
     @field_validator("model_module")
     @classmethod
     def _module(cls, value: str) -> str:
         return _check_dotted(value, "model_module")
 
-    @field_validator("model_class")
+    @field_validator("model_class", "model_function")
     @classmethod
-    def _cls(cls, value: str) -> str:
-        return _check_identifier(value, "model_class")
+    def _name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _check_identifier(value, str(info.field_name))
+
+    @model_validator(mode="after")
+    def _class_or_function(self) -> Interface:
+        if self.model_class and self.model_function:
+            raise ValueError(
+                "give either model_class (a class with predict) or model_function "
+                "(a module-level function), not both"
+            )
+        if not self.model_class and not self.model_function:
+            raise ValueError(
+                "give model_class (a class with predict) or model_function "
+                "(a module-level function such as predict)"
+            )
+        return self
 
 
 class ModelSpec(_Frozen):
-    """How to load and call the model: a class (with an optional method chain) or an artifact."""
+    """How to load and call the model: a class (with an optional method chain), a
+    module-level function, or an artifact."""
 
     module: str | None = None
     class_: str | None = Field(default=None, alias="class")
+    function: str | None = None
     init: dict[str, Any] = Field(default_factory=dict)
     methods: tuple[str, ...] | None = None
     artifact: str | None = None
@@ -196,6 +215,11 @@ class ModelSpec(_Frozen):
     def _cls(cls, value: str | None) -> str | None:
         return None if value is None else _check_identifier(value, "class")
 
+    @field_validator("function")
+    @classmethod
+    def _function(cls, value: str | None) -> str | None:
+        return None if value is None else _check_identifier(value, "function")
+
     @field_validator("methods")
     @classmethod
     def _methods(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -208,14 +232,22 @@ class ModelSpec(_Frozen):
 
     @model_validator(mode="after")
     def _one_form(self) -> ModelSpec:
-        if self.artifact and (self.module or self.class_):
-            raise ValueError("give either artifact or module + class, not both")
-        if not self.artifact and not (self.module and self.class_):
+        code = "function" if self.function else "class"
+        if self.artifact and (self.module or self.class_ or self.function):
+            raise ValueError(f"give either artifact or module + {code}, not both")
+        if self.class_ and self.function:
             raise ValueError(
-                "give module and class (a model class) or artifact (a saved estimator)"
+                "give either class (a class with predict) or function (a module-level "
+                "function), not both"
             )
-        if self.artifact and (self.methods or self.init):
-            raise ValueError("methods and init apply to a model class, not to an artifact")
+        if not self.artifact and not (self.module and (self.class_ or self.function)):
+            raise ValueError(
+                "give module and class (a model class), module and function (a module-level "
+                "function) or artifact (a saved estimator)"
+            )
+        if (self.artifact or self.function) and (self.methods or self.init):
+            form = "an artifact" if self.artifact else "a function"
+            raise ValueError(f"methods and init apply to a model class, not to {form}")
         return self
 
 
@@ -572,7 +604,11 @@ class NervosumConfig(_Frozen):
             return self.model
         assert self.interface is not None  # guaranteed by _model_given_once
         return ModelSpec.model_validate(
-            {"module": self.interface.model_module, "class": self.interface.model_class}
+            {
+                "module": self.interface.model_module,
+                "class": self.interface.model_class,
+                "function": self.interface.model_function,
+            }
         )
 
     def reserved_blocks_in_use(self) -> list[str]:

@@ -5,6 +5,7 @@
 | class with ``predict(df)`` (seed)     | module + class                    | one frame per batch  |
 | class + ``methods: [a, b, c]``        | ``model.methods``                 | each feeds the next  |
 | class with ``transform_predict(df)``  | method present, no ``predict``    | one dict per record  |
+| module-level ``predict(df)`` function | module + function                 | one frame per batch  |
 | pickled / joblib estimator            | ``model.artifact``                | predict / proba      |
 | notebook stages (nachlass)            | ``model.artifact: stages.json``   | a Pipeline of stages |
 
@@ -20,6 +21,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from nervosum.config import ModelSpec, Project
@@ -150,29 +152,38 @@ def _chain(methods: list[Call]) -> Call:
     return call
 
 
+def _did_you_mean(name: str, candidates: list[str], otherwise: str) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f"did you mean {close[0]!r}?" if close else otherwise
+
+
 def _bound(instance: Any, name: str, label: str) -> Call:
     method = getattr(instance, name, None)
     if not callable(method):
         available = [
             m for m in dir(instance) if not m.startswith("_") and callable(getattr(instance, m))
         ]
-        close = difflib.get_close_matches(name, available, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"define `def {name}(self, data)`"
+        hint = _did_you_mean(name, available, f"define `def {name}(self, data)`")
         raise ModelDefinitionError(f"{label} has no method {name!r}", hint=hint)
     return method  # type: ignore[no-any-return]
 
 
-def _load_class(project: Project, spec: ModelSpec) -> LoadedModel:
-    assert spec.module is not None and spec.class_ is not None
+def _user_module(project: Project, spec: ModelSpec) -> tuple[ModuleType, str]:
+    """The imported model module and its dotted name (``src`` is its package, as in the seed)."""
+    assert spec.module is not None
     prefix = project.src_package
     dotted = f"{prefix}.{spec.module}" if prefix else spec.module
-    module = import_user_module(dotted, project.project_dir, project.src_dir)
+    return import_user_module(dotted, project.project_dir, project.src_dir), dotted
+
+
+def _load_class(project: Project, spec: ModelSpec) -> LoadedModel:
+    assert spec.class_ is not None
+    module, dotted = _user_module(project, spec)
     label = f"{dotted}.{spec.class_}"
     cls = getattr(module, spec.class_, None)
     if not isinstance(cls, type):
         classes = [n for n, v in vars(module).items() if isinstance(v, type)]
-        close = difflib.get_close_matches(spec.class_, classes, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "check model.class in nervosum.yaml"
+        hint = _did_you_mean(spec.class_, classes, "check model.class in nervosum.yaml")
         raise ModelDefinitionError(f"{module.__file__} has no class {spec.class_!r}", hint=hint)
     instance = _construct(cls, spec, label, project)
     per_record = False
@@ -204,9 +215,61 @@ def _load_class(project: Project, spec: ModelSpec) -> LoadedModel:
     )
 
 
+def _takes_one_argument(function: Call) -> bool:
+    try:
+        inspect.signature(function).bind(None)
+    except TypeError:
+        return False
+    except ValueError:
+        return True  # no introspectable signature (a builtin): let the call decide
+    return True
+
+
+def _load_function(project: Project, spec: ModelSpec) -> LoadedModel:
+    """[compat] nervosum/proof-of-concepts: a module-level ``predict(data) -> DataFrame``
+    whose module loads the model when imported."""
+    assert spec.function is not None
+    module, dotted = _user_module(project, spec)
+    label = f"{dotted}.{spec.function}"
+    where = module.__file__
+    function = getattr(module, spec.function, None)
+    if function is None:
+        functions = [n for n, v in vars(module).items() if inspect.isfunction(v)]
+        hint = _did_you_mean(spec.function, functions, f"define `def {spec.function}(data)` in it")
+        raise ModelDefinitionError(f"{where} has no function {spec.function!r}", hint=hint)
+    if isinstance(function, type):
+        raise ModelDefinitionError(
+            f"{label} ({where}) is a class, not a function",
+            hint="name it as model.class (interface.model_class) instead of model.function",
+        )
+    if not callable(function):
+        raise ModelDefinitionError(
+            f"{label} ({where}) is a {type(function).__name__}, which is not callable",
+            hint=f"model.function names a module-level `def {spec.function}(data)`",
+        )
+    if not _takes_one_argument(function):
+        raise ModelDefinitionError(
+            f"{label}{inspect.signature(function)} ({where}) cannot be called with one "
+            "argument; nervosum passes it one DataFrame",
+            hint="give its other parameters defaults, or name a one-argument function that "
+            "calls it in model.function",
+        )
+    return LoadedModel(
+        instance=function,
+        label=label,
+        predict=function,
+        predict_proba=None,
+        classes=None,
+        per_record=False,
+        source=Path(where) if where else None,
+    )
+
+
 def load_model(project: Project) -> LoadedModel:
     """Load the project's model in whichever form its config describes."""
     spec = project.config.model_spec
     if spec.artifact:
         return _load_artifact(project, spec)
+    if spec.function:
+        return _load_function(project, spec)
     return _load_class(project, spec)

@@ -12,6 +12,8 @@ the files as they are now.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -62,9 +64,23 @@ def _where(exc: BaseException, project_dir: Path) -> str:
     return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
+def _bind_namespace_package(dotted: str, project_dir: Path) -> None:
+    """[compat] The seed imported ``{src}.{module}`` with only the project folder on the
+    path. A src folder without ``__init__.py`` is a namespace package, which loses to a
+    module of the same name anywhere on ``sys.path`` (nervosum/proof-of-concepts'
+    ``model/model.py``, its folder being on the path too): bind the package first."""
+    first, _, rest = dotted.partition(".")
+    if not rest or first in sys.modules:
+        return
+    spec = importlib.machinery.PathFinder.find_spec(first, [str(project_dir)])
+    if spec is not None and spec.origin is None and spec.submodule_search_locations:
+        sys.modules[first] = importlib.util.module_from_spec(spec)
+
+
 def import_user_module(dotted: str, project_dir: Path, src_dir: Path) -> ModuleType:
     """Import ``dotted`` from the project; failures become one readable error."""
     prepare_path(project_dir, src_dir)
+    _bind_namespace_package(dotted, project_dir)
     try:
         return importlib.import_module(dotted)
     except ModuleNotFoundError as exc:
