@@ -1,0 +1,51 @@
+"""Infer the nervosum.yaml of a folder that has none, from what the folder holds.
+
+Each detector is a module here exposing ``detect(folder: Path) -> dict[str, Any] | None``:
+None when the folder is not of its kind, else the nervosum.yaml mapping as plain data (a
+detector raises :class:`ConfigError` when the folder is of its kind but unusable, naming
+the file at fault). They are tried in order, the most specific first, and the first
+mapping wins. ``nervosum init --detect`` writes the mapping; loading a folder without
+nervosum.yaml uses it directly, so writing it is never required.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nervosum.config.detect import function
+from nervosum.errors import ConfigError, ConfigIssue
+
+Detector = Callable[[Path], dict[str, Any] | None]
+
+# (kind, detector, what it looks for), in the order they are tried.
+DETECTORS: tuple[tuple[str, Detector, str], ...] = (
+    ("function", function.detect, function.LOOKS_FOR),
+)
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A folder's inferred nervosum.yaml and the kind of folder it was recognised as."""
+
+    kind: str
+    config: dict[str, Any]
+
+
+def detect_project(folder: Path) -> Detected:
+    """The first detector's mapping for ``folder``; a ConfigError naming what was looked
+    for when none recognises it."""
+    for kind, detect, _ in DETECTORS:
+        config = detect(folder)
+        if config is not None:
+            return Detected(kind, config)
+    looked_for = "; ".join(looks_for for _, _, looks_for in DETECTORS)
+    issue = ConfigIssue(
+        "",
+        f"no nervosum.yaml, and nothing nervosum recognises: looked for {looked_for}",
+        None,
+        "write one with `nervosum init NAME` as a start (docs/config.md)",
+    )
+    raise ConfigError(str(folder), [issue])
