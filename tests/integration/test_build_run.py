@@ -30,6 +30,7 @@ from tests.conftest import (
     spawned_nervosum,
     wait_ready,
 )
+from tests.unit.test_build_builders import DAEMON_DOWN, STOPPED_DAEMON, fake_builder
 
 pytestmark = pytest.mark.slow
 
@@ -292,6 +293,31 @@ def test_image_asked_for_without_a_builder(tmp_path: Path, home_env: dict[str, s
     default = nervosum("build", str(EXAMPLES / "iris"), env=env)
     assert default.returncode == 0, default.stderr
     assert "no image built" in default.stderr
+
+
+def test_a_docker_whose_daemon_is_down_is_treated_as_absent(
+    tmp_path: Path, home_env: dict[str, str]
+) -> None:
+    fake_builder(tmp_path / "bin", "docker", STOPPED_DAEMON)
+    env = {**home_env, "PATH": str(tmp_path / "bin")}
+    result = nervosum("build", str(EXAMPLES / "iris"), env=env)
+    assert result.returncode == 0, result.stderr
+    [entry] = ls_json(home_env)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: no image built: docker is installed but cannot build ({DAEMON_DOWN});"
+        f" the bundle is registered, build it later: docker build -t nervosum/iris:v0.0.1"
+        f" {entry['path']}"
+    ]
+    assert "run it: nervosum run -n iris -t v0.0.1" in result.stdout
+
+    asked = nervosum("build", str(EXAMPLES / "iris"), "--image", env=env)
+    assert asked.returncode == 1
+    assert f"error: no image built: docker is installed but cannot build ({DAEMON_DOWN})" in (
+        asked.stderr
+    )
+    assert [e["name"] for e in ls_json(home_env)] == ["iris"]  # the bundle is still there
+    assert (tmp_path / "bin" / "calls.log").read_text() == "docker info\ndocker info\n"
 
 
 def test_inspect_export_rm(tmp_path: Path, home_env: dict[str, str]) -> None:

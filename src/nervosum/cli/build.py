@@ -15,7 +15,7 @@ from nervosum.cli.output import reports_errors
 @click.option(
     "--image/--no-image",
     default=None,
-    help="Also build an OCI image [default: when podman, docker or buildah is installed].",
+    help="Also build an OCI image [default: when podman, docker or buildah works here].",
 )
 @click.option(
     "--builder",
@@ -75,7 +75,10 @@ def build(
         wanted=image if image is not None else settings.build.image,
         builder=builder or settings.build.builder,
     )
-    entry = build_registered_image(entry, request, home=home, progress=progress)
+    outcome = build_registered_image(entry, request, home=home, progress=progress)
+    entry = outcome.entry
+    if outcome.warning:
+        click.secho(f"warning: {outcome.warning}", err=True, fg="yellow")
     if quiet:
         click.echo(entry.id)
         return
