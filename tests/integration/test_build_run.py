@@ -281,6 +281,38 @@ def test_requirements_that_disagree_with_the_environment_fail_the_build(
     assert ls_json(home_env) == []
 
 
+def test_pip_options_are_ignored_and_their_credentials_stay_out_of_the_bundle(
+    home_env: dict[str, str], make_project
+) -> None:
+    project = make_project(
+        "name: Indexed\nrequirements: requirements.txt\nmodel: {module: m, class: M}\n",
+        {
+            "requirements.txt": "--extra-index-url https://deploy:s3cr3t@pypi.corp.example/simple"
+            "\n--trusted-host pypi.corp.example\npandas\n",
+            "m.py": "class M:\n    def predict(self, x):\n        return x\n",
+        },
+    )
+    result = nervosum("build", str(project), "--no-image", env=home_env)
+    assert result.returncode == 0, result.stderr
+    notes = [line.strip() for line in result.stderr.splitlines() if "options ignored" in line]
+    assert notes == [
+        "requirements.txt: pip options ignored, the bundle installs from its own wheels:"
+        " --extra-index-url https://***@pypi.corp.example/simple, --trusted-host pypi.corp.example"
+    ]
+    assert "s3cr3t" not in result.stdout + result.stderr
+    [entry] = ls_json(home_env)
+    bundle = Path(str(entry["path"]))
+    assert (bundle / "app" / "requirements.txt").read_text() == (
+        "--extra-index-url https://***@pypi.corp.example/simple\n"
+        "--trusted-host pypi.corp.example\npandas\n"
+    )
+    for path in bundle.rglob("*"):
+        if path.is_file() and path.suffix != ".whl":
+            assert b"s3cr3t" not in path.read_bytes(), path
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert any(pin.startswith("pandas==") for pin in manifest["requirements"])
+
+
 def test_image_asked_for_without_a_builder(tmp_path: Path, home_env: dict[str, str]) -> None:
     empty = tmp_path / "no-tools"
     empty.mkdir()

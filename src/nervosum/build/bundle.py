@@ -36,7 +36,12 @@ from packaging.requirements import Requirement
 from nervosum import __version__
 from nervosum.build.ignore import IgnoreRules, project_files
 from nervosum.build.progress import Progress
-from nervosum.build.requirements import read_requirements, resolve
+from nervosum.build.requirements import (
+    RequirementsFile,
+    mask_credentials,
+    read_requirements,
+    resolve,
+)
 from nervosum.build.wheelhouse import fill_wheelhouse
 from nervosum.config import Project
 from nervosum.errors import BuildError
@@ -99,12 +104,16 @@ def _git_state(folder: Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status.strip())}
 
 
-def _copy_project(project: Project, sources: list[Path], staging: Path) -> list[str]:
-    """Copy the project into app/, model files into weights/ (linked from app/)."""
+def _copy_project(
+    project: Project, sources: list[Path], staging: Path, masked: list[Path]
+) -> list[str]:
+    """Copy the project into app/, model files into weights/ (linked from app/); the
+    ``masked`` files (requirements) without the credentials their index URLs may hold."""
     weights: list[str] = []
     for relative in sources:
         source = project.project_dir / relative
-        if is_weight(source):
+        secret = source.resolve() in masked
+        if is_weight(source) and not secret:
             target = staging / "weights" / relative
             link = staging / "app" / relative
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +122,11 @@ def _copy_project(project: Project, sources: list[Path], staging: Path) -> list[
         else:
             target = staging / "app" / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        if secret:
+            text = source.read_bytes().decode("utf-8")
+            target.write_bytes(mask_credentials(text).encode("utf-8"))
+        else:
+            shutil.copyfile(source, target)
         shutil.copymode(source, target)
     return weights
 
@@ -133,13 +146,16 @@ def content_id(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _roots(project: Project) -> list[Requirement]:
+def _roots(project: Project, requirements: RequirementsFile) -> list[Requirement]:
     # A stream worker needs the broker clients (the `stream` extra) in its environment.
     extra = "[stream]" if project.config.deployment.mode == "stream" else ""
-    roots = [Requirement(f"nervosum{extra}=={__version__}")]
-    if project.config.requirements:
-        roots.extend(read_requirements(project.project_dir / project.config.requirements))
-    return roots
+    return [Requirement(f"nervosum{extra}=={__version__}"), *requirements.requirements]
+
+
+def _project_requirements(project: Project) -> RequirementsFile:
+    if not project.config.requirements:
+        return RequirementsFile()
+    return read_requirements(project.project_dir / project.config.requirements)
 
 
 def _ignore_extra(project_dir: Path, home: Home) -> list[str]:
@@ -229,13 +245,17 @@ def build_bundle(
     extra = [*_ignore_extra(project.project_dir, home), *project.config.build.ignore]
     rules = IgnoreRules.for_project(project.project_dir, extra)
     sources = project_files(project.project_dir, rules)
+    requirements = _project_requirements(project)
     staging = home.tmp / uuid.uuid4().hex
     staging.mkdir(parents=True)
     try:
         progress.step(f"copying {len(sources)} project files")
-        weights = _copy_project(project, sources, staging)
+        weights = _copy_project(project, sources, staging, requirements.files)
         progress.step("resolving requirements")
-        resolution = resolve(_roots(project))
+        note = requirements.note()
+        if note:
+            progress.output(note)
+        resolution = resolve(_roots(project, requirements))
         lock = fill_wheelhouse(
             resolution, staging / "wheels", home=home, platform=options.platform, progress=progress
         )

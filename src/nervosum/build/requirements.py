@@ -12,6 +12,7 @@ tested with the installed version, so silently shipping another would be a guess
 from __future__ import annotations
 
 import importlib.metadata as md
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +22,43 @@ from packaging.utils import canonicalize_name
 
 from nervosum.errors import ConfigError, ConfigIssue
 
-# Options pip accepts in a requirements file that change where packages come from;
-# a bundle resolves from this environment and its own wheelhouse, so they are refused.
-_UNSUPPORTED_OPTIONS = ("-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f")
+# pip options that say where packages come from or how to pick files (pipenv and
+# pip-compile start their files with them). A bundle installs from its own wheels, so
+# they are read past with one note (issue 19); `-e` has no wheel to repack and is refused.
+_IGNORED_OPTIONS = frozenset(
+    {
+        *("-i", "--index-url", "--extra-index-url", "--no-index", "-f", "--find-links"),
+        *("--trusted-host", "--pre", "--no-binary", "--only-binary", "--prefer-binary"),
+        *("--require-hashes", "--use-feature"),
+    }
+)
+# Options pip accepts after a requirement on its line (pip-compile --generate-hashes).
+_REQUIREMENT_OPTIONS = ("--hash", "--global-option", "--config-settings")
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***``."""
+    return _USERINFO.sub("***@", text)
+
+
+@dataclass
+class RequirementsFile:
+    """A requirements file as a bundle sees it: the requirements, the pip options read
+    past (credentials masked), and every file read (the file and its ``-r`` includes)."""
+
+    requirements: list[Requirement] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def note(self) -> str | None:
+        """One line naming the ignored options, or None when there were none."""
+        if not self.ignored:
+            return None
+        return (
+            f"{self.files[0].name}: pip options ignored, the bundle installs from its own"
+            f" wheels: {', '.join(self.ignored)}"
+        )
 
 
 @dataclass
@@ -40,29 +75,64 @@ class Resolution:
         return sorted(f"{name}=={dist.version}" for name, dist in self.pinned.items())
 
 
-def read_requirements(path: Path, *, _seen: frozenset[Path] = frozenset()) -> list[Requirement]:
-    """Parse a pip requirements file (comments, continuations and `-r` includes)."""
-    path = path.resolve()
-    if path in _seen:
-        return []
+def read_requirements(path: Path) -> RequirementsFile:
+    """Parse a pip requirements file (comments, continuations, ``-r`` includes, pip
+    options); a :class:`ConfigError` naming the line of anything a bundle cannot hold."""
+    found = RequirementsFile()
+    _read(path.resolve(), found)
+    return found
+
+
+def _option(line: str) -> tuple[str, str]:
+    """(name, value) of an option line: ``-i URL``, ``-iURL``, ``--index-url=URL``, ``--pre``."""
+    head, _, rest = line.partition(" ")
+    if head.startswith("--"):
+        name, equals, value = head.partition("=")
+        return name, value if equals else rest.strip()
+    return head[:2], (head[2:] or rest).strip()
+
+
+def _read(path: Path, found: RequirementsFile) -> None:
+    if path in found.files:
+        return
+    found.files.append(path)
     text = path.read_text(encoding="utf-8").replace("\\\n", "")
-    found: list[Requirement] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith(("-r ", "--requirement ", "-c ", "--constraint ")):
-            if line.startswith(("-r", "--requirement")):
-                include = path.parent / line.split(None, 1)[1].strip()
-                found.extend(read_requirements(include, _seen=_seen | {path}))
+        if line.startswith("-"):
+            name, value = _option(line)
+            if name in ("-r", "--requirement"):
+                _read((path.parent / value).resolve(), found)
+            elif name in _IGNORED_OPTIONS:
+                _ignore(found, f"{name} {mask_credentials(value)}".strip())
+            elif name not in ("-c", "--constraint"):
+                why = (
+                    "editable installs"
+                    if name in ("-e", "--editable")
+                    else f"unknown option {name}"
+                )
+                raise _bad_line(path, number, line, why)
             continue
-        if line.startswith(_UNSUPPORTED_OPTIONS) or "://" in line:
-            raise _bad_line(path, number, line, "editable installs, URLs and indexes")
+        words = line.split()
+        split = next((i for i, word in enumerate(words) if word.startswith("-")), len(words))
+        requirement, options = " ".join(words[:split]), words[split:]
+        for option in (word.split("=", 1)[0] for word in options if word.startswith("-")):
+            if option not in _REQUIREMENT_OPTIONS:
+                raise _bad_line(path, number, line, f"unknown option {option}")
+            _ignore(found, option)
+        if "://" in requirement:
+            raise _bad_line(path, number, line, "URLs")
         try:
-            found.append(Requirement(line))
+            found.requirements.append(Requirement(requirement))
         except InvalidRequirement as exc:
             raise _bad_line(path, number, line, str(exc)) from exc
-    return found
+
+
+def _ignore(found: RequirementsFile, option: str) -> None:
+    if option not in found.ignored:
+        found.ignored.append(option)
 
 
 def _bad_line(path: Path, number: int, line: str, why: str) -> ConfigError:
@@ -71,7 +141,7 @@ def _bad_line(path: Path, number: int, line: str, why: str) -> ConfigError:
         [
             ConfigIssue(
                 "",
-                f"cannot bundle {line!r}: {why}",
+                f"cannot bundle {mask_credentials(line)!r}: {why}",
                 number,
                 "list packages by name and version range; install local packages as wheels",
             )

@@ -27,7 +27,7 @@ from nervosum.notebooks.requirements import (
     bundle_requirements,
     check_requirements,
 )
-from nervosum.notebooks.source import checkout
+from nervosum.notebooks.source import checkout, is_git_url
 from nervosum.notebooks.stages import stage_file, write_stages
 from nervosum.repo.sources import redact
 
@@ -176,7 +176,9 @@ def build_notebooks(
     require_extra()
     progress.step(f"fetching {redact(location)}")
     source = checkout(location, workdir, branch=branch)
-    wanted = check_requirements(source.root, progress)
+    # Errors name the user's folder, or the file's place in the repository for a URL.
+    shown = Path() if is_git_url(location) else Path(source.description)
+    wanted = check_requirements(source.root, progress, shown=shown)
     target = workdir / "project"
     target.mkdir()
     run_notebooks(source.root, build, target, progress)

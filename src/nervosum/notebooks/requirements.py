@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 
 from nervosum.build.progress import Progress
 from nervosum.build.requirements import read_requirements
-from nervosum.errors import RequestError
+from nervosum.errors import ConfigError, RequestError
 
 REQUIREMENTS_FILE = "requirements.txt"
 # What loading the stages needs, whatever the repository lists.
@@ -32,14 +32,32 @@ def _installed_version(requirement: Requirement) -> str | None:
         return None
 
 
-def check_requirements(root: Path, progress: Progress) -> list[Requirement]:
+def _named_as_the_user_knows_it(error: ConfigError, root: Path, shown: Path) -> ConfigError:
+    """``error`` naming the user's file instead of the build's private copy of it."""
+    path = Path(error.filename)
+    if not path.is_relative_to(root.resolve()):
+        return error
+    return ConfigError(str(shown / path.relative_to(root.resolve())), error.issues)
+
+
+def check_requirements(
+    root: Path, progress: Progress, *, shown: Path | None = None
+) -> list[Requirement]:
     """The requirements of ``root/requirements.txt`` that apply here (none without the
-    file); a :class:`RequestError` naming every one that is not installed."""
+    file); a :class:`RequestError` naming every one that is not installed. ``root`` is
+    the build's copy; errors name the file under ``shown``, where the user has it."""
     path = root / REQUIREMENTS_FILE
     if not path.is_file():
         return []
-    wanted = [r for r in read_requirements(path) if r.marker is None or r.marker.evaluate()]
+    try:
+        found = read_requirements(path)
+    except ConfigError as exc:
+        raise _named_as_the_user_knows_it(exc, root, shown or root) from None
+    wanted = [r for r in found.requirements if r.marker is None or r.marker.evaluate()]
     progress.step(f"checking {len(wanted)} requirements of {REQUIREMENTS_FILE}")
+    note = found.note()
+    if note:
+        progress.output(note)
     missing: list[str] = []
     for requirement in wanted:
         version = _installed_version(requirement)
