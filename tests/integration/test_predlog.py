@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import statistics
 import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +330,60 @@ def test_a_sink_that_cannot_work_stops_serve_before_it_starts(make_project) -> N
     assert result.returncode == 2
     assert "the postgres sink needs a dsn" in result.stderr and "hint:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_missing_pymongo_stops_serve_before_it_starts(make_project) -> None:
+    import subprocess
+    import sys
+
+    project = project_with(make_project, "{type: mongodb, url: 'mongodb://127.0.0.1:27017'}")
+    hide_pymongo = (
+        "import sys; sys.modules['pymongo'] = None; from nervosum.cli import main;"
+        f" sys.argv = ['nervosum', 'serve', {str(project)!r}, '--port', '0']; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide_pymongo],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: the mongodb prediction log sink needs the pymongo package"]
+    assert "hint: pip install 'nervosum[mongodb]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+MONGODB = os.environ.get("NERVOSUM_TEST_MONGODB")
+
+
+@pytest.mark.skipif(
+    not MONGODB, reason="NERVOSUM_TEST_MONGODB names no MongoDB server (none installs here)"
+)
+def test_mongodb_gets_the_templates_documents(make_project: ProjectFactory) -> None:
+    import uuid
+
+    from pymongo import MongoClient
+
+    database = f"nervosum_test_{uuid.uuid4().hex[:8]}"
+    url = MONGODB if "://" in str(MONGODB) else f"mongodb://{MONGODB}"
+    sink = f"{{type: mongodb, url: '{url}', database: {database}, timezone: Europe/Berlin}}"
+    with client_for(project_with(make_project, sink)) as client:
+        ids = exercise(client)
+    with MongoClient(url, tz_aware=True) as mongo:
+        try:
+            found = (
+                mongo[database]["prediction_logs"]
+                .find({}, {"_id": False})
+                .sort([("epoch", 1), ("row", 1)])
+            )
+            docs = list(found)
+        finally:
+            mongo.drop_database(database)
+    answered = [doc for doc in docs if doc["status"] == "ok"]
+    assert [doc["class_name"] for doc in answered] == ["3.0", "4.0", "6.0"]
+    assert all(doc["model_id"] == doc["uuid"] and doc["ID"] == doc["id"] for doc in answered)
+    assert all(isinstance(doc["timestamp"], datetime) for doc in docs)
+    # The rest is the record every sink holds (its time as text there).
+    check_records([{**doc, "timestamp": doc["timestamp"].isoformat()} for doc in docs], ids)

@@ -316,28 +316,55 @@ SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 class SinkSpec(_Frozen):
     """One destination of the prediction log."""
 
-    type: Literal["jsonl", "sqlite", "postgres", "fluentd", "stdout"]
+    type: Literal["jsonl", "sqlite", "postgres", "fluentd", "mongodb", "stdout"]
     path: str | None = None  # jsonl: predictions.jsonl, sqlite: predictions.db (cwd-relative)
     max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)  # jsonl: rotate past this
     backups: int = Field(default=5, ge=0)  # jsonl: rotated files kept
     table: str = Field(default="predictions", pattern=SQL_NAME)  # sqlite, postgres
     dsn: str | None = None  # postgres: postgresql://user@host:port/db, never a password
-    password_env: str = "PGPASSWORD"  # postgres: the variable holding the password
-    password_file: str | None = None  # postgres: or a file holding it (a mounted secret)
+    # postgres, mongodb: the variable holding the password (PGPASSWORD / MONGODB_PASSWORD)
+    password_env: str | None = None
+    password_file: str | None = None  # postgres, mongodb: or a file holding it (a secret)
     host: str = "localhost"  # fluentd
     port: int = Field(default=24224, ge=1, le=65535)  # fluentd
     tag: str = "nervosum"  # fluentd: events are <tag>.predict / <tag>.predict_proba
+    url: str | None = None  # mongodb: mongodb://[user@]host:port, never a password
+    database: str = Field(default="ml_service", pattern=r"^[^/\\. \"$]{1,63}$")  # mongodb
+    collection: str = Field(default="prediction_logs", pattern=r"^[^$]{1,255}$")  # mongodb
+    timezone: str = "UTC"  # mongodb: the documents' timestamp, an IANA name (Europe/Berlin)
 
-    @field_validator("dsn")
+    @field_validator("dsn", "url")
     @classmethod
-    def _no_password(cls, value: str | None) -> str | None:
+    def _no_password(cls, value: str | None, info: ValidationInfo) -> str | None:
         from urllib.parse import urlsplit
 
-        if value and (urlsplit(value).password or "password=" in value):
+        if value and (urlsplit(value).password or "password=" in value.lower()):
+            what = "DSN" if info.field_name == "dsn" else "URL"
             raise ValueError(
-                "the DSN holds a password; give it in the environment (password_env,"
-                " PGPASSWORD by default) or a file (password_file), never in nervosum.yaml"
+                f"the {what} holds a password; give it in the environment (password_env,"
+                " PGPASSWORD / MONGODB_PASSWORD by default) or a file (password_file), never"
+                " in nervosum.yaml"
             )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _mongodb_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError(f"{value!r} is not a MongoDB URL (mongodb://host:27017)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r}: give an IANA name such as UTC or Europe/Berlin"
+            ) from None
         return value
 
 

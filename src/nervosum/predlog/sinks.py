@@ -1,4 +1,5 @@
-"""Where prediction log records go: JSON Lines files, SQLite, PostgreSQL, Fluentd, stdout.
+"""Where prediction log records go: JSON Lines files, SQLite, PostgreSQL, Fluentd, MongoDB
+(``mongodb.py``), stdout.
 
 A sink writes a batch of records or raises; it is opened, written and closed by one
 background writer thread (`predlog/writer.py`), which counts what a failing sink drops
@@ -127,11 +128,15 @@ class SqliteSink(Sink):
             self._db = None
 
 
-def postgres_password(spec: SinkSpec) -> str | None:
-    """From ``password_file`` or the ``password_env`` variable; never from the config."""
+PASSWORD_ENV = {"postgres": "PGPASSWORD", "mongodb": "MONGODB_PASSWORD"}
+
+
+def sink_password(spec: SinkSpec) -> str | None:
+    """From ``password_file`` or the ``password_env`` variable (``PGPASSWORD`` for
+    postgres, ``MONGODB_PASSWORD`` for mongodb by default); never from the config."""
     if spec.password_file:
         return Path(spec.password_file).read_text(encoding="utf-8").strip()
-    return os.environ.get(spec.password_env) or None
+    return os.environ.get(spec.password_env or PASSWORD_ENV.get(spec.type, "")) or None
 
 
 class PostgresSink(Sink):
@@ -152,7 +157,7 @@ class PostgresSink(Sink):
         import psycopg
 
         if self._db is None:
-            password = postgres_password(self.spec)
+            password = sink_password(self.spec)
             if password:
                 self._db = psycopg.connect(self.dsn, connect_timeout=5, password=password)
             else:
@@ -244,20 +249,32 @@ def _open(name: str, spec: SinkSpec, n_best: int) -> Sink:
         return PostgresSink(name, spec)
     if spec.type == "fluentd":
         return FluentdSink(name, spec, n_best)
+    if spec.type == "mongodb":
+        from nervosum.predlog.mongodb import MongoSink
+
+        return MongoSink(name, spec)
     return StdoutSink(name)
 
 
-_EXTRAS = {"postgres": ("psycopg", "postgres"), "fluentd": ("fluent", "fluentd")}
+_EXTRAS = {
+    "postgres": ("psycopg", "postgres"),
+    "fluentd": ("fluent", "fluentd"),
+    "mongodb": ("pymongo", "mongodb"),
+}
 
 
 def _require_extra(kind: str) -> None:
+    """Import the sink's client library now, so a missing extra stops a server before it
+    starts (exit 2) instead of dropping every record later."""
     if kind not in _EXTRAS:
         return
     module, extra = _EXTRAS[kind]
-    import importlib.util
+    import importlib
 
-    if importlib.util.find_spec(module) is None:
+    try:
+        importlib.import_module(module)
+    except ImportError:
         raise RequestError(
             f"the {kind} prediction log sink needs the {module} package",
             hint=f"pip install 'nervosum[{extra}]'",
-        )
+        ) from None
