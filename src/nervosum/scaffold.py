@@ -4,6 +4,7 @@ Two project templates: ``default`` (a model class that serves at once) and ``tra
 (the microservice template's roles, trained with ``nervosum train``). A pipeline can be
 added to a new project or to an existing one; pipelines read the project's name and tag
 from nervosum.yaml when they run, so renaming or retagging never leaves them stale.
+``--detect`` writes the nervosum.yaml inferred for an existing folder (config.detect).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
-from nervosum.config import DEFAULT_CONFIG
+import yaml
+
+from nervosum.config import DEFAULT_CONFIG, load_config
+from nervosum.config.detect import Detected, detect_project
 from nervosum.errors import RequestError
 
 _TEMPLATES = files("nervosum") / "templates"
@@ -78,3 +82,21 @@ def add_pipeline(project_dir: Path, ci: str) -> Path:
     if path.exists():
         raise RequestError(f"{path} already exists", hint="remove it to write a fresh pipeline")
     return _render(_TEMPLATES / "ci" / source, path)
+
+
+def write_detected(folder: Path, *, force: bool = False) -> tuple[Path, Detected]:
+    """Write the nervosum.yaml inferred for ``folder`` (never over one unless ``force``),
+    then load it as every command will, so what was written is known to work."""
+    path = folder / DEFAULT_CONFIG
+    if not folder.is_dir():
+        raise RequestError(f"{folder} is not a folder", hint="nervosum init --detect DIR")
+    if path.exists() and not force:
+        raise RequestError(
+            f"{path} already exists", hint="pass --force to replace it with the detected one"
+        )
+    detected = detect_project(folder)
+    header = f"# Inferred by `nervosum init --detect` ({detected.kind} form); edit as needed.\n"
+    body = yaml.safe_dump(detected.config, sort_keys=False, default_flow_style=None)
+    path.write_text(header + body, encoding="utf-8")
+    load_config(folder)
+    return path, detected

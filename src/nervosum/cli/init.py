@@ -1,5 +1,6 @@
-"""``nervosum init``: a new project that serves (or trains) as soon as it is created, and
-CI/CD pipelines for new or existing projects."""
+"""``nervosum init``: a new project that serves (or trains) as soon as it is created,
+CI/CD pipelines for new or existing projects, and (``--detect``) the nervosum.yaml of an
+existing folder."""
 
 from __future__ import annotations
 
@@ -48,9 +49,27 @@ def _next_step(template: str, target: Path) -> str:
     help="Also write a CI/CD pipeline (test, check, build, push, deploy) [default: github"
     " for the training template, none otherwise].",
 )
+@click.option(
+    "--detect",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Write the nervosum.yaml inferred for the existing folder DIR (e.g. a module with a"
+    " module-level predict(data) and its schema.json); serving DIR works without it.",
+)
+@click.option("--force", is_flag=True, help="With --detect: replace an existing nervosum.yaml.")
 @reports_errors
-def init(name: str | None, directory: str | None, template: str, ci: str | None) -> None:
-    """Create a project that serves at once, or add a CI/CD pipeline.
+def init(
+    name: str | None,
+    directory: str | None,
+    template: str,
+    ci: str | None,
+    detect: str | None,
+    force: bool,
+) -> None:
+    """Create a project, add a CI/CD pipeline, or detect a folder's config.
+
+    A new project serves at once; --detect DIR writes the nervosum.yaml inferred for an
+    existing folder.
 
     Without NAME, --ci writes the pipeline into an existing project (-d DIR, default
     the current folder).
@@ -60,9 +79,15 @@ def init(name: str | None, directory: str | None, template: str, ci: str | None)
       nervosum init churn && nervosum check churn && nervosum serve churn
       nervosum init my-model --template training     # then: cd my-model && nervosum train .
       nervosum init --ci gitlab -d churn
+      nervosum init --detect 1-python-wrapper        # then: nervosum serve 1-python-wrapper
     """
     from nervosum.scaffold import add_pipeline, create_project
 
+    if detect is not None:
+        _write_detected(Path(detect), name, template, ci, force=force)
+        return
+    if force:
+        raise RequestError("--force goes with --detect", hint="nervosum init --detect DIR --force")
     if name is None:
         if ci is None:
             context = click.get_current_context()
@@ -89,3 +114,22 @@ def init(name: str | None, directory: str | None, template: str, ci: str | None)
     for path in created:
         click.echo(f"  {path.relative_to(target)}")
     click.echo(_next_step(template, target))
+
+
+def _write_detected(
+    folder: Path, name: str | None, template: str, ci: str | None, *, force: bool
+) -> None:
+    from nervosum.scaffold import add_pipeline, write_detected
+
+    if name is not None or template != "default":
+        raise RequestError(
+            "--detect describes an existing folder: it takes no NAME or --template",
+            hint="nervosum init --detect DIR",
+        )
+    path, detected = write_detected(folder, force=force)
+    click.echo(f"detected the {detected.kind} form; wrote {path}:")
+    for line in path.read_text(encoding="utf-8").splitlines():
+        click.echo(f"  {line}")
+    if ci is not None:
+        click.echo(f"wrote {add_pipeline(folder, ci)}")
+    click.echo(f"next: nervosum check {folder} && nervosum serve {folder}")

@@ -46,6 +46,6 @@ def detect_project(folder: Path) -> Detected:
         "",
         f"no nervosum.yaml, and nothing nervosum recognises: looked for {looked_for}",
         None,
-        "write one with `nervosum init NAME` as a start (docs/config.md)",
+        "write a nervosum.yaml (docs/config.md); `nervosum init NAME` makes an example",
     )
     raise ConfigError(str(folder), [issue])
