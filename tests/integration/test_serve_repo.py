@@ -375,3 +375,34 @@ def test_the_seed_environment_variables_configure_the_server(
             answer = client.post("/scoring/DummyExample", json={"variables": SEED_BODY})
             assert answer.json()["dummyExample"] == 1
             assert client.get("/scoring/").text == "works!"
+
+
+def test_a_missing_package_says_serve_repo_installs_nothing(tmp_path: Path) -> None:
+    """serve-repo reads no requirements file: the hint says where to install instead."""
+    root = tmp_path / "models_serve"
+    uses = "import nervosum_absent_package\n\n\nclass transform_predict:\n    pass\n"
+    write_file(root / "listed" / "etls.py", uses)
+    (root / "listed" / "requirements.txt").write_text("nervosum-absent-package>=1\n")
+    write_file(root / "unlisted" / "etls.py", uses)
+    write_file(root / "own" / "etls.py", "import helpers\n\n\nclass transform_predict:\n    pass\n")
+    write_file(root / "own" / "helpers" / "__init__.py", "import nervosum_absent_package\n")
+    write_constant(root / "zeta", "zeta", 26)
+    with repo_client(LocalSource(root)) as client:
+        wait_started(client)
+        errors = {m["name"]: m.get("error") for m in client.get("/models").json()["models"]}
+        answer = seed_post(client, "listed", {})
+        assert seed_post(client, "zeta", {}).json() == {"zeta": 26, "rows": 1}
+    assert answer.status_code == 503
+    assert answer.json()["error"]["message"] == f"model listed failed to load: {errors['listed']}"
+    installs = "(hint: serve-repo installs no packages and reads no requirements file: install"
+    assert errors["listed"].endswith(
+        f"{installs} listed/requirements.txt into the environment serve-repo runs in"
+        " (pip install -r listed/requirements.txt), then refresh)"
+    )
+    unlisted = (
+        f"{installs} the package that provides 'nervosum_absent_package' into the environment"
+        " serve-repo runs in, then refresh)"
+    )
+    assert errors["unlisted"].endswith(unlisted)
+    # A package of the folder's own importing a missing one is still a missing package.
+    assert errors["own"].endswith(unlisted)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from nervosum.errors import NervosumError, NotFoundError
 from nervosum.observe.metrics import HttpMetrics
-from nervosum.repo.folders import ModelFolder, discover, folder_project
+from nervosum.repo.folders import ModelFolder, discover, folder_project, missing_package_hint
 from nervosum.repo.slots import ModelSlot, Version, now_iso
 from nervosum.repo.sources import Snapshot, Source
 from nervosum.serving.state import ServingState
@@ -200,7 +200,7 @@ class ModelFleet:
         try:
             version = await self._load(slot, folder, snapshot)
         except Exception as exc:
-            slot.error = _message(exc)
+            slot.error = _message(missing_package_hint(exc, folder))
             if slot.metrics is None:  # it never got a state: still shown, as not ready
                 slot.metrics = HttpMetrics(slot.name)
             if slot.current is None:

@@ -122,3 +122,29 @@ def _path_parameter(node: ast.ClassDef) -> str | None:
                 return positional[0].arg
             return None
     return None
+
+
+def missing_package_hint(error: BaseException, folder: ModelFolder) -> BaseException:
+    """``error`` with a hint that says what serve-repo does about a package a model
+    imports and this environment lacks: nothing. It installs nothing and reads no
+    requirements file (models share the server's environment), so "add it to
+    requirements.txt" would not help; installing it where the server runs does."""
+    cause = error.__cause__
+    if not isinstance(error, ModelDefinitionError) or not isinstance(cause, ModuleNotFoundError):
+        return error
+    top = (cause.name or "").split(".")[0]
+    if not top or (folder.path / f"{top}.py").is_file() or (folder.path / top).is_dir():
+        return error  # the folder's own module: not a package to install
+    requirements = f"{folder.name}/requirements.txt"
+    install = (
+        f"install {requirements} into the environment serve-repo runs in (pip install -r"
+        f" {requirements})"
+        if (folder.path / "requirements.txt").is_file()
+        else f"install the package that provides {top!r} into the environment serve-repo runs in"
+    )
+    hint = (
+        f"serve-repo installs no packages and reads no requirements file: {install}, then refresh"
+    )
+    explained = ModelDefinitionError(error.message, hint=hint)
+    explained.__cause__ = cause
+    return explained
