@@ -29,6 +29,43 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
     Console().print(table)
 
 
+def _report(task: str, model: Any, rows: int, metrics: dict[str, Any], stratified: str) -> None:
+    """What was trained on how many rows, and the held-out figures."""
+    test_rows = metrics["test_rows"]
+    click.echo(
+        f"trained a {task} model ({type(model).__name__}) on {metrics['train_rows']} of"
+        f" {rows} rows; held out {test_rows}{stratified}"
+    )
+    click.echo(f"metrics on the {test_rows} held-out rows:")
+    _print_metrics(metrics)
+
+
+def _train_checkout(
+    root: Path, model_path: Path | None, n_rows: int | None, test_size: float, seed: int
+) -> None:
+    """[compat] A microservice-template checkout (no nervosum.yaml): its own Model,
+    trained and pickled where config.yaml says, as the template did (issue 19)."""
+    from nervosum.training.template import (
+        default_model_path,
+        save_checkout_model,
+        train_checkout,
+    )
+
+    target = model_path or default_model_path(root)
+    training = train_checkout(root, n_rows=n_rows, test_size=test_size, seed=seed)
+    for warning in training.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    label = training.features.target_label
+    stratified = f", stratified by {label}" if training.stratified and label else ""
+    _report(
+        training.features.task, training.model.model, training.rows, training.metrics, stratified
+    )
+    requirements = save_checkout_model(training.model, target, root.resolve())
+    model = training.model
+    click.echo(f"saved {target} (id {model.id}, created {model.creation_time})")
+    click.echo(f"wrote {requirements} (what the model needs to serve, for nervosum build)")
+
+
 @click.command()
 @project_arguments
 @click.option(
@@ -68,13 +105,18 @@ def train(
     file; and writes model.artifact, id_field, input_schema and output_schema into the
     marked block of nervosum.yaml.
 
+    A checkout of the microservice template (source/model/mdl.py, no nervosum.yaml)
+    trains its own Model the same way and pickles it to config.yaml's model_path /
+    model_name (model_bin/model.pkl), with the packages it needs beside it.
+
     \b
     Examples:
       nervosum init my-model --template training && cd my-model
       nervosum train . && nervosum serve .
       nervosum train . --model-path model_bin/candidate.joblib --test-size 0.3
     """
-    from nervosum.config import load_config
+    from nervosum.config import DEFAULT_CONFIG, load_config
+    from nervosum.config.detect.template import is_checkout
     from nervosum.training.artifact import save_artifact
     from nervosum.training.configblock import (
         artifact_path,
@@ -86,20 +128,17 @@ def train(
 
     root = Path(project_dir)
     config_path = root / config
+    if config == DEFAULT_CONFIG and not config_path.is_file() and is_checkout(root):
+        _train_checkout(root, model_path, n_rows, test_size, seed)
+        click.echo(f"next: nervosum serve {project_dir}")
+        return
     check_block(config_path)
     target = model_path or artifact_path(config_path)
     check_artifact_inside(config_path, target)
     training = train_project(root, n_rows=n_rows, test_size=test_size, seed=seed)
     artifact = training.artifact
-    test_rows = artifact.metrics["test_rows"]
     stratified = f", stratified by {training.features.target}" if training.stratified else ""
-    click.echo(
-        f"trained a {artifact.task} model ({type(artifact.model).__name__}) on "
-        f"{artifact.metrics['train_rows']} of {training.rows} rows; "
-        f"held out {test_rows}{stratified}"
-    )
-    click.echo(f"metrics on the {test_rows} held-out rows:")
-    _print_metrics(artifact.metrics)
+    _report(artifact.task, artifact.model, training.rows, artifact.metrics, stratified)
     save_artifact(artifact, target)
     click.echo(f"saved {target} (id {artifact.id}, created {artifact.creation_time})")
     write_block(config_path, training.features, target, training.output_type)

@@ -8,6 +8,7 @@ mean" suggestion, so a user fixes a file in one pass instead of one error per ru
 from __future__ import annotations
 
 import difflib
+import json
 import types
 import typing
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class Project:
     config: NervosumConfig
     project_dir: Path
     config_path: Path
+    inferred: bool = False  # no file at config_path: the settings came from the folder
 
     @property
     def src_dir(self) -> Path:
@@ -188,22 +190,33 @@ def _project_of(folder: Path, config: str | Path) -> Path:
     if (
         not (folder / config).is_file()
         and (folder / "manifest.json").is_file()
-        and (bundled / config).is_file()
+        and bundled.is_dir()
     ):
         return bundled
     return folder
 
 
-def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONFIG) -> Project:
-    """Load and validate ``project_dir/config`` (an absolute ``config`` wins, as in the seed)."""
-    root = _project_of(Path(project_dir), config)
-    path = root / config
+def _inferred(root: Path) -> dict[str, Any] | None:
+    """[compat] The nervosum.yaml a seed project's layout implies (issue 19): a
+    microservice-template checkout serves with no file added. None for other folders.
+
+    Detectors name a project after its folder; a built bundle's ``app/`` keeps the name
+    it was built with (its manifest's), so the served model is not called "app".
+    """
+    from nervosum.config.detect import template
+
+    mapping = template.detect(root)
+    manifest = root.parent / "manifest.json"
+    if mapping is not None and root.name == "app" and manifest.is_file():
+        built = json.loads(manifest.read_text(encoding="utf-8")).get("name")
+        mapping["name"] = built or mapping["name"]
+    return mapping
+
+
+def _read(path: Path) -> tuple[dict[str, Any], YamlDocument]:
+    """The mapping written in ``path`` and its lines; a :class:`ConfigError` when the
+    file is not a YAML mapping."""
     shown = str(path)
-    if not root.is_dir():
-        raise ConfigError(shown, [ConfigIssue("", f"project directory {root} does not exist")])
-    if not path.is_file():
-        hint = "pass -c PATH, or create one with `nervosum init NAME`"
-        raise ConfigError(shown, [ConfigIssue("", "config file not found", None, hint)])
     doc = parse_yaml(path.read_text(encoding="utf-8"))
     if doc.data is None:
         raise ConfigError(shown, doc.issues or [ConfigIssue("", "the file is empty", 1)])
@@ -214,9 +227,34 @@ def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONF
     tag = data.get("tag")
     if isinstance(tag, int | float) and not isinstance(tag, bool):
         data["tag"] = doc.text_of(("tag",)) or str(tag)  # `tag: 1.10` is "1.10", not 1.1
+    return data, doc
+
+
+def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONFIG) -> Project:
+    """Load and validate ``project_dir/config`` (an absolute ``config`` wins, as in the seed).
+
+    Without a nervosum.yaml, a folder laid out as a seed project the detectors recognise
+    is validated from the mapping they infer, exactly as if it had been written.
+    """
+    root = _project_of(Path(project_dir), config)
+    path = root / config
+    shown = str(path)
+    if not root.is_dir():
+        raise ConfigError(shown, [ConfigIssue("", f"project directory {root} does not exist")])
+    inferred = None
+    if not path.is_file() and Path(config) == Path(DEFAULT_CONFIG):
+        inferred = _inferred(root)
+    if inferred is not None:
+        data, doc = inferred, YamlDocument(inferred, {}, [])
+        shown = f"{root} (no {DEFAULT_CONFIG}; settings inferred from its files)"
+    elif path.is_file():
+        data, doc = _read(path)
+    else:
+        hint = "pass -c PATH, or create one with `nervosum init NAME`"
+        raise ConfigError(shown, [ConfigIssue("", "config file not found", None, hint)])
     parsed, issues = _validate(data, doc)
     issues = [*doc.issues, *issues, *_file_issues(root, data, doc)]
     if issues or parsed is None:
         issues.sort(key=lambda issue: issue.line or 0)
         raise ConfigError(shown, issues)
-    return Project(parsed, root.resolve(), path.resolve())
+    return Project(parsed, root.resolve(), path.resolve(), inferred=inferred is not None)

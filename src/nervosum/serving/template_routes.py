@@ -1,10 +1,12 @@
-"""The machine-learning-microservice-template's API, for models trained with ``nervosum train``.
+"""The machine-learning-microservice-template's API, for the models that template serves.
 
 Clients of that template call ``POST /api/predictions`` (a JSON list in,
 ``[{"class_name"}]`` out), ``POST /api/proba_predictions`` (classifiers:
 ``[{"class_names", "probabilities"}]``) and ``GET /ping``. These routes answer when the
-served model is a :class:`~nervosum.training.TrainedModel`; for any other model they are
-the 404 of an unknown route (``/ping`` stays the MLflow protocol's readiness check).
+served model is a :class:`~nervosum.training.TrainedModel` or the template's own pickled
+``source.model.mdl.Model`` (a checkout of the template, issue 19); for any other model
+they are the 404 of an unknown route (``/ping`` stays the MLflow protocol's readiness
+check).
 
 Requests are validated by the project's input schema (typed fields, plus the id field
 when one is configured) and predicted through ``ServingState.infer``, so batching, the
@@ -29,6 +31,7 @@ from nervosum.serving.protocols import mlflow
 from nervosum.serving.responses import JsonResponse
 from nervosum.serving.state import ServingState
 from nervosum.training.artifact import TrainedModel
+from nervosum.training.template import TEMPLATE_MODEL_MODULE
 
 PREDICTIONS = "/api/predictions"
 PROBA_PREDICTIONS = "/api/proba_predictions"
@@ -45,17 +48,26 @@ _JSON_KINDS: dict[type, str] = {
 }
 
 
-def _trained(engine: Engine) -> TrainedModel | None:
+def _is_template_model(instance: object) -> bool:
+    """[compat] The template's ``Model`` (``source/model/mdl.py``), pickled by its own
+    training or by ``nervosum train`` on a checkout of it."""
+    kind = type(instance)
+    return kind.__module__ == TEMPLATE_MODEL_MODULE and kind.__name__ == "Model"
+
+
+def _trained(engine: Engine) -> bool:
+    """Whether the served model is one the template's routes belong to."""
     instance = engine.handle.loaded.instance
-    return instance if isinstance(instance, TrainedModel) else None
+    return isinstance(instance, TrainedModel) or _is_template_model(instance)
 
 
 def _require_trained(state: ServingState, path: str) -> Engine:
     engine = state.require_engine()
-    if _trained(engine) is None:
+    if not _trained(engine):
         raise NotFoundError(
             f"no route {path}",
-            hint=f"{path} serves models saved by `nervosum train`; this one answers POST /predict",
+            hint=f"{path} serves models saved by `nervosum train` or the microservice template;"
+            " this one answers POST /predict",
         )
     return engine
 
@@ -123,7 +135,7 @@ async def proba_predictions(request: Request) -> Response:
 async def ping(request: Request) -> Response:
     """The template's liveness answer for a trained model; MLflow's ``/ping`` otherwise."""
     engine = state_of(request).engine
-    if engine is None or _trained(engine) is None:
+    if engine is None or not _trained(engine):
         return await mlflow.ping(request)
     return JsonResponse({"ping": "pong"})
 

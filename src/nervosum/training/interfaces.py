@@ -19,7 +19,7 @@ from typing import Any
 
 from nervosum.errors import ModelDefinitionError
 from nervosum.model.imports import import_user_module
-from nervosum.model.userframes import describe_user_error
+from nervosum.model.userframes import describe_user_error, user_frames
 
 DATA_MODULE = "source.data.data_loader"
 TRAIN_MODULE = "source.model.train"
@@ -40,7 +40,7 @@ def _file(module: ModuleType) -> str:
     return module.__file__ or module.__name__
 
 
-def _member(module: ModuleType, name: str, example: str) -> Any:
+def member(module: ModuleType, name: str, example: str) -> Any:
     value = getattr(module, name, None)
     if value is None:
         defined = [n for n in vars(module) if not n.startswith("_")]
@@ -51,7 +51,7 @@ def _member(module: ModuleType, name: str, example: str) -> Any:
 
 
 def _instance(module: ModuleType, name: str, project_dir: Path) -> Any:
-    cls = _member(module, name, f"class {name}:")
+    cls = member(module, name, f"class {name}:")
     try:
         return cls()
     except Exception as exc:
@@ -71,14 +71,43 @@ def _require_methods(obj: Any, names: tuple[str, ...], module: ModuleType) -> No
             )
 
 
+def _missing_file(exc: ModuleNotFoundError, project_dir: Path) -> str | None:
+    """``source/features.py`` when the module that was not found (``source.features``)
+    belongs to a package of the project: a file is missing, no package to install."""
+    parts = (exc.name or "").split(".")
+    if len(parts) < 2 or not (project_dir / parts[0]).is_dir():
+        return None
+    return "/".join(parts) + ".py"
+
+
+def import_project_module(dotted: str, project_dir: Path) -> ModuleType:
+    """Import ``dotted`` from the project; a module of the project's own packages that
+    is missing is reported as the missing file it is (issue 19)."""
+    try:
+        return import_user_module(dotted, project_dir, project_dir)
+    except ModelDefinitionError as error:
+        cause = error.__cause__
+        missing = (
+            _missing_file(cause, project_dir) if isinstance(cause, ModuleNotFoundError) else None
+        )
+        if missing is None or cause is None:
+            raise
+        frames = user_frames(cause, project_dir)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else dotted
+        raise ModelDefinitionError(
+            f"{missing} not found in {project_dir}, imported at {where}",
+            hint=f"restore {missing} (the template has one), or change the import",
+        ) from cause
+
+
 def load_interfaces(project_dir: Path, *, classification: bool) -> Interfaces:
     """Import the project's modules and check every piece training will call."""
-    data = import_user_module(DATA_MODULE, project_dir, project_dir)
+    data = import_project_module(DATA_MODULE, project_dir)
     loader = _instance(data, "DataLoader", project_dir)
     _require_methods(loader, ("load_data",), data)
-    train = import_user_module(TRAIN_MODULE, project_dir, project_dir)
+    train = import_project_module(TRAIN_MODULE, project_dir)
     preprocessor = _instance(train, "Preprocessor", project_dir)
     _require_methods(preprocessor, PREPROCESSOR_METHODS, train)
-    fit = _member(train, "train_model", "def train_model(X, y):")
-    classes = _member(train, "get_classes", "def get_classes(model):") if classification else None
+    fit = member(train, "train_model", "def train_model(X, y):")
+    classes = member(train, "get_classes", "def get_classes(model):") if classification else None
     return Interfaces(loader, preprocessor, fit, classes)

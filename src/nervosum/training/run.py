@@ -39,7 +39,7 @@ class Training:
     output_type: str  # the schema type of the model's predictions
 
 
-class _UserCalls:
+class UserCalls:
     """Calls into the project's code; what they raise becomes one readable error."""
 
     def __init__(self, project_dir: Path) -> None:
@@ -56,7 +56,7 @@ class _UserCalls:
             ) from exc
 
 
-def _column(values: Any, label: str) -> np.ndarray:
+def column(values: Any, label: str) -> np.ndarray:
     """A target as one flat column (the template passes y around as a one-column frame)."""
     if isinstance(values, pd.DataFrame):
         if values.shape[1] != 1:
@@ -71,6 +71,19 @@ def _column(values: Any, label: str) -> np.ndarray:
     if array.ndim != 1:
         raise ModelDefinitionError(f"{label} returned a target of shape {array.shape}")
     return array
+
+
+def loaded_frame(frame: Any) -> pd.DataFrame:
+    """What ``DataLoader.load_data`` returned, when it is a frame of two rows or more."""
+    if not isinstance(frame, pd.DataFrame) or len(frame) < 2:
+        shown = (
+            f"{len(frame)} rows" if isinstance(frame, pd.DataFrame) else f"a {type(frame).__name__}"
+        )
+        raise ModelDefinitionError(
+            f"DataLoader.load_data returned {shown}",
+            hint="return a DataFrame of the features and the target, at least two rows",
+        )
+    return frame
 
 
 def _features_of(X: Any, features: FeatureSpec) -> pd.DataFrame:
@@ -116,7 +129,7 @@ def _split_X_y(result: Any, features: FeatureSpec) -> tuple[pd.DataFrame, Any]:
     return X, y
 
 
-def _held_out(
+def held_out(
     X: pd.DataFrame, y: Any, *, test_size: float, seed: int, stratify: np.ndarray | None
 ) -> tuple[list[Any], bool]:
     """Train and test parts, stratified by class when every class has rows enough."""
@@ -182,7 +195,7 @@ def _class_names(returned: Any) -> list[str]:
     return [str(c) for c in values]
 
 
-def _check_classes(proba: Any, classes: list[str], model: Any) -> None:
+def probability_check(proba: Any, classes: list[str], model: Any) -> None:
     shape = np.shape(proba)
     if len(shape) != 2:
         raise ModelDefinitionError(
@@ -208,20 +221,12 @@ def train_project(
     root = Path(project_dir).resolve()
     features = load_features(root)
     code = load_interfaces(root, classification=features.is_classification)
-    call = _UserCalls(root)
-    frame = call("DataLoader.load_data", code.data_loader.load_data, n_rows)
-    if not isinstance(frame, pd.DataFrame) or len(frame) < 2:
-        shown = (
-            f"{len(frame)} rows" if isinstance(frame, pd.DataFrame) else f"a {type(frame).__name__}"
-        )
-        raise ModelDefinitionError(
-            f"DataLoader.load_data returned {shown}",
-            hint="return a DataFrame of the features and the target, at least two rows",
-        )
+    call = UserCalls(root)
+    frame = loaded_frame(call("DataLoader.load_data", code.data_loader.load_data, n_rows))
     pre = code.preprocessor
     X, y = _split_X_y(call("Preprocessor.split_X_y", pre.split_X_y, frame), features)
-    labels = _column(y, "Preprocessor.split_X_y") if features.is_classification else None
-    (X_train, X_test, y_train, y_test), stratified = _held_out(
+    labels = column(y, "Preprocessor.split_X_y") if features.is_classification else None
+    (X_train, X_test, y_train, y_test), stratified = held_out(
         X, y, test_size=test_size, seed=seed, stratify=labels
     )
     call("Preprocessor.fit_X", pre.fit_X, X_train)
@@ -239,10 +244,10 @@ def train_project(
         classes=classes,
         features=features.model_dump(mode="json", exclude_none=True),
     )
-    predicted = _column(call("predicting the test rows", artifact.predict, X_test), "predict")
-    truth = _column(call("Preprocessor.process_y", pre.process_y, y_test), "process_y")
+    predicted = column(call("predicting the test rows", artifact.predict, X_test), "predict")
+    truth = column(call("Preprocessor.process_y", pre.process_y, y_test), "process_y")
     if classes is not None:
-        _check_classes(
+        probability_check(
             call("predict_proba on the test rows", artifact.predict_proba, X_test),
             classes,
             model,
