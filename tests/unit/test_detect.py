@@ -142,9 +142,27 @@ def test_nothing_recognised_says_what_was_looked_for(tmp_path: Path) -> None:
 
     (issue,) = info.value.issues
     assert issue.message == (
-        "no nervosum.yaml, and nothing nervosum recognises: looked for a Python module "
-        "with a module-level `def predict(data)`"
+        "no nervosum.yaml, and nothing nervosum recognises: looked for a microservice-template "
+        "checkout (source/model/mdl.py) or a Python module with a module-level "
+        "`def predict(data)`"
     )
+
+
+def test_a_template_checkout_is_the_template_even_with_a_predict_function(
+    tmp_path: Path,
+) -> None:
+    folder = write(
+        tmp_path / "checkout",
+        {
+            "source/model/mdl.py": "class Model:\n    pass\n",
+            "source/model/train.py": "",
+            "source/features.py": "input_features = ['a']\n",
+            "source/serve.py": MODEL,
+        },
+    )
+
+    assert detect(folder) is not None
+    assert detect_project(folder).kind == "template"
 
 
 def test_init_detect_writes_a_file_that_loads_and_force_replaces_it(tmp_path: Path) -> None:
@@ -168,5 +186,5 @@ def test_init_detect_on_an_unrecognised_folder_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["init", "--detect", str(tmp_path)])
 
     assert result.exit_code == 2
-    assert "looked for a Python module with a module-level `def predict(data)`" in result.stderr
+    assert "or a Python module with a module-level `def predict(data)`" in result.stderr
     assert not (tmp_path / "nervosum.yaml").exists()

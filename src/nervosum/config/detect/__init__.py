@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nervosum.config.detect import function
+from nervosum.config.detect import function, template
 from nervosum.errors import ConfigError, ConfigIssue
 
 Detector = Callable[[Path], dict[str, Any] | None]
 
-# (kind, detector, what it looks for), in the order they are tried.
+# (kind, detector, what it looks for), in the order they are tried: a template checkout
+# also holds Python modules, so the template goes first.
 DETECTORS: tuple[tuple[str, Detector, str], ...] = (
-    ("function", function.detect, function.LOOKS_FOR),
+    ("template", template.detect, f"a microservice-template checkout ({template.MODEL_SOURCE})"),
+    ("function", function.detect, "a Python module with a module-level `def predict(data)`"),
 )
 
 
@@ -41,11 +43,11 @@ def detect_project(folder: Path) -> Detected:
         config = detect(folder)
         if config is not None:
             return Detected(kind, config)
-    looked_for = "; ".join(looks_for for _, _, looks_for in DETECTORS)
+    looked_for = " or ".join(looks_for for _, _, looks_for in DETECTORS)
     issue = ConfigIssue(
         "",
         f"no nervosum.yaml, and nothing nervosum recognises: looked for {looked_for}",
         None,
-        "write a nervosum.yaml (docs/config.md); `nervosum init NAME` makes an example",
+        "write a nervosum.yaml, see docs/config.md; `nervosum init NAME` makes an example",
     )
     raise ConfigError(str(folder), [issue])

@@ -17,7 +17,6 @@ from typing import Any
 from nervosum.config.types import canonical_type
 from nervosum.errors import ConfigError, ConfigIssue
 
-LOOKS_FOR = "a Python module with a module-level `def predict(data)`"
 FUNCTION = "predict"
 SCHEMA = "schema.json"
 REQUIREMENTS = "requirements.txt"
