@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from nervosum.config import DEFAULT_CONFIG, MODES, ModelSpec, SchemaField, load_config
+from nervosum.config.yaml_lines import parse_yaml
 from nervosum.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -606,6 +607,67 @@ def test_duplicate_yaml_keys_are_reported_with_their_line(make_project) -> None:
     assert rendered(load_error(project)) == [
         "FILE:5: model.module: key appears twice (keep one)",
         "FILE:6: name: key appears twice (keep one)",
+    ]
+
+
+# Repeated YAML merge keys (issue 19): iguazioig's own graph writes `<<:` three times in
+# one mapping. They merge as PyYAML merged them through 6.0.3: keys written in the mapping
+# win, a later `<<` wins over an earlier one, and `<<: [*a, *b]` prefers `a`. Long and
+# one-letter keys alike (PyYAML 6.0.4 decided by whether CPython interned the key).
+MERGES = """\
+low: &low {kk: low, k: low, only_low: 1}
+high: &high {kk: high, k: high}
+repeated:
+  <<: *low
+  <<: *high
+  own: 1
+listed:
+  <<: [*low, *high]
+overridden:
+  <<: *low
+  <<: *high
+  kk: own
+"""
+
+
+def test_repeated_merge_keys_are_no_duplicates_and_merge_in_order() -> None:
+    doc = parse_yaml(MERGES)
+
+    assert doc.issues == []
+    assert doc.data["repeated"] == {"kk": "high", "k": "high", "only_low": 1, "own": 1}
+    assert doc.data["listed"] == {"kk": "low", "k": "low", "only_low": 1}
+    assert doc.data["overridden"] == {"kk": "own", "k": "high", "only_low": 1}
+
+
+def test_a_merged_key_is_located_where_its_winning_value_is_written() -> None:
+    doc = parse_yaml(MERGES)
+
+    assert doc.line_of(("repeated", "kk")) == 2  # from *high
+    assert doc.line_of(("repeated", "only_low")) == 1
+    assert doc.line_of(("overridden", "kk")) == 12
+
+
+def test_nervosum_yaml_with_repeated_merge_keys_loads(make_project) -> None:
+    """The loader is shared: a nervosum.yaml may repeat `<<` too, and a key written
+    twice next to them is still reported (never a merge key, never "keep one" for it)."""
+    fields = """\
+    name: demo
+    model: {module: model, class: Model}
+    input_schema:
+      - &bounded {name: a, type: float, min: 0, max: 1}
+      - &optional {name: b, type: float, required: false}
+      - <<: *bounded
+        <<: *optional
+        name: c
+    """
+    config = load_config(make_project(fields))
+
+    [_a, _b, merged] = config.config.input_schema
+    assert (merged.name, merged.min, merged.max, merged.required) == ("c", 0, 1, False)
+
+    twice = make_project(fields.rstrip(" ") + "        name: d\n", name="twice")
+    assert rendered(load_error(twice)) == [
+        "FILE:9: input_schema.2.name: key appears twice (keep one)",
     ]
 
 
