@@ -9,6 +9,8 @@ the build with that cell and its error.
 
 from __future__ import annotations
 
+import importlib.metadata as md
+import importlib.util
 import logging
 import re
 import time
@@ -25,6 +27,8 @@ from nervosum.errors import BuildError
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _TRACEBACK_LINES = 12  # the end of a traceback, where the user's error is
+_NO_MODULE = re.compile(r"No module named '([^']+)'")
+_FIX_HINT = "fix the notebook (the cell and its traceback are shown above) and build again"
 # nbclient logs every kernel start at INFO; the build's own progress says it better.
 _CLIENT_LOG = logging.getLogger("nervosum.notebooks.client")
 _CLIENT_LOG.setLevel(logging.WARNING)
@@ -97,10 +101,41 @@ class _CellTracker:
         clean = _ANSI.sub("", "\n".join(self.traceback)).splitlines()
         for line in clean[-_TRACEBACK_LINES:]:
             self.progress.output(f"  {line}")
+        # One line: exception texts may span several (altair's do).
+        why = " ".join(evalue.split())
         return BuildError(
-            f"{self.name}: cell {self.number}{_first_line(self.source)} raised {ename}: {evalue}",
-            hint="fix the notebook (the cell and its traceback are shown above) and build again",
+            f"{self.name}: cell {self.number}{_first_line(self.source)} raised {ename}: {why}",
+            hint=failure_hint(ename, evalue),
         )
+
+
+def _distribution(module: str) -> str:
+    """The installed distribution that provides the top-level ``module`` (``sklearn`` is
+    scikit-learn), with its version; the module's name when none is recorded."""
+    names = md.packages_distributions().get(module) or []
+    return f"{names[0]} {md.version(names[0])}" if names else module
+
+
+def failure_hint(ename: str, evalue: str) -> str:
+    """What to do about a cell's error. A module no installed package provides is not
+    fixed in the notebook: say to install it. A submodule missing from an installed
+    package means the notebook was written for a release that had it (seed notebooks
+    pin 2020 versions, such as ``sklearn.feature_extraction.stop_words``): say so."""
+    missing = _NO_MODULE.search(evalue) if ename == "ModuleNotFoundError" else None
+    if missing is None:
+        return _FIX_HINT
+    module = missing.group(1)
+    top = module.partition(".")[0]
+    if importlib.util.find_spec(top) is None:
+        return (
+            f"pip install the package that provides {top!r} into nervosum's environment (the"
+            " notebooks run with this Python), list it in requirements.txt, and build again"
+        )
+    return (
+        f"{module!r} is not in the installed {_distribution(top)}: the notebook imports a module"
+        " that release no longer has; change the import (the cell is shown above) and build"
+        " again"
+    )
 
 
 def code_cells(notebook: Any) -> int:

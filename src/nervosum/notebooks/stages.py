@@ -93,7 +93,55 @@ def load_stages(path: Path, load: Callable[[Path], Any]) -> Any:
                 " stages after it cannot use its output",
                 hint="every stage but the last must be a fitted transformer",
             )
-    return Pipeline(steps)
+    pipeline = Pipeline(steps)
+    _require_fitted(pipeline)
+    return pipeline
+
+
+def _unfitted(pipeline: Any) -> list[tuple[str, Any]]:
+    """The path (step name, estimator) to what scikit-learn's ``check_is_fitted`` finds
+    unfitted when ``pipeline`` predicts, or ``[]``: each pipeline checks its last real
+    step before it runs, and a step that is a pipeline checks its own when it transforms.
+    Only pipelines are checked: a stage of another class is called as it is, and whether
+    it needs fitting is its own business."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+
+    for name, step in pipeline.steps:
+        if isinstance(step, Pipeline) and (inner := _unfitted(step)):
+            return [(name, step), *inner]
+    try:
+        check_is_fitted(pipeline)
+    except NotFittedError:
+        name, last = [(n, s) for n, s in pipeline.steps if s not in ("passthrough", None)][-1]
+        return [(name, last)]
+    return []
+
+
+def _require_fitted(pipeline: Any) -> None:
+    """A readable error for a stage that today's scikit-learn refuses to run unfitted.
+
+    scikit-learn 0.22 (what nachlass-era notebooks pinned) let an unfitted pipeline
+    transform; newer releases check first. ml-workflows' summaries notebook saves
+    ``Pipeline([("features", SimpleSummaries())])`` unfitted, and its transformer learns
+    nothing, so it has no fitted attributes: served as is, every request would fail.
+    """
+    path = _unfitted(pipeline)
+    if not path:
+        return
+    import sklearn
+
+    (notebook, stage), inner = path[0], path[1:]
+    steps = " > ".join(f"{name!r} ({type(step).__name__})" for name, step in inner)
+    where = f": its step {steps} has nothing fitted" if inner else ""
+    culprit = type(path[-1][1]).__name__
+    raise ModelDefinitionError(
+        f"stage {notebook} ({type(stage).__name__}) is not fitted{where}, and scikit-learn"
+        f" {sklearn.__version__} refuses to run an unfitted pipeline",
+        hint=f"fit the stage before saving it; if {culprit} learns nothing in fit, give it"
+        " `def __sklearn_is_fitted__(self): return True`",
+    )
 
 
 def frame_call(pipeline: Any, method: Callable[[Any], Any]) -> Callable[[pd.DataFrame], Any]:
