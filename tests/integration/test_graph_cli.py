@@ -9,7 +9,11 @@ from pathlib import Path
 
 from tests.conftest import nervosum
 
-SEED_GRAPH = Path(__file__).resolve().parents[1] / "data" / "graphs" / "iguazioig_0_2_0.yaml"
+# iguazioig's own 0.2.0 graph, as published (tests/data/seeds/marcelonyc__iguazioig/SOURCE.md)
+SEED_GRAPH = (
+    Path(__file__).resolve().parents[1]
+    / "data/seeds/marcelonyc__iguazioig/tests/api_0_2_0/util/inference_graph.yaml"
+)
 
 # A step without methods (line 6) writing to an undeclared stream (line 7).
 INVALID = """\
@@ -48,13 +52,22 @@ def test_plan_prints_stream_creates_then_step_creates() -> None:
     ]
 
 
-def test_plan_warns_on_stderr_about_the_undeclared_output() -> None:
+def test_plan_plans_the_undeclared_output_and_warns_naming_it() -> None:
+    """The published file as iguazioig planned it: step_1's output to `output_stream`
+    (not in v3io_streams) is in the plan, no stream is created for it, and stderr says
+    that its messages are dead-lettered at run time."""
     result = plan(str(SEED_GRAPH))
 
-    [warning] = result.stderr.splitlines()
-    assert warning.startswith(f"warning: {SEED_GRAPH}:37: project.functions.0.outputs.streams.0:")
-    assert "'output_stream' is not declared" in warning
-    assert "output_stream" not in result.stdout
+    undeclared, https = result.stderr.splitlines()
+    assert undeclared.startswith(
+        f"warning: {SEED_GRAPH}:76: project.functions.0.outputs.streams.0: output stream"
+        " 'output_stream' is not declared in v3io_streams"
+    )
+    assert "dead-lettered at run time" in undeclared
+    assert https.startswith(f"warning: {SEED_GRAPH}:107: project.functions.1.outputs.https:")
+    step_1 = next(line for line in result.stdout.splitlines() if "step step-1" in line)
+    assert '"outputs": [{"stream": null, "undeclared": "output_stream"}]' in step_1
+    assert "Create stream output_stream" not in result.stdout
 
 
 def test_recreate_deletes_steps_first_then_each_stream_before_creating_it() -> None:

@@ -26,7 +26,11 @@ from tests.conftest import free_port
 from tests.services.brokers import Broker, RedisBroker, _wait_port, running
 
 TRANSPORTS = ["redis", "nats", "kafka"]
-SEED_GRAPH = Path(__file__).resolve().parents[1] / "data" / "graphs" / "iguazioig_0_2_0.yaml"
+# iguazioig's own 0.2.0 graph, as published (tests/data/seeds/marcelonyc__iguazioig/SOURCE.md)
+SEED_GRAPH = (
+    Path(__file__).resolve().parents[1]
+    / "data/seeds/marcelonyc__iguazioig/tests/api_0_2_0/util/inference_graph.yaml"
+)
 KAFKA_MOCK = not os.environ.get("NERVOSUM_TEST_KAFKA")
 
 # Two steps: `score` reads requests; `audit-log` (group audit_log) reads requests and
@@ -272,8 +276,8 @@ def test_the_seed_graph_gets_its_streams_then_each_steps_groups(
         converge: frozenset(),
     }
     settings = {name: s.setting for name, s in seen.items() if s}
-    if broker.scheme == "nats":  # the seed's stream_retention: 72 hours
-        assert settings == dict.fromkeys([entry, step2, converge], 72 * 3600.0)
+    if broker.scheme == "nats":  # the seed's stream_retention: 72 hours; converge's own 48
+        assert settings == {entry: 72 * 3600.0, step2: 72 * 3600.0, converge: 48 * 3600.0}
     if broker.scheme == "kafka":  # stream_shards 16, converge's own shards 20
         assert settings == {entry: 16, step2: 16, converge: 20}
     # A step started after messages arrived still reads them: groups start at the

@@ -18,7 +18,7 @@ from tests.conftest import EXAMPLES, ROOT
 from tests.unit.test_deploy_manifests import K8S_VERSION, main_container, pod_of
 
 PIPELINE = EXAMPLES / "graph" / "pipeline.yaml"
-IGUAZIO = ROOT / "tests" / "data" / "graphs" / "iguazioig_0_2_0.yaml"
+IGUAZIO = ROOT / "tests/data/seeds/marcelonyc__iguazioig/tests/api_0_2_0/util/inference_graph.yaml"
 TRANSPORT = "redis://redis:6379/0"
 IMAGE = ["image.repository=registry.example/ml/spam", "image.tag=v3"]
 

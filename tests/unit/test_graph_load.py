@@ -1,5 +1,6 @@
-"""Graph files: the seed's iguazioig 0.2.0 graph loads unchanged, and a broken graph
-reports each problem with its line and path."""
+"""Graph files: iguazioig's own 0.2.0 graph loads as published (repeated merge keys, an
+undeclared output stream), and a broken graph reports each problem with its line and
+path."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from nervosum.errors import ConfigError
 from nervosum.graph.load import load_graph
 from nervosum.graph.spec import slug
 
-SEED_GRAPH = Path(__file__).resolve().parents[1] / "data" / "graphs" / "iguazioig_0_2_0.yaml"
+# iguazioig's own 0.2.0 graph, as published (tests/data/seeds/marcelonyc__iguazioig/SOURCE.md)
+SEED_GRAPH = (
+    Path(__file__).resolve().parents[1]
+    / "data/seeds/marcelonyc__iguazioig/tests/api_0_2_0/util/inference_graph.yaml"
+)
 
 # Problems pydantic finds in the steps themselves: a step without methods (line 8), an
 # output to an undeclared stream (line 10), a misspelt key (line 19).
@@ -112,32 +117,87 @@ def test_seed_graph_loads_unchanged() -> None:
 def test_seed_graph_reads_stream_retention_the_seed_ignored() -> None:
     spec = load_graph(SEED_GRAPH).spec
 
-    assert {s.retention_hours for s in spec.streams.values()} == {72}
+    assert [s.retention_hours for s in spec.streams.values()] == [72, 72, 48]
+
+
+def test_seed_graph_merges_every_repeated_merge_key() -> None:
+    """Each function repeats ``<<`` three times (config, env and scaling defaults): all
+    three are merged, as PyYAML merged them for iguazioig, and explicit keys win."""
+    spec = load_graph(SEED_GRAPH).spec
+    step, converge = spec.steps
+
+    for each in (step, converge):
+        assert each.image == "python:3.6-jessie"  # config_defaults
+        assert each.module_paths == ["/User/modules", "/User/iguazioig/examples/modules"]
+        assert each.pip == ["nuclio-jupyter", "dataclasses"]  # env_defaults
+    assert (step.replicas, step.max_replicas) == (6, 6)  # scaling_defaults
+    assert (converge.replicas, converge.max_replicas) == (1, 1)  # written in the function
 
 
 def test_seed_graph_steps_keep_what_the_functions_said() -> None:
     converge = load_graph(SEED_GRAPH).spec.step("stream-converge")
 
     assert converge.inputs == ["input_stream", "step2"]
-    assert [o.stream for o in converge.outputs] == ["converge"]
+    assert converge.outputs == []
     assert (converge.class_module, converge.class_name) == (
         "stream_converge_with_init",
         "igz_stream_converge",
     )
     assert converge.methods == ["processing"]
-    assert (converge.replicas, converge.max_replicas) == (1, 1)
-    assert converge.env == {"BATCH_RESULTS_FOLDER": "/bigdata/results"}
-    assert converge.image == "python:3.6-jessie"
-    assert converge.pip == ["pandas"]
+    assert converge.class_init["some_list"] == [1, 2, 3]
+    assert converge.class_init["a_boolean"] is True
 
 
-def test_seed_graph_warns_about_its_undeclared_output_stream() -> None:
+def test_seed_graph_keeps_its_undeclared_output_stream_with_a_warning() -> None:
+    """iguazioig planned step_1's output to ``output_stream`` (not in v3io_streams) and
+    logged its messages as undeliverable: the step keeps the output (dead letters at run
+    time) and loading warns, with the line, before the https output's warning."""
     graph = load_graph(SEED_GRAPH)
 
-    [warning] = graph.warnings
-    assert warning.startswith(f"{SEED_GRAPH}:37: project.functions.0.outputs.streams.0: ")
-    assert "'output_stream' is not declared" in warning
-    assert graph.spec.step("step-1").outputs == []
+    undeclared, https = graph.warnings
+    assert undeclared.startswith(f"{SEED_GRAPH}:76: project.functions.0.outputs.streams.0: ")
+    assert "output stream 'output_stream' is not declared in v3io_streams" in undeclared
+    assert "dead-lettered at run time" in undeclared
+    assert https.startswith(f"{SEED_GRAPH}:107: project.functions.1.outputs.https: ")
+    assert [o.stream for o in graph.spec.step("step-1").outputs] == ["output_stream"]
+    assert "output_stream" not in graph.spec.streams
+    assert graph.spec.final_streams == []
+
+
+def test_the_list_form_of_merge_keys_loads_too(tmp_path: Path) -> None:
+    """``<<: [*a, *b]``: the earlier mapping wins a key both hold."""
+    graph = """\
+    apiVersion: 0.2.0
+    project:
+      name: demo
+      config_defaults: &config_defaults {docker_image: "python:3.6-jessie", min_replicas: 2}
+      scaling_defaults: &scaling_defaults {min_replicas: 6, max_replicas: 6}
+      v3io_streams: {requests: {}, results: {}}
+      functions:
+        - name: score
+          <<: [*config_defaults, *scaling_defaults]
+          input_streams: {requests: {}}
+          class_module: score
+          class_name: Scorer
+          methods: [predict]
+          outputs: {streams: [results]}
+    """
+
+    step = load_graph(write(tmp_path, graph)).spec.steps[0]
+    assert (step.image, step.replicas, step.max_replicas) == ("python:3.6-jessie", 2, 6)
+
+
+def test_a_native_graph_still_refuses_an_undeclared_output(tmp_path: Path) -> None:
+    graph = """\
+    graph: demo
+    streams: {requests: {}}
+    steps:
+      - {name: score, inputs: [requests], outputs: [nowhere], class_module: m,
+         class_name: C, methods: [go]}
+    """
+
+    [problem] = problems(load_error(write(tmp_path, graph)))
+    assert problem.startswith("FILE:4: steps.0.outputs.0: stream 'nowhere' is not declared")
 
 
 def test_unsupported_api_version_names_the_supported_one(tmp_path: Path) -> None:

@@ -15,7 +15,10 @@ from nervosum.graph.plan import plan_graph
 from nervosum.graph.spec import GraphSpec
 
 TESTS = Path(__file__).resolve().parents[1]
-SEED_GRAPH = TESTS / "data" / "graphs" / "iguazioig_0_2_0.yaml"
+# iguazioig's own 0.2.0 graph, as published (tests/data/seeds/marcelonyc__iguazioig/SOURCE.md)
+SEED_GRAPH = (
+    TESTS / "data" / "seeds" / "marcelonyc__iguazioig" / "tests" / "api_0_2_0" / "util"
+) / "inference_graph.yaml"
 GRAPHS_DOC = TESTS.parent / "docs" / "graphs.md"
 
 SEED_STREAMS = ["input_stream", "step2", "converge"]
@@ -57,10 +60,13 @@ def test_seed_plan_streams_hold_transport_names_and_reader_groups(seed: GraphSpe
     assert streams["step2"]["groups"] == ["stream_converge"]
     assert streams["converge"]["name"] == "v0_1_streams.converge"
     assert streams["converge"]["partitions"] == 20
+    assert streams["converge"]["retention_hours"] == 48
     assert streams["converge"]["groups"] == []
 
 
 def test_seed_plan_steps_hold_what_runs_and_where(seed: GraphSpec) -> None:
+    """What the three merged defaults gave each function, explicit keys winning
+    (``max_replicas: 1`` over scaling_defaults' 6)."""
     step = plan_graph(seed)["steps"]["create"]["stream-converge"]
 
     assert step == {
@@ -68,24 +74,39 @@ def test_seed_plan_steps_hold_what_runs_and_where(seed: GraphSpec) -> None:
         "class_name": "igz_stream_converge",
         "class_init": {
             "container": "bigdata",
-            "table_path": "converge_table",
-            "results_file": "results.csv",
+            "table_path": "stream_processing/stream_converge_alpha3",
+            "results_file": "batch_results/v0_1.csv",
+            "some_list": [1, 2, 3],
+            "a_boolean": True,
         },
         "methods": ["processing"],
         "inputs": ["super-cool-project.streams.input-stream", "super-cool-project.streams.step2"],
         "group": "stream_converge",
-        "outputs": [{"stream": "v0_1_streams.converge"}],
+        "outputs": [],
         "replicas": 1,
         "max_replicas": 1,
-        "resources": {
-            "requests": {"cpu": 1, "memory": "1Gi"},
-            "limits": {"cpu": 2, "memory": "2Gi"},
-        },
-        "env": {"BATCH_RESULTS_FOLDER": "/bigdata/results"},
+        "resources": None,
+        "env": {},
         "image": "python:3.6-jessie",
-        "pip": ["pandas"],
+        "pip": ["nuclio-jupyter", "dataclasses"],
         "converge": None,
     }
+
+
+def test_seed_plan_keeps_an_output_to_an_undeclared_stream(seed: GraphSpec) -> None:
+    """iguazioig planned ``step_1``'s output to ``output_stream``, which v3io_streams
+    does not declare; so does the plan, marking it, and no stream is created for it."""
+    plan = plan_graph(seed)
+    step = plan["steps"]["create"]["step-1"]
+
+    assert step["outputs"] == [{"stream": None, "undeclared": "output_stream"}]
+    assert (step["replicas"], step["max_replicas"]) == (6, 6)
+    assert step["env"] == {
+        "BATCH_RESULTS_FOLDER": "/bigdata/batch_results",
+        "RESULTS_FILE": "category1.json",
+    }
+    assert step["resources"]["limits"] == {"cpu": 2, "nvidia.com/gpu": 1, "memory": "256M"}
+    assert "output_stream" not in plan["streams"]["create"]
 
 
 def test_functions_is_the_seeds_name_for_steps(seed: GraphSpec) -> None:

@@ -140,7 +140,7 @@ def test_step_code_runs_the_methods_in_order_on_one_message(tmp_path: Path) -> N
         ONE_STEP.replace("METHODS", "preprocess, postprocess, predict, postprocess"),
         {"tracer.py": TRACER},
     )
-    code = StepCode(graph.spec, graph.spec.steps[0], graph.root)
+    code = StepCode(graph, graph.spec.steps[0])
     message = {"PartitionKey": "m1"}
 
     out = code.run(message)
@@ -188,7 +188,7 @@ def test_context_form_gets_logger_and_step_and_plain_form_only_the_message(
         """,
         {"contextual.py": CONTEXTUAL},
     )
-    code = StepCode(graph.spec, graph.spec.steps[0], graph.root)
+    code = StepCode(graph, graph.spec.steps[0])
 
     with caplog.at_level(logging.INFO, logger="nervosum.graph.ctx-step"):
         out = code.run({"PartitionKey": "k"})
@@ -526,6 +526,50 @@ def test_code_that_cannot_load_is_a_model_definition_error_naming_the_step(
 
     assert str(info.value).startswith(expected), str(info.value)
     assert info.value.exit_code == 2
+
+
+def test_a_module_path_that_does_not_exist_is_named_as_missing(tmp_path: Path) -> None:
+    """An absolute entry is not read from the graph's folder: the hint names it as a
+    folder that does not exist, not as a relative path to fix."""
+    absent = tmp_path / "nowhere" / "modules"
+    graph = write_graph(
+        tmp_path,
+        f"""
+        graph: demo
+        module_paths: [{absent}, lib]
+        streams: {{requests: {{}}}}
+        steps:
+          - {{name: score, inputs: [requests], class_module: scorer, class_name: S,
+             methods: [go]}}
+        """,
+    )
+
+    with pytest.raises(ModelDefinitionError) as info:
+        GraphCode(graph)
+
+    assert info.value.hint == (
+        f"module_paths that do not exist here: {absent}, {tmp_path / 'lib'}; give the folder"
+        f" holding scorer with --module-path DIR, or list it in module_paths (relative"
+        f" entries are read from {tmp_path})"
+    )
+
+
+def test_module_path_folders_of_the_command_line_come_first(tmp_path: Path) -> None:
+    """``--module-path`` (``load_graph(..., module_paths)``) finds code the file's own
+    module_paths do not reach."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "scorer.py").write_text("class S:\n    def go(self, m):\n        return m\n")
+    (tmp_path / "graph.yaml").write_text(
+        "graph: demo\nmodule_paths: [/User/modules]\nstreams: {requests: {}}\nsteps:\n"
+        "  - {name: score, inputs: [requests], class_module: scorer, class_name: S,"
+        " methods: [go]}\n"
+    )
+
+    graph = load_graph(tmp_path / "graph.yaml", (str(code),))
+
+    assert graph.module_paths == (str(code),)
+    assert GraphCode(graph).codes["score"].instance.go({"a": 1}) == {"a": 1}
 
 
 # --- routing -------------------------------------------------------------------------------
@@ -1003,6 +1047,47 @@ def test_two_files_of_one_module_name_are_refused_in_one_process(tmp_path: Path)
     assert "step 'step-two': module 'funcs'" in refused.value.message
     assert "already loaded from" in refused.value.message
     assert str(tmp_path / "step_one" / "funcs.py") in refused.value.message
+
+
+def test_an_iguazioig_output_to_an_undeclared_stream_is_a_dead_letter(tmp_path: Path) -> None:
+    """iguazioig logged a message for a stream missing from v3io_streams as undeliverable:
+    here the declared outputs still get the result, and one dead letter holds the result
+    and names the undeclared streams."""
+    graph = write_graph(
+        tmp_path,
+        """
+        apiVersion: 0.2.0
+        project:
+          name: demo
+          v3io_streams: {requests: {}, results: {}}
+          functions:
+            - name: score
+              module_paths: [.]
+              input_streams: {requests: {}}
+              class_module: scoring
+              class_name: Score
+              methods: [score]
+              outputs: {streams: [results, lost, gone]}
+        """,
+        {
+            "scoring.py": """
+            class Score:
+                def score(self, context, message):
+                    return {**message, "score": 1}
+            """
+        },
+    )
+
+    run = run_graph(graph, [("requests", {"PartitionKey": "k"})])
+
+    assert results(run) == [("results", "k", {"PartitionKey": "k", "score": 1})]
+    [letter] = run.letters
+    assert (letter.step, letter.key, letter.source) == ("score", "k", "requests")
+    assert letter.reason == (
+        "undeliverable: output streams 'lost', 'gone' not declared in v3io_streams;"
+        " the step's result (the payload) was not written there"
+    )
+    assert orjson.loads(letter.payload) == {"PartitionKey": "k", "score": 1}
 
 
 def test_a_result_that_cannot_be_routed_is_a_dead_letter_and_the_run_goes_on(

@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from nervosum.cli.graph_file import open_graph
+from nervosum.cli.graph_exit import ends_despite_threads
+from nervosum.cli.graph_file import module_path_option, open_graph
 from nervosum.cli.output import reports_errors
 from nervosum.errors import RequestError
 
@@ -69,6 +70,8 @@ from nervosum.errors import RequestError
     type=click.IntRange(min=1, max=65535),
     help="Side port (/health/live, /health/ready, /metrics) of the first step; the next count up.",
 )
+@module_path_option
+@ends_despite_threads
 @reports_errors
 def run(
     graph_file: str,
@@ -86,6 +89,7 @@ def run(
     drain_timeout: float,
     host: str,
     port: int | None,
+    module_paths: tuple[str, ...],
 ) -> None:
     """Run GRAPH_FILE. With --local, every step runs in this process: each line of
     --input goes through the graph, results go to --output and refused messages to
@@ -95,6 +99,7 @@ def run(
     \b
     Examples:
       nervosum graph run graph.yaml --local --input msgs.jsonl --output out.jsonl
+      nervosum graph run igz.yaml --local --into input_stream --input m.jsonl --module-path code
       nervosum graph run graph.yaml --transport redis://127.0.0.1:6379/0
       nervosum graph run graph.yaml --transport nats://127.0.0.1:4222 --step join --port 8081
     """
@@ -104,7 +109,7 @@ def run(
             "say where the graph runs: --local or --transport URL",
             hint="--local --input msgs.jsonl, or --transport redis://127.0.0.1:6379/0",
         )
-    graph = open_graph(graph_file)
+    graph = open_graph(graph_file, module_paths)
     if transport is None:
         if input_path is None:
             raise RequestError("--local needs --input FILE", hint="one JSON message per line")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nervosum.cli.graph_file import open_graph
+from nervosum.cli.graph_exit import ends_despite_threads
+from nervosum.cli.graph_file import module_path_option, open_graph
 from nervosum.cli.options import listen_options, listen_settings
 from nervosum.cli.output import reports_errors
 
@@ -12,7 +13,9 @@ from nervosum.cli.output import reports_errors
 @click.command("serve", short_help="Serve a graph over HTTP: POST /predict runs it.")
 @click.argument("graph_file", metavar="GRAPH_FILE")
 @listen_options
+@module_path_option
 @click.pass_context
+@ends_despite_threads
 @reports_errors
 def serve(
     ctx: click.Context,
@@ -22,6 +25,7 @@ def serve(
     graceful_timeout: float | None,
     access_log: bool,
     log_level: str,
+    module_paths: tuple[str, ...],
 ) -> None:
     """Load every step of GRAPH_FILE in this process and serve it: POST /predict with a
     message (a JSON object, or a list) runs it through the graph and answers with what
@@ -39,7 +43,7 @@ def serve(
     from nervosum.graph.local import GraphCode
     from nervosum.serving.server import stop_signals_end_cleanly, uvicorn_config
 
-    graph = open_graph(graph_file)
+    graph = open_graph(graph_file, module_paths)
     options = listen_settings(ctx, host, port, graceful_timeout, access_log, log_level)
     settings = options.settings(ServerSpec())
     code = GraphCode(graph)  # a step that cannot load stops here, exit 2

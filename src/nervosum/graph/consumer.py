@@ -63,7 +63,7 @@ class StepConsumer:
         self.connected = False
         self._stopping = asyncio.Event()
         self._code_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-step")
-        self.code = StepCode(self.spec, step, graph.root)
+        self.code = StepCode(graph, step)
         self.names = {stream: self.spec.stream_name(stream) for stream in self.spec.streams}
         self.inputs: dict[str, Transport] = {
             stream: open_transport(

@@ -8,9 +8,11 @@ default path ``/<project>/streams/<stream>`` becomes ``<project>.streams.<stream
 Keys that only meant something on the vendor's platform (containers, volumes, triggers'
 polling settings, function tags and log levels) are read and not used.
 
-Where the seed silently did something else, the conversion says so: the seed dropped
-messages written to an undeclared stream (a warning here), and ignored
-``env_defaults.stream_retention`` in favour of ``retention`` (both are read here).
+Where the seed silently did something else, the conversion says so: an output stream
+missing from ``v3io_streams`` is planned, as the seed planned it, with a warning (its
+messages, which the seed logged as undeliverable, are dead letters here), and
+``env_defaults.stream_retention``, which the seed ignored in favour of ``retention``, is
+read.
 """
 
 from __future__ import annotations
@@ -158,23 +160,21 @@ def _step(function: dict[str, Any], converted: Converted, where: Path) -> dict[s
 
 
 def _warn_undeclared(converted: Converted, declared: set[str]) -> None:
-    """The seed logged and dropped messages for an undeclared output stream; so does
-    nervosum for these files, with a warning at load time instead of at run time."""
+    """The seed planned outputs to streams missing from ``v3io_streams`` and, at run
+    time, logged each message for them as undeliverable. nervosum plans them too, says
+    so at load time, and dead-letters those messages with the reason."""
     for index, step in enumerate(converted.data["steps"]):
         if not isinstance(step, dict):
             continue
-        kept = []
         for position, stream in enumerate(step.get("outputs", [])):
             if stream in declared:
-                kept.append(stream)
                 continue
             place = (*converted.origins[("steps", index)], "outputs", "streams", position)
             converted.warnings.append(
                 ConfigIssue(
                     ".".join(map(str, place)),
-                    f"output stream {stream!r} is not declared in v3io_streams: its messages"
-                    " are dropped, as iguazioig did",
-                    hint="declare it to keep them",
+                    f"output stream {stream!r} is not declared in v3io_streams: planned as"
+                    " iguazioig did, and the messages for it are dead-lettered at run time",
+                    hint="declare it under v3io_streams to deliver them",
                 )
             )
-        step["outputs"] = kept

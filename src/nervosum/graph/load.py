@@ -24,6 +24,7 @@ class Graph:
     path: Path
     format: str  # "native" or "iguazioig 0.2.0"
     warnings: tuple[str, ...] = ()
+    module_paths: tuple[str, ...] = ()  # --module-path folders, before the file's own
 
     @property
     def root(self) -> Path:
@@ -34,8 +35,10 @@ def _place(dotted: str) -> tuple[str | int, ...]:
     return tuple(int(p) if p.isdigit() else p for p in dotted.split(".") if p)
 
 
-def load_graph(path: str | Path) -> Graph:
-    """The graph in ``path``; :class:`ConfigError` (exit 2) lists what is wrong."""
+def load_graph(path: str | Path, module_paths: tuple[str, ...] = ()) -> Graph:
+    """The graph in ``path``; :class:`ConfigError` (exit 2) lists what is wrong.
+    ``module_paths`` are folders the steps import from before the file's
+    ``module_paths`` (``--module-path``: where a team's step code is on this machine)."""
     file = Path(path)
     shown = str(file)
     if not file.is_file():
@@ -66,13 +69,19 @@ def load_graph(path: str | Path) -> Graph:
             spec = GraphSpec.model_validate(native)
         except pydantic.ValidationError as exc:
             issues += [located(issue_from(e, doc, GraphSpec)) for e in exc.errors()]
-        issues += [located(i) for i in reference_problems(native) + flow_problems(native)]
+        # [compat] iguazioig planned outputs to undeclared streams (dead letters at run time)
+        references = reference_problems(native, undeclared_outputs=converted is not None)
+        issues += [located(i) for i in references + flow_problems(native)]
     if spec is not None:
         issues += [located(i) for i in name_problems(spec)]
     if issues or spec is None:
         issues.sort(key=lambda issue: issue.line or 0)
         raise ConfigError(shown, issues)
-    said = converted.warnings if converted is not None else []
-    warnings = tuple(located(w).render(shown) for w in said)
+    said = sorted(
+        (located(w) for w in (converted.warnings if converted is not None else [])),
+        key=lambda warning: warning.line or 0,
+    )
+    warnings = tuple(warning.render(shown) for warning in said)
     kind = f"iguazioig {data['apiVersion']}" if converted is not None else "native"
-    return Graph(spec, file.resolve(), kind, warnings)
+    folders = tuple(str(Path(folder).resolve()) for folder in module_paths)
+    return Graph(spec, file.resolve(), kind, warnings, folders)

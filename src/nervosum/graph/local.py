@@ -24,7 +24,7 @@ class GraphCode:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.spec = graph.spec
-        self.codes = {s.name: StepCode(graph.spec, s, graph.root) for s in graph.spec.steps}
+        self.codes = {s.name: StepCode(graph, s) for s in graph.spec.steps}
 
 
 class LocalRun:

@@ -96,6 +96,9 @@ def _step_entry(spec: GraphSpec, step: Step) -> dict[str, Any]:
         }
     outputs = []
     for output in step.outputs:
+        if output.stream not in spec.streams:  # an iguazioig file's: dead letters at run time
+            outputs.append({"stream": None, "undeclared": output.stream})
+            continue
         target: dict[str, Any] = {"stream": spec.stream_name(output.stream)}
         if output.when is not None:
             target["when"] = output.when.model_dump(by_alias=True, exclude_none=True)

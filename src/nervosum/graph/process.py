@@ -53,15 +53,40 @@ class Letter:
 
 
 class Rejected(Exception):
-    """This message goes to the dead letter with ``reason``."""
+    """This message goes to the dead letter with ``reason`` (and ``payload`` instead of
+    the message received, when given)."""
 
-    def __init__(self, reason: str, key: str | None = None) -> None:
+    def __init__(self, reason: str, key: str | None = None, payload: bytes | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.key = key
+        self.payload = payload
 
 
 Send = Callable[[list[Emit]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A step's result for the declared streams it goes to, and the undeclared ones
+    it was meant for too (an iguazioig file may name them: the seed logged such
+    messages as undeliverable; here they become a dead letter holding the result)."""
+
+    emits: list[Emit]
+    undeclared: list[str]
+    payload: bytes  # the result's JSON
+
+    def check_delivered(self, key: str) -> None:
+        """:class:`Rejected` with the result when it was meant for undeclared streams."""
+        if self.undeclared:
+            names = ", ".join(map(repr, self.undeclared))
+            what = "stream" if len(self.undeclared) == 1 else "streams"
+            raise Rejected(
+                f"undeliverable: output {what} {names} not declared in v3io_streams;"
+                " the step's result (the payload) was not written there",
+                key,
+                self.payload,
+            )
 
 
 class StepProcessor:
@@ -113,7 +138,8 @@ class StepProcessor:
             message, key = self.parse(payload)
             await self._process(source, position, message, key)
         except Rejected as exc:
-            return self.letter(exc.reason, source, position, payload, exc.key or key)
+            body = payload if exc.payload is None else exc.payload
+            return self.letter(exc.reason, source, position, body, exc.key or key)
         except NervosumError as exc:
             return self.letter(str(exc), source, position, payload, key)
         return None
@@ -141,24 +167,26 @@ class StepProcessor:
                 return  # waiting for more parts, or a redelivered part of a done group
             try:
                 merged = await self._call(self.code.merge, ordered(self.step, added.parts))
-                emits = await self._run(merged, key)
+                routed = await self._run(merged, key)
             except NervosumError:
                 await self.store.complete(key, [])  # one dead letter closes the group
                 raise
-            if await self.store.complete(key, emits):
-                self.emitted += len(emits)
+            if await self.store.complete(key, routed.emits):
+                self.emitted += len(routed.emits)
+                routed.check_delivered(key)
             return
-        emits = await self._run(message, key)
-        if emits:
-            await self.send(emits)
-            self.emitted += len(emits)
+        routed = await self._run(message, key)
+        if routed.emits:
+            await self.send(routed.emits)
+            self.emitted += len(routed.emits)
+        routed.check_delivered(key)
 
-    async def _run(self, message: Message, key: str) -> list[Emit]:
+    async def _run(self, message: Message, key: str) -> Routed:
         """The step's methods on ``message``: what to write where (nothing if filtered)."""
         result = await self._call(self.code.run, message)
         if result is None:
             self.filtered += 1
-            return []
+            return Routed([], [], b"")
         result.setdefault(self.spec.partition_key, message.get(self.spec.partition_key, key))
         try:
             streams = route(self.step, result)
@@ -168,7 +196,9 @@ class StepProcessor:
                 f"step {self.step.name!r}: its result cannot be routed or written:"
                 f" {type(exc).__name__}: {exc}"
             ) from exc
-        return [Emit(stream, key, result, payload) for stream in streams]
+        emits = [Emit(s, key, result, payload) for s in streams if s in self.spec.streams]
+        undeclared = [s for s in streams if s not in self.spec.streams]
+        return Routed(emits, undeclared, payload)
 
     async def _call(self, function: Callable[[Any], Any], argument: Any) -> Any:
         if self.executor is None:

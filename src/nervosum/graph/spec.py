@@ -204,15 +204,19 @@ class GraphSpec(_Frozen):
 
     @property
     def final_streams(self) -> list[str]:
-        """Streams written that no step reads: where the graph's results land."""
+        """Declared streams written that no step reads: where the graph's results land."""
         read = {i for s in self.steps for i in s.inputs}
-        written = [o.stream for s in self.steps for o in s.outputs]
+        written = [o.stream for s in self.steps for o in s.outputs if o.stream in self.streams]
         return list(dict.fromkeys(name for name in written if name not in read))
 
 
-def reference_problems(data: dict[str, Any]) -> list[ConfigIssue]:
+def reference_problems(
+    data: dict[str, Any], *, undeclared_outputs: bool = False
+) -> list[ConfigIssue]:
     """Streams named but not declared, and steps declared twice. Read from the raw
-    mapping, so they are reported even when other parts of a step are invalid."""
+    mapping, so they are reported even when other parts of a step are invalid.
+    ``undeclared_outputs`` lets outputs name undeclared streams (iguazioig files: their
+    messages are dead letters at run time)."""
     streams = data.get("streams")
     declared = set(streams) if isinstance(streams, dict) else set()
     steps = data.get("steps")
@@ -225,7 +229,7 @@ def reference_problems(data: dict[str, Any]) -> list[ConfigIssue]:
         if isinstance(name, str) and name in seen:
             issues.append(ConfigIssue(f"steps.{index}.name", f"step {name!r} is declared twice"))
         seen.add(str(name))
-        for key in ("inputs", "outputs"):
+        for key in ("inputs",) if undeclared_outputs else ("inputs", "outputs"):
             named = step.get(key)
             for position, item in enumerate(named if isinstance(named, list) else []):
                 stream = item.get("stream") if isinstance(item, dict) else item

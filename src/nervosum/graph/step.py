@@ -1,6 +1,7 @@
 """What a graph step does to one message, whatever carries the messages.
 
-A class step imports ``class_module`` (after adding ``module_paths`` to ``sys.path``),
+A class step imports ``class_module`` (after adding the command line's
+``--module-path`` folders and the file's ``module_paths`` to ``sys.path``),
 constructs ``class_name(**class_init)`` (with ``logger=`` when the constructor takes
 one, as the seed always passed it), and calls ``methods`` in the listed order, each
 output being the next input. A method takes ``(message)`` or the seed's
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from nervosum.errors import ModelDefinitionError, NervosumError, RequestError, StepError
-from nervosum.graph.spec import GraphSpec, Step
+from nervosum.graph.load import Graph
+from nervosum.graph.spec import Step
 
 Message = dict[str, Any]
 
@@ -71,6 +73,31 @@ def add_module_paths(paths: list[str], root: Path) -> list[str]:
     return folders
 
 
+def _import_hint(exc: Exception, module: str, entries: list[str], root: Path) -> str:
+    """What to do about a step module that did not import: make its folder reachable
+    (naming the module_paths that do not exist, which for iguazioig files are folders of
+    the vendor's platform, like /User/modules), or install the package it lacks."""
+    missing = [str(root / entry) for entry in entries if not (root / entry).is_dir()]
+    absent = ", ".join(missing)
+    name = getattr(exc, "name", None)
+    if isinstance(exc, ModuleNotFoundError) and name:
+        if module == name or module.startswith(name + "."):
+            top = module.split(".", maxsplit=1)[0]
+            where = f"module_paths that do not exist here: {absent}; " if missing else ""
+            return (
+                f"{where}give the folder holding {top} with --module-path DIR, or list it in"
+                f" module_paths (relative entries are read from {root})"
+            )
+        also = (
+            f"; or, if it is in one of the module_paths that do not exist here ({absent}),"
+            " give that folder with --module-path DIR"
+            if missing
+            else ""
+        )
+        return f"install the missing package {name!r} into nervosum's environment{also}"
+    return f"module_paths that do not exist here: {absent}" if missing else "fix the module"
+
+
 def _check_not_shadowed(name: str, folders: list[str], where: str) -> None:
     """In one process a module name has one file. When the step's own folders hold
     ``name`` but a module of that name is already loaded from elsewhere (another step's
@@ -95,7 +122,7 @@ def _check_not_shadowed(name: str, folders: list[str], where: str) -> None:
 class StepCode:
     """One step's loaded code; :meth:`run` is the step applied to one message."""
 
-    def __init__(self, spec: GraphSpec, step: Step, root: Path) -> None:
+    def __init__(self, graph: Graph, step: Step) -> None:
         self.step = step
         self.logger = logging.getLogger(f"nervosum.graph.{step.name}")
         self.context = StepContext(self.logger, step.name)
@@ -104,10 +131,10 @@ class StepCode:
         self._merge: Callable[[list[Message]], Any] | None = None
         self._project: Any = None
         if step.project is not None:
-            self._load_project(root / step.project)
+            self._load_project(graph.root / step.project)
         elif step.class_module is not None:
-            paths = add_module_paths([*spec.module_paths, *step.module_paths], root)
-            self._load_class(paths)
+            entries = [*graph.module_paths, *graph.spec.module_paths, *step.module_paths]
+            self._load_class(add_module_paths(entries, graph.root), entries, graph.root)
 
     def _load_project(self, folder: Path) -> None:
         from nervosum.config import load_config
@@ -115,16 +142,17 @@ class StepCode:
 
         self._project = Engine.load(load_config(folder))
 
-    def _load_class(self, paths: list[str]) -> None:
+    def _load_class(self, paths: list[str], entries: list[str], root: Path) -> None:
         step = self.step
         where = f"step {step.name!r}"
-        _check_not_shadowed(str(step.class_module), paths, where)
+        module_name = str(step.class_module)
+        _check_not_shadowed(module_name, paths, where)
         try:
-            module = importlib.import_module(str(step.class_module))
+            module = importlib.import_module(module_name)
         except Exception as exc:
             raise ModelDefinitionError(
-                f"{where}: cannot import {step.class_module!r}: {type(exc).__name__}: {exc}",
-                hint="module_paths are relative to the graph file's folder",
+                f"{where}: cannot import {module_name!r}: {type(exc).__name__}: {exc}",
+                hint=_import_hint(exc, module_name, entries, root),
             ) from None
         cls = getattr(module, str(step.class_name), None)
         if cls is None:

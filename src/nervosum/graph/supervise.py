@@ -66,8 +66,10 @@ def run_step(graph: Graph, name: str, run: StepRun) -> int:
     return asyncio.run(serve_stream(consumer, side))
 
 
-def _flags(run: StepRun) -> list[str]:
+def _flags(graph: Graph, run: StepRun) -> list[str]:
     flags = ["--transport", run.transport, "--host", run.host]
+    for folder in graph.module_paths:
+        flags += ["--module-path", folder]
     for item in fields(run.settings):
         flags += [f"--{item.name.replace('_', '-')}", str(getattr(run.settings, item.name))]
     return flags
@@ -80,7 +82,7 @@ def run_steps(graph: Graph, names: list[str], run: StepRun) -> int:
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     for index, name in enumerate(names):
         command = [sys.executable, "-m", "nervosum", "graph", "run", str(graph.path)]
-        command += [*_flags(run), "--step", name]
+        command += [*_flags(graph, run), "--step", name]
         if run.port:
             command += ["--port", str(run.port + index)]
         children.append((name, subprocess.Popen(command)))
