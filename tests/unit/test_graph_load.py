@@ -208,6 +208,16 @@ def test_unsupported_api_version_names_the_supported_one(tmp_path: Path) -> None
     assert "supported: 0.2.0" in problem
 
 
+def test_a_file_that_is_not_valid_yaml_is_one_problem(tmp_path: Path) -> None:
+    """As iguazioig's examples/v2alpha2/inference_graph_converge_v3io_mounts.yaml is
+    upstream (a list item under `outputs: null`): the syntax error alone, with its line."""
+    path = write(tmp_path, "apiVersion: 0.2.0\nproject:\n  outputs: null\n      - name: none\n")
+
+    assert problems(load_error(path)) == [
+        "FILE:4: not valid YAML: mapping values are not allowed here"
+    ]
+
+
 def test_missing_project_name_is_reported(tmp_path: Path) -> None:
     graph = """\
     apiVersion: 0.2.0

@@ -46,6 +46,8 @@ def load_graph(path: str | Path, module_paths: tuple[str, ...] = ()) -> Graph:
         raise ConfigError(shown, [ConfigIssue("", "graph file not found", None, hint)])
     doc = parse_yaml(file.read_text(encoding="utf-8"))
     if not isinstance(doc.data, dict):
+        if doc.data is None and doc.issues:  # not valid YAML: that is the one problem
+            raise ConfigError(shown, doc.issues)
         mapping = ConfigIssue("", "the file must be a YAML mapping of keys to values", 1)
         raise ConfigError(shown, [*doc.issues, mapping])
     data: dict[str, Any] = doc.data
