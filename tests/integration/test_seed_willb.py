@@ -150,7 +150,9 @@ def write_training_data(data: Path) -> None:
     frame.to_parquet(data / "training.parquet")
 
 
-def seed_repository(root: Path, fixes: Sequence[Fix] = (), *, requirements: bool = False) -> Path:
+def seed_repository(
+    root: Path, fixes: Sequence[Fix] = (), *, requirements: bool = False, data: bool = True
+) -> Path:
     """A copy of the seed files with generated data, and ``fixes`` applied to the copy."""
     skipped = () if requirements else ("requirements.txt",)
     shutil.copytree(SEED, root, ignore=shutil.ignore_patterns("SOURCE.md", *skipped))
@@ -159,7 +161,8 @@ def seed_repository(root: Path, fixes: Sequence[Fix] = (), *, requirements: bool
         text = path.read_text(encoding="utf-8")
         assert text.count(published) == 1, f"{published!r} is not once in {name}"
         path.write_text(text.replace(published, fixed), encoding="utf-8")
-    write_training_data(root / "data")
+    if data:
+        write_training_data(root / "data")
     return root
 
 
@@ -182,6 +185,19 @@ def test_the_published_requirements_are_checked_before_any_notebook_runs(
     assert "statsmodels==0.11.1" in error  # a package the test environment does not have
     assert "notebook 1/2" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_data_never_committed_is_named_as_a_file_to_add(tmp_path: Path) -> None:
+    repo = seed_repository(tmp_path / "ml-workflows-notebook", TFIDF_FIXES, data=False)
+    result = build(repo, TFIDF, "-o", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    assert last_line(result.stderr, "error: ") == (
+        "error: 03-feature-engineering-tfidf.ipynb: cell 1 (`import pandas as pd` ...) raised"
+        " FileNotFoundError: data/training.parquet"
+    )
+    assert last_line(result.stderr, "hint: ").startswith(
+        "hint: the notebook reads a file the repository does not hold"
+    )
 
 
 @pytest.mark.parametrize(

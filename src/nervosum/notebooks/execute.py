@@ -117,10 +117,17 @@ def _distribution(module: str) -> str:
 
 
 def failure_hint(ename: str, evalue: str) -> str:
-    """What to do about a cell's error. A module no installed package provides is not
-    fixed in the notebook: say to install it. A submodule missing from an installed
-    package means the notebook was written for a release that had it (seed notebooks
-    pin 2020 versions, such as ``sklearn.feature_extraction.stop_words``): say so."""
+    """What to do about a cell's error, when it is not fixed in the notebook: a missing
+    file is added (ml-workflows never committed its data); a module no installed package
+    provides is installed. A submodule missing from an installed package means the
+    notebook was written for a release that had it (seed notebooks pin 2020 versions,
+    such as ``sklearn.feature_extraction.stop_words``): say so."""
+    if ename == "FileNotFoundError":
+        return (
+            "the notebook reads a file the repository does not hold (paths are relative to the"
+            " notebook's folder): commit it, or list the notebook that writes it earlier, and"
+            " build again"
+        )
     missing = _NO_MODULE.search(evalue) if ename == "ModuleNotFoundError" else None
     if missing is None:
         return _FIX_HINT
