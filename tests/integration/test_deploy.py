@@ -18,6 +18,8 @@ from nervosum.deploy.objects import Object
 from tests.conftest import iris_copy, nervosum
 from tests.unit.test_deploy_chart import Subset, ordered
 from tests.unit.test_deploy_manifests import K8S_VERSION, by_kind, env_of, main_container, pod_of
+from tests.unit.test_deploy_values_file import PUBLISHED as TEMPLATE_CONFIG
+from tests.unit.test_deploy_values_file import uncommented
 
 pytestmark = pytest.mark.slow
 
@@ -305,3 +307,34 @@ def test_a_rejected_dry_run_applies_nothing(registry: dict[str, str], tmp_path: 
     assert "error: the server-side dry run failed for kubectl's current context" in done.stderr
     assert "hint: nothing was applied" in done.stderr
     assert [call["args"][1] for call in calls(log)] == ["get", "apply"]
+
+
+def test_values_from_the_microservice_templates_config_yaml(
+    registry: dict[str, str], tmp_path: Path
+) -> None:
+    published = nervosum("deploy", "-n", "iris", "--values", str(TEMPLATE_CONFIG), env=registry)
+    assert published.returncode == 0, published.stderr
+    assert "note: config.yaml: no deployment key is set" in published.stderr
+    assert "ignored, the template's keys for the model and its test request" in published.stderr
+    assert published.stdout == nervosum("deploy", "-n", "iris", env=registry).stdout
+    configured = tmp_path / "config.yaml"
+    configured.write_text(uncommented(TEMPLATE_CONFIG.read_text(encoding="utf-8")))
+    done = nervosum(
+        "deploy", "-n", "iris", "--values", str(configured), "--set", "replicas=3", env=registry
+    )
+    assert done.returncode == 0, done.stderr
+    assert "note: config.yaml: read deployment_name (name)" in done.stderr
+    objects = documents(done.stdout)
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    found = by_kind(objects)
+    assert found["Deployment"]["metadata"]["name"] == "ml-microservice"
+    assert found["Deployment"]["spec"]["replicas"] == 3  # --set over the file's 2
+    assert main_container(found["Deployment"])["image"] == "n02291/ml_template_production_env:0.0.1"
+    assert found["Service"]["spec"]["ports"][0]["nodePort"] == 30000
+    configured.write_text("deployment_nam: ml\n")
+    typo = nervosum("deploy", "-n", "iris", "--values", str(configured), env=registry)
+    assert typo.returncode == 2
+    assert "config.yaml:1: deployment_nam: unknown key" in typo.stderr
+    assert "(did you mean 'deployment_name'?)" in typo.stderr
+    assert "Traceback" not in typo.stderr
