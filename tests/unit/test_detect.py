@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from nervosum.cli import main
 from nervosum.config import load_config
-from nervosum.config.detect import detect_project
+from nervosum.config.detect import detect_project, infer
 from nervosum.config.detect.function import detect
 from nervosum.errors import ConfigError
 
@@ -188,3 +188,13 @@ def test_init_detect_on_an_unrecognised_folder_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "or a Python module with a module-level `def predict(data)`" in result.stderr
     assert not (tmp_path / "nervosum.yaml").exists()
+
+
+def test_infer_gives_none_for_an_unrecognised_folder(tmp_path: Path) -> None:
+    assert infer(write(tmp_path / "empty", {"notes.txt": ""})) is None
+    found = infer(write(tmp_path / "poc", {"model.py": MODEL}))
+    assert found is not None
+    assert (found.kind, found.config["model"]) == (
+        "function",
+        {"module": "model", "function": "predict"},
+    )

@@ -36,13 +36,22 @@ class Detected:
     config: dict[str, Any]
 
 
-def detect_project(folder: Path) -> Detected:
-    """The first detector's mapping for ``folder``; a ConfigError naming what was looked
-    for when none recognises it."""
+def infer(folder: Path) -> Detected | None:
+    """The first detector's mapping for ``folder``, or None when none recognises it (the
+    fallback of a folder without nervosum.yaml, which then reports the missing file)."""
     for kind, detect, _ in DETECTORS:
         config = detect(folder)
         if config is not None:
             return Detected(kind, config)
+    return None
+
+
+def detect_project(folder: Path) -> Detected:
+    """The first detector's mapping for ``folder``; a ConfigError naming what was looked
+    for when none recognises it."""
+    detected = infer(folder)
+    if detected is not None:
+        return detected
     looked_for = " or ".join(looks_for for _, _, looks_for in DETECTORS)
     issue = ConfigIssue(
         "",
