@@ -81,6 +81,9 @@ def test_without_a_saved_schema_the_model_is_still_found(tmp_path: Path) -> None
     "files",
     [
         {"wrapper/main.py": ROUTE},
+        {"main.py": "@app.route('/<version>/predict')\ndef predict(version):\n    return {}\n"},
+        {"api.py": "@router.post('/predict')\nasync def predict(body):\n    return {}\n"},
+        {"api.py": "@app.post('/predict')\ndef predict(body):\n    return {}\n"},
         {"app/model.py": "def predict(model, data):\n    return data\n"},
         {"model.py": "class Model:\n    def predict(self, data):\n        return data\n"},
         {"tests/helpers.py": MODEL, ".venv/lib/model.py": MODEL, "test_model.py": MODEL},

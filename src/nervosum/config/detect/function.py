@@ -23,6 +23,7 @@ REQUIREMENTS = "requirements.txt"
 MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".sav")
 # Folders that hold other people's code, tests or outputs, never the model module.
 _SKIPPED = {"__pycache__", "node_modules", "site-packages", "venv", "env", "tests", "test"}
+_ROUTE_DECORATORS = {"route", "get", "post", "put", "patch", "api_route"}
 _DEPTH = 4  # folders below the project: model/model.py is 1, models/<version>/ is 2
 
 
@@ -36,6 +37,16 @@ def _walk(folder: Path) -> list[Path]:
         )
         found.extend(Path(root) / name for name in sorted(files))
     return found
+
+
+def _is_route(node: ast.FunctionDef) -> bool:
+    """A web handler (``@app.route("/predict")``, ``@app.post``): the wrapper, not the model."""
+    return any(
+        isinstance(decorator, ast.Call)
+        and isinstance(decorator.func, ast.Attribute)
+        and decorator.func.attr in _ROUTE_DECORATORS
+        for decorator in node.decorator_list
+    )
 
 
 def _takes_one_argument(node: ast.FunctionDef) -> bool:
@@ -61,7 +72,10 @@ def _defines_predict(path: Path) -> bool:
     except SyntaxError:
         return False
     return any(
-        isinstance(node, ast.FunctionDef) and node.name == FUNCTION and _takes_one_argument(node)
+        isinstance(node, ast.FunctionDef)
+        and node.name == FUNCTION
+        and _takes_one_argument(node)
+        and not _is_route(node)
         for node in tree.body
     )
 
