@@ -187,6 +187,16 @@ def test_mongodb_switches_become_a_mongodb_sink(
     monkeypatch.setenv("enable_mongodb_logging", "True")
     mapping = detect(checkout)
     assert mapping is not None
+    logging = load_config(checkout).config.logging
+    assert logging is not None
+    (sink,) = logging.sinks
+    assert (sink.type, sink.url, sink.database, sink.collection, sink.timezone) == (
+        "mongodb",
+        "mongodb://localhost:27017",
+        "ml-service",
+        "prediction_logs",
+        "Europe/Berlin",
+    )
     assert mapping["logging"] == {
         "sinks": [
             {

@@ -197,17 +197,21 @@ def _project_of(folder: Path, config: str | Path) -> Path:
 
 
 def _inferred(root: Path) -> dict[str, Any] | None:
-    """[compat] The nervosum.yaml a seed project's layout implies (issue 19): a
-    microservice-template checkout serves with no file added. None for other folders.
+    """[compat] The nervosum.yaml a seed project's layout implies (issue 19), so a
+    microservice-template checkout or a module with ``def predict(data)`` serves with
+    no file added. None for folders no detector recognises.
 
     Detectors name a project after its folder; a built bundle's ``app/`` keeps the name
     it was built with (its manifest's), so the served model is not called "app".
     """
-    from nervosum.config.detect import template
+    from nervosum.config.detect import infer
 
-    mapping = template.detect(root)
+    detected = infer(root)
+    if detected is None:
+        return None
+    mapping = detected.config
     manifest = root.parent / "manifest.json"
-    if mapping is not None and root.name == "app" and manifest.is_file():
+    if root.name == "app" and manifest.is_file():
         built = json.loads(manifest.read_text(encoding="utf-8")).get("name")
         mapping["name"] = built or mapping["name"]
     return mapping
