@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import sklearn
+import yaml
 from click.testing import CliRunner
 from sklearn.exceptions import InconsistentVersionWarning
 from starlette.testclient import TestClient
@@ -160,6 +161,14 @@ def test_train_runs_the_templates_own_model_and_serves_it(checkout: Path) -> Non
     ]
     assert one_object.status_code == 422
     assert one_object.json()["error"]["details"][0]["msg"] == "Input should be a valid list"
+
+
+def test_a_checkout_with_a_written_nervosum_yaml_still_trains_its_model(checkout: Path) -> None:
+    """`nervosum init --detect` writes the inferred settings; train keeps the template's way."""
+    (checkout / "nervosum.yaml").write_text(yaml.safe_dump(detect(checkout)))
+    _train(checkout)
+    model = Engine.load(load_config(checkout)).handle.loaded.instance
+    assert f"{type(model).__module__}.{type(model).__name__}" == "source.model.mdl.Model"
 
 
 def test_fluentd_switches_come_from_env_file_and_environment(

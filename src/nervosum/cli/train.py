@@ -43,7 +43,7 @@ def _report(task: str, model: Any, rows: int, metrics: dict[str, Any], stratifie
 def _train_checkout(
     root: Path, model_path: Path | None, n_rows: int | None, test_size: float, seed: int
 ) -> None:
-    """[compat] A microservice-template checkout (no nervosum.yaml): its own Model,
+    """[compat] A microservice-template checkout (no features.yaml): its own Model,
     trained and pickled where config.yaml says, as the template did (issue 19)."""
     from nervosum.training.template import (
         default_model_path,
@@ -105,7 +105,7 @@ def train(
     file; and writes model.artifact, id_field, input_schema and output_schema into the
     marked block of nervosum.yaml.
 
-    A checkout of the microservice template (source/model/mdl.py, no nervosum.yaml)
+    A checkout of the microservice template (source/model/mdl.py, no features.yaml)
     trains its own Model the same way and pickles it to config.yaml's model_path /
     model_name (model_bin/model.pkl), with the packages it needs beside it.
 
@@ -115,7 +115,7 @@ def train(
       nervosum train . && nervosum serve .
       nervosum train . --model-path model_bin/candidate.joblib --test-size 0.3
     """
-    from nervosum.config import DEFAULT_CONFIG, load_config
+    from nervosum.config import load_config
     from nervosum.config.detect.template import is_checkout
     from nervosum.training.artifact import save_artifact
     from nervosum.training.configblock import (
@@ -124,11 +124,13 @@ def train(
         check_block,
         write_block,
     )
+    from nervosum.training.features import FEATURES_FILE
     from nervosum.training.run import train_project
 
     root = Path(project_dir)
     config_path = root / config
-    if config == DEFAULT_CONFIG and not config_path.is_file() and is_checkout(root):
+    # A checkout trains its own Model, also once `init --detect` wrote a nervosum.yaml.
+    if is_checkout(root) and not (root / FEATURES_FILE).is_file():
         _train_checkout(root, model_path, n_rows, test_size, seed)
         click.echo(f"next: nervosum serve {project_dir}")
         return
