@@ -42,7 +42,7 @@ from nervosum.build.requirements import (
     read_requirements,
     resolve,
 )
-from nervosum.build.wheelhouse import fill_wheelhouse
+from nervosum.build.wheelhouse import Wheelhouse, fill_wheelhouse
 from nervosum.config import Project
 from nervosum.errors import BuildError
 from nervosum.registry.home import Home
@@ -194,7 +194,11 @@ def _write_generated(project: Project, staging: Path, options: BuildOptions, wei
 
 
 def _manifest(
-    project: Project, bundle_id: str, weights: list[str], lock: list[str]
+    project: Project,
+    bundle_id: str,
+    weights: list[str],
+    wheelhouse: Wheelhouse,
+    target_platform: str | None,
 ) -> dict[str, Any]:
     cfg = project.config
     return {
@@ -213,7 +217,14 @@ def _manifest(
         "input_schema": [f.model_dump(exclude_none=True) for f in cfg.input_schema],
         "output_schema": [f.model_dump(exclude_none=True) for f in cfg.output_schema],
         "weights": weights,
-        "requirements": lock,
+        "requirements": [line.split(" ", 1)[0] for line in wheelhouse.lock],
+        "target_platform": target_platform,
+        # Packages bundled at another version than the one installed here, because the
+        # installed one has no wheel for the target platform.
+        "platform_versions": {
+            item.name: {"installed": item.installed, "bundled": item.bundled}
+            for item in wheelhouse.substituted
+        },
     }
 
 
@@ -256,14 +267,14 @@ def build_bundle(
         if note:
             progress.output(note)
         resolution = resolve(_roots(project, requirements))
-        lock = fill_wheelhouse(
+        wheelhouse = fill_wheelhouse(
             resolution, staging / "wheels", home=home, platform=options.platform, progress=progress
         )
+        lock = wheelhouse.lock
         (staging / "requirements.lock").write_text("\n".join(lock) + "\n", encoding="utf-8")
         _write_generated(project, staging, options, bool(weights))
         bundle_id = content_id(staging)
-        pins = [line.split(" ", 1)[0] for line in lock]
-        manifest = _manifest(project, bundle_id, weights, pins)
+        manifest = _manifest(project, bundle_id, weights, wheelhouse, options.platform)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         target = _place(staging, home.bundles / bundle_id)
     finally:

@@ -31,13 +31,13 @@ class Progress:
 def stream_command(command: list[str], progress: Progress, keep: int = 12) -> tuple[int, list[str]]:
     """Run ``command``, passing each output line to ``progress``; return its exit code
     and its last ``keep`` lines (for the error message when it fails)."""
-    process = subprocess.Popen(
+    with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    )
-    assert process.stdout is not None
-    tail: list[str] = []
-    for raw in process.stdout:
-        line = raw.rstrip()
-        progress.output(line)
-        tail = [*tail[-(keep - 1) :], line]
-    return process.wait(), tail
+    ) as process:
+        assert process.stdout is not None
+        tail: list[str] = []
+        for raw in process.stdout:
+            line = raw.rstrip()
+            progress.output(line)
+            tail = [*tail[-(keep - 1) :], line]
+        return process.wait(), tail

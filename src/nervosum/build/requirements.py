@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from nervosum.errors import ConfigError, ConfigIssue
@@ -63,16 +64,20 @@ class RequirementsFile:
 
 @dataclass
 class Resolution:
-    """The outcome: pinned installed distributions, requirements left to download, and
-    requirements the installed version does not satisfy (`(requirement, installed)`)."""
+    """The outcome: pinned installed distributions, requirements left to download,
+    requirements the installed version does not satisfy (`(requirement, installed)`), and
+    the range every requirement on a name allows together (for another platform's pick)."""
 
     pinned: dict[str, md.Distribution] = field(default_factory=dict)
     missing: list[Requirement] = field(default_factory=list)
     conflicts: list[tuple[Requirement, str]] = field(default_factory=list)
+    ranges: dict[str, SpecifierSet] = field(default_factory=dict)
 
-    def lock_lines(self) -> list[str]:
-        """`name==version` for every pinned distribution, sorted by name."""
-        return sorted(f"{name}=={dist.version}" for name, dist in self.pinned.items())
+    def lock_lines(self, bundled: Mapping[str, str] | None = None) -> list[str]:
+        """`name==version` for every pinned distribution, sorted by name; ``bundled``
+        names versions that replace the installed ones (for another platform)."""
+        versions = {name: dist.version for name, dist in self.pinned.items()} | dict(bundled or {})
+        return sorted(f"{name}=={version}" for name, version in versions.items())
 
 
 def read_requirements(path: Path) -> RequirementsFile:
@@ -174,6 +179,9 @@ def resolve(roots: Iterable[Requirement]) -> Resolution:
         if not _applies(requirement, parent_extras):
             continue
         name = canonicalize_name(requirement.name)
+        resolution.ranges[name] = (
+            resolution.ranges.get(name, SpecifierSet()) & requirement.specifier
+        )
         dist = resolution.pinned.get(name) or _installed(requirement.name)
         if dist is None:
             resolution.missing.append(requirement)

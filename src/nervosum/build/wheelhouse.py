@@ -4,7 +4,8 @@ Installed packages are repacked from this environment (cached across builds, off
 Requirements not installed here are downloaded by pip, constrained to the versions
 already pinned. With a target platform (`--platform`, or the seed's
 `deployment.platform_tag`), compiled packages are downloaded for that platform instead
-of repacked, since this machine's builds would not load there.
+of repacked, since this machine's builds would not load there (platforms.py: the
+installed version where the target has a wheel of it, else the newest that has one).
 """
 
 from __future__ import annotations
@@ -12,19 +13,29 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as md
 import os
-import re
 import shutil
-import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from nervosum.build.progress import Progress, stream_command
+from nervosum.build.download import pip_download
+from nervosum.build.platforms import Substitution, download_for_platform, platform_arguments
+from nervosum.build.progress import Progress
 from nervosum.build.requirements import Resolution
 from nervosum.build.wheels import repack
 from nervosum.errors import BuildError
 from nervosum.registry.home import Home
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    """What wheels/ holds: the lock lines (`name==version --hash=...`, sorted), and the
+    packages bundled at another version than the installed one for the target platform."""
+
+    lock: list[str]
+    substituted: list[Substitution] = field(default_factory=list)
 
 
 def _pure(dist: md.Distribution) -> bool:
@@ -38,44 +49,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _pip_download(arguments: list[str], dest: Path, progress: Progress, what: str) -> None:
-    """Run `pip download` into ``dest``, streaming its output; fail with its last lines."""
-    command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check"]
-    command += ["--only-binary=:all:", "--dest", str(dest), *arguments]
-    status, tail = stream_command(command, progress)
-    if status != 0:
-        raise BuildError(
-            f"pip could not download {what}:\n  " + "\n  ".join(tail),
-            hint="install them in this environment first (pip install -r requirements.txt),"
-            " or check the index settings pip uses (PIP_INDEX_URL, PIP_FIND_LINKS)",
-        )
-
-
-_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
-_MANYLINUX = re.compile(r"(manylinux1|manylinux2010|manylinux2014|manylinux_(\d+)_(\d+))_(\w+)")
-
-
-def compatible_platforms(platform: str) -> list[str]:
-    """``platform`` and the older manylinux tags it can run (pip takes only what it is
-    given); other platforms as given."""
-    match = _MANYLINUX.fullmatch(platform)
-    if match is None:
-        return [platform]
-    legacy, major, minor, arch = match.groups()
-    glibc = _LEGACY_MANYLINUX[legacy] if major is None else (int(major), int(minor))
-    tags = [f"manylinux_{glibc[0]}_{m}_{arch}" for m in range(glibc[1], 4, -1)]
-    tags += [f"{name}_{arch}" for name, v in _LEGACY_MANYLINUX.items() if v <= glibc]
-    return tags
-
-
-def _platform_arguments(platform: str) -> list[str]:
-    version = f"{sys.version_info.major}{sys.version_info.minor}"
-    arguments = ["--python-version", version, "--implementation", "cp"]
-    for tag in compatible_platforms(platform):
-        arguments += ["--platform", tag]
-    return arguments
-
-
 def _check_conflicts(resolution: Resolution) -> None:
     if resolution.conflicts:
         lines = [f"{req} (installed: {version})" for req, version in resolution.conflicts]
@@ -87,6 +60,13 @@ def _check_conflicts(resolution: Resolution) -> None:
         )
 
 
+def _write_constraints(path: Path, resolution: Resolution, substituted: list[Substitution]) -> None:
+    """The pinned versions (substituted ones at their bundled version), for pip to
+    resolve what is not installed here against."""
+    lines = resolution.lock_lines({item.name: item.bundled for item in substituted})
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def fill_wheelhouse(
     resolution: Resolution,
     dest: Path,
@@ -94,36 +74,50 @@ def fill_wheelhouse(
     home: Home,
     platform: str | None,
     progress: Progress,
-) -> list[str]:
-    """Put every wheel in ``dest``; return sorted lock lines `name==version --hash=...`."""
+) -> Wheelhouse:
+    """Put every wheel in ``dest``; return the lock and what was substituted."""
     _check_conflicts(resolution)
     dest.mkdir(parents=True, exist_ok=True)
     pinned = sorted(resolution.pinned.items())
     repacked = [(name, dist) for name, dist in pinned if not platform or _pure(dist)]
-    to_download = [f"{name}=={d.version}" for name, d in pinned if (name, d) not in repacked]
+    compiled = {name: d.version for name, d in pinned if (name, d) not in repacked}
+    substituted: list[Substitution] = []
     for _, dist in progress.track(repacked, "packing installed packages", len(repacked)):
         wheel = repack(dist, home.wheels)
         _link_or_copy(wheel, dest / wheel.name)
-    if to_download or resolution.missing:
-        progress.step(f"downloading {len(to_download) + len(resolution.missing)} packages")
+    if compiled or resolution.missing:
+        progress.step(f"downloading {len(compiled) + len(resolution.missing)} packages")
         with tempfile.TemporaryDirectory(dir=home.tmp) as scratch:
             constraints = Path(scratch) / "constraints.txt"
-            constraints.write_text("\n".join(resolution.lock_lines()) + "\n", encoding="utf-8")
+            _write_constraints(constraints, resolution, [])
             arguments = ["--constraint", str(constraints)]
+            if platform and compiled:
+                substituted = download_for_platform(
+                    compiled,
+                    resolution.ranges,
+                    dest,
+                    platform=platform,
+                    constraints=arguments,
+                    progress=progress,
+                )
+                _write_constraints(constraints, resolution, substituted)
             if platform:
-                arguments += _platform_arguments(platform)
-            if to_download:
-                what = f"the compiled packages for {platform}"
-                _pip_download([*arguments, "--no-deps", *to_download], dest, progress, what)
-            if resolution.missing:
-                missing = [str(req) for req in resolution.missing]
-                what = "the requirements that are not installed here"
-                _pip_download([*arguments, *missing], Path(scratch) / "more", progress, what)
+                arguments += platform_arguments(platform)
+            # A version bundled for the platform may need packages the installed one
+            # does not (pandas 2 needs pytz): they are fetched with what is missing.
+            more = [str(req) for req in resolution.missing]
+            more += [f"{item.name}=={item.bundled}" for item in substituted]
+            if more:
+                what = "the requirements that are not installed here" + (
+                    f" and what the versions bundled for {platform} need" if substituted else ""
+                )
+                folder = Path(scratch) / "more"
+                pip_download([*arguments, *more], folder, progress, what)
                 have = {canonicalize_name(name) for name, _ in pinned}
-                for wheel in sorted((Path(scratch) / "more").glob("*.whl")):
+                for wheel in sorted(folder.glob("*.whl")):
                     if parse_wheel_filename(wheel.name)[0] not in have:
                         shutil.move(wheel, dest / wheel.name)
-    return _lock_lines(dest)
+    return Wheelhouse(_lock_lines(dest), substituted)
 
 
 def _lock_lines(wheels: Path) -> list[str]:
