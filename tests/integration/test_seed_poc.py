@@ -166,3 +166,19 @@ def test_an_untrained_copy_trains_at_load_as_the_module_does(tmp_path: Path) -> 
     assert answer.json()["prediction"] in (0, 1, 2)
     (version,) = (folder / "models").iterdir()
     assert (version / "model.joblib").is_file()
+
+
+def test_served_without_a_nervosum_yaml_as_if_detected(
+    tmp_path: Path, rows: list[dict[str, float]]
+) -> None:
+    folder = copy_of_the_seed(tmp_path)
+    run(folder, "training/train.py", "models")
+    own = json.loads(run(folder, "-c", OWN_PREDICT, stdin=json.dumps(rows)))
+
+    with live_server(folder) as server, server.client() as client:
+        answers = client.post("/predict", json=rows).json()
+        schema = client.get("/schema").json()
+
+    assert not (folder / "nervosum.yaml").exists()
+    assert answers == own
+    assert [f["name"] for f in schema["input_schema"]] == FEATURES
