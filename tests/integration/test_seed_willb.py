@@ -253,7 +253,9 @@ def tfidf_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
 
 
 @pytest.fixture(scope="module")
-def summaries_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def summaries_served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, LiveServer]]:
     base = tmp_path_factory.mktemp("willb-summaries")
     fixes = [fix for step in SUMMARIES_FIXES for fix in step]
     repo = seed_repository(base / "ml-workflows-notebook", fixes)
@@ -263,7 +265,7 @@ def summaries_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
     assert "the stages load; the last is a classifier" in result.stderr
     port = free_port()
     with spawned_server(target, "--port", str(port), port=port) as server:
-        yield server
+        yield target, server
 
 
 def test_tfidf_pair_builds_with_its_stages_and_build_variable(
@@ -296,13 +298,39 @@ def test_tfidf_pair_answers_nachlass_json_args_and_native_json(
     assert set(one.json()["probabilities"]) == {"legitimate", "spam"}
 
 
-def test_summaries_pair_answers_json_args_with_labels(summaries_served: LiveServer) -> None:
-    wait_ready(summaries_served)
-    with summaries_served.client() as client:
+def test_summaries_pair_answers_json_args_with_labels(
+    summaries_served: tuple[Path, LiveServer],
+) -> None:
+    _, server = summaries_served
+    wait_ready(server)
+    with server.client() as client:
         form = client.post("/predict", data={"json_args": json.dumps([LEGITIMATE_TEXT, SPAM_TEXT])})
     assert form.status_code == 200, form.text
     assert len(form.json()) == 2
     assert set(form.json()) <= {"legitimate", "spam"}
+
+
+def test_a_folder_with_the_unfitted_summaries_stage_is_refused_at_start(
+    summaries_served: tuple[Path, LiveServer], tmp_path: Path
+) -> None:
+    # The stage refers to SimpleSummaries by its module: with the class as published
+    # (only its stop-words import fixed), the saved pipeline is unfitted again.
+    target, _ = summaries_served
+    folder = shutil.copytree(
+        target, tmp_path / "served", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    published = (SEED / "mlworkflows" / "featuressimple.py").read_text(encoding="utf-8")
+    module = folder / "mlworkflows" / "featuressimple.py"
+    module.write_text(published.replace(*STOP_WORDS), encoding="utf-8")
+    port = free_port()
+    with spawned_server(folder, "--port", str(port), port=port) as server:
+        code = server.process.wait(timeout=60)
+        output = server.output()
+    assert code == 2, output
+    assert (
+        "stage 03-feature-engineering-summaries.ipynb (Pipeline) is not fitted: its step"
+        " 'features' (SimpleSummaries) has nothing fitted"
+    ) in output
 
 
 def test_a_module_no_installed_package_provides_is_named_for_pip_install() -> None:
