@@ -341,3 +341,21 @@ def test_a_module_no_installed_package_provides_is_named_for_pip_install() -> No
     hint = failure_hint("ModuleNotFoundError", "No module named 'nervosum_absent_package'")
     assert hint.startswith("pip install the package that provides 'nervosum_absent_package'")
     assert failure_hint("ValueError", "No module named 'x'").startswith("fix the notebook")
+
+
+def test_an_unfitted_last_stage_is_refused_when_the_stages_load(tmp_path: Path) -> None:
+    # The composed pipeline checks its last stage before predicting, as it checks the
+    # summaries stage's own last step: the same refusal, without a kernel.
+    from sklearn.linear_model import LogisticRegression
+
+    from nervosum.errors import ModelDefinitionError
+    from nervosum.notebooks.stages import load_stages, write_stages
+
+    with (tmp_path / "04-model.sav").open("wb") as handle:
+        cloudpickle.dump(LogisticRegression(), handle)
+    stages = write_stages(tmp_path, ["04-model.ipynb"])
+    with pytest.raises(ModelDefinitionError) as raised:
+        load_stages(stages, lambda path: cloudpickle.loads(path.read_bytes()))
+    assert str(raised.value).startswith(
+        "stage 04-model.ipynb (LogisticRegression) is not fitted, and scikit-learn"
+    )
