@@ -1,7 +1,7 @@
 """willb/ml-workflows-notebook, as published, with `nervosum notebooks build` (issue 19).
 
 The repository's stage notebooks are the files of tests/data/seeds/willb__ml-workflows-notebook,
-byte for byte; only its ``data/training.parquet`` (never committed) is generated here,
+byte for byte; only its ``data/training.parquet`` (not in the snapshot) is generated here,
 small and of the same shape. On today's pandas, scikit-learn and altair each pair of
 stage notebooks stops at an upstream defect: the build must name the cell and its error,
 and once the smallest fixes docs/seeds.md lists are applied (to a copy, in the order the
@@ -187,7 +187,7 @@ def test_the_published_requirements_are_checked_before_any_notebook_runs(
     assert not (tmp_path / "out").exists()
 
 
-def test_the_data_never_committed_is_named_as_a_file_to_add(tmp_path: Path) -> None:
+def test_missing_training_data_is_named_as_a_file_to_add(tmp_path: Path) -> None:
     repo = seed_repository(tmp_path / "ml-workflows-notebook", TFIDF_FIXES, data=False)
     result = build(repo, TFIDF, "-o", str(tmp_path / "out"))
     assert result.returncode == 1, result.stderr

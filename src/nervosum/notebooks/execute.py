@@ -118,7 +118,7 @@ def _distribution(module: str) -> str:
 
 def failure_hint(ename: str, evalue: str) -> str:
     """What to do about a cell's error, when it is not fixed in the notebook: a missing
-    file is added (ml-workflows never committed its data); a module no installed package
+    file is added (ml-workflows' snapshot lacks its data); a module no installed package
     provides is installed. A submodule missing from an installed package means the
     notebook was written for a release that had it (seed notebooks pin 2020 versions,
     such as ``sklearn.feature_extraction.stop_words``): say so."""
