@@ -75,6 +75,9 @@ def ends_despite_threads(func: F) -> F:
         except SystemExit as exit:
             _end_if_threads_left(_code(exit))
             raise
+        except (KeyboardInterrupt, click.Abort):
+            _end_if_threads_left(130)  # Ctrl-C: the shell's code, no traceback
+            raise
         except BaseException as failure:
             _end_if_threads_left(1, failure)
             raise
