@@ -299,6 +299,7 @@ def test_build_bundles_what_the_trained_model_needs(
     """The template's requirements.txt (numpy==1.18.3, fastapi, pylint, ...) is not the
     bundle's: model.requirements.txt, written by train, is."""
     _train(checkout)
+    (checkout / ".env").write_text("enable_fluentd_logging=False\n")
     result = nervosum("build", str(checkout), env=home_env)
     assert result.returncode == 0, result.stderr
     (bundle,) = (Path(home_env["NERVOSUM_HOME"]) / "bundles").iterdir()
@@ -309,3 +310,6 @@ def test_build_bundles_what_the_trained_model_needs(
     assert "fastapi" not in lock and "pylint" not in lock
     served = load_config(bundle)
     assert served.inferred and served.config.name == "ml-template"
+    # It may hold credentials; the bundle runs with the environment it is given.
+    assert not (bundle / "app/.env").exists()
+    assert (bundle / "app/config/env.sample").is_file()

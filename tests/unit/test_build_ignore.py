@@ -75,3 +75,20 @@ def test_extra_patterns_apply_after_the_file(tmp_path: Path) -> None:
     make_tree(tmp_path, ["nervosum.yaml", "out/x.txt", "model.py"])
     found = project_files(tmp_path, IgnoreRules.for_project(tmp_path, ["/out/"]))
     assert [p.as_posix() for p in found] == ["model.py", "nervosum.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("path", "ignored"),
+    [
+        (".env", True),
+        (".env.production", True),
+        ("config/.env", True),
+        (".env.sample", False),
+        (".env.example", False),
+        ("config/env.sample", False),
+        ("environment.py", False),
+    ],
+)
+def test_env_files_never_go_into_a_bundle(tmp_path: Path, path: str, ignored: bool) -> None:
+    """A `.env` holds credentials; the bundle runs with the environment it is given."""
+    assert IgnoreRules.for_project(tmp_path).ignored(path, is_dir=False) is ignored

@@ -2,7 +2,7 @@
 
 The seed copied the whole folder, including the temporary build folder into itself.
 Here the walk skips what never belongs in a bundle (VCS data, virtualenvs, caches, the
-registry) and then applies the user's ignore file with the usual semantics: patterns
+registry, ``.env`` files) and then applies the user's ignore file with the usual semantics: patterns
 match a path relative to the project or any of its parent folders, `*`/`?` do not cross
 `/`, `**` does, a trailing `/` matches folders only, `!` re-includes, the last match wins.
 """
@@ -33,6 +33,14 @@ ALWAYS_IGNORED = (
     ".ipynb_checkpoints/",
     ".nervosum/",
     ".DS_Store",
+    # Secrets: a `.env` holds credentials (the microservice template's env.sample says its
+    # database URL goes there), and a bundle is shipped to registries and clusters. The
+    # settings a bundle runs with come from the environment where it runs. The samples
+    # are documentation and stay.
+    ".env",
+    ".env.*",
+    "!.env.sample",
+    "!.env.example",
 )
 
 
