@@ -539,7 +539,7 @@ def test_a_module_path_that_does_not_exist_is_named_as_missing(tmp_path: Path) -
         module_paths: [{absent}, lib]
         streams: {{requests: {{}}}}
         steps:
-          - {{name: score, inputs: [requests], class_module: scorer, class_name: S,
+          - {{name: score, inputs: [requests], class_module: absent_scorer, class_name: S,
              methods: [go]}}
         """,
     )
@@ -549,7 +549,7 @@ def test_a_module_path_that_does_not_exist_is_named_as_missing(tmp_path: Path) -
 
     assert info.value.hint == (
         f"module_paths that do not exist here: {absent}, {tmp_path / 'lib'}; give the folder"
-        f" holding scorer with --module-path DIR, or list it in module_paths (relative"
+        f" holding absent_scorer with --module-path DIR, or list it in module_paths (relative"
         f" entries are read from {tmp_path})"
     )
 
@@ -559,10 +559,10 @@ def test_module_path_folders_of_the_command_line_come_first(tmp_path: Path) -> N
     module_paths do not reach."""
     code = tmp_path / "code"
     code.mkdir()
-    (code / "scorer.py").write_text("class S:\n    def go(self, m):\n        return m\n")
+    (code / "cli_path_scorer.py").write_text("class S:\n    def go(self, m):\n        return m\n")
     (tmp_path / "graph.yaml").write_text(
         "graph: demo\nmodule_paths: [/User/modules]\nstreams: {requests: {}}\nsteps:\n"
-        "  - {name: score, inputs: [requests], class_module: scorer, class_name: S,"
+        "  - {name: score, inputs: [requests], class_module: cli_path_scorer, class_name: S,"
         " methods: [go]}\n"
     )
 
