@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+SUBJECTS_OVERLAP = 10065  # JetStream: another stream already covers the subject
+
 Item = tuple[bytes | None, bytes]  # (key, payload)
 
 
@@ -132,12 +134,17 @@ class NatsBroker(Broker):
         return await nats.connect(f"nats://{self.address}")
 
     async def _ensure(self, js: Any, subject: str) -> None:
-        from nats.js.errors import NotFoundError
+        from nats.js.errors import BadRequestError, NotFoundError
 
         try:
             await js.find_stream_name_by_subject(subject)
         except NotFoundError:
-            await js.add_stream(name=re.sub(r"\W", "_", subject).upper(), subjects=[subject])
+            try:
+                await js.add_stream(name=re.sub(r"\W", "_", subject).upper(), subjects=[subject])
+            except BadRequestError as exc:
+                # The worker under test created its stream for the subject in between.
+                if exc.err_code != SUBJECTS_OVERLAP:
+                    raise
 
     def put(self, name: str, items: list[Item]) -> None:
         async def put() -> None:
