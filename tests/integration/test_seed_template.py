@@ -313,3 +313,30 @@ def test_build_bundles_what_the_trained_model_needs(
     # It may hold credentials; the bundle runs with the environment it is given.
     assert not (bundle / "app/.env").exists()
     assert (bundle / "app/config/env.sample").is_file()
+
+
+def test_build_of_an_untrained_checkout_says_train_first(
+    checkout: Path, home_env: dict[str, str]
+) -> None:
+    """The published model.pkl's needs were never recorded: a bundle of it would lack
+    scikit-learn, so build refuses rather than ship a server that cannot load it."""
+    result = CliRunner().invoke(main, ["build", str(checkout)], env=home_env)
+    assert result.exit_code == 2, result.output
+    assert "model_bin/model.requirements.txt: not found" in result.stderr
+    assert f"(nervosum train {checkout} first:" in result.stderr
+    assert not list((Path(home_env["NERVOSUM_HOME"]) / "bundles").glob("*"))
+
+
+def test_build_of_a_written_nervosum_yaml_without_requirements_is_refused(
+    checkout: Path, home_env: dict[str, str]
+) -> None:
+    """`init --detect` before `train` writes no requirements; build says what to add."""
+    mapping = detect(checkout)
+    assert mapping is not None and "requirements" not in mapping
+    (checkout / "nervosum.yaml").write_text(yaml.safe_dump(mapping))
+    (checkout / "model_bin/model.requirements.txt").write_text("scikit-learn\n")
+    assert detect(checkout)["requirements"] == "model_bin/model.requirements.txt"  # type: ignore[index]
+    result = CliRunner().invoke(main, ["build", str(checkout)], env=home_env)
+    assert result.exit_code == 2, result.output
+    assert "requirements is not set" in result.stderr
+    assert "add `requirements: model_bin/model.requirements.txt`" in result.stderr

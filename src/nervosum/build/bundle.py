@@ -44,6 +44,7 @@ from nervosum.build.requirements import (
 )
 from nervosum.build.wheelhouse import Wheelhouse, fill_wheelhouse
 from nervosum.config import Project
+from nervosum.config.detect.template import check_bundle_needs
 from nervosum.errors import BuildError
 from nervosum.registry.home import Home
 from nervosum.registry.store import Entry, Registry
@@ -246,6 +247,7 @@ def build_bundle(
     project: Project, *, home: Home, options: BuildOptions, progress: Progress
 ) -> Entry:
     """Bundle and register a validated project; return its registry entry."""
+    check_bundle_needs(project)
     # Compared without resolving links: a linked folder inside the project is copied in.
     src = Path(os.path.normpath(Path(os.path.abspath(project.project_dir)) / project.config.src))
     if not src.is_relative_to(os.path.abspath(project.project_dir)):

@@ -32,11 +32,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from nervosum.config.types import canonical_type
 from nervosum.config.yaml_lines import YamlDocument, parse_yaml
 from nervosum.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:
+    from nervosum.config.load import Project
 
 MODEL_SOURCE = "source/model/mdl.py"  # the template's Model: what marks a checkout
 TRAIN_SOURCE = "source/model/train.py"
@@ -107,9 +110,9 @@ def detect(folder: Path) -> dict[str, Any] | None:
         "name": folder.resolve().name,
         "model": {"artifact": artifact},
     }
-    requirements = Path(artifact).with_name(Path(artifact).stem + REQUIREMENTS_SUFFIX)
+    requirements = requirements_file(artifact)
     if (folder / requirements).is_file():
-        mapping["requirements"] = requirements.as_posix()
+        mapping["requirements"] = requirements
     if id_name:
         mapping["id_field"] = id_name
     mapping["input_schema"] = [
@@ -123,6 +126,47 @@ def detect(folder: Path) -> dict[str, Any] | None:
     if logging is not None:
         mapping["logging"] = logging
     return mapping
+
+
+def requirements_file(artifact: str) -> str:
+    """``model_bin/model.requirements.txt`` for ``model_bin/model.pkl``: where ``nervosum
+    train`` writes what the pickle needs."""
+    path = Path(artifact)
+    return path.with_name(path.stem + REQUIREMENTS_SUFFIX).as_posix()
+
+
+def check_bundle_needs(project: Project) -> None:
+    """Before a checkout is bundled: a :class:`ConfigError` (exit 2) when the bundle would
+    not hold what the template's pickle needs to load.
+
+    Those needs are known only from ``nervosum train``'s requirements file: the template's
+    requirements.txt pins its 2020 stack, and the published ``model.pkl`` was pickled with
+    versions nobody recorded, so pinning what happens to be installed here would be a guess
+    (and would mean unpickling, that is running, the user's code to read the pickle's
+    imports). Other projects, and checkouts whose nervosum.yaml sets ``requirements`` or
+    serves another artifact, pass.
+    """
+    folder = project.project_dir
+    model = project.config.model
+    if project.config.requirements or model is None or not is_checkout(folder):
+        return
+    artifact = model_file(read_settings(folder))
+    if model.artifact is None or Path(model.artifact) != Path(artifact):
+        return
+    needs = requirements_file(artifact)
+    lacking = f"a bundle of {artifact} would lack what it needs to load (scikit-learn, ...)"
+    if (folder / needs).is_file():
+        _issue(
+            str(project.config_path),
+            f"requirements is not set: {lacking}",
+            hint=f"add `requirements: {needs}` (written by nervosum train) to it",
+        )
+    _issue(
+        needs,
+        f"not found: {lacking}",
+        hint=f"nervosum train {folder} first: it pickles the model and writes {needs},"
+        " pinned to the versions it was trained with",
+    )
 
 
 def _issue(shown: str, message: str, line: int | None = None, hint: str | None = None) -> NoReturn:
