@@ -340,3 +340,39 @@ def test_build_of_a_written_nervosum_yaml_without_requirements_is_refused(
     assert result.exit_code == 2, result.output
     assert "requirements is not set" in result.stderr
     assert "add `requirements: model_bin/model.requirements.txt`" in result.stderr
+
+
+@pytest.mark.parametrize("source", [".env", "the environment"])
+def test_a_password_in_mongo_db_url_is_named_at_its_source_and_never_shown(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """The template built mongodb://{url}:{port}/, so `user:password@host` worked there;
+    nervosum reads the password from MONGODB_PASSWORD only."""
+    (checkout / ".env").write_text((checkout / "config/env.sample").read_text())
+    monkeypatch.setenv("enable_mongodb_logging", "True")
+    url = "admin:s3cr:et@db.example"
+    if source == ".env":
+        with (checkout / ".env").open("a") as env:
+            env.write(f"\nmongo_db_url={url}\n")
+    else:
+        monkeypatch.setenv("mongo_db_url", url)
+    with pytest.raises(ConfigError) as caught:
+        detect(checkout)
+    assert str(caught.value).startswith(f"{source}: mongo_db_url holds a password")
+    result = CliRunner().invoke(main, ["check", str(checkout)])
+    assert result.exit_code == 2
+    assert "mongo_db_url=admin@db.example" in result.stderr
+    assert "MONGODB_PASSWORD" in result.stderr
+    assert "s3cr" not in result.output + result.stderr
+    assert "nervosum.yaml" not in result.stderr
+
+
+def test_a_user_in_mongo_db_url_stays_in_the_sinks_url(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (checkout / ".env").write_text((checkout / "config/env.sample").read_text())
+    monkeypatch.setenv("enable_mongodb_logging", "True")
+    monkeypatch.setenv("mongo_db_url", "admin@db.example")
+    logging = load_config(checkout).config.logging
+    assert logging is not None
+    assert logging.sinks[0].url == "mongodb://admin@db.example:27017"

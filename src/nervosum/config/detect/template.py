@@ -410,6 +410,25 @@ def _number(setting: Setting, key: str) -> int:
         _issue(setting.source, f"{key}={setting.value!r} is not a whole number")
 
 
+def _host(setting: Setting) -> str:
+    """``mongo_db_url``, refused when it holds a password: the template built
+    ``mongodb://{url}:{port}/`` from it, so ``user:password@host`` worked there, but
+    nervosum reads a MongoDB password from the environment only (a bundle carries no
+    ``.env``). The error names where the setting was read and never shows the password."""
+    host = _text(setting) or ""
+    userinfo, at, rest = host.rpartition("@")
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        _issue(
+            setting.source,
+            "mongo_db_url holds a password (user:password@host); nervosum never reads one"
+            " from its settings",
+            hint=f"write mongo_db_url={user}@{rest} and set the password in the MONGODB_PASSWORD"
+            " environment variable where nervosum runs",
+        )
+    return host
+
+
 def _logging(switches: dict[str, Setting]) -> dict[str, Any] | None:
     """The prediction log's sinks for the template's switches; None when both are off."""
     sinks: list[dict[str, Any]] = []
@@ -421,7 +440,7 @@ def _logging(switches: dict[str, Setting]) -> dict[str, Any] | None:
         sinks.append(
             {
                 "type": "mongodb",
-                "url": f"mongodb://{_text(url)}:{_number(port, 'mongo_db_port')}",
+                "url": f"mongodb://{_host(url)}:{_number(port, 'mongo_db_port')}",
                 "database": _text(database),
                 "collection": _text(collection),
                 "timezone": _text(timezone),
