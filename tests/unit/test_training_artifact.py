@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import joblib
 import pytest
@@ -99,3 +100,23 @@ def test_versions_name_python_the_libraries_and_the_models_own_package(tmp_path:
     versions = library_versions(lightgbm.LGBMClassifier())
     assert set(versions) >= {"python", "nervosum", "numpy", "pandas", "scikit-learn", "lightgbm"}
     assert versions["lightgbm"] == lightgbm.__version__
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_partial(tmp_path: Path) -> None:
+    """One helper saves both kinds of model (TrainedModel and a template checkout's)."""
+    from nervosum.training.artifact import write_atomically
+    from nervosum.training.template import save_checkout_model
+
+    path = tmp_path / "model_bin/model.pkl"
+    write_atomically(path, lambda out: out.write(b"old"), "the model")
+
+    def half_then_fail(out: BinaryIO) -> None:
+        out.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(ModelDefinitionError, match="the model could not be saved: OSError"):
+        write_atomically(path, half_then_fail, "the model")
+    with pytest.raises(ModelDefinitionError, match="the trained Model could not be saved"):
+        save_checkout_model(lambda: None, path, tmp_path)
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.pkl"]

@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 import platform
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from nervosum.errors import ModelDefinitionError, RequestError
 
@@ -92,14 +93,23 @@ def save_artifact(artifact: TrainedModel, path: Path) -> None:
             "nervosum train saves models with joblib, which is not installed",
             hint="pip install 'nervosum[sklearn]'",
         ) from None
+    write_atomically(path, lambda out: joblib.dump(artifact, out), "the trained model")
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], what: str) -> None:
+    """Write ``path`` through ``write`` (given the open file) atomically: a reader of the
+    old file never sees half of the new one, and a failed write leaves no partial file.
+    A failure is a :class:`ModelDefinitionError` saying ``what`` could not be saved (a
+    model that cannot be pickled is the usual cause)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     try:
-        joblib.dump(artifact, partial)
+        with partial.open("wb") as out:
+            write(out)
     except Exception as exc:
         partial.unlink(missing_ok=True)
         raise ModelDefinitionError(
-            f"the trained model could not be saved: {type(exc).__name__}: {exc}",
+            f"{what} could not be saved: {type(exc).__name__}: {exc}",
             hint="keep lambdas, open files and connections out of Preprocessor and the model",
         ) from exc
     os.replace(partial, path)

@@ -18,8 +18,6 @@ file instead.
 
 from __future__ import annotations
 
-import io
-import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ from nervosum.config.detect.template import (
     read_settings,
 )
 from nervosum.errors import ModelDefinitionError
+from nervosum.training.artifact import write_atomically
 from nervosum.training.interfaces import import_project_module, load_interfaces, member
 from nervosum.training.needs import pinned_distributions
 from nervosum.training.run import UserCalls, column, held_out, loaded_frame, probability_check
@@ -119,31 +118,15 @@ def train_checkout(
 
 def save_checkout_model(model: Any, path: Path, project_dir: Path) -> Path:
     """Pickle the template's ``Model`` to ``path`` as its ``export()`` did (plain
-    pickle, which its ``main.py`` loads), atomically, and write the pinned requirements
-    beside it; returns the requirements file."""
-    buffer = io.BytesIO()
-    try:
-        pickle.dump(model, buffer)
-    except Exception as exc:
-        raise ModelDefinitionError(
-            f"the trained Model could not be pickled: {type(exc).__name__}: {exc}",
-            hint="keep lambdas, open files and connections out of Preprocessor and the model",
-        ) from exc
-    data = buffer.getvalue()
+    pickle, which its ``main.py`` loads), atomically, then write the pinned requirements
+    beside it (read from the saved file); returns the requirements file."""
+    write_atomically(path, lambda out: pickle.dump(model, out), "the trained Model")
     requirements = path.with_name(path.stem + REQUIREMENTS_SUFFIX)
-    pins = pinned_distributions(data, project_dir)
+    pins = pinned_distributions(path.read_bytes(), project_dir)
     header = (
         f"# What {path.name} needs to serve, as installed when `nervosum train` saved it.\n"
         "# nervosum build bundles these (and nervosum's own dependencies) for it.\n"
     )
-    _write_atomically(requirements, (header + "".join(f"{p}\n" for p in pins)).encode())
-    _write_atomically(path, data)
+    text = header + "".join(f"{p}\n" for p in pins)
+    write_atomically(requirements, lambda out: out.write(text.encode()), requirements.name)
     return requirements
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """A reader of the old file never sees half of the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
