@@ -13,6 +13,8 @@ import json
 import pickle
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -376,3 +378,14 @@ def test_a_user_in_mongo_db_url_stays_in_the_sinks_url(
     logging = load_config(checkout).config.logging
     assert logging is not None
     assert logging.sinks[0].url == "mongodb://admin@db.example:27017"
+
+
+def test_the_template_routes_do_not_import_the_trainer() -> None:
+    """Serving knows the template's Model by its module name, which lives in the core
+    (config.detect.template), not in the training front end."""
+    code = (
+        "import sys, nervosum.serving.template_routes;"
+        "print('nervosum.training.template' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

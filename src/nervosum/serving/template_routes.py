@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nervosum.config.detect.template import MODEL_MODULE
 from nervosum.engine import Engine
 from nervosum.errors import InputValidationError, NotFoundError
 from nervosum.model import PROBABILITIES
@@ -31,7 +32,6 @@ from nervosum.serving.protocols import mlflow
 from nervosum.serving.responses import JsonResponse
 from nervosum.serving.state import ServingState
 from nervosum.training.artifact import TrainedModel
-from nervosum.training.template import TEMPLATE_MODEL_MODULE
 
 PREDICTIONS = "/api/predictions"
 PROBA_PREDICTIONS = "/api/proba_predictions"
@@ -52,7 +52,7 @@ def _is_template_model(instance: object) -> bool:
     """[compat] The template's ``Model`` (``source/model/mdl.py``), pickled by its own
     training or by ``nervosum train`` on a checkout of it."""
     kind = type(instance)
-    return kind.__module__ == TEMPLATE_MODEL_MODULE and kind.__name__ == "Model"
+    return kind.__module__ == MODEL_MODULE and kind.__name__ == "Model"
 
 
 def _trained(engine: Engine) -> bool:

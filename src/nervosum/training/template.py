@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from nervosum.config.detect.template import (
+    MODEL_MODULE,
     REQUIREMENTS_SUFFIX,
     TemplateFeatures,
     model_file,
@@ -38,8 +39,6 @@ from nervosum.training.interfaces import import_project_module, load_interfaces,
 from nervosum.training.needs import pinned_distributions
 from nervosum.training.run import UserCalls, column, held_out, loaded_frame, probability_check
 from nervosum.training.scores import holdout_scores
-
-TEMPLATE_MODEL_MODULE = "source.model.mdl"
 
 
 @dataclass
@@ -83,7 +82,7 @@ def train_checkout(
     features = read_features(root)
     classification = features.task == "classification"
     code = load_interfaces(root, classification=classification)  # every piece checked first
-    mdl = import_project_module(TEMPLATE_MODEL_MODULE, root)
+    mdl = import_project_module(MODEL_MODULE, root)
     model_class = member(mdl, "Model", "class Model:")
     call = UserCalls(root)
     frame = loaded_frame(call("DataLoader.load_data", code.data_loader.load_data, n_rows))

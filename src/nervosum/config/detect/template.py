@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from nervosum.config.load import Project
 
 MODEL_SOURCE = "source/model/mdl.py"  # the template's Model: what marks a checkout
+MODEL_MODULE = "source.model.mdl"  # its import name: a pickled Model's class lives there
 TRAIN_SOURCE = "source/model/train.py"
 FEATURES_SOURCE = "source/features.py"
 SETTINGS_FILE = "config.yaml"
