@@ -201,3 +201,25 @@ def test_infer_gives_none_for_an_unrecognised_folder(tmp_path: Path) -> None:
         "function",
         {"module": "model", "function": "predict"},
     )
+
+
+DOUBLING = "def predict(data):\n    return (data['a'] * 2).tolist()\n"
+
+
+def test_check_and_build_name_the_folder_and_what_the_settings_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: no nervosum.yaml is named as read when the settings were inferred."""
+    folder = write(tmp_path / "poc", {"model/model.py": DOUBLING})
+    monkeypatch.setenv("NERVOSUM_HOME", str(tmp_path / "home"))
+    shown = f"{folder.resolve()} (no nervosum.yaml; settings inferred from the module-level"
+    runner = CliRunner()
+
+    checked = runner.invoke(main, ["check", str(folder)])
+    built = runner.invoke(main, ["build", str(folder), "--no-image"])
+
+    assert checked.exit_code == 0, checked.output
+    assert f"ok {shown} predict(data) of model.model)\n" in checked.stdout
+    assert built.exit_code == 0, built.output
+    assert f"validated {shown} predict(data) of model.model)\n" in built.stderr
+    assert "nervosum.yaml" not in (checked.output + built.output).replace("no nervosum.yaml", "")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from nervosum.cli.options import project_arguments
 from nervosum.cli.output import reports_errors
+
+if TYPE_CHECKING:
+    from nervosum.build.progress import Progress
+    from nervosum.config import Project
 
 
 @click.command()
@@ -52,28 +57,48 @@ def build(
       nervosum build examples/iris
       nervosum build -c other.yaml path/to/project --image --builder podman
     """
-    from nervosum.build.bundle import BuildOptions, build_bundle
-    from nervosum.build.image import ImageRequest, build_registered_image
     from nervosum.build.progress import Progress
     from nervosum.cli.progress import TerminalProgress
     from nervosum.config import load_config
-    from nervosum.registry.home import Home
 
     progress = Progress() if quiet else TerminalProgress()
-    home = Home.from_env()
-    progress.step(f"validating {Path(project_dir) / config}")
     project = load_config(project_dir, config)
+    progress.step(f"validated {project.shown}")
+    wanted = ImageWanted(image, builder, base_image, platform)
+    register_project(project, wanted, progress=progress, quiet=quiet)
+
+
+@dataclass(frozen=True)
+class ImageWanted:
+    """The image options of a build; None takes the project's ``build:`` settings."""
+
+    image: bool | None = None
+    builder: str | None = None
+    base_image: str | None = None
+    platform: str | None = None
+
+
+def register_project(
+    project: Project, wanted: ImageWanted, *, progress: Progress, quiet: bool
+) -> None:
+    """Bundle a validated project into the registry, build its image when wanted, and
+    print the outcome (shared by ``build`` and ``notebooks build``)."""
+    from nervosum.build.bundle import BuildOptions, build_bundle
+    from nervosum.build.image import ImageRequest, build_registered_image
+    from nervosum.registry.home import Home
+
+    home = Home.from_env()
     settings = project.config
     options = BuildOptions(
-        base_image=base_image or settings.build.base_image,
-        platform=platform or settings.deployment.platform_tag,
+        base_image=wanted.base_image or settings.build.base_image,
+        platform=wanted.platform or settings.deployment.platform_tag,
     )
     entry = build_bundle(project, home=home, options=options, progress=progress)
     if not quiet:
         click.echo(f"built {entry.reference} ({entry.short_id}) in {entry.path}")
     request = ImageRequest(
-        wanted=image if image is not None else settings.build.image,
-        builder=builder or settings.build.builder,
+        wanted=wanted.image if wanted.image is not None else settings.build.image,
+        builder=wanted.builder or settings.build.builder,
     )
     outcome = build_registered_image(entry, request, home=home, progress=progress)
     entry = outcome.entry

@@ -19,6 +19,7 @@ def check(project_dir: str, config: str) -> None:
     Exits 0 when the project is ready to serve, 2 with the reason when it is not.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from nervosum.config import load_config
@@ -29,7 +30,7 @@ def check(project_dir: str, config: str) -> None:
     project = load_config(project_dir, config)
     cfg = project.config
     console = Console()
-    console.print(f"[green]ok[/] {project.config_path}")
+    console.print(f"[green]ok[/] {escape(project.shown)}", soft_wrap=True)
     for block in cfg.reserved_blocks_in_use():
         console.print(f"[yellow]note[/] `{block}:` is reserved; this version does not use it yet")
     engine = Engine.load(project)

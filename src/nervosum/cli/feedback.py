@@ -42,7 +42,7 @@ def feedback(project_dir: str, config: str, labels: Path, id_field: str, label_f
     spec = project.config.logging
     if spec is None:
         raise RequestError(
-            f"{project.config_path} has no logging block: there is no log to add labels to",
+            f"{project.shown} has no logging block: there is no log to add labels to",
             hint="add `logging: {}` (a predictions.jsonl file) or the sinks you serve with",
         )
     truth = read_labels(labels, id_field, label_field)

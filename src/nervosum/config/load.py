@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from pydantic import BaseModel
@@ -21,6 +21,9 @@ from pydantic import BaseModel
 from nervosum.config.spec import NO_MODEL, NervosumConfig, duplicate_names
 from nervosum.config.yaml_lines import YamlDocument, parse_yaml
 from nervosum.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:
+    from nervosum.config.detect import Detected
 
 DEFAULT_CONFIG = "nervosum.yaml"
 
@@ -32,7 +35,20 @@ class Project:
     config: NervosumConfig
     project_dir: Path
     config_path: Path
-    inferred: bool = False  # no file at config_path: the settings came from the folder
+    # No file at config_path: what in the folder the settings were inferred from (issue 19).
+    inferred_from: str = ""
+
+    @property
+    def inferred(self) -> bool:
+        return bool(self.inferred_from)
+
+    @property
+    def shown(self) -> str:
+        """What the settings were read from, for messages: the config file, or the folder
+        and what they were inferred from when it has none (never a file that is not there)."""
+        if self.inferred_from:
+            return inferred_label(self.project_dir, self.inferred_from)
+        return str(self.config_path)
 
     @property
     def src_dir(self) -> Path:
@@ -44,6 +60,11 @@ class Project:
         relative = Path(self.config.src.replace("\\", "/")).as_posix().strip("/")
         parts = [p for p in relative.split("/") if p not in ("", ".")]
         return ".".join(parts)
+
+
+def inferred_label(root: Path, basis: str) -> str:
+    """How messages name a folder served without a config file."""
+    return f"{root} (no {DEFAULT_CONFIG}; settings inferred from {basis})"
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:
@@ -196,7 +217,7 @@ def _project_of(folder: Path, config: str | Path) -> Path:
     return folder
 
 
-def _inferred(root: Path) -> dict[str, Any] | None:
+def _inferred(root: Path) -> Detected | None:
     """[compat] The nervosum.yaml a seed project's layout implies (issue 19), so a
     microservice-template checkout or a module with ``def predict(data)`` serves with
     no file added. None for folders no detector recognises.
@@ -214,7 +235,7 @@ def _inferred(root: Path) -> dict[str, Any] | None:
     if root.name == "app" and manifest.is_file():
         built = json.loads(manifest.read_text(encoding="utf-8")).get("name")
         mapping["name"] = built or mapping["name"]
-    return mapping
+    return detected
 
 
 def _read(path: Path) -> tuple[dict[str, Any], YamlDocument]:
@@ -249,8 +270,8 @@ def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONF
     if not path.is_file() and Path(config) == Path(DEFAULT_CONFIG):
         inferred = _inferred(root)
     if inferred is not None:
-        data, doc = inferred, YamlDocument(inferred, {}, [])
-        shown = f"{root} (no {DEFAULT_CONFIG}; settings inferred from its files)"
+        data, doc = inferred.config, YamlDocument(inferred.config, {}, [])
+        shown = inferred_label(root, inferred.basis)
     elif path.is_file():
         data, doc = _read(path)
     else:
@@ -261,4 +282,5 @@ def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONF
     if issues or parsed is None:
         issues.sort(key=lambda issue: issue.line or 0)
         raise ConfigError(shown, issues)
-    return Project(parsed, root.resolve(), path.resolve(), inferred=inferred is not None)
+    basis = inferred.basis if inferred is not None else ""
+    return Project(parsed, root.resolve(), path.resolve(), inferred_from=basis)

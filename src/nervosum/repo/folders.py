@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -67,7 +67,7 @@ def folder_project(folder: ModelFolder) -> Project:
         project = load_config(folder.path)
         if project.config.name != folder.name:  # routes and /models use the folder's name
             renamed = project.config.model_copy(update={"name": folder.name})
-            return Project(renamed, project.project_dir, project.config_path)
+            return replace(project, config=renamed)
         return project
     source = folder.path / ETLS
     class_name, path_parameter = etls_contract(source)

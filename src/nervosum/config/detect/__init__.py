@@ -35,6 +35,13 @@ class Detected:
     kind: str
     config: dict[str, Any]
 
+    @property
+    def basis(self) -> str:
+        """What the settings were inferred from, for messages naming the folder."""
+        if self.kind == "template":
+            return f"its microservice-template files ({template.SETTINGS_FILE}, source/)"
+        return f"the module-level predict(data) of {self.config['model']['module']}"
+
 
 def infer(folder: Path) -> Detected | None:
     """The first detector's mapping for ``folder``, or None when none recognises it (the
