@@ -233,6 +233,10 @@ def test_git_url_with_the_s2i_list_registers_a_bundle(
     result = nervosum(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert "built spam:v1" in result.stdout
+    # The bundle build names the repository it came from, never the build's private copy.
+    assert f"==> bundling spam:v1, built from file://{repo} at " in result.stderr
+    bundling = result.stderr.split("==> bundling", 1)[1]
+    assert "nervosum-notebooks-" not in bundling + result.stdout
     listed = json.loads(nervosum("ls", "--format", "json", env=home_env).stdout)
     assert [(b["name"], b["tag"]) for b in listed] == [("spam", "v1")]
     bundle = Path(str(listed[0]["path"]))  # the bundle's folder serves its app/

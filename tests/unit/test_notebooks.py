@@ -318,6 +318,17 @@ def test_a_bad_name_exits_2_before_any_notebook_runs(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_the_image_default_is_said_as_build_says_it() -> None:
+    """An image is built by default only when a builder works, not when one is installed."""
+    from click.testing import CliRunner
+
+    from nervosum.cli import main
+
+    for command in (["notebooks", "build"], ["build"]):
+        shown = " ".join(CliRunner().invoke(main, [*command, "--help"]).output.split())
+        assert "[default: when podman, docker or buildah works here]" in shown, command
+
+
 def test_a_kernel_that_dies_fails_the_build_with_the_cell(tmp_path: Path) -> None:
     book = new_notebook()
     book.cells = [new_code_cell("x = 1"), new_code_cell("import os\nos._exit(3)")]

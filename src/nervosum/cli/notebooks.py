@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
-from nervosum.cli.build import build as build_bundle_command
+from nervosum.cli.build import ImageWanted, register_project
 from nervosum.cli.options import key_value_pairs
 from nervosum.cli.output import reports_errors
-from nervosum.config import DEFAULT_CONFIG
 from nervosum.errors import RequestError
 
 
@@ -60,13 +59,11 @@ def _empty_target(output: str) -> Path:
 @click.option(
     "--image/--no-image",
     default=None,
-    help="Also build an OCI image [default: when podman, docker or buildah is installed].",
+    help="Also build an OCI image [default: when podman, docker or buildah works here].",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the bundle id (or the folder).")
-@click.pass_context
 @reports_errors
 def build(
-    ctx: click.Context,
     location: str,
     notebook_list: str,
     env: tuple[str, ...],
@@ -112,20 +109,14 @@ def build(
     target = _empty_target(output) if output else None
     progress = Progress() if quiet else TerminalProgress()
     with tempfile.TemporaryDirectory(prefix="nervosum-notebooks-") as work:
-        project = build_notebooks(location, request, Path(work), progress=progress, branch=branch)
+        built = build_notebooks(location, request, Path(work), progress=progress, branch=branch)
         if target is None:
-            ctx.invoke(
-                build_bundle_command,
-                project_dir=str(project.project_dir),
-                config=DEFAULT_CONFIG,
-                image=image,
-                builder=None,
-                base_image=None,
-                platform=None,
-                quiet=quiet,
-            )
+            # The project is a private temporary copy: name what it was built from.
+            progress.step(f"bundling {request.name}:{request.tag}, built from {built.origin}")
+            wanted = ImageWanted(image=image)
+            register_project(built.project, wanted, progress=progress, quiet=quiet)
             return
-        shutil.copytree(project.project_dir, target, dirs_exist_ok=True)
+        shutil.copytree(built.project.project_dir, target, dirs_exist_ok=True)
     if quiet:
         click.echo(str(target))
         return

@@ -164,6 +164,15 @@ def run_notebooks(root: Path, build: NotebooksBuild, target: Path, progress: Pro
     write_stages(target, [PurePath(relative).name for relative in build.notebooks])
 
 
+@dataclass(frozen=True)
+class BuiltNotebooks:
+    """The servable project (in the caller's private ``workdir``) and what it was built
+    from: the user's folder, or the redacted URL and commit, for messages."""
+
+    project: Project
+    origin: str
+
+
 def build_notebooks(
     location: str,
     build: NotebooksBuild,
@@ -171,7 +180,7 @@ def build_notebooks(
     *,
     progress: Progress,
     branch: str | None = None,
-) -> Project:
+) -> BuiltNotebooks:
     """Build ``location`` (a folder or git URL) into the project ``workdir/project``."""
     require_extra()
     progress.step(f"fetching {redact(location)}")
@@ -188,4 +197,7 @@ def build_notebooks(
     lines = bundle_requirements(wanted)
     (target / REQUIREMENTS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
     origin = source.description + (f" at {source.commit[:12]}" if source.commit else "")
-    return finish_project(target, name=build.name, tag=build.tag, origin=origin, progress=progress)
+    project = finish_project(
+        target, name=build.name, tag=build.tag, origin=origin, progress=progress
+    )
+    return BuiltNotebooks(project, origin)
