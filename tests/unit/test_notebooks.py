@@ -246,6 +246,22 @@ def test_requirements_must_be_installed_and_are_bundled_by_name(tmp_path: Path) 
     assert check_requirements(tmp_path / "none", progress) == []
 
 
+def test_the_install_hint_names_missing_packages_without_their_pins(tmp_path: Path) -> None:
+    """A 2020 file's pins often have no wheel for this Python: pip gets names (issue 19)."""
+    (tmp_path / "requirements.txt").write_text(
+        "pandas\nno-such-nervosum-pkg==0.11.1\nno-such-nervosum-extra[plot]>=1\n"
+    )
+    with pytest.raises(RequestError) as caught:
+        check_requirements(tmp_path, Progress())
+    assert "needs no-such-nervosum-pkg==0.11.1, no-such-nervosum-extra[plot]>=1," in str(
+        caught.value
+    )
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith(
+        "pip install no-such-nervosum-pkg 'no-such-nervosum-extra[plot]' into nervosum's"
+    )
+
+
 def test_a_local_folder_is_copied_without_vcs_data(tmp_path: Path) -> None:
     source = tmp_path / "repo"
     (source / "data").mkdir(parents=True)

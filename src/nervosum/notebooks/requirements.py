@@ -58,22 +58,36 @@ def check_requirements(
     note = found.note()
     if note:
         progress.output(note)
-    missing: list[str] = []
+    missing: list[Requirement] = []
     for requirement in wanted:
         version = _installed_version(requirement)
         if version is None:
-            missing.append(str(requirement))
+            missing.append(requirement)
         elif not requirement.specifier.contains(version, prereleases=True):
             progress.output(
                 f"{REQUIREMENTS_FILE} asks for {requirement}; {version} is installed and is used"
             )
     if missing:
+        # By name: a seed's pins are for the Python of its day (statsmodels==0.11.1 has no
+        # wheel for 3.11), and the bundle pins the installed versions anyway.
+        names = " ".join(_shell_word(_unpinned(requirement)) for requirement in missing)
         raise RequestError(
-            f"{REQUIREMENTS_FILE} needs {', '.join(missing)}, not installed here (the notebooks"
-            " run with this Python)",
-            hint="pip install them into nervosum's environment, then build again",
+            f"{REQUIREMENTS_FILE} needs {', '.join(map(str, missing))}, not installed here (the"
+            " notebooks run with this Python)",
+            hint=f"pip install {names} into nervosum's environment (the installed versions are"
+            " used and bundled), then build again",
         )
     return wanted
+
+
+def _unpinned(requirement: Requirement) -> str:
+    """The requirement without its version or marker: ``name`` or ``name[extra,...]``."""
+    extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+    return f"{requirement.name}{extras}"
+
+
+def _shell_word(text: str) -> str:
+    return f"'{text}'" if "[" in text else text  # brackets are a glob to the shell
 
 
 def bundle_requirements(wanted: list[Requirement]) -> list[str]:
@@ -81,8 +95,7 @@ def bundle_requirements(wanted: list[Requirement]) -> list[str]:
     pins the installed version), plus what loading the stages needs."""
     lines: dict[str, str] = {}
     for requirement in wanted:
-        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
-        lines.setdefault(canonicalize_name(requirement.name), f"{requirement.name}{extras}")
+        lines.setdefault(canonicalize_name(requirement.name), _unpinned(requirement))
     for name in SERVING_NEEDS:
         lines.setdefault(canonicalize_name(name), name)
     return sorted(lines.values(), key=str.lower)
