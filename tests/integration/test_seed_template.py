@@ -268,6 +268,20 @@ def test_a_missing_module_of_the_project_is_a_missing_file(
     ]
 
 
+def test_a_pickle_whose_project_module_is_missing_names_the_file(checkout: Path) -> None:
+    """The published pickle holds the template's Model: without source/model/mdl.py (a
+    written nervosum.yaml still serves the pickle) the file is named, not a package."""
+    (checkout / "nervosum.yaml").write_text(yaml.safe_dump(detect(checkout)))
+    (checkout / "source/model/mdl.py").unlink()
+    result = CliRunner().invoke(main, ["check", str(checkout)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-2:] == [
+        f"error: artifact model.pkl needs the module 'source.model.mdl': source/model/mdl.py"
+        f" is not in {checkout.resolve()}",
+        "hint: restore source/model/mdl.py (the pickle refers to its classes)",
+    ]
+
+
 def test_features_are_read_without_running_them(checkout: Path) -> None:
     features = checkout / "source/features.py"
     text = features.read_text()

@@ -100,6 +100,21 @@ def test_an_error_at_import_names_the_user_line(make_project: ProjectFactory) ->
     assert "scoring.py:5" in error.message
 
 
+def test_a_missing_module_of_the_project_is_named_as_its_file(
+    make_project: ProjectFactory,
+) -> None:
+    """A package of the project without the file a module imports: nothing to install."""
+    code = "from helpers.scaling import scale\n\n\ndef predict(data):\n    return data\n"
+    folder = make_project(NATIVE, {"scoring.py": code, "helpers/__init__.py": ""})
+
+    error = load_error(folder)
+
+    assert error.message == (
+        f"importing 'scoring' failed: helpers/scaling.py not found (at {folder}/scoring.py:1)"
+    )
+    assert error.hint == "restore helpers/scaling.py, or change the import"
+
+
 def test_predict_command_answers_with_the_function() -> None:
     result = CliRunner().invoke(main, ["predict", str(FUNCTION)], input='[{"x": 1}, {"x": 0}]')
 

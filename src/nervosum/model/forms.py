@@ -16,6 +16,7 @@ method and the fix, when the model loads, not at the first request.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import pickle
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from typing import Any
 
 from nervosum.config import ModelSpec, Project
 from nervosum.errors import ModelDefinitionError
-from nervosum.model.imports import import_user_module, prepare_path
+from nervosum.model.imports import import_user_module, missing_project_file, prepare_path
 from nervosum.model.userframes import describe_user_error
 from nervosum.notebooks.stages import STAGES_FILE, frame_call, load_stages
 
@@ -69,7 +70,7 @@ def _is_classifier(obj: Any) -> bool:
     return duck
 
 
-def _load_pickle(path: Path) -> Any:
+def _load_pickle(path: Path, project: Project) -> Any:
     try:
         import joblib
     except ImportError:
@@ -80,6 +81,13 @@ def _load_pickle(path: Path) -> Any:
         with path.open("rb") as handle:
             return pickle.load(handle)
     except ModuleNotFoundError as exc:
+        missing = missing_project_file(exc, project.project_dir, project.src_dir)
+        if missing is not None:  # the pickle names a class of the project's own code
+            raise ModelDefinitionError(
+                f"artifact {path.name} needs the module {exc.name!r}: {missing} is not in"
+                f" {project.project_dir}",
+                hint=f"restore {missing} (the pickle refers to its classes)",
+            ) from exc
         raise ModelDefinitionError(
             f"artifact {path.name} needs the module {exc.name!r}, which is not installed",
             hint="install it (add it to requirements.txt) or put its code in src",
@@ -97,7 +105,8 @@ def _load_artifact(project: Project, spec: ModelSpec) -> LoadedModel:
     prepare_path(project.project_dir, project.src_dir)  # pickles may reference user modules
     # [compat] nachlass: stages.json lists the stages `nervosum notebooks build` saved.
     stages = path.name == STAGES_FILE
-    obj = load_stages(path, _load_pickle) if stages else _load_pickle(path)
+    load = functools.partial(_load_pickle, project=project)
+    obj = load_stages(path, load) if stages else load(path)
     if not callable(getattr(obj, "predict", None)):
         raise ModelDefinitionError(
             f"artifact {spec.artifact} holds a {type(obj).__name__}, which has no predict method",

@@ -77,6 +77,18 @@ def _bind_namespace_package(dotted: str, project_dir: Path) -> None:
         sys.modules[first] = importlib.util.module_from_spec(spec)
 
 
+def missing_project_file(exc: ModuleNotFoundError, *folders: Path) -> str | None:
+    """``source/features.py`` when the module that was not found (``source.features``)
+    belongs to a package of the project (a folder of one of ``folders``): a file is
+    missing, there is no package to install (issue 19). None for any other module."""
+    parts = (exc.name or "").split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        return None
+    if not any((folder / parts[0]).is_dir() for folder in folders):
+        return None
+    return "/".join(parts) + ".py"
+
+
 def import_user_module(dotted: str, project_dir: Path, src_dir: Path) -> ModuleType:
     """Import ``dotted`` from the project; failures become one readable error."""
     prepare_path(project_dir, src_dir)
@@ -88,6 +100,12 @@ def import_user_module(dotted: str, project_dir: Path, src_dir: Path) -> ModuleT
             raise ModelDefinitionError(
                 f"module {dotted!r} not found in {project_dir}",
                 hint="check src and model.module (interface.model_module) in nervosum.yaml",
+            ) from exc
+        missing = missing_project_file(exc, project_dir, src_dir)
+        if missing is not None:
+            raise ModelDefinitionError(
+                f"importing {dotted!r} failed: {missing} not found{_where(exc, project_dir)}",
+                hint=f"restore {missing}, or change the import",
             ) from exc
         raise ModelDefinitionError(
             f"importing {dotted!r} failed: {exc}{_where(exc, project_dir)}",

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from nervosum.errors import ModelDefinitionError
-from nervosum.model.imports import import_user_module
+from nervosum.model.imports import import_user_module, missing_project_file
 from nervosum.model.userframes import describe_user_error, user_frames
 
 DATA_MODULE = "source.data.data_loader"
@@ -71,15 +71,6 @@ def _require_methods(obj: Any, names: tuple[str, ...], module: ModuleType) -> No
             )
 
 
-def _missing_file(exc: ModuleNotFoundError, project_dir: Path) -> str | None:
-    """``source/features.py`` when the module that was not found (``source.features``)
-    belongs to a package of the project: a file is missing, no package to install."""
-    parts = (exc.name or "").split(".")
-    if len(parts) < 2 or not (project_dir / parts[0]).is_dir():
-        return None
-    return "/".join(parts) + ".py"
-
-
 def import_project_module(dotted: str, project_dir: Path) -> ModuleType:
     """Import ``dotted`` from the project; a module of the project's own packages that
     is missing is reported as the missing file it is (issue 19)."""
@@ -88,7 +79,9 @@ def import_project_module(dotted: str, project_dir: Path) -> ModuleType:
     except ModelDefinitionError as error:
         cause = error.__cause__
         missing = (
-            _missing_file(cause, project_dir) if isinstance(cause, ModuleNotFoundError) else None
+            missing_project_file(cause, project_dir)
+            if isinstance(cause, ModuleNotFoundError)
+            else None
         )
         if missing is None or cause is None:
             raise
