@@ -27,7 +27,7 @@ from starlette.testclient import TestClient
 
 from nervosum.cli import main
 from nervosum.config import load_config
-from nervosum.config.detect.template import detect
+from nervosum.config.detect.template import LOGGING_KEYS, detect
 from nervosum.engine import Engine
 from nervosum.errors import ConfigError
 from nervosum.serving import create_app
@@ -36,19 +36,7 @@ from tests.conftest import nervosum
 SEED = Path(__file__).parents[1] / "data/seeds/FlorianBorn__machine-learning-microservice-template"
 PUBLISHED_ID = "abab44ec-265d-4fde-9a5b-c166f478f09d"
 EXAMPLE = json.loads((SEED / "tests/prediction/example_classification1.json").read_bytes())[0]
-SWITCHES = (
-    "enable_mongodb_logging",
-    "mongo_db_name",
-    "mongo_db_url",
-    "mongo_db_port",
-    "mongodb_logging_collection_name",
-    "timezone",
-    "enable_fluentd_logging",
-    "fluentd_url",
-    "fluentd_port",
-    "fluentd_base_log_name",
-    "fluentd_log_n_best",
-)
+SWITCHES = LOGGING_KEYS
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nervosum.config.detect.template import LOGGING_KEYS
 from nervosum.config.spec import DeploySpec
 from nervosum.config.yaml_lines import parse_yaml
 from nervosum.deploy.settings import Place, apply_changes
@@ -76,20 +77,7 @@ OTHER_PURPOSES: dict[str, str] = {
             "jenkins_ansible_vault_id",
         ),
         "the model and its test request": ("model_path", "model_name", "prediction_test_case_path"),
-        "the prediction log and the API": (
-            "enable_mongodb_logging",
-            "mongo_db_name",
-            "mongo_db_url",
-            "mongo_db_port",
-            "mongodb_logging_collection_name",
-            "timezone",
-            "enable_fluentd_logging",
-            "fluentd_url",
-            "fluentd_port",
-            "fluentd_base_log_name",
-            "fluentd_log_n_best",
-            "ID_NAME",
-        ),
+        "the prediction log and the API": (*LOGGING_KEYS, "ID_NAME"),
     }.items()
     for key in keys
 }

@@ -68,7 +68,8 @@ MONGODB_KEYS = (
 FLUENTD_SWITCH = "enable_fluentd_logging"
 FLUENTD_KEYS = ("fluentd_url", "fluentd_port", "fluentd_base_log_name")
 FLUENTD_N_BEST = "fluentd_log_n_best"
-_LOGGING_KEYS = (MONGODB_SWITCH, *MONGODB_KEYS, FLUENTD_SWITCH, *FLUENTD_KEYS, FLUENTD_N_BEST)
+# The template's logging switches (config.yaml, .env or the environment).
+LOGGING_KEYS = (MONGODB_SWITCH, *MONGODB_KEYS, FLUENTD_SWITCH, *FLUENTD_KEYS, FLUENTD_N_BEST)
 
 
 def is_checkout(folder: Path) -> bool:
@@ -369,15 +370,15 @@ def _type_of(value: Any) -> str:
 def _switches(folder: Path, settings: dict[str, Setting]) -> dict[str, Setting]:
     """The logging settings as the template's process saw them: config.yaml, then
     ``.env`` (python-dotenv never overrides a variable already set), then the environment."""
-    found = {key: settings[key] for key in _LOGGING_KEYS if key in settings}
+    found = {key: settings[key] for key in LOGGING_KEYS if key in settings}
     dotenv = folder / DOTENV_FILE
     if dotenv.is_file():
         from dotenv import dotenv_values
 
         for key, value in dotenv_values(dotenv).items():
-            if key in _LOGGING_KEYS and value is not None:
+            if key in LOGGING_KEYS and value is not None:
                 found[key] = Setting(value, DOTENV_FILE)
-    for key in _LOGGING_KEYS:
+    for key in LOGGING_KEYS:
         if key in os.environ:
             found[key] = Setting(os.environ[key], "the environment")
     return found
