@@ -304,7 +304,7 @@ def test_build_bundles_what_the_trained_model_needs(
     bundle's: model.requirements.txt, written by train, is."""
     _train(checkout)
     (checkout / ".env").write_text("enable_fluentd_logging=False\n")
-    result = nervosum("build", str(checkout), env=home_env)
+    result = nervosum("build", str(checkout), "--no-image", env=home_env)
     assert result.returncode == 0, result.stderr
     (bundle,) = (Path(home_env["NERVOSUM_HOME"]) / "bundles").iterdir()
     manifest = json.loads((bundle / "manifest.json").read_text())
