@@ -18,6 +18,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from nervosum.build.progress import Progress
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 PROJECTS = Path(__file__).resolve().parent / "fixtures" / "projects"
@@ -216,3 +218,16 @@ DOUBLER_CODE = """
 def doubler(make_project: ProjectFactory) -> Path:
     """A tiny batch model: y = 2 * x * n; it raises on x == 13 and sleeps DOUBLER_SLEEP s."""
     return make_project(DOUBLER, {"doubler.py": DOUBLER_CODE})
+
+
+class Recorder(Progress):
+    """Progress that keeps what a build reports, to read it back."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def step(self, text: str) -> None:
+        self.lines.append(text)
+
+    def output(self, line: str) -> None:
+        self.lines.append(line)

@@ -12,19 +12,9 @@ from nervosum.build.progress import Progress
 from nervosum.build.requirements import mask_credentials, read_requirements
 from nervosum.errors import ConfigError, RequestError
 from nervosum.notebooks.requirements import check_requirements
+from tests.conftest import Recorder
 
 WILLB = Path(__file__).parents[1] / "data" / "seeds" / "willb__ml-workflows-notebook"
-
-
-class Recorder(Progress):
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def step(self, text: str) -> None:
-        self.lines.append(text)
-
-    def output(self, line: str) -> None:
-        self.lines.append(line)
 
 
 def test_willbs_pipenv_requirements_are_read_with_one_note() -> None:

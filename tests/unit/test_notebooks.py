@@ -45,19 +45,7 @@ from nervosum.notebooks.stages import (
     write_stages,
 )
 from nervosum.serving.body import json_args_rows
-
-
-class Recorder(Progress):
-    """Progress that keeps what the build reports, to read it back."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def step(self, text: str) -> None:
-        self.lines.append(text)
-
-    def output(self, line: str) -> None:
-        self.lines.append(line)
+from tests.conftest import Recorder
 
 
 def load_pickle(path: Path) -> Any:
