@@ -499,11 +499,11 @@ def test_unknown_key_inside_a_schema_item_suggests_the_right_one(make_project) -
 
 
 def test_unknown_key_without_a_close_match_lists_allowed_keys(make_project) -> None:
-    project = make_project(MODEL + "server:\n  zzzz: 1\n")
+    project = make_project(MODEL + "batching:\n  zzzz: 1\n")
 
     assert rendered(load_error(project)) == [
-        "FILE:6: server.zzzz: unknown key (allowed keys: host, port, max_body_size, workers, "
-        "timeout, graceful_timeout, preload, model_process)",
+        "FILE:6: batching.zzzz: unknown key (allowed keys: enabled, max_batch_size, "
+        "max_wait_ms, max_queue)",
     ]
 
 

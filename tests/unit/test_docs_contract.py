@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from nervosum.cli import main
 from nervosum.config.spec import (
+    AuthSpec,
     BatchingSpec,
     BuildSpec,
     Deployment,
@@ -34,6 +35,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "server.": ServerSpec,
     "batching.": BatchingSpec,
     "errors.": ErrorsSpec,
+    "auth.": AuthSpec,
     "build.": BuildSpec,
     "metrics.": MetricsSpec,
     "logging.": LoggingSpec,
@@ -53,6 +55,7 @@ def documented_keys() -> list[str]:
                 "model",
                 "server",
                 "errors",
+                "auth",
                 "batching",
                 "build",
                 "metrics",

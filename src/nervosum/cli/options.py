@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -71,9 +72,43 @@ def listen_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
         ),
     ]
+    options += [
+        click.option(
+            f"--{name.replace('_', '-')}",
+            metavar=metavar,
+            envvar=f"NERVOSUM_{name.upper()}",
+            expose_value=False,
+            callback=_remember_security_flag,
+            help=f"{text} [env NERVOSUM_{name.upper()}].",
+        )
+        for name, metavar, text in SECURITY_FLAGS
+    ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+# TLS and authentication flags: every HTTP server takes them, so they travel in
+# ``ctx.meta`` instead of each command's signature.
+SECURITY_FLAGS = (
+    ("ssl_certfile", "PEM", "Serve HTTPS with this certificate chain (needs --ssl-keyfile)"),
+    ("ssl_keyfile", "PEM", "The private key of --ssl-certfile"),
+    ("ssl_ca_certs", "PEM", "Require client certificates signed by these CAs (mTLS)"),
+    ("api_keys_file", "FILE", "API key hashes, one per line (nervosum token create)"),
+    ("jwks_file", "FILE", "Accept JWT bearer tokens signed by this JSON Web Key Set"),
+    ("jwt_audience", "AUD", "The audience a JWT must name (with --jwks-file)"),
+)
+SECURITY_META = "nervosum.security"
+
+
+def _remember_security_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None and param.name is not None:
+        ctx.meta.setdefault(SECURITY_META, {})[param.name] = value
+
+
+def with_security_flags(ctx: click.Context, options: ServeOptions) -> ServeOptions:
+    """``options`` with the TLS and authentication flags given to this command."""
+    return dataclasses.replace(options, **ctx.meta.get(SECURITY_META, {}))
 
 
 def listen_settings(
@@ -87,7 +122,7 @@ def listen_settings(
     """What :func:`listen_options` gave, as the server's options (``--debug`` included)."""
     from nervosum.serving.server import ServeOptions
 
-    return ServeOptions(
+    options = ServeOptions(
         host=host,
         port=port,
         graceful_timeout=graceful_timeout,
@@ -95,6 +130,7 @@ def listen_settings(
         log_level=log_level,
         debug=bool(ctx.find_root().params.get("debug")),
     )
+    return with_security_flags(ctx, options)
 
 
 def key_value_pairs(

@@ -6,7 +6,12 @@ import sys
 
 import click
 
-from nervosum.cli.options import listen_options, parse_workers, project_arguments
+from nervosum.cli.options import (
+    listen_options,
+    parse_workers,
+    project_arguments,
+    with_security_flags,
+)
 from nervosum.cli.output import reports_errors
 
 
@@ -92,4 +97,4 @@ def serve(
         log_level=log_level,
         debug=bool(ctx.find_root().params.get("debug")),
     )
-    sys.exit(run(project, options))
+    sys.exit(run(project, with_security_flags(ctx, options)))

@@ -252,14 +252,30 @@ class ModelSpec(_Frozen):
 
 
 class ServerSpec(_Frozen):
+    """`server:`: where and how the HTTP servers listen, and the limits every request
+    meets before it reaches a route. The defaults hold on the manifests `nervosum
+    deploy` renders (1 GiB of memory, a 2 s probe timeout)."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=0, le=65535)
-    max_body_size: int = Field(default=8 * 1024 * 1024, gt=0)
+    max_body_size: int = Field(default=8 * 1024 * 1024, gt=0)  # also bounds an inflated body
     workers: int | Literal["auto"] = 1
     timeout: float = Field(default=60.0, gt=0)
     graceful_timeout: float = Field(default=30.0, ge=0)
     preload: bool = True
     model_process: bool = False
+    max_header_size: int = Field(default=64 * 1024, ge=1024)  # request line + headers: 431
+    max_url_size: int = Field(default=8 * 1024, ge=256)  # the request target: 414
+    header_timeout: float = Field(default=10.0, gt=0)  # seconds to send the headers: 408
+    body_timeout: float = Field(default=60.0, gt=0)  # seconds to send the body: 408
+    keep_alive_timeout: float = Field(default=5.0, gt=0)  # an idle connection is closed
+    max_connections: int = Field(default=1000, ge=1)  # open at once per process; past it 503
+    max_rows: int | None = Field(default=None, ge=1)  # rows per request: 413; None: no limit
+    admin_rate_limit: int = Field(default=30, ge=1)  # admin requests per minute per address
+    json_text_plain: bool = False  # [compat] read text/plain bodies as JSON (cross-site risk)
+    ssl_certfile: str | None = None  # PEM certificate chain: HTTPS
+    ssl_keyfile: str | None = None  # its PEM private key
+    ssl_ca_certs: str | None = None  # PEM CA bundle: client certificates required (mTLS)
 
     @field_validator("workers")
     @classmethod
@@ -267,6 +283,16 @@ class ServerSpec(_Frozen):
         if isinstance(value, int) and value < 1:
             raise ValueError("workers must be at least 1, or 'auto' for one per CPU core")
         return value
+
+    @model_validator(mode="after")
+    def _certificate_and_key(self) -> ServerSpec:
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("HTTPS needs both ssl_certfile and ssl_keyfile")
+        if self.ssl_ca_certs and not self.ssl_certfile:
+            raise ValueError(
+                "ssl_ca_certs (client certificates) needs ssl_certfile and ssl_keyfile"
+            )
+        return self
 
 
 class BatchingSpec(_Frozen):
@@ -289,6 +315,34 @@ class BuildSpec(_Frozen):
 
 class ErrorsSpec(_Frozen):
     expose_details: bool = True
+
+
+Access = Literal["open", "predict", "admin"]
+
+
+class AuthSpec(_Frozen):
+    """`auth:`: who may call the servers. Off until a key source or a JWKS is given.
+
+    API keys are stored only as hashes (lines printed by `nervosum token create`), from
+    `keys_file` and from the NERVOSUM_API_KEYS environment variable; JWT bearer tokens are
+    checked offline against `jwks_file`. Health routes are always open; `metrics` and
+    `docs` (/docs, /openapi.json, /schema) say who may read them.
+    """
+
+    keys_file: str | None = None  # lines "sha256:<hex> <scope>[,<scope>] [name]"
+    jwks_file: str | None = None  # a JSON Web Key Set file: JWT bearer tokens
+    audience: str | None = None  # a JWT's aud must hold it (needed with jwks_file)
+    issuer: str | None = None  # a JWT's iss must equal it
+    scope_claim: str = "scope"  # the JWT claim naming its scopes (space-separated or a list)
+    metrics: Access = "admin"
+    docs: Access = "predict"
+    max_failures: int = Field(default=10, ge=1)  # failed attempts per address per minute: 429
+
+    @model_validator(mode="after")
+    def _jwt_needs_audience(self) -> AuthSpec:
+        if self.jwks_file and not self.audience:
+            raise ValueError("jwks_file needs audience: the tokens' aud this server accepts")
+        return self
 
 
 class MetricsSpec(_Frozen):
@@ -572,6 +626,7 @@ class NervosumConfig(_Frozen):
     id_field: str | None = None
     server: ServerSpec = ServerSpec()
     errors: ErrorsSpec = ErrorsSpec()
+    auth: AuthSpec = AuthSpec()
     batching: BatchingSpec = BatchingSpec()
     build: BuildSpec = BuildSpec()
     metrics: MetricsSpec = MetricsSpec()

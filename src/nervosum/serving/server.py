@@ -24,7 +24,7 @@ import pydantic
 import uvicorn
 
 from nervosum.config import Project
-from nervosum.config.spec import ServerSpec
+from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, RequestError
 from nervosum.serving.app import create_app
@@ -44,6 +44,12 @@ class ServeOptions:
     graceful_timeout: float | None = None
     preload: bool | None = None
     model_process: bool | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_ca_certs: str | None = None
+    api_keys_file: str | None = None
+    jwks_file: str | None = None
+    jwt_audience: str | None = None
     access_log: bool = False
     log_level: str = "info"
     debug: bool = False
@@ -65,6 +71,23 @@ class ServeOptions:
                 for name, msg in first.items()
             )
             raise RequestError(f"invalid server option: {problems}") from None
+
+    def auth_settings(self, auth: AuthSpec) -> AuthSpec:
+        """``auth`` (nervosum.yaml's ``auth:``) with ``--api-keys``, ``--jwks`` and
+        ``--jwt-audience`` applied (and validated)."""
+        overrides = {
+            name: value
+            for name, value in (
+                ("keys_file", self.api_keys_file),
+                ("jwks_file", self.jwks_file),
+                ("audience", self.jwt_audience),
+            )
+            if value is not None
+        }
+        try:
+            return AuthSpec.model_validate({**auth.model_dump(), **overrides})
+        except pydantic.ValidationError as exc:
+            raise RequestError(f"invalid auth option: {exc.errors()[0]['msg']}") from None
 
 
 def worker_count(settings: ServerSpec) -> int:
