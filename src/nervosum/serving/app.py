@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nervosum.config import Project
-from nervosum.config.spec import ServerSpec
+from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
 from nervosum.observe.metrics import HttpMetrics
@@ -145,6 +145,7 @@ def create_app(
     project: Project,
     settings: ServerSpec | None = None,
     *,
+    auth: AuthSpec | None = None,
     engine: Engine | None = None,
     debug: bool = False,
     on_load_failure: Callable[[BaseException], None] | None = None,
@@ -152,7 +153,8 @@ def create_app(
 ) -> Starlette:
     """The ASGI app serving ``project``; pass a loaded ``engine`` to skip background loading.
 
-    ``settings`` defaults to the ``server:`` block of the project's nervosum.yaml.
+    ``settings`` defaults to the ``server:`` block of the project's nervosum.yaml, ``auth``
+    to its ``auth:`` block.
     ``on_loaded`` runs on the model thread once a background load has succeeded.
     """
     state = ServingState(

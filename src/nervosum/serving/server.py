@@ -192,6 +192,7 @@ def run_server(
     app = create_app(
         project,
         settings,
+        auth=options.auth_settings(project.config.auth),
         engine=engine,
         debug=options.debug,
         on_load_failure=stop_on_failure,
