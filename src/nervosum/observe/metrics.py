@@ -103,6 +103,22 @@ class PredlogMetrics:
         self._written.labels(sink).inc(count)
 
 
+class AuthMetrics:
+    """Refused authentications, by a bounded ``reason`` (missing, invalid_key,
+    invalid_token, insufficient_scope, rate_limited); every server registers it."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+        self._failures = Counter(
+            f"{prefix}_auth_failures",
+            "Requests refused by authentication, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+
+    def failed(self, reason: str) -> None:
+        self._failures.labels(reason).inc()
+
+
 class HttpMetrics:
     """The HTTP server's metric families, registered in their own registry."""
 
@@ -176,6 +192,7 @@ class HttpMetrics:
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
         self.feedback = FeedbackTracker(self.registry, prefix, model, spec.feedback_window)
         self.predlog = PredlogMetrics(self.registry, prefix)
+        self.auth = AuthMetrics(self.registry, prefix)
         # Label lookups cost more than the increments; children are cached per label set.
         self._requests: dict[tuple[str, str, int], Any] = {}
         self._latency: dict[tuple[str, str], Any] = {}

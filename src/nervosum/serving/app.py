@@ -25,6 +25,7 @@ from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError,
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.predlog.events import Exchange
 from nervosum.serving import protocols, routes, template_routes
+from nervosum.serving.auth import AuthMiddleware, load_gate
 from nervosum.serving.docs import ASSETS, docs_assets
 from nervosum.serving.exchange import CURRENT, HEADER, PREDICTION_ROUTES
 from nervosum.serving.exchange import request_id as exchange_id
@@ -154,12 +155,13 @@ def create_app(
     """The ASGI app serving ``project``; pass a loaded ``engine`` to skip background loading.
 
     ``settings`` defaults to the ``server:`` block of the project's nervosum.yaml, ``auth``
-    to its ``auth:`` block.
+    to its ``auth:`` block (a missing keys file or a bad line raises here, before serving).
     ``on_loaded`` runs on the model thread once a background load has succeeded.
     """
+    settings = settings or project.config.server
     state = ServingState(
         project,
-        settings or project.config.server,
+        settings,
         engine=engine,
         debug=debug,
         on_load_failure=on_load_failure,
@@ -188,6 +190,12 @@ def create_app(
     app.router.redirect_slashes = False  # unknown paths get a JSON 404, never a redirect
     app.state.nervosum = state
     app.state.expose_details = state.expose_details
+    gate = load_gate(
+        auth or project.config.auth,
+        admin_rate_limit=settings.admin_rate_limit,
+        on_failure=state.metrics.auth.failed,
+    )
+    app.add_middleware(AuthMiddleware, gate=gate)  # inside the metrics: denials are counted
     app.add_middleware(
         MetricsMiddleware,
         metrics=state.metrics,

@@ -1,0 +1,55 @@
+"""Which access a request needs, from its method and path alone.
+
+The check runs before routing (one middleware in front of the router), so the policy is
+a pure function of the path: exact paths in sets, a few patterns for the admin routes.
+Anything not named here needs ``predict``, so a route added later is closed by default,
+and an unknown path answers 401 rather than revealing whether it exists.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nervosum.config.spec import Access
+
+# Probes must work without credentials (Kubernetes sends none).
+HEALTH = frozenset(
+    {"/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready", "/ping", "/health"}
+)
+DOCS = frozenset({"/docs", "/openapi.json", "/schema"})
+DOCS_ASSETS = "/docs/assets/"
+METRICS = "/metrics"
+# The Open Inference Protocol's model repository extension (serve-repo).
+_REPOSITORY = re.compile(r"/v2/repository/(index|models/[^/]+/(load|unload))")
+
+
+class Policy:
+    """The access each route of a server needs.
+
+    ``base`` is serve-repo's base path (its refresh routes are admin); ``metrics`` and
+    ``docs`` are ``auth.metrics`` and ``auth.docs``.
+    """
+
+    def __init__(self, *, metrics: Access, docs: Access, base: str | None = None) -> None:
+        self.metrics = metrics
+        self.docs = docs
+        self.refresh = f"/{base}/-/refresh" if base else None
+        self.refactor = f"/{base}/refactor" if base else None
+
+    def access(self, method: str, path: str) -> Access:
+        if path in HEALTH:
+            return "open"
+        if path == METRICS:
+            return self.metrics
+        if path in DOCS or path.startswith(DOCS_ASSETS):
+            return self.docs
+        if self.is_admin(method, path):
+            return "admin"
+        return "predict"
+
+    def is_admin(self, method: str, path: str) -> bool:
+        """Routes that change what is served: refresh (POST; its GET is the report), the
+        seed's refactor (any method: it refreshed on GET), load, unload, the index."""
+        if path == self.refresh:
+            return method == "POST"
+        return path == self.refactor or _REPOSITORY.fullmatch(path) is not None
