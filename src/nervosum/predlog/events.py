@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from nervosum.errors import NervosumError
+from nervosum.errors import NervosumError, RequestError
 from nervosum.model import PROBABILITIES
 from nervosum.schema import Record
 
 PREDICTION = "prediction"
 FEEDBACK = "feedback"
+MAX_LOGGED_REQUEST = 64 * 1024  # bytes of a failed request's body or message kept
+WITHHELD = "withheld: logging.inputs is false (the client got the message)"
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,20 @@ def prediction_records(
 
 
 def failure_record(
-    origin: Origin, exchange: Exchange, error: NervosumError, request: Any
+    origin: Origin, exchange: Exchange, error: NervosumError, request: Any, *, log_inputs: bool
 ) -> Record:
-    """The one record of a request that got no prediction."""
-    return {
+    """The one record of a request that got no prediction. ``request`` is what was sent:
+    the validated records, or the raw body or message (bytes: its first
+    ``MAX_LOGGED_REQUEST`` bytes are kept, as text).
+
+    With ``log_inputs`` false nothing the client sent is kept: no ``request``, and the
+    error's message is withheld when it can describe the request's content (a rejected
+    request's message names its fields and values, a model's ``InvalidInputError`` is the
+    model's own text). The type and error id stay, and ids are kept as on predictions.
+    Every runtime builds its failure records here, so the rule holds for all of them
+    (issue 20: a 422's record kept the raw body with inputs off).
+    """
+    record: Record = {
         "kind": PREDICTION,
         **_when(),
         "id": exchange.request_id,
@@ -133,9 +145,20 @@ def failure_record(
         "runtime": origin.runtime,
         "status": "error",
         "latency_ms": round((time.perf_counter() - exchange.started) * 1000, 3),
-        "request": request,
-        "error": {"type": error.code, "message": error.message, "error_id": error.error_id},
     }
+    message = error.message
+    if log_inputs:
+        record["request"] = _as_logged(request)
+    elif isinstance(error, RequestError) or error.details:
+        message = WITHHELD
+    record["error"] = {"type": error.code, "message": message, "error_id": error.error_id}
+    return record
+
+
+def _as_logged(request: Any) -> Any:
+    if isinstance(request, bytes | bytearray | memoryview):
+        return bytes(request[:MAX_LOGGED_REQUEST]).decode("utf-8", "replace")
+    return request
 
 
 def feedback_records(model: str, items: Sequence[Record]) -> list[Record]:

@@ -35,6 +35,7 @@ from nervosum.predlog.writer import PredictionLog
 from nervosum.schema import Record
 from nervosum.serving.batcher import Batcher, refuse_when_full
 from nervosum.serving.exchange import current as current_exchange
+from nervosum.serving.model_process import RemoteEngine
 
 MAX_LOGGED_BODY = 64 * 1024  # bytes of a failed request's body kept in its log record
 
@@ -68,7 +69,7 @@ class ServingState:
         self.load_error: BaseException | None = None
         self.openapi: dict[str, Any] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self.engine: Engine | None = None
+        self._engine: Engine | None = None
         self.batcher: Batcher | None = None
         self._unbatched_rows = 0
         self.predlog: PredictionLog | None = None
@@ -90,10 +91,28 @@ class ServingState:
                 on_answers=self.metrics.predictions.observe,
             )
             self.batcher = batcher
-        self.engine = engine
+        self._engine = engine
+        if isinstance(engine, RemoteEngine):
+            engine.when_lost(self._model_process_lost)
         handle = engine.handle
         self.metrics.predictions.describe_engine(engine)
         self.metrics.loaded(self.project.config.tag, handle.identity.uuid, handle.load_seconds)
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine while it can answer: None while the model loads, after a failed load
+        and while its model process is down, so every readiness route says not ready."""
+        engine = self._engine
+        if isinstance(engine, RemoteEngine) and not engine.running:
+            return None
+        return engine
+
+    def _model_process_lost(self, error: NervosumError) -> None:
+        """The model process kept dying: the model is as lost as one that failed to load,
+        so the server stops the same way (exit code 1)."""
+        self.load_error = error
+        if self.on_load_failure is not None:
+            self.on_load_failure(error)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -116,7 +135,7 @@ class ServingState:
             )
         if self.batcher is not None:
             self.batcher.reopen()
-        if self.engine is None:
+        if self._engine is None:
             self.executor.submit(self._load)
 
     async def load(self) -> None:
@@ -152,10 +171,14 @@ class ServingState:
             self.on_loaded()
 
     def require_engine(self) -> Engine:
-        if self.engine is None:
+        """The engine, or the 503 that says why there is none to answer now."""
+        engine = self._engine
+        if engine is None:
             reason = "failed to load" if self.load_error else "is still loading"
             raise NotReadyError(f"model {self.project.config.name} {reason}")
-        return self.engine
+        if isinstance(engine, RemoteEngine):
+            engine.require_running()
+        return engine
 
     async def run_model(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``func`` on the model thread, keeping the event loop free."""
@@ -228,9 +251,9 @@ class ServingState:
         self.metrics.predictions.observe([outputs], time.perf_counter() - started)
         return outputs
 
-    def _require_origin(self) -> Origin:
+    def _origin_of(self, engine: Engine) -> Origin:
         if self._origin is None:
-            identity = self.require_engine().handle.identity
+            identity = engine.handle.identity
             config = self.project.config
             self._origin = Origin(config.name, config.tag, identity.uuid, identity.created)
         return self._origin
@@ -238,21 +261,23 @@ class ServingState:
     def log_exchange(
         self, exchange: Exchange, failure: NervosumError | None, scope: MutableMapping[str, Any]
     ) -> None:
-        """Remember its predictions for feedback; hand it to the prediction log."""
-        if self.engine is None:
+        """Remember its predictions for feedback; hand it to the prediction log (also
+        while a model process restarts: its 503s are logged like any failure)."""
+        engine = self._engine
+        if engine is None:
             return
         if failure is None and exchange.outputs is not None:
-            ids = prediction_ids(exchange, self.engine.id_field)
-            self.metrics.feedback.remember(ids, exchange.outputs, self.engine.id_field)
+            ids = prediction_ids(exchange, engine.id_field)
+            self.metrics.feedback.remember(ids, exchange.outputs, engine.id_field)
         if self.predlog is None:
             return
-        origin = self._require_origin()
+        origin = self._origin_of(engine)
         spec = self.predlog.spec
         if failure is None and exchange.outputs is not None:
             records = prediction_records(
                 origin,
                 exchange,
-                id_field=self.engine.id_field,
+                id_field=engine.id_field,
                 keep_best=spec.n_best,
                 log_inputs=spec.inputs,
             )

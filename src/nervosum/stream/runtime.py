@@ -37,7 +37,6 @@ from nervosum.stream.transport import Message, Outgoing, Transport
 log = logging.getLogger("nervosum.stream")
 
 MAX_BACKOFF = 5.0
-MAX_LOGGED_PAYLOAD = 64 * 1024  # bytes of a failed message kept in its log record
 
 
 @dataclass(frozen=True)
@@ -236,8 +235,11 @@ class StreamWorker:
             )
         for message, error in dead:
             exchange = Exchange(message.position, route, started)
-            sent = message.payload[:MAX_LOGGED_PAYLOAD].decode("utf-8", "replace")
-            records.append(failure_record(self.origin, exchange, error, sent))
+            records.append(
+                failure_record(
+                    self.origin, exchange, error, message.payload, log_inputs=spec.inputs
+                )
+            )
         self.predlog.emit(records)
 
 
