@@ -37,7 +37,6 @@ from nervosum.serving.batcher import Batcher, refuse_when_full
 from nervosum.serving.exchange import current as current_exchange
 from nervosum.serving.model_process import RemoteEngine
 
-MAX_LOGGED_BODY = 64 * 1024  # bytes of a failed request's body kept in its log record
 
 log = logging.getLogger("nervosum.serving")
 
@@ -284,9 +283,7 @@ class ServingState:
         else:
             failure = failure or NervosumError("the request got no prediction")
             sent = exchange.inputs if exchange.inputs is not None else scope.get("nervosum.body")
-            if isinstance(sent, bytes):
-                sent = sent[:MAX_LOGGED_BODY].decode("utf-8", "replace")
-            records = [failure_record(origin, exchange, failure, sent)]
+            records = [failure_record(origin, exchange, failure, sent, log_inputs=spec.inputs)]
         self.predlog.emit(records)
 
     def feedback(self, items: list[Record]) -> dict[str, Any]:
