@@ -28,6 +28,8 @@ from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, RequestError
 from nervosum.serving.app import create_app
+from nervosum.serving.limits import limited_protocol
+from nervosum.serving.tls import server_context, uvicorn_tls
 
 log = logging.getLogger("nervosum.serving")
 
@@ -98,21 +100,32 @@ def worker_count(settings: ServerSpec) -> int:
 
 
 def uvicorn_config(app: Any, settings: ServerSpec, options: ServeOptions) -> uvicorn.Config:
+    """How every nervosum HTTP server runs ``app`` (serve, its workers, serve-repo, graph
+    serve): with the request limits of ``settings`` and, when configured, TLS.
+
+    No route takes a WebSocket, so upgrade requests are answered as plain HTTP/1.1.
+    uvicorn counts the keep-alive timeout in whole seconds: it is rounded up.
+    """
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=limited_protocol(settings),
+        ws="none",
+        timeout_keep_alive=math.ceil(settings.keep_alive_timeout),
         log_level=options.log_level,
         access_log=options.access_log,
         lifespan="on",
         server_header=False,
         timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
+        **uvicorn_tls(settings),
     )
 
 
 def serve(project: Project, options: ServeOptions) -> int:
     """Serve until stopped (SIGTERM drains in-flight requests); returns the exit code."""
     settings = options.settings(project.config.server)
+    server_context(settings)  # a bad certificate is one error before the model loads
     workers = worker_count(settings)
     if workers > 1:
         from nervosum.serving.prefork import serve_prefork
