@@ -6,7 +6,9 @@ it, so they share its memory copy-on-write: two workers cost little more than on
 for models that are not fork-safe (e.g. those holding threads or GPU contexts at load).
 
 The supervisor restarts a worker that dies, forwards SIGTERM / SIGINT to all workers
-(each drains its in-flight requests) and exits 0 once they have stopped.
+(each drains its in-flight requests) and exits 0 once they have stopped. Its signal
+handlers are in place before the first fork, and the workers die with it: a supervisor
+killed with SIGKILL leaves no worker holding the port (issue 20, item 12).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import signal
 import socket
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -31,15 +32,19 @@ from nervosum.engine import Engine
 from nervosum.observe.memory import SUPERVISOR_ENV
 from nervosum.observe.metrics import process_exited, share_across_processes
 from nervosum.serving.server import ServeOptions, run_server
+from nervosum.serving.supervision import (
+    MAX_RESTARTS,
+    RESTART_WINDOW,
+    RestartBudget,
+    die_with_parent,
+)
 
 log = logging.getLogger("nervosum.serving")
 
 # Libraries whose thread pools (OpenMP, intra-op threads) may deadlock in a forked child.
 FORK_RISKY = ("torch", "tensorflow", "lightgbm", "xgboost", "catboost")
 
-# Workers that die this many times within RESTART_WINDOW seconds mean a broken setup.
-MAX_RESTARTS = 5
-RESTART_WINDOW = 10.0
+_STOPS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -61,17 +66,29 @@ class Supervisor:
         self.workers = workers
         self.children: set[int] = set()
         self.stopping = False
-        self.restarts: list[float] = []
+        self.budget = RestartBudget()
 
     def _spawn(self) -> None:
-        pid = os.fork()
+        """Fork a worker that dies with the supervisor. Stop signals stay blocked across
+        the fork, so a worker never runs the supervisor's handlers: it sets the defaults
+        back before it takes any signal."""
+        supervisor = os.getpid()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if pid:
             self.children.add(pid)
             return
         code = 1
         try:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            for signum in _STOPS:
+                signal.signal(signum, signal.SIG_DFL)
+            die_with_parent(supervisor, signal.SIGTERM)  # a worker drains, then exits
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
             code = self.target()
         except BaseException:
             traceback.print_exc()
@@ -91,19 +108,20 @@ class Supervisor:
         if code == 2:  # the model cannot load: restarting will not help
             log.error("worker %d could not load the model; stopping", pid)
             return 2
-        now = time.monotonic()
-        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW] + [now]
-        if len(self.restarts) > MAX_RESTARTS:
+        if not self.budget.allows():
             log.error("workers keep dying (%d in %.0fs); stopping", MAX_RESTARTS, RESTART_WINDOW)
             return 1
         log.warning("worker %d exited with %d; starting a new one", pid, code)
         return None
 
     def run(self) -> int:
+        # Before the first fork: a SIGTERM that arrives while workers start still stops them.
+        for signum in _STOPS:
+            signal.signal(signum, self._stop)
         for _ in range(self.workers):
+            if self.stopping:
+                break
             self._spawn()
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
         status = 0
         while self.children:
             try:
