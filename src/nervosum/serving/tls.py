@@ -4,6 +4,11 @@ uvicorn takes the file names itself (:func:`uvicorn_tls`); the stream side port 
 asyncio and needs an ``ssl.SSLContext`` (:func:`server_context`). Both read the same
 three settings, so HTTPS and mutual TLS mean the same thing on every port: a CA bundle
 makes client certificates required, never merely requested.
+
+Both load the files once themselves first: a missing file, a key that does not match its
+certificate or a file that is not PEM is one readable error (exit 2) before anything
+listens, instead of a traceback in every worker. A passphrase-protected key is refused
+rather than prompted for on the terminal.
 """
 
 from __future__ import annotations
@@ -30,9 +35,8 @@ def _check_files(settings: ServerSpec) -> None:
 
 def uvicorn_tls(settings: ServerSpec) -> dict[str, Any]:
     """The keyword arguments of ``uvicorn.Config`` that turn HTTPS (and mTLS) on."""
-    if not settings.ssl_certfile:
+    if server_context(settings) is None:
         return {}
-    _check_files(settings)
     tls: dict[str, Any] = {
         "ssl_certfile": settings.ssl_certfile,
         "ssl_keyfile": settings.ssl_keyfile,
@@ -49,8 +53,33 @@ def server_context(settings: ServerSpec) -> ssl.SSLContext | None:
     _check_files(settings)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     assert settings.ssl_keyfile is not None  # ServerSpec requires the pair
-    context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+    try:
+        context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password=_no_password)
+    except ssl.SSLError as exc:
+        mismatch = getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH"
+        raise RequestError(
+            f"--ssl-keyfile {settings.ssl_keyfile} is not the private key of --ssl-certfile "
+            f"{settings.ssl_certfile}"
+            if mismatch
+            else f"--ssl-certfile {settings.ssl_certfile} / --ssl-keyfile "
+            f"{settings.ssl_keyfile}: not a PEM certificate chain and its private key",
+            hint="give a PEM certificate chain and its unencrypted PEM private key",
+        ) from None
     if settings.ssl_ca_certs:
-        context.load_verify_locations(settings.ssl_ca_certs)
+        try:
+            context.load_verify_locations(settings.ssl_ca_certs)
+        except ssl.SSLError:
+            raise RequestError(
+                f"--ssl-ca-certs {settings.ssl_ca_certs}: no PEM CA certificate in it",
+                hint="give the PEM certificates of the CAs that sign client certificates",
+            ) from None
         context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+def _no_password() -> bytes:
+    """Asked for when the key is encrypted: refuse instead of prompting on the terminal."""
+    raise RequestError(
+        "--ssl-keyfile: the private key is encrypted with a passphrase",
+        hint="give an unencrypted PEM private key, readable only by the server",
+    )
