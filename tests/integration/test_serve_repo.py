@@ -287,7 +287,7 @@ def test_a_git_refresh_adds_updates_and_removes_models_and_keeps_old_versions_on
 
         write_file(remote.work / "alpha" / "etls.py", "class transform_predict(:\n")
         remote.push("break alpha")
-        assert client.get("/models_serve/refactor").status_code == 202  # the seed's route
+        assert client.post("/models_serve/refactor").status_code == 202  # the seed's route
         report = wait_refreshed(client, "models_serve")
         assert report["failed"][0]["name"] == "alpha"
         assert seed_post(client, "alpha", {}).json() == {"alpha": 1, "rows": 1}

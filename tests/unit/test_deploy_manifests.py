@@ -430,12 +430,25 @@ def test_credentials_always_come_from_secrets(case: str) -> None:
                     assert set(item["valueFrom"]["secretKeyRef"]) == {"name", "key"}
 
 
-def test_a_repository_url_with_a_password_is_refused() -> None:
-    with pytest.raises(RequestError, match="holds a password") as caught:
-        repo_workload("https://bot:hunter2@git.example/team/models.git", None, None)
-    assert "hunter2" not in str(caught.value)
-    assert repo_workload("https://bot@git.example/team/models.git", None, None).name == "models"
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bot:hunter2@git.example/team/models.git",
+        "https://hunter2@git.example/team/models.git",  # a token alone went in plain text
+        "https://bot:hunt@er2@git.example/team/models.git",
+        "hunter2@git.example/team/models.git",  # the seed's gitPath, without https://
+    ],
+)
+def test_a_repository_url_with_credentials_is_refused(url: str) -> None:
+    with pytest.raises(RequestError, match="holds credentials") as caught:
+        repo_workload(url, None, None)
+    assert "hunter2" not in str(caught.value) and "--repo-secret" in str(caught.value)
+
+
+def test_a_repository_url_without_secrets_is_deployed() -> None:
     assert repo_workload("git.example/team/scoring.git", None, None).name == "scoring"
+    assert repo_workload("git@git.example:team/models.git", None, None).name == "models"
+    assert repo_workload("ssh://git@git.example/team/models.git", None, None).name == "models"
 
 
 def test_set_keeps_siblings_and_reads_types() -> None:

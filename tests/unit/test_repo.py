@@ -15,7 +15,8 @@ from nervosum.observe.merge import merged_exposition
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.folders import discover, etls_contract, folder_project
 from nervosum.repo.server import default_base_url, is_git
-from nervosum.repo.sources import GitAuth, folder_fingerprint, redact, seed_git_url
+from nervosum.repo.sources import GitAuth, folder_fingerprint, seed_git_url
+from nervosum.repo.urls import redact
 from nervosum.repo.variables import flatten, parse_variables
 
 
@@ -169,7 +170,7 @@ def test_git_urls_and_the_seed_git_path() -> None:
     assert seed_git_url("github.com/team/models") == "https://github.com/team/models"
     assert seed_git_url("https://github.com/team/models") == "https://github.com/team/models"
     assert seed_git_url("git@github.com:team/models.git") == "git@github.com:team/models.git"
-    assert redact("https://bob:s3cret@git.example/m.git") == "https://bob:***@git.example/m.git"
+    assert redact("https://bob:s3cret@git.example/m.git") == "https://***@git.example/m.git"
     assert redact("https://git.example/m.git") == "https://git.example/m.git"
     assert is_git("github.com/team/models") and is_git("file:///srv/m.git")
     assert not is_git("./models_serve") and not is_git("models_serve")

@@ -86,7 +86,8 @@ def show(delivered: Delivered) -> None:
 @click.option(
     "--repo-secret",
     metavar="SECRET",
-    help="--repo: a Secret with `username` and `password` keys, the https credentials.",
+    help="--repo: a Secret with `username` and `password` keys (a token as the password),"
+    " the https credentials.",
 )
 @click.option(
     "--values",

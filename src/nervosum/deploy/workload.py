@@ -20,6 +20,8 @@ from nervosum.config.spec import DeploySpec, ServerSpec, StreamSpec
 from nervosum.deploy.objects import PRE_STOP
 from nervosum.errors import RequestError
 from nervosum.registry.store import Entry
+from nervosum.repo.sources import seed_git_url
+from nervosum.repo.urls import holds_secret, redact
 
 # Seconds past the process's own drain before the kubelet's SIGKILL: time for the
 # last answers to be written and the process to exit after the drain ends.
@@ -104,10 +106,13 @@ def has_password(url: str) -> bool:
 def repo_workload(source: str, secret: str | None, image_from: Entry | None) -> Workload:
     """``serve-repo`` over ``source``; the image is a bundle's (any nervosum image
     serves a repository) or the settings' ``image``."""
-    if has_password(source):
+    if holds_secret(seed_git_url(source)):
+        # A token alone (https://TOKEN@host) is as secret as a password (issue 20).
         raise RequestError(
-            "the repository URL holds a password, which would be written into the manifests",
-            hint="keep it in a Secret with username and password keys: --repo-secret NAME",
+            f"the repository URL {redact(seed_git_url(source))} holds credentials, which"
+            " would be written into the manifests in plain text",
+            hint="give the URL without them and keep them in a Secret with username and"
+            " password keys (a token as the password): --repo-secret NAME",
         )
     path = urlsplit(source if "://" in source else f"//{source}").path
     name = PurePosixPath(path).name.removesuffix(".git") or "models"

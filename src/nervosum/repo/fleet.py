@@ -153,7 +153,9 @@ class ModelFleet:
             except Exception as exc:
                 report.status = "failed"
                 report.error = _message(exc)
-                log.error("refresh of %s failed, models keep serving: %s", self.source, exc)
+                log.error(
+                    "refresh of %s failed, models keep serving: %s", self.source.description, exc
+                )
             finally:
                 self.started = True
                 self.metrics.ready.set(1)  # the repository server's own row: it is serving

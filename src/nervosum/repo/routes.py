@@ -2,45 +2,80 @@
 
 Seed routes (model-serving-framework): ``POST /<base>/<Folder>`` with ``{"variables":
 ...}`` answers that model's dict, ``POST /<base>/all`` merges every ready model's dict
-in folder-name order (later keys win), ``GET /<base>/refactor`` refreshes (the seed
-answered 500 there). Native routes: ``POST /models/<name>/predict`` (the single-model
-``/predict`` contract), ``GET /models``, the refresh report, health, metrics, and the
-Open Inference Protocol's model repository extension.
+in folder-name order (later keys win), ``POST /<base>/refactor`` refreshes (the seed's
+route, a GET that answered 500; a GET now answers 405: a refresh changes the server, and
+any web page can make a browser send a GET, issue 20). Native routes:
+``POST /models/<name>/predict`` (the single-model ``/predict`` contract), ``GET /models``,
+the refresh report, health, metrics, and the Open Inference Protocol's model repository
+extension.
 
 A handler that answers for one model leases that model's serving version and leaves its
-state in the scope, so the middleware counts and logs the request under that model.
+state in the scope, so the middleware counts and logs the request under that model; its
+errors show the details that model's ``errors.expose_details`` allows (issue 20: the
+server's own setting used to decide for every model).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from nervosum.config.spec import ServerSpec
-from nervosum.errors import NervosumError, NotReadyError
+from nervosum.errors import MethodNotAllowedError, NervosumError, NotReadyError
 from nervosum.observe.merge import merged_exposition
 from nervosum.repo.fleet import ModelFleet
 from nervosum.repo.slots import ModelSlot
 from nervosum.repo.variables import parse_variables
 from nervosum.schema import Record
 from nervosum.serving.body import load_json, read_json_body
-from nervosum.serving.guard import guarded
-from nervosum.serving.responses import JsonResponse
+from nervosum.serving.guard import guarded_as, native_error
+from nervosum.serving.responses import JsonResponse, error_response
 from nervosum.serving.routes import predict_with, query_flag
 from nervosum.serving.state import ServingState
 
 SEED_HOME = "works!"  # what the seed's / and /<base>/ answered
+SEED_REFRESH = "refactor"  # the seed's refresh route, /<base>/refactor
 STATE_KEY = "nervosum.state"  # the scope keys the middleware reads
 METRICS_KEY = "nervosum.metrics"
 MAX_BODY = ServerSpec().max_body_size  # the single-model server's default
+
+log = logging.getLogger("nervosum.repo")
+# Whether the model a request leased shows error details; a context variable because the
+# guard renders the error after the handler (and its lease) has ended, in the same task.
+_exposes: ContextVar[bool] = ContextVar("nervosum.repo.expose_details", default=True)
 
 
 def fleet_of(request: Request) -> ModelFleet:
     fleet: ModelFleet = request.app.state.fleet
     return fleet
+
+
+def model_error(error: NervosumError, expose_details: bool) -> JsonResponse:
+    """The native error, with details only if the server and the answering model allow."""
+    shown = expose_details and _exposes.get()
+    if error.details and expose_details and not shown:
+        # Hidden from the client by the model's errors.expose_details, kept for operators.
+        log.warning("%s: %s %s", error.code, error.message, error.details)
+    return native_error(error, shown)
+
+
+guarded = guarded_as(model_error)
+
+
+@contextmanager
+def _leased(request: Request, slot: ModelSlot) -> Iterator[ServingState]:
+    """The slot's serving version for this request, counted and shown as that model's."""
+    with slot.lease() as state:
+        request.scope[STATE_KEY] = state
+        _exposes.set(state.expose_details)
+        yield state
 
 
 def _slot(request: Request) -> ModelSlot:
@@ -69,11 +104,12 @@ async def home(request: Request) -> Response:
 
 @guarded
 async def seed_predict(request: Request) -> Response:
+    if request.path_params["name"] == SEED_REFRESH:  # [compat] no folder takes the name
+        return await refresh_start(request)
     slot = _slot(request)
     body = await read_json_body(request, MAX_BODY)
     records, many = parse_variables(body)
-    with slot.lease() as state:
-        request.scope[STATE_KEY] = state
+    with _leased(request, slot) as state:
         return JsonResponse(await _seed_answer(state, records, many))
 
 
@@ -99,7 +135,9 @@ async def seed_all(request: Request) -> Response:
     headers = {"X-Models-Skipped": ",".join(skipped)} if skipped else None
     if by_model:
         shown = {
-            slot.name: answer if isinstance(answer, dict) else {"error": answer.to_record()}
+            slot.name: answer
+            if isinstance(answer, dict)
+            else {"error": answer.to_record(expose_details=slot.expose_details)}
             for slot, answer in zip(slots, answers, strict=True)
         }
         return JsonResponse(shown, headers=headers)
@@ -112,9 +150,7 @@ async def seed_all(request: Request) -> Response:
 
 @guarded
 async def native_predict(request: Request) -> Response:
-    slot = _slot(request)
-    with slot.lease() as state:
-        request.scope[STATE_KEY] = state
+    with _leased(request, _slot(request)) as state:
         return await predict_with(state, request)
 
 
@@ -135,6 +171,16 @@ async def model(request: Request) -> Response:
 
 @guarded
 async def refresh_start(request: Request) -> Response:
+    """Start a refresh: POST only, on ``/-/refresh`` and the seed's ``/refactor``."""
+    if request.method != "POST":
+        path = request.url.path
+        error = MethodNotAllowedError(
+            f"{request.method} {path} does not refresh: a refresh changes the server, so it"
+            " takes a POST (a GET can be sent by any web page a browser opens)",
+            hint=f"POST {path}",
+        )
+        request.scope["nervosum.error"] = error.code
+        return error_response(error, headers={"Allow": "POST"})
     report = fleet_of(request).trigger("request")
     return JsonResponse({"refresh_id": report.id, "status": report.status}, status_code=202)
 

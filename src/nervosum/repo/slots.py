@@ -67,6 +67,12 @@ class ModelSlot:
         finally:
             version.leases -= 1
 
+    @property
+    def expose_details(self) -> bool:
+        """The serving version's ``errors.expose_details`` (an error of a model that
+        never loaded carries no details to hide)."""
+        return self.current is None or self.current.state.expose_details
+
     def unavailable(self) -> NotReadyError:
         if self.status == "failed":
             return NotReadyError(f"model {self.name} failed to load: {self.error}")

@@ -9,7 +9,10 @@ leaves everything serving (the seed ``rm -rf``'d its models first).
 Credentials for https come from the environment (``usergit`` with ``gitpassword``, or
 the ``password`` the seed's manifests set) and reach git through its environment-based
 configuration (an ``Authorization`` header): they are never written into a URL, a
-command line, the checkout's ``.git/config`` or a log line.
+command line, the checkout's ``.git/config`` or a log line. A URL given with credentials
+in it (``https://TOKEN@host/...``, ``https://user:password@host/...``) has them moved into
+that header before git sees it, and every URL and git message shown is redacted
+(:mod:`nervosum.repo.urls`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import base64
 import hashlib
 import logging
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from nervosum.errors import SourceError
 from nervosum.repo.folders import discover
+from nervosum.repo.urls import redact, split_credentials
 
 log = logging.getLogger("nervosum.repo")
 
@@ -83,11 +86,6 @@ class LocalSource(Source):
         return Snapshot(self.root, f"local-{digest}", prints)
 
 
-def redact(url: str) -> str:
-    """``url`` without a password it may carry (``https://user:secret@host`` -> ``user:***``)."""
-    return re.sub(r"(//[^/:@]+):[^/@]*@", r"\1:***@", url)
-
-
 @dataclass(frozen=True)
 class GitAuth:
     """https credentials, kept out of URLs and command lines."""
@@ -127,10 +125,16 @@ class GitSource(Source):
     def __init__(
         self, url: str, workdir: Path, *, branch: str | None = None, auth: GitAuth | None = None
     ) -> None:
+        """``auth``: credentials from the environment; those of an http(s) URL win."""
+        self._given = url
         self.url = url
         self.branch = branch
         self.workdir = workdir
         self.auth = auth
+        bare, credentials = split_credentials(url)
+        if credentials is not None and bare.lower().startswith(("https://", "http://")):
+            self.url = bare
+            self.auth = GitAuth(credentials.user, credentials.password or "")
         self.description = redact(url) + (f" ({branch})" if branch else "")
 
     def _git(self, *args: str, cwd: Path | None = None) -> str:
@@ -155,7 +159,8 @@ class GitSource(Source):
             message = f"git {args[0]} of {self.description} took over {GIT_TIMEOUT:g}s"
             raise SourceError(message) from None
         if done.returncode != 0:
-            detail = redact(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
+            last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+            detail = redact(last, self._given)
             raise SourceError(f"git {args[0]} of {self.description} failed: {detail}")
         return done.stdout
 
