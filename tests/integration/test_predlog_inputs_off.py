@@ -14,8 +14,10 @@ from starlette.testclient import TestClient
 
 from nervosum.config import load_config
 from nervosum.engine import Engine
+from nervosum.repo.sources import LocalSource
 from nervosum.serving import create_app
 from tests.conftest import DOUBLER, DOUBLER_CODE, ProjectFactory
+from tests.integration.test_serve_repo import repo_client, wait_started
 from tests.integration.test_stream import Streams, inputs, worker
 from tests.services.brokers import running
 
@@ -88,6 +90,25 @@ def test_http_failure_records_keep_no_request_content(
     # With inputs on, the marker is logged (so its absence below is not an accident).
     assert (MARKER in text) is logged
     assert all(("request" in r) is logged for r in records[1:])
+
+
+@pytest.mark.parametrize("logged", [True, False])
+def test_serve_repo_failure_records_keep_no_request_content(
+    make_project: ProjectFactory, tmp_path: Path, logged: bool
+) -> None:
+    log = tmp_path / "predictions.jsonl"
+    config = CONFIG.format(inputs=str(logged).lower(), path=log)
+    folder = make_project(config, {"picky.py": CODE}, name="picky")
+    with repo_client(LocalSource(folder.parent)) as client:
+        wait_started(client)
+        answers = [
+            client.post("/models_serve/picky", json={"variables": {"x": MARKER}}),
+            client.post("/models_serve/picky", json={"variables": {"x": 7, "note": MARKER}}),
+        ]
+    assert [answer.status_code for answer in answers] == [422, 422]
+    text = log.read_text()
+    assert len(text.splitlines()) == 2
+    assert (MARKER in text) is logged
 
 
 def test_stream_dead_letters_keep_no_payload_in_the_log(
