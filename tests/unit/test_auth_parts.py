@@ -197,3 +197,20 @@ def test_without_pyjwt_the_jwks_setting_says_what_to_install(
     with pytest.raises(RequestError) as caught:
         JwtVerifier(AuthSpec(jwks_file=str(tmp_path / "jwks.json"), audience=AUDIENCE))
     assert caught.value.hint == "pip install 'nervosum[jwt]'"
+
+
+def test_admin_routes_are_rate_limited_with_authentication_off() -> None:
+    from nervosum.serving.auth.gate import Gate
+
+    gate = Gate(Policy(metrics="admin", docs="predict", base="repo"), admin_rate_limit=2)
+    assert not gate.enabled
+
+    def no_credentials() -> tuple[str | None, str | None]:
+        raise AssertionError("credentials are not read with authentication off")
+
+    checks = [gate.check("POST", "/repo/-/refresh", "10.0.0.1", no_credentials) for _ in range(3)]
+    assert checks[:2] == [None, None]
+    assert checks[2] is not None and checks[2].status == 429
+    assert checks[2].headers["Retry-After"] == "60"
+    assert gate.check("POST", "/repo/-/refresh", "10.0.0.2", no_credentials) is None
+    assert gate.check("POST", "/predict", "10.0.0.1", no_credentials) is None

@@ -25,6 +25,7 @@ from nervosum.cli.run import run
 from nervosum.cli.serve import serve
 from nervosum.cli.serve_repo import serve_repo
 from nervosum.cli.stream import stream
+from nervosum.cli.token import token
 from nervosum.cli.train import train
 from nervosum.cli.version import version
 
@@ -62,6 +63,7 @@ for command in (
     feedback,
     init,
     train,
+    token,
     version,
 ):
     main.add_command(command)

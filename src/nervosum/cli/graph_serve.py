@@ -38,7 +38,7 @@ def serve(
     """
     import uvicorn
 
-    from nervosum.config.spec import ServerSpec
+    from nervosum.config.spec import AuthSpec, ServerSpec
     from nervosum.graph.http import create_graph_app
     from nervosum.graph.local import GraphCode
     from nervosum.serving.server import stop_signals_end_cleanly, uvicorn_config
@@ -46,7 +46,9 @@ def serve(
     graph = open_graph(graph_file, module_paths)
     options = listen_settings(ctx, host, port, graceful_timeout, access_log, log_level)
     settings = options.settings(ServerSpec())
+    auth = options.auth_settings(AuthSpec())  # a graph file has no auth: block: the flags
     code = GraphCode(graph)  # a step that cannot load stops here, exit 2
-    server = uvicorn.Server(uvicorn_config(create_graph_app(code), settings, options))
+    app = create_graph_app(code, auth=auth, settings=settings)
+    server = uvicorn.Server(uvicorn_config(app, settings, options))
     with stop_signals_end_cleanly():
         server.run()

@@ -72,19 +72,24 @@ def listen_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
         ),
     ]
-    options += [
-        click.option(
+    func = security_options(func)  # listed after the options above
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def security_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The TLS and authentication flags (:data:`SECURITY_FLAGS`), kept in ``ctx.meta``
+    for :func:`with_security_flags`: every HTTP server and the stream side port take them."""
+    for name, metavar, text in reversed(SECURITY_FLAGS):
+        func = click.option(
             f"--{name.replace('_', '-')}",
             metavar=metavar,
             envvar=f"NERVOSUM_{name.upper()}",
             expose_value=False,
             callback=_remember_security_flag,
             help=f"{text} [env NERVOSUM_{name.upper()}].",
-        )
-        for name, metavar, text in SECURITY_FLAGS
-    ]
-    for option in reversed(options):
-        func = option(func)
+        )(func)
     return func
 
 

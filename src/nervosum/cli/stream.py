@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from nervosum.cli.options import project_arguments
+from nervosum.cli.options import project_arguments, security_options, with_security_flags
 from nervosum.cli.output import reports_errors
 
 
@@ -44,6 +44,7 @@ from nervosum.cli.output import reports_errors
     type=click.IntRange(min=0, max=65535),
     help="Side port for /health/live, /health/ready and /metrics; 0: none [8081].",
 )
+@security_options
 @click.pass_context
 @reports_errors
 def stream(
@@ -66,7 +67,9 @@ def stream(
     """Serve a model as a stream processor: read SOURCE in a consumer group, predict each
     batch in one model call, write the predictions to SINK, then acknowledge.
 
-    Settings come from the stream: block of nervosum.yaml, then these flags.
+    Settings come from the stream: block of nervosum.yaml, then these flags. The side
+    port takes the server: block's TLS files and the auth: block (/metrics per
+    auth.metrics), and the --ssl-* and key flags on top.
     Messages are JSON objects (one record) or arrays (records), validated by the
     input_schema; bad ones go to --dead-letter with the reason. Delivery is
     at-least-once: a worker that dies leaves its batch to the others. SIGTERM finishes
@@ -81,6 +84,7 @@ def stream(
           --group scorers
     """
     from nervosum.config import load_config
+    from nervosum.serving.server import ServeOptions
     from nervosum.stream.serve import serve as run
     from nervosum.stream.serve import stream_settings
 
@@ -100,4 +104,7 @@ def stream(
     }
     settings = stream_settings(project, flags)
     debug = bool(ctx.find_root().params.get("debug"))
-    sys.exit(run(project, settings, host=host, debug=debug))
+    security = with_security_flags(ctx, ServeOptions())
+    server = security.settings(project.config.server)
+    auth = security.auth_settings(project.config.auth)
+    sys.exit(run(project, settings, host=host, debug=debug, server=server, auth=auth))

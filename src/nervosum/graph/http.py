@@ -8,7 +8,8 @@ request whose every message was dead-lettered answers 422 with the reasons; conv
 groups must complete within the request. A graph with several entry streams takes
 ``?into=STREAM``. The steps' code runs on one thread, so a step class need not be
 thread-safe; the models load once, before the server starts, so a step that cannot load
-stops the command with its error.
+stops the command with its error. With ``auth`` on (``--api-keys-file``, ``--jwks-file``
+or ``NERVOSUM_API_KEYS``) every route but health needs a key; ``/metrics`` the admin scope.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.errors import NervosumError, RequestError
 from nervosum.graph.local import GraphCode, LocalRun
-from nervosum.observe.metrics import LATENCY_BUCKETS
+from nervosum.observe.metrics import LATENCY_BUCKETS, AuthMetrics
+from nervosum.serving.auth import AuthMiddleware, load_gate
 from nervosum.serving.body import load_json, read_json_body
 from nervosum.serving.responses import JsonResponse, error_response
 
@@ -58,6 +61,7 @@ class GraphMetrics:
             ["graph", "step"],
             registry=self.registry,
         )
+        self.auth = AuthMetrics(self.registry, "nervosum")
         self.graph = graph
 
 
@@ -90,11 +94,19 @@ def _entry(request: Request, entries: list[str]) -> str:
     )
 
 
-def create_graph_app(code: GraphCode) -> Starlette:
-    """The app for a graph whose steps' code (and models) ``code`` loaded."""
+def create_graph_app(
+    code: GraphCode, *, auth: AuthSpec | None = None, settings: ServerSpec | None = None
+) -> Starlette:
+    """The app for a graph whose steps' code (and models) ``code`` loaded; ``auth`` (off
+    by default) guards it."""
     state: dict[str, Any] = {}
     spec = code.spec
     metrics = GraphMetrics(spec.slug)
+    gate = load_gate(
+        auth or AuthSpec(),
+        admin_rate_limit=(settings or ServerSpec()).admin_rate_limit,
+        on_failure=metrics.auth.failed,
+    )
     entries = spec.entry_streams
 
     @asynccontextmanager
@@ -150,4 +162,6 @@ def create_graph_app(code: GraphCode) -> Starlette:
         Route("/graph", describe),
         Route("/metrics", exposition, methods=["GET", "POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(AuthMiddleware, gate=gate)
+    return app

@@ -13,12 +13,14 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import Scope
 
+from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.repo import routes
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet
 from nervosum.repo.schedule import refresh_on_change, refresh_on_schedule
 from nervosum.serving.app import Attribution, MetricsMiddleware, http_errors
+from nervosum.serving.auth import AuthMiddleware, load_gate
 from nervosum.serving.exchange import PREDICTION_ROUTES
 from nervosum.serving.state import ServingState
 
@@ -65,9 +67,22 @@ def create_repo_app(
     *,
     schedule: CronSchedule | None = None,
     watch_interval: float | None = None,
+    auth: AuthSpec | None = None,
+    admin_rate_limit: int = ServerSpec().admin_rate_limit,
 ) -> Starlette:
     """The app serving every model of ``fleet``; models load in the background at startup
-    (``/health/live`` answers at once, ``/health/ready`` once the first load is done)."""
+    (``/health/live`` answers at once, ``/health/ready`` once the first load is done).
+
+    ``auth`` (off by default) guards every route but health; refresh, load, unload and
+    the index need the admin scope and are limited to ``admin_rate_limit`` a minute per
+    client address.
+    """
+    gate = load_gate(
+        auth or AuthSpec(),
+        admin_rate_limit=admin_rate_limit,
+        base=fleet.base_url,
+        on_failure=fleet.metrics.auth.failed,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -100,6 +115,7 @@ def create_repo_app(
     app.state.fleet = fleet
     app.state.expose_details = True
     predictions = PREDICTION_ROUTES | {f"/{base}/{{name}}", NATIVE_PREDICT}
+    app.add_middleware(AuthMiddleware, gate=gate)  # inside the metrics: denials are counted
     app.add_middleware(
         MetricsMiddleware,
         metrics=fleet.metrics,

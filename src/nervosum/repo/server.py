@@ -9,7 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
-from nervosum.config.spec import ServerSpec
+from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.errors import RequestError
 from nervosum.registry.home import Home
 from nervosum.repo.app import create_repo_app
@@ -92,6 +92,7 @@ def serve_repo(options: RepoOptions, serve: ServeOptions) -> int:
         raise RequestError(
             f"--base-url {options.base_url!r} must be one path segment, e.g. models_serve"
         )
+    auth = serve.auth_settings(AuthSpec())  # only the flags: a repository has no auth: block
     source = open_source(options)
     local = isinstance(source, LocalSource)
     schedule = refresh_schedule(options, local)
@@ -106,7 +107,11 @@ def serve_repo(options: RepoOptions, serve: ServeOptions) -> int:
         drain_timeout=settings.graceful_timeout,
     )
     app = create_repo_app(
-        fleet, schedule=schedule, watch_interval=options.watch_interval if watch else None
+        fleet,
+        schedule=schedule,
+        watch_interval=options.watch_interval if watch else None,
+        auth=auth,
+        admin_rate_limit=settings.admin_rate_limit,
     )
     server = uvicorn.Server(uvicorn_config(app, settings, serve))
     with stop_signals_end_cleanly():

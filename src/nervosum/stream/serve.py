@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import pydantic
 
 from nervosum.config import Project
-from nervosum.config.spec import StreamSpec
+from nervosum.config.spec import AuthSpec, ServerSpec, StreamSpec
 from nervosum.engine import Engine
 from nervosum.errors import RequestError
+from nervosum.observe.metrics import AuthMetrics, metrics_prefix
 from nervosum.predlog.events import Origin
 from nervosum.predlog.writer import PredictionLog
+from nervosum.serving.auth import Gate, load_gate
+from nervosum.serving.tls import server_context
 from nervosum.stream.endpoints import open_transport, parse_endpoint
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import StreamSettings, StreamWorker, serve_stream
@@ -37,8 +41,26 @@ def stream_settings(project: Project, flags: dict[str, Any]) -> StreamSpec:
     return spec
 
 
-def serve(project: Project, options: StreamSpec, *, host: str, debug: bool = False) -> int:
-    """Consume until SIGTERM; the exit code."""
+def _side_security(
+    project: Project, server: ServerSpec, auth: AuthSpec, metrics: StreamMetrics
+) -> tuple[Gate, ssl.SSLContext | None]:
+    """The side port's gate (``/metrics`` per ``auth.metrics``) and TLS context."""
+    failures = AuthMetrics(metrics.registry, metrics_prefix(project.config.metrics))
+    gate = load_gate(auth, admin_rate_limit=server.admin_rate_limit, on_failure=failures.failed)
+    return gate, server_context(server)
+
+
+def serve(
+    project: Project,
+    options: StreamSpec,
+    *,
+    host: str,
+    debug: bool = False,
+    server: ServerSpec | None = None,
+    auth: AuthSpec | None = None,
+) -> int:
+    """Consume until SIGTERM; the exit code. The side port takes its TLS files from
+    ``server`` and its authentication from ``auth`` (default: nervosum.yaml's blocks)."""
     assert options.source is not None and options.sink is not None  # stream_settings checks
     source = parse_endpoint(options.source, "--source")
     sink = parse_endpoint(options.sink, "--sink")
@@ -50,6 +72,12 @@ def serve(project: Project, options: StreamSpec, *, host: str, debug: bool = Fal
                 hint="the source, sink and dead letter are read and written on one broker",
             )
     config = project.config
+    server = server or config.server
+    metrics = StreamMetrics(config.name, config.metrics)
+    # Keys, the JWKS and certificates are read before anything connects.
+    security = (
+        _side_security(project, server, auth or config.auth, metrics) if options.port else None
+    )
     group = options.group or f"nervosum-{config.name}"
     transport = open_transport(source, group, idle_ms=options.idle_ms)
     engine = Engine.load(project, debug=debug)
@@ -63,7 +91,6 @@ def serve(project: Project, options: StreamSpec, *, host: str, debug: bool = Fal
         proba=options.proba,
         drain_timeout=options.drain_timeout,
     )
-    metrics = StreamMetrics(config.name, config.metrics)
     metrics.predictions.describe_engine(engine)
     predlog = None
     if config.logging is not None:
@@ -74,9 +101,14 @@ def serve(project: Project, options: StreamSpec, *, host: str, debug: bool = Fal
     origin = Origin(config.name, config.tag, identity.uuid, identity.created, runtime="stream")
     worker = StreamWorker(engine, transport, settings, metrics, predlog=predlog, origin=origin)
     side = None
-    if options.port:
+    if options.port and security is not None:
         side = SidePort(
-            host, options.port, ready=lambda: worker.connected, metrics=metrics.exposition
+            host,
+            options.port,
+            ready=lambda: worker.connected,
+            metrics=metrics.exposition,
+            gate=security[0],
+            tls=security[1],
         )
     try:
         return asyncio.run(serve_stream(worker, side))
