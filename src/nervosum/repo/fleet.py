@@ -3,9 +3,11 @@
 A refresh takes a snapshot of the source (a new clone for git), compares each model
 folder's fingerprint with the loaded one, and loads only what was added or changed,
 beside the running versions, one model at a time (user modules of different folders
-share names such as ``etls``, so imports must not interleave). Each success is swapped
-into its slot; a failure keeps the previous version serving and is reported; removed
-folders stop answering (404) and are retired once their in-flight requests end.
+share names such as ``etls``: each load imports them in a namespace of its own, whose
+bare names a pickle read during the load resolves, so loads must not interleave). Each
+success is swapped into its slot; a failure keeps the previous version serving and is
+reported; removed folders stop answering (404) and are retired once their in-flight
+requests end.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nervosum.errors import NervosumError, NotFoundError
+from nervosum.model.imports import Namespace, own_namespace
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.repo.folders import ModelFolder, discover, folder_project, missing_package_hint
 from nervosum.repo.slots import ModelSlot, Version, now_iso
@@ -228,13 +231,18 @@ class ModelFleet:
         project = await asyncio.to_thread(folder_project, folder)
         state = ServingState(project, project.config.server, debug=self.debug, metrics=slot.metrics)
         slot.metrics = state.metrics
+        namespace: Namespace | None = None
         try:
-            await state.load()
+            # Each model imports its folder's modules in a namespace of its own (issue 20).
+            with own_namespace(project.project_dir, project.src_dir) as namespace:
+                await state.load()
         except BaseException:
             await state.shutdown()
+            if namespace is not None:
+                namespace.release()
             raise
         state.start()
-        return Version(state, folder, snapshot)
+        return Version(state, folder, snapshot, namespace)
 
     # -- v2 repository extension ---------------------------------------------------------
 
@@ -281,6 +289,8 @@ class ModelFleet:
         while version.leases and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await version.state.shutdown()
+        if version.namespace is not None:
+            version.namespace.release()
 
     def _release_unused(self) -> None:
         """Delete checkouts that no serving or draining version comes from."""

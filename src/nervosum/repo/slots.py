@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from nervosum.errors import NotReadyError
+from nervosum.model.imports import Namespace
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.repo.folders import ModelFolder
 from nervosum.repo.sources import Snapshot
@@ -35,6 +36,7 @@ class Version:
     state: ServingState
     folder: ModelFolder
     snapshot: Snapshot
+    namespace: Namespace | None = None  # where its modules were imported
     loaded_at: str = field(default_factory=now_iso)
     leases: int = 0
 
