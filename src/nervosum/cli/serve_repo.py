@@ -75,7 +75,9 @@ def serve_repo(
     folders) when a file changes. Changed models load beside the running ones and are
     swapped in when ready; a failed fetch or load keeps the old version serving.
 
-    Git credentials come from the environment: usergit with gitpassword (or password).
+    Git credentials come from the environment (usergit with gitpassword, or password)
+    or the URL (https://TOKEN@host/...); git gets them as a header, and every URL shown
+    is redacted (https://***@host/...).
 
     \b
     Examples:
