@@ -170,21 +170,21 @@ class LimitedProtocol(HttpToolsProtocol):
         """``app``, answering 503 while more than ``max_connections`` connections are
         open or requests are running in this process."""
         cap = self.limits.max_connections
-        too_many = error_response(
-            OverloadedError(
-                f"the server has more than {cap} connections open; retry in a moment",
-                hint="the limit is server.max_connections",
-            ),
-            headers={"Connection": "close"},
-        )
 
         async def capped(
             scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
         ) -> None:
-            if len(self.connections) > cap or len(self.tasks) > cap:
-                await too_many(scope, receive, send)  # type: ignore[arg-type]
+            if len(self.connections) <= cap and len(self.tasks) <= cap:
+                await app(scope, receive, send)
                 return
-            await app(scope, receive, send)
+            too_many = error_response(
+                OverloadedError(
+                    f"the server has more than {cap} connections open; retry in a moment",
+                    hint="the limit is server.max_connections",
+                ),
+                headers={"Connection": "close"},
+            )
+            await too_many(scope, receive, send)  # type: ignore[arg-type]
 
         return capped
 
