@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,23 +18,19 @@ from nervosum.config.types import Record
 from nervosum.errors import RequestError
 from nervosum.observe.feedback import parse_feedback
 from nervosum.observe.memory import workers_memory
-from nervosum.serving.body import is_form_fields, json_args_rows, read_body, read_json_body
+from nervosum.serving.body import (
+    FORM,
+    check_row_count,
+    json_args_rows,
+    parse_off_loop,
+    read_body,
+    read_json_body,
+)
 from nervosum.serving.docs import docs_page, home_page
 from nervosum.serving.guard import guarded, state_of
 from nervosum.serving.openapi import build_openapi
 from nervosum.serving.responses import JsonResponse
 from nervosum.serving.state import ServingState
-
-# Bodies above this are parsed off the event loop so one big batch never stalls the rest.
-_PARSE_INLINE_LIMIT = 256 * 1024
-
-T = TypeVar("T")
-
-
-async def _parsed(body: bytes, parse: Callable[[bytes], T]) -> T:
-    if len(body) > _PARSE_INLINE_LIMIT:
-        return await asyncio.to_thread(parse, body)
-    return parse(body)
 
 
 def query_flag(request: Request, name: str, default: bool) -> bool:
@@ -64,12 +59,17 @@ async def predict_with(state: ServingState, request: Request) -> Response:
     """The native prediction: a JSON record or array in, the model's records out; or
     nachlass's form ``json_args=<JSON list>``, answered with the list of predictions."""
     engine = state.require_engine()
-    media, body = await read_body(request, state.settings.max_body_size)
-    if is_form_fields(media, body):
-        rows = await _parsed(body, lambda raw: json_args_rows(raw, engine.inputs.names))
+    settings = state.settings
+    media, body = await read_body(
+        request, settings.max_body_size, also=(FORM,), text_plain=settings.json_text_plain
+    )
+    if media == FORM:
+        rows = await parse_off_loop(body, lambda raw: json_args_rows(raw, engine.inputs.names))
+        check_row_count(len(rows), settings.max_rows)
         outputs = await state.infer(engine.inputs.validate(rows), proba=False)
         return JsonResponse([_prediction(output) for output in outputs])
-    records, many = await _parsed(body, engine.inputs.parse_json)
+    records, many = await parse_off_loop(body, engine.inputs.parse_json)
+    check_row_count(len(records), settings.max_rows)
     outputs = await state.infer(records, proba=query_flag(request, "proba", default=True))
     return JsonResponse(outputs if many else outputs[0])
 
@@ -86,7 +86,10 @@ def _prediction(output: Record) -> Any:
 async def feedback(request: Request) -> Response:
     state = state_of(request)
     state.require_engine()
-    body = await read_json_body(request, state.settings.max_body_size)
+    settings = state.settings
+    body = await read_json_body(
+        request, settings.max_body_size, text_plain=settings.json_text_plain
+    )
     return JsonResponse(state.feedback(parse_feedback(body)))
 
 
@@ -94,11 +97,14 @@ async def feedback(request: Request) -> Response:
 async def info(request: Request) -> Response:
     state = state_of(request)
     body = state.require_engine().info()
-    body["server"] = {
-        "pid": os.getpid(),
-        "workers": await asyncio.to_thread(workers_memory),
-        "batching": state.batcher is not None,
-    }
+    server: dict[str, Any] = {"batching": state.batcher is not None}
+    if request.app.state.expose_details:
+        server = {"pid": os.getpid(), "workers": await asyncio.to_thread(workers_memory), **server}
+    else:
+        # errors.expose_details: false shows clients what they need (identity, schemas),
+        # not the server's processes, memory or file and module paths.
+        del body["model"]
+    body["server"] = server
     return JsonResponse(body)
 
 

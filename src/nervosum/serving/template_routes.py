@@ -26,7 +26,7 @@ from nervosum.engine import Engine
 from nervosum.errors import InputValidationError, NotFoundError
 from nervosum.model import PROBABILITIES
 from nervosum.schema import Record
-from nervosum.serving.body import load_json, read_json_body
+from nervosum.serving.body import check_row_count, load_json, parse_off_loop, read_json_body
 from nervosum.serving.guard import guarded, state_of
 from nervosum.serving.protocols import mlflow
 from nervosum.serving.responses import JsonResponse
@@ -74,16 +74,20 @@ def _require_trained(state: ServingState, path: str) -> Engine:
 
 async def _listed_records(state: ServingState, engine: Engine, request: Request) -> list[Record]:
     """The body's records; the template takes a list only (one object is a 422)."""
-    body = await read_json_body(request, state.settings.max_body_size)
+    settings = state.settings
+    body = await read_json_body(
+        request, settings.max_body_size, text_plain=settings.json_text_plain
+    )
     if body.lstrip()[:1] != b"[":
-        value = load_json(body)  # 400 when it is not JSON at all
+        value = load_json(body, allow_inf_nan=True)  # 400 when it is not JSON at all
         kind = _JSON_KINDS[type(value)]
         raise InputValidationError(
             f"the body must be a JSON list of records, not {kind}",
             hint="wrap a single record in [ ]",
             details=[{"loc": [], "msg": "Input should be a valid list", "type": "list_type"}],
         )
-    records, _ = engine.inputs.parse_json(body)
+    records, _ = await parse_off_loop(body, engine.inputs.parse_json)
+    check_row_count(len(records), settings.max_rows)
     return records
 
 

@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nervosum.errors import NervosumError, RequestError
-from nervosum.serving.body import load_json, read_json_body
+from nervosum.schema import Record, RecordSchema
+from nervosum.serving.body import check_row_count, load_json, parse_off_loop, read_json_body
 from nervosum.serving.guard import guarded_as, state_of
 from nervosum.serving.protocols.naming import served_project
 from nervosum.serving.protocols.tabular import predictions, require_object, rows_from_instances
@@ -33,15 +34,27 @@ async def model_status(request: Request) -> Response:
     return JsonResponse({"name": name, "ready": state_of(request).engine is not None})
 
 
+def _records(body: bytes, inputs: RecordSchema, max_rows: int | None) -> list[Record]:
+    payload = require_object(load_json(body, allow_inf_nan=True))
+    if "instances" not in payload:
+        raise RequestError("the body must hold 'instances': a list of rows")
+    rows = rows_from_instances(payload["instances"], inputs.names)
+    check_row_count(len(rows), max_rows)
+    return inputs.validate(rows)
+
+
 @guarded
 async def predict(request: Request) -> Response:
     served_project(request)
     state = state_of(request)
     engine = state.require_engine()
-    payload = require_object(load_json(await read_json_body(request, state.settings.max_body_size)))
-    if "instances" not in payload:
-        raise RequestError("the body must hold 'instances': a list of rows")
-    records = engine.inputs.validate(rows_from_instances(payload["instances"], engine.inputs.names))
+    settings = state.settings
+    body = await read_json_body(
+        request, settings.max_body_size, text_plain=settings.json_text_plain
+    )
+    records = await parse_off_loop(
+        body, lambda raw: _records(raw, engine.inputs, settings.max_rows)
+    )
     outputs = await state.infer(records, proba=False)
     return JsonResponse({"predictions": predictions(outputs, engine.handle.output_names)})
 

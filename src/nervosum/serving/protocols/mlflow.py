@@ -16,9 +16,14 @@ from starlette.routing import Route
 
 from nervosum import __version__
 from nervosum.errors import NervosumError, RequestError
-from nervosum.oneshot import csv_rows
-from nervosum.schema import Record
-from nervosum.serving.body import load_json, media_type, read_json_body
+from nervosum.schema import Record, RecordSchema
+from nervosum.schema.csvrows import csv_rows
+from nervosum.serving.body import (
+    check_row_count,
+    load_json,
+    parse_off_loop,
+    read_body,
+)
 from nervosum.serving.guard import guarded_as, state_of
 from nervosum.serving.protocols.tabular import (
     predictions,
@@ -87,16 +92,27 @@ def rows_from_payload(payload: Any, names: tuple[str, ...]) -> list[Record]:
 guarded = guarded_as(render_error)
 
 
+def _records(body: bytes, media: str, inputs: RecordSchema, max_rows: int | None) -> list[Record]:
+    """The validated records of a JSON or CSV (``media``) body, already in UTF-8."""
+    if media == CSV:
+        rows: list[Record] = list(csv_rows(body.decode("utf-8", errors="replace")))
+    else:
+        rows = rows_from_payload(load_json(body, allow_inf_nan=True), inputs.names)
+    check_row_count(len(rows), max_rows)
+    return inputs.validate(rows)
+
+
 @guarded
 async def invocations(request: Request) -> Response:
     state = state_of(request)
     engine = state.require_engine()
-    body = await read_json_body(request, state.settings.max_body_size, also=(CSV,))
-    if media_type(request) == CSV:
-        rows = csv_rows(body.decode("utf-8", errors="replace"))
-    else:
-        rows = rows_from_payload(load_json(body), engine.inputs.names)
-    records = engine.inputs.validate(rows)
+    settings = state.settings
+    media, body = await read_body(
+        request, settings.max_body_size, also=(CSV,), text_plain=settings.json_text_plain
+    )
+    records = await parse_off_loop(
+        body, lambda raw: _records(raw, media, engine.inputs, settings.max_rows)
+    )
     outputs = await state.infer(records, proba=False)
     return JsonResponse({"predictions": predictions(outputs, engine.handle.output_names)})
 

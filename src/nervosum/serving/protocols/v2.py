@@ -23,8 +23,8 @@ from nervosum import __version__
 from nervosum.config import Project
 from nervosum.errors import NervosumError, NotFoundError, RequestError
 from nervosum.model import PROBABILITIES
-from nervosum.schema import Record
-from nervosum.serving.body import load_json, read_json_body
+from nervosum.schema import Record, RecordSchema
+from nervosum.serving.body import check_row_count, load_json, parse_off_loop, read_json_body
 from nervosum.serving.guard import guarded_as, state_of
 from nervosum.serving.protocols.naming import served_project
 from nervosum.serving.responses import JsonResponse
@@ -269,23 +269,40 @@ async def model_metadata(request: Request) -> Response:
     )
 
 
+def _decode_request(
+    body: bytes, split: int, inputs: RecordSchema, max_rows: int | None
+) -> tuple[dict[str, Any], list[Record]]:
+    """The JSON header and the validated records of an infer request (JSON header first,
+    then binary tensors from byte ``split``)."""
+    payload = load_json(body[:split], allow_inf_nan=True)
+    if not isinstance(payload, dict):
+        raise _bad("the request must be a JSON object with 'inputs'")
+    rows = decode_rows(payload, memoryview(body)[split:], inputs.names)
+    check_row_count(len(rows), max_rows)
+    return payload, inputs.validate(rows)
+
+
 @guarded
 async def infer(request: Request) -> Response:
     project = served_project(request)
     state = state_of(request)
     engine = state.require_engine()
-    body = await read_json_body(request, state.settings.max_body_size, also=(OCTET_STREAM,))
+    settings = state.settings
+    body = await read_json_body(
+        request,
+        settings.max_body_size,
+        also=(OCTET_STREAM,),
+        text_plain=settings.json_text_plain,
+    )
     header = request.headers.get(HEADER_LENGTH)
     split = int(header) if header and header.isdigit() else len(body)
-    payload = load_json(body[:split])
-    if not isinstance(payload, dict):
-        raise _bad("the request must be a JSON object with 'inputs'")
-    rows = decode_rows(payload, memoryview(body)[split:], engine.inputs.names)
+    payload, records = await parse_off_loop(
+        body, lambda raw: _decode_request(raw, split, engine.inputs, settings.max_rows)
+    )
     requested = payload.get("outputs")
     names = None
     if isinstance(requested, list):
         names = [str(o.get("name")) for o in requested if isinstance(o, dict)]
-    records = engine.inputs.validate(rows)
     outputs = await state.infer(records, proba=bool(names and PROBABILITIES in names))
     response: dict[str, Any] = {
         "model_name": project.config.name,
