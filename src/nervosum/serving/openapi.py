@@ -13,11 +13,13 @@ from nervosum.model import PROBABILITIES
 from nervosum.schema import RecordSchema
 
 _ERRORS = {
-    "400": "Unreadable body (not JSON, empty)",
+    "400": "Unreadable body (not JSON, nested past 200 levels, empty, broken gzip)",
     "404": "Unknown route",
     "405": "Method not allowed on this route",
-    "413": "Body larger than server.max_body_size",
-    "415": "Unsupported content type",
+    "413": "Body larger than server.max_body_size (also once inflated), or more rows than"
+    " server.max_rows",
+    "415": "Content type other than JSON, or a charset or content encoding (gzip and"
+    " deflate are read) that is not supported",
     "422": "Input violates the schema; details name each bad field",
     "500": "The model failed; error_id matches the server log",
     "503": "The model is not loaded yet",
