@@ -68,11 +68,7 @@ def _charset(params: str) -> str:
     return ""
 
 
-def media_type(request: Request) -> str:
-    return _head(request).media
-
-
-def is_json(media: str, *, text_plain: bool = False) -> bool:
+def _is_json(media: str, *, text_plain: bool = False) -> bool:
     """A JSON content type: ``application/json``, ``application/*+json``, none (scripts),
     and ``text/plain`` only as the ``server.json_text_plain`` compatibility switch: a web
     page can post text/plain (and form fields) to any site without asking it first."""
@@ -173,7 +169,7 @@ async def read_body(
     as sent or as inflated; 400 when it is empty or its encoding is broken.
     """
     head = _head(request)
-    if not is_json(head.media, text_plain=text_plain) and head.media not in also:
+    if not _is_json(head.media, text_plain=text_plain) and head.media not in also:
         raise _refused(head.media, also, text_plain)
     codec = _codec(head.charset)
     inflating = inflater(head.encoding, limit) if head.encoding else None
