@@ -2,14 +2,17 @@
 
     python benchmarks/serve.py                      # everything, 15 s per cell
     python benchmarks/serve.py --only nervosum-batch-1w naive-fastapi-1w --seconds 5
+    python benchmarks/serve.py --only nervosum-batch-1w nervosum-batch-1w-auth --concurrency 64
 
 Every server answers the same RandomForest (100 trees, random_state=0) trained on iris,
 one row per request, measured with wrk (`apt-get install wrk`) at concurrency 1, 16 and
 64 after a warm-up. Peers are installed by this script into their own virtualenvs under
 --venvs (once; later runs reuse them). For each cell it prints successful requests/s,
 p50 and p99 latency, errors, and the CPU used by the server and by wrk, then the ratios
-nervosum / naive, / best peer and / ceiling. Figures, not pass/fail: the machine is small
-and shared, so compare cells of one run, never across runs.
+nervosum / naive, / best peer and / ceiling, and what authentication costs (the same
+server with an API key checked on every request, ``*-auth``, against the one without).
+Figures, not pass/fail: the machine is small and shared, so compare cells of one run,
+never across runs.
 """
 
 from __future__ import annotations
@@ -124,6 +127,7 @@ class Server:
     path: str = "/predict"
     body: dict[str, object] = field(default_factory=lambda: dict(ROW))
     env: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -187,6 +191,11 @@ def prepare(work: Path) -> None:
         )
     )
     schema = "".join(f"  - {{name: {f}, type: float}}\n" for f in FEATURES)
+    from nervosum.serving.auth.keys import key_line, new_key
+
+    key = new_key()
+    (work / "api-key").write_text(key)
+    (work / "keys.txt").write_text(key_line(key, "predict", "bench") + "\n")
     for name, batching in (("batch", "true"), ("nobatch", "false")):
         (work / f"nervosum-{name}.yaml").write_text(
             "name: iris\nmodel: {artifact: model.joblib, probabilities: false}\n"
@@ -282,6 +291,12 @@ def servers(work: Path, venvs: Path, peers: list[str]) -> list[Server]:
         Server("nervosum-nobatch-1w", "nervosum", [*serve, "-c", "nervosum-nobatch.yaml"]),
         Server("nervosum-batch-1w", "nervosum", [*serve, "-c", "nervosum-batch.yaml"]),
         Server(
+            "nervosum-batch-1w-auth",
+            "nervosum",
+            [*serve, "-c", "nervosum-batch.yaml", "--api-keys-file", "keys.txt"],
+            headers={"Authorization": f"Bearer {(work / 'api-key').read_text()}"},
+        ),
+        Server(
             "nervosum-batch-2w", "nervosum", [*serve, "-c", "nervosum-batch.yaml", "--workers", "2"]
         ),
         Server(
@@ -315,13 +330,21 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def wrk(url: str, body: dict[str, object], concurrency: int, seconds: float) -> dict[str, float]:
+def wrk(
+    url: str,
+    body: dict[str, object],
+    concurrency: int,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
     """One wrk run; its own CPU comes from the rusage of finished children."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             'wrk.method = "POST"\nwrk.headers["content-type"] = "application/json"\n'
             f"wrk.body = [==[{json.dumps(body)}]==]\n"  # level-2 long string: bodies hold ]]
         )
+        for name, value in (headers or {}).items():
+            script.write(f'wrk.headers["{name}"] = "{value}"\n')
     before = os.times()
     try:
         output = subprocess.run(
@@ -389,13 +412,13 @@ def measure(
     )
     results: dict[int, dict[str, float]] = {}
     try:
-        if not _wait_answering(url, server.body, process, timeout=180):
+        if not _wait_answering(url, server.body, server.headers, process, timeout=180):
             print(f"  {server.name}: never answered (see {log.name})")
             return results
         for concurrency in levels:
-            wrk(url, server.body, concurrency, warmup)
+            wrk(url, server.body, concurrency, warmup, server.headers)
             cpu = tree_cpu(process.pid)
-            figures = wrk(url, server.body, concurrency, seconds)
+            figures = wrk(url, server.body, concurrency, seconds, server.headers)
             figures["server_cpu"] = (tree_cpu(process.pid) - cpu) / seconds
             results[concurrency] = figures
             print(f"  {server.name:30} c={concurrency:<3} {_row(figures)}", flush=True)
@@ -410,7 +433,11 @@ def measure(
 
 
 def _wait_answering(
-    url: str, body: dict[str, object], process: subprocess.Popen[bytes], timeout: float
+    url: str,
+    body: dict[str, object],
+    headers: dict[str, str],
+    process: subprocess.Popen[bytes],
+    timeout: float,
 ) -> bool:
     import urllib.request
 
@@ -419,7 +446,7 @@ def _wait_answering(
     while time.monotonic() < deadline and process.poll() is None:
         try:
             request = urllib.request.Request(
-                url, data=data, headers={"content-type": "application/json"}
+                url, data=data, headers={"content-type": "application/json", **headers}
             )
             with urllib.request.urlopen(request, timeout=5) as answer:
                 if answer.status == 200:
@@ -464,6 +491,25 @@ def report(
                 rps = cells[c]["ok_rps"]
                 ratios = [f"{rps / base:.1f}x" if base else "-" for base in (naive, peer, ceiling)]
                 print(f"| {name} | {c} | " + " | ".join(ratios) + " |")
+    _auth_cost(all_results, levels)
+
+
+def _auth_cost(all_results: dict[str, dict[int, dict[str, float]]], levels: list[int]) -> None:
+    """Requests/s with authentication against the same server without it (target: at
+    most 3% fewer at c=64, issue 20)."""
+    pairs = [(n, n.removesuffix("-auth")) for n in all_results if n.endswith("-auth")]
+    pairs = [(auth, plain) for auth, plain in pairs if plain in all_results]
+    if not pairs:
+        return
+    print("\n| authentication | c | req/s with | req/s without | change |")
+    print("|---|---|---|---|---|")
+    for auth, plain in pairs:
+        for c in levels:
+            if c in all_results[auth] and c in all_results[plain]:
+                with_auth = all_results[auth][c]["ok_rps"]
+                without = all_results[plain][c]["ok_rps"]
+                change = f"{(with_auth / without - 1) * 100:+.1f}%" if without else "-"
+                print(f"| {auth} | {c} | {with_auth:.0f} | {without:.0f} | {change} |")
 
 
 def main() -> None:
