@@ -23,7 +23,7 @@ from nervosum.config import load_config
 from nervosum.engine import Engine
 from nervosum.serving.app import create_app
 from nervosum.serving.model_process import RemoteEngine
-from tests.conftest import PROJECTS, LiveServer, ProjectFactory, live_server
+from tests.conftest import PROJECTS, LiveServer, ProjectFactory, live_server, metric_samples
 from tests.integration.processes import children, exists, is_zombie, kill_quietly, wait_until
 
 pytestmark = pytest.mark.slow
@@ -37,15 +37,21 @@ def model_process(server: LiveServer) -> int:
 
 
 def replacement(server: LiveServer, dead: int) -> int:
-    """The pid of the model process started after ``dead``."""
+    """The pid of the model process started after ``dead``, once the server uses it."""
     found: list[int] = []
 
     def restarted() -> bool:
         found[:] = [p for p in children(server.process.pid) if p != dead and not is_zombie(p)]
-        return bool(found)
+        return bool(found) and f"model process {found[0]} started" in server.output()
 
     wait_until(restarted, 10, f"a model process replacing {dead}:\n{server.output()}")
     return found[0]
+
+
+def batches_sent(server: LiveServer) -> float:
+    with server.client() as client:
+        samples = metric_samples(client, "nervosum_batch_size_count")
+    return sum(samples.values())
 
 
 @pytest.fixture
@@ -64,7 +70,8 @@ def test_a_killed_model_process_fails_in_flight_requests_with_503_and_is_replace
             pool.submit(client.post, f"{sleepy.url}/predict", json={"x": float(i)})
             for i in range(12)
         ]
-        time.sleep(0.15)  # the first batch is inside the model process now
+        wait_until(lambda: batches_sent(sleepy) > 0, 10, "a batch sent to the model process")
+        time.sleep(0.05)  # inside the model's 0.3 s call now
         kill_quietly(victim, signal.SIGKILL)
         responses = [future.result() for future in sent]
     statuses = sorted(r.status_code for r in responses)
@@ -77,14 +84,16 @@ def test_a_killed_model_process_fails_in_flight_requests_with_503_and_is_replace
     new = replacement(sleepy, victim)
     wait_until(lambda: not exists(victim), 5, f"the dead model process {victim} reaped")
     assert f"model process {victim} was killed by SIGKILL; starting a new one" in sleepy.output()
-    assert f"model process {new} started" in sleepy.output()
     with sleepy.client() as client:
         assert client.get("/health/ready").status_code == 200
         assert client.get("/v2/health/ready").json() == {"ready": True}
         answer = client.post("/predict", json={"x": 3})
         assert answer.status_code == 200, answer.text
         assert answer.json()["echo"] == 3.0
-    assert sleepy.process.poll() is None
+    sleepy.process.terminate()  # a stop is not a death: nothing restarts, exit 0
+    assert sleepy.process.wait(timeout=15) == 0, sleepy.output()
+    assert sleepy.output().count("starting a new one") == 1
+    wait_until(lambda: not exists(new), 5, f"model process {new} stopped with the server")
 
 
 def test_readiness_is_false_while_the_model_process_is_down() -> None:

@@ -32,9 +32,16 @@ def test_killing_the_supervisor_ends_every_worker_and_frees_the_port() -> None:
     with live_server(ECHO, "-c", "unbatched.yaml", "--workers", "2", "--model-process") as server:
         supervisor = server.process.pid
         workers = children(supervisor)
-        model_processes = [pid for worker in workers for pid in children(worker)]
         assert len(workers) == 2, server.output()
-        assert len(model_processes) == 2, server.output()  # one per worker
+        model_processes: list[int] = []
+
+        def each_worker_has_its_model_process() -> bool:
+            model_processes[:] = [pid for worker in workers for pid in children(worker)]
+            return len(model_processes) == 2
+
+        wait_until(
+            each_worker_has_its_model_process, 10, f"two model processes:\n{server.output()}"
+        )
         port = int(server.url.rsplit(":", 1)[1])
         assert not port_can_be_bound(port)
         kill_quietly(supervisor, signal.SIGKILL)
