@@ -168,7 +168,12 @@ class RemoteEngine(Engine):
         """Fork a model process (called with the lock held, on the watcher thread)."""
         parent, child = Pipe()
         server = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            parent.close()
+            child.close()
+            raise
         if pid == 0:
             code = 0
             try:
