@@ -6,13 +6,12 @@ schema validation and engine as an HTTP request would.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from nervosum.engine import Engine
 from nervosum.errors import RequestError
 from nervosum.schema import Record
+from nervosum.schema.csvrows import csv_rows
 
 FORMATS = ("json", "jsonl", "csv")
 
@@ -36,16 +35,6 @@ def sniff_format(text: str, filename: str | None = None) -> str:
             else "json"
         )
     return "csv"
-
-
-def csv_rows(text: str) -> list[dict[str, Any]]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
-        raise RequestError(
-            "the CSV input has no header row", hint="the first line names the columns"
-        )
-    # An empty cell is a missing value, so optional fields take their default.
-    return [{k: v for k, v in row.items() if v not in ("", None)} for row in reader]
 
 
 def parse_records(engine: Engine, text: str, fmt: str) -> tuple[list[Record], bool]:

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 COMMANDS = (
     "serve",
+    "token",
     "serve-repo",
     "stream",
     "graph",

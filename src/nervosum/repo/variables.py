@@ -39,7 +39,8 @@ def _missing(message: str) -> InputValidationError:
 
 def parse_variables(body: bytes) -> tuple[list[Record], bool]:
     """The flattened records of a seed body, and whether ``variables`` was a list."""
-    document = load_json(body)
+    # [compat] the seed read bodies with Python's json, which takes NaN and Infinity.
+    document = load_json(body, allow_inf_nan=True)
     if not isinstance(document, dict) or FIELD not in document:
         raise _missing("the body has no 'variables' field")
     variables = document[FIELD]

@@ -34,9 +34,9 @@ from nervosum.predlog.events import (
 from nervosum.predlog.writer import PredictionLog
 from nervosum.schema import Record
 from nervosum.serving.batcher import Batcher, refuse_when_full
+from nervosum.serving.body import check_row_count
 from nervosum.serving.exchange import current as current_exchange
 from nervosum.serving.model_process import RemoteEngine
-
 
 log = logging.getLogger("nervosum.serving")
 
@@ -187,6 +187,7 @@ class ServingState:
     async def infer(self, records: list[Record], *, proba: bool) -> list[Record]:
         """Predict ``records`` (batched when enabled), within ``server.timeout``; the
         request's exchange keeps both for the prediction log."""
+        check_row_count(len(records), self.settings.max_rows)
         engine = self.require_engine()
         exchange = current_exchange()
         if exchange is not None:
@@ -205,6 +206,7 @@ class ServingState:
     async def transform(self, records: list[Record]) -> Record:
         """One ``transform_predict`` call on all of ``records`` (the seed routes of the
         multi-model server), on the model thread, within ``server.timeout``."""
+        check_row_count(len(records), self.settings.max_rows)
         engine = self.require_engine()
         exchange = current_exchange()
         if exchange is not None:  # one answer: logged as one row holding every input
