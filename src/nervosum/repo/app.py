@@ -36,7 +36,8 @@ def _routes(base: str) -> list[Route]:
         Route(f"{prefix}/all", routes.seed_all, methods=["POST"]),
         Route(f"{prefix}/-/refresh", routes.refresh_start, methods=["POST"]),
         Route(f"{prefix}/-/refresh", routes.refresh_report, methods=["GET"]),
-        Route(f"{prefix}/refactor", routes.refresh_start, methods=["GET"]),  # [compat] seed
+        # [compat] the seed refreshed on GET /refactor: POST refreshes, GET answers 405.
+        Route(f"{prefix}/refactor", routes.refresh_start, methods=["GET", "POST"]),
         Route(f"{prefix}/{{name}}", routes.seed_predict, methods=["POST"]),
         Route("/models", routes.models, methods=["GET"]),
         Route("/models/{name}", routes.model, methods=["GET"]),

@@ -41,7 +41,6 @@ from nervosum.serving.routes import predict_with, query_flag
 from nervosum.serving.state import ServingState
 
 SEED_HOME = "works!"  # what the seed's / and /<base>/ answered
-SEED_REFRESH = "refactor"  # the seed's refresh route, /<base>/refactor
 STATE_KEY = "nervosum.state"  # the scope keys the middleware reads
 METRICS_KEY = "nervosum.metrics"
 MAX_BODY = ServerSpec().max_body_size  # the single-model server's default
@@ -104,8 +103,6 @@ async def home(request: Request) -> Response:
 
 @guarded
 async def seed_predict(request: Request) -> Response:
-    if request.path_params["name"] == SEED_REFRESH:  # [compat] no folder takes the name
-        return await refresh_start(request)
     slot = _slot(request)
     body = await read_json_body(request, MAX_BODY)
     records, many = parse_variables(body)
