@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nervosum.build.progress import Progress
-from nervosum.build.requirements import mask_credentials, read_requirements
+from nervosum.build.requirements import read_requirements, redact
 from nervosum.errors import ConfigError, RequestError
 from nervosum.notebooks.requirements import check_requirements
 from tests.conftest import Recorder
@@ -84,9 +84,7 @@ def test_credentials_in_index_urls_are_masked_everywhere(tmp_path: Path) -> None
         "--extra-index-url https://***@pypi.corp.example/simple",
         "-i https://***@pypi.corp.example/simple",
     ]
-    assert mask_credentials("see https://a:b@h/x and http://h/y") == (
-        "see https://***@h/x and http://h/y"
-    )
+    assert redact("see https://a:b@h/x and http://h/y") == ("see https://***@h/x and http://h/y")
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from nervosum.repo.cron import CronSchedule
 from nervosum.repo.folders import discover, etls_contract, folder_project
 from nervosum.repo.server import default_base_url, is_git
 from nervosum.repo.sources import GitAuth, folder_fingerprint, seed_git_url
-from nervosum.repo.urls import redact
 from nervosum.repo.variables import flatten, parse_variables
+from nervosum.urls import redact
 
 
 def write(path: Path, text: str) -> Path:

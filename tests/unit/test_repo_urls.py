@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nervosum.repo.sources import GitAuth, GitSource
-from nervosum.repo.urls import Credentials, holds_secret, redact, split_credentials
+from nervosum.urls import Credentials, holds_secret, redact, split_credentials
 
 TOKEN = "ghp_s3cr3tT0ken"
 

@@ -38,7 +38,6 @@ from nervosum.build.ignore import IgnoreRules, project_files
 from nervosum.build.progress import Progress
 from nervosum.build.requirements import (
     RequirementsFile,
-    mask_credentials,
     read_requirements,
     resolve,
 )
@@ -48,6 +47,7 @@ from nervosum.config.detect.template import check_bundle_needs
 from nervosum.errors import BuildError
 from nervosum.registry.home import Home
 from nervosum.registry.store import Entry, Registry
+from nervosum.urls import redact
 
 # Saved-model suffixes (and anything of 1 MiB or more that is not code) go to weights/.
 WEIGHT_SUFFIXES = frozenset(
@@ -125,7 +125,7 @@ def _copy_project(
         target.parent.mkdir(parents=True, exist_ok=True)
         if secret:
             text = source.read_bytes().decode("utf-8")
-            target.write_bytes(mask_credentials(text).encode("utf-8"))
+            target.write_bytes(redact(text).encode("utf-8"))
         else:
             shutil.copyfile(source, target)
         shutil.copymode(source, target)

@@ -12,7 +12,6 @@ tested with the installed version, so silently shipping another would be a guess
 from __future__ import annotations
 
 import importlib.metadata as md
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from nervosum.errors import ConfigError, ConfigIssue
+from nervosum.urls import redact
 
 # pip options that say where packages come from or how to pick files (pipenv and
 # pip-compile start their files with them). A bundle installs from its own wheels, so
@@ -35,12 +35,6 @@ _IGNORED_OPTIONS = frozenset(
 )
 # Options pip accepts after a requirement on its line (pip-compile --generate-hashes).
 _REQUIREMENT_OPTIONS = ("--hash", "--global-option", "--config-settings")
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def mask_credentials(text: str) -> str:
-    """``text`` with the user and password of every URL in it replaced by ``***``."""
-    return _USERINFO.sub("***@", text)
 
 
 @dataclass
@@ -111,7 +105,7 @@ def _read(path: Path, found: RequirementsFile) -> None:
             if name in ("-r", "--requirement"):
                 _read((path.parent / value).resolve(), found)
             elif name in _IGNORED_OPTIONS:
-                _ignore(found, f"{name} {mask_credentials(value)}".strip())
+                _ignore(found, f"{name} {redact(value)}".strip())
             elif name not in ("-c", "--constraint"):
                 why = (
                     "editable installs"
@@ -146,7 +140,7 @@ def _bad_line(path: Path, number: int, line: str, why: str) -> ConfigError:
         [
             ConfigIssue(
                 "",
-                f"cannot bundle {mask_credentials(line)!r}: {why}",
+                f"cannot bundle {redact(line)!r}: {why}",
                 number,
                 "list packages by name and version range; install local packages as wheels",
             )

@@ -21,7 +21,7 @@ from nervosum.deploy.objects import PRE_STOP
 from nervosum.errors import RequestError
 from nervosum.registry.store import Entry
 from nervosum.repo.sources import seed_git_url
-from nervosum.repo.urls import holds_secret, redact
+from nervosum.urls import holds_secret, redact
 
 # Seconds past the process's own drain before the kubelet's SIGKILL: time for the
 # last answers to be written and the process to exit after the drain ends.

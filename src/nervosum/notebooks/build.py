@@ -29,7 +29,7 @@ from nervosum.notebooks.requirements import (
 )
 from nervosum.notebooks.source import checkout, is_git_url
 from nervosum.notebooks.stages import stage_file, write_stages
-from nervosum.repo.urls import redact
+from nervosum.urls import redact
 
 # [compat] nachlass's variable, and nervosum's own spelling of it.
 STAGE_VARIABLES = ("S2I_PIPELINE_STAGE_SAVE_FILE", "NERVOSUM_STAGE_FILE")

@@ -17,7 +17,7 @@ from pathlib import Path
 from nervosum.build.ignore import ALWAYS_IGNORED, IgnoreRules, parse_rules, project_files
 from nervosum.errors import RequestError
 from nervosum.repo.sources import GitAuth, GitSource
-from nervosum.repo.urls import redact
+from nervosum.urls import redact
 
 
 @dataclass(frozen=True)

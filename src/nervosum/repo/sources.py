@@ -12,7 +12,7 @@ configuration (an ``Authorization`` header): they are never written into a URL, 
 command line, the checkout's ``.git/config`` or a log line. A URL given with credentials
 in it (``https://TOKEN@host/...``, ``https://user:password@host/...``) has them moved into
 that header before git sees it, and every URL and git message shown is redacted
-(:mod:`nervosum.repo.urls`).
+(:mod:`nervosum.urls`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from nervosum.errors import SourceError
 from nervosum.repo.folders import discover
-from nervosum.repo.urls import redact, split_credentials
+from nervosum.urls import redact, split_credentials
 
 log = logging.getLogger("nervosum.repo")
 

@@ -1,4 +1,4 @@
-"""Repository URLs as they may be shown: without the credentials they carry (issue 20).
+"""URLs as they may be shown: without the credentials they carry (repositories, indexes).
 
 The userinfo of a URL (``user:password@``, or a token alone, ``TOKEN@``) is a secret
 however it is spelled, so it is cut out whole wherever a URL is shown, logged or
