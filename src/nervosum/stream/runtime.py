@@ -19,13 +19,14 @@ import asyncio
 import logging
 import signal
 import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nervosum.engine import Engine
-from nervosum.errors import NervosumError
+from nervosum.errors import ModelOutputError, NervosumError
 from nervosum.jsonio import dumps
 from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
 from nervosum.predlog.writer import PredictionLog
@@ -37,6 +38,10 @@ from nervosum.stream.transport import Message, Outgoing, Transport
 log = logging.getLogger("nervosum.stream")
 
 MAX_BACKOFF = 5.0
+# Bytes of a message kept in its dead letter: escaped into JSON the letter must stay under
+# the brokers' message limits (1 MB by default on NATS and Kafka), or writing it would be
+# retried forever and the batch never acknowledged. The position locates the original.
+MAX_LETTER_PAYLOAD = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,18 +66,43 @@ class _Parsed:
 
 
 def dead_letter(message: Message, error: NervosumError, source: str) -> Outgoing:
-    """What the dead letter holds for ``message``: enough to replay or diagnose it."""
+    """What the dead letter holds for ``message``: enough to replay (from its position when
+    the payload was cut) or diagnose it."""
     body: dict[str, Any] = {
-        "payload": message.payload.decode("utf-8", "replace"),
+        "payload": message.payload[:MAX_LETTER_PAYLOAD].decode("utf-8", "replace"),
         "reason": str(error),
         "error": error.to_record(),
         "source": source,
         "position": message.position,
         "attempts": message.attempts,
     }
+    if len(message.payload) > MAX_LETTER_PAYLOAD:
+        body["payload_bytes"] = len(message.payload)  # the payload above is its beginning
     if message.key is not None:
         body["key"] = message.key.decode("utf-8", "replace")
     return Outgoing(message.key, dumps(body))
+
+
+def unreadable(error: Exception) -> NervosumError:
+    """The dead letter's error for a message whose reading failed unexpectedly (a bug,
+    logged with its traceback): one poison message must not stop every consumer."""
+    return NervosumError(
+        f"the message could not be read: {type(error).__name__}: {error}",
+        hint="the worker log has the traceback; please report it",
+    )
+
+
+def unwritable(message: Message, error: Exception) -> ModelOutputError:
+    """The dead letter's error for a message whose outputs JSON cannot hold, logged under
+    a fresh error id as the engine logs a model failure."""
+    error_id = uuid.uuid4().hex[:12]
+    log.error(
+        "the output for %s cannot be written [error_id=%s]: %s", message.position, error_id, error
+    )
+    return ModelOutputError(
+        f"the model's output cannot be written as JSON: {error} (error id {error_id})",
+        error_id=error_id,
+    )
 
 
 class StreamWorker:
@@ -178,6 +208,10 @@ class StreamWorker:
             except NervosumError as exc:
                 dead.append((message, exc))
                 continue
+            except Exception as exc:  # a reader bug must cost this message, not the group
+                log.exception("reading %s failed", message.position)
+                dead.append((message, unreadable(exc)))
+                continue
             parsed.append(_Parsed(message, records, many))
         return parsed, dead
 
@@ -203,10 +237,15 @@ class StreamWorker:
         for item, answer in zip(parsed, answers, strict=True):
             if isinstance(answer, NervosumError):
                 failed.append((item.message, answer))
-            else:
-                body = answer if item.many else answer[0] if answer else {}
-                outputs.append(Outgoing(item.message.key, dumps(body)))
-                answered.append((item, answer))
+                continue
+            body = answer if item.many else answer[0] if answer else {}
+            try:
+                payload = dumps(body)
+            except TypeError as exc:  # e.g. an int beyond 64 bits, which JSON cannot hold
+                failed.append((item.message, unwritable(item.message, exc)))
+                continue
+            outputs.append(Outgoing(item.message.key, payload))
+            answered.append((item, answer))
         return outputs, failed, answered
 
     def _log(
