@@ -5,9 +5,10 @@ however it is spelled, so it is cut out whole wherever a URL is shown, logged or
 rendered: the URL itself, and any text that may quote it (git's own error lines echo the
 URL they were given). The userinfo ends at the *last* ``@`` before the host, as
 :func:`urllib.parse.urlsplit` reads it, and a password holding an unencoded ``/`` (which
-``urlsplit`` would take for the start of the path) is cut out too: everything from the
-scheme's ``//`` to the last ``@`` of the URL is the userinfo. A URL whose path holds an
-``@`` loses its host in what is shown; hiding a little too much is the safe side.
+``urlsplit`` would take for the start of the path) is cut out too. pip's VCS URLs keep
+their ``@ref`` (``git+https://host/org/repo@v1.0``), so a requirements file copied into
+a bundle still installs. A URL whose path holds ``@`` and then ``/`` may lose its host in
+what is shown; hiding a little too much is the safe side.
 
 The scp-like form ``git@host:path`` has no scheme and no secret: it is shown as given.
 """
@@ -18,8 +19,18 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-# scheme://userinfo@ up to the last '@' of the URL (a URL ends at whitespace or a quote).
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s'\"<>]*)@")
+# scheme://userinfo@ (a URL ends at whitespace or a quote). The userinfo runs to the last
+# '@' that is followed by a host and a path; else it is free of '/' and '@'; else (a URL
+# without a path) it runs to the URL's last '@', except in pip's VCS URLs
+# (git+https://host/org/repo@v1.0), where an '@' after the path starts a ref.
+_USERINFO = re.compile(
+    r"(?P<scheme>(?<![A-Za-z0-9+.-])(?P<vcs>[A-Za-z]+\+)?[A-Za-z][A-Za-z0-9.-]*://)"
+    r"(?P<userinfo>"
+    r"[^\s'\"<>]*(?=@[^\s'\"<>@/]*/)"
+    r"|[^\s'\"<>/@]*(?=@)"
+    r"|(?(vcs)(?!)|[^\s'\"<>]*(?=@[^\s'\"<>@/]*(?:[\s'\"<>]|$)))"
+    r")@"
+)
 HIDDEN = "***"
 SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
 

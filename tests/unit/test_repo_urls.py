@@ -69,3 +69,16 @@ def test_a_git_source_moves_url_credentials_into_its_header(tmp_path: Path) -> N
     assert source.url == "https://git.example/m.git"
     assert source.auth == GitAuth(TOKEN, "")
     assert TOKEN not in source.description
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["git+https://github.com/org/repo@v1.0#egg=x", "pkg @ git+https://github.com/o/r.git@main"],
+)
+def test_a_pip_vcs_reference_is_not_taken_for_credentials(line: str) -> None:
+    assert redact(line) == line
+
+
+def test_a_vcs_url_with_a_token_and_a_reference_loses_only_the_token() -> None:
+    line = "git+https://tok:secret@github.com/org/repo@v1.0#egg=x"
+    assert redact(line) == "git+https://***@github.com/org/repo@v1.0#egg=x"
