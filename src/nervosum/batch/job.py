@@ -22,6 +22,7 @@ from typing import Any
 
 from nervosum.batch.layout import Layout
 from nervosum.batch.progress import JobProgress
+from nervosum.batch.resume import claim_work
 from nervosum.batch.score import score_chunk
 from nervosum.batch.sinks import merge, write_bytes, write_outputs
 from nervosum.batch.sources import Chunk, InputFile, ReadAhead, read_chunks
@@ -229,6 +230,7 @@ def run_job(
 ) -> Summary:
     """Score every input row into ``layout``; the summary (also written to disk)."""
     started = time.monotonic()
+    claim_work(project, inputs, layout, spec)
     summary = Summary(
         inputs=[str(i.path) for i in inputs],
         output=str(layout.target),

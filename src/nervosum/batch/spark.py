@@ -49,6 +49,7 @@ from nervosum.batch.job import (
 )
 from nervosum.batch.layout import Layout
 from nervosum.batch.progress import JobProgress
+from nervosum.batch.resume import claim_work
 from nervosum.batch.sources import Chunk, InputFile, parse_jsonl_line
 from nervosum.config import Project, load_config
 from nervosum.engine import Engine
@@ -452,6 +453,7 @@ def run_spark_job(
     """
     started = time.monotonic()
     _parse_conf(conf)
+    claim_work(project, inputs, layout, spec)
     summary = Summary(
         inputs=[str(i.path) for i in inputs],
         output=str(layout.target),
