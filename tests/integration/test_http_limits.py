@@ -21,7 +21,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, live_server
+from tests.conftest import (
+    EXAMPLES,
+    LiveServer,
+    free_port,
+    live_server,
+    spawned_nervosum,
+    wait_ready,
+)
 
 LIMITS = {
     "max_header_size": 4096,
@@ -286,3 +293,24 @@ def test_liveness_answers_fast_during_a_slow_header_flood(tmp_path: Path) -> Non
             sock.close()
     assert max(latencies) < 0.5, sorted(latencies)[-5:]
     assert all(answer.startswith(b"HTTP/1.1 408") for answer in answers)
+
+
+OTHER_SERVERS = {
+    "serve --workers 2": lambda project: ["serve", str(project), "--workers", "2"],
+    "serve-repo": lambda project: ["serve-repo", str(project.parent), "--no-watch"],
+    "graph serve": lambda project: ["graph", "serve", str(EXAMPLES / "graph" / "pipeline.yaml")],
+}
+
+
+@pytest.mark.parametrize("command", list(OTHER_SERVERS))
+def test_every_server_refuses_a_head_over_the_default_limit(command: str, tmp_path: Path) -> None:
+    """Prefork workers, serve-repo and graph serve run the same limits (64 KiB by default)."""
+    project = write_project(tmp_path / "Doubler", {})
+    port = free_port()
+    with spawned_nervosum(
+        *OTHER_SERVERS[command](project), "--port", str(port), port=port
+    ) as server:
+        wait_ready(server)
+        (over,) = exchange(server, request(extra=b"X-Pad: " + b"a" * 70_000 + b"\r\n"))
+        assert_refused(over, 431, "max_header_size")
+        assert httpx.get(f"{server.url}/health/live").status_code == 200
