@@ -451,6 +451,9 @@ class StreamSpec(_Frozen):
 
 
 K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"  # a DNS-1123 label
+# A project's name and tag: they name files (bundle archives and their members) and image
+# references, so no `/`, no `..`, nothing an OCI tag refuses ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}).
+BUNDLE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 K8S_LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 QUANTITY = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+|[numkMGTPE]|[KMGTPE]i)?$"
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
@@ -640,6 +643,17 @@ class NervosumConfig(_Frozen):
     def _tag_text(cls, value: object) -> object:
         # YAML reads `tag: 1.0` as a float; a tag is always text.
         return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("name", "tag")
+    @classmethod
+    def _file_name_safe(cls, value: str, info: ValidationInfo) -> str:
+        # `name: ../../x` made `nervosum export` write outside its folder (issue 20).
+        if not re.fullmatch(BUNDLE_NAME, value):
+            raise ValueError(
+                f"{value!r} is not a valid {info.field_name}: use letters, digits, '.', '_'"
+                " and '-' (at most 128), not starting with '.' or '-'"
+            )
+        return value
 
     @field_validator("output_schema", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ locking (WAL, a busy timeout) serialises writers from several processes.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nervosum.config.spec import BUNDLE_NAME
+from nervosum.errors import RequestError
 from nervosum.registry.home import Home
 
 _SCHEMA = """
@@ -55,6 +58,18 @@ class Entry:
     def reference(self) -> str:
         return f"{self.name}:{self.tag}"
 
+    def check_names(self) -> None:
+        """:class:`RequestError` unless the name and tag are safe to put in file names and
+        image references: nervosum.yaml is checked at load, but a row written before that
+        check (``name: ../../x``) made ``export`` write outside its folder (issue 20)."""
+        for what, value in (("name", self.name), ("tag", self.tag)):
+            if not re.fullmatch(BUNDLE_NAME, value):
+                raise RequestError(
+                    f"bundle {self.short_id} has the {what} {value!r}, which is not a safe"
+                    " file name (letters, digits, '.', '_' and '-', not first '.' or '-')",
+                    hint=f"nervosum rm {self.short_id}, then build it again under a valid {what}",
+                )
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form `ls --format json` and `inspect` print."""
         return {
@@ -85,6 +100,7 @@ class Registry:
 
     def add(self, entry: Entry) -> None:
         """Insert or replace ``entry`` (a rebuild of the same content refreshes its row)."""
+        entry.check_names()
         with self._connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
