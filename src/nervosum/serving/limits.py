@@ -114,20 +114,18 @@ class LimitedProtocol(HttpToolsProtocol):
             self._feed(piece)
 
     def _feed(self, piece: memoryview) -> None:
+        """Parse ``piece``; a limit a callback found, or bytes that are not HTTP (uvicorn's
+        plain-text 400), are answered in the one JSON error shape."""
         try:
             self.parser.feed_data(piece)
-        except httptools.HttpParserCallbackError as exc:
-            if not isinstance(exc.__context__, _Refusal):
-                raise
-            self._refuse(exc.__context__.status, exc.__context__.error)
         except httptools.HttpParserUpgrade:
             log.warning("a request asked to upgrade the connection; answered as HTTP/1.1")
         except httptools.HttpParserError as exc:
-            self._refuse(400, RequestError(f"the request is not valid HTTP/1.1: {exc}"))
-
-    def send_400_response(self, msg: str) -> None:
-        """uvicorn's plain-text 400, in the one JSON error shape."""
-        self._refuse(400, RequestError(msg))
+            refusal = exc.__context__
+            if isinstance(refusal, _Refusal):
+                self._refuse(refusal.status, refusal.error)
+            else:
+                self._refuse(400, RequestError(f"the request is not valid HTTP/1.1: {exc}"))
 
     # -- parser callbacks
 
