@@ -11,6 +11,8 @@ merges it, runs its methods on the merged message and emits once.
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from nervosum.errors import NervosumError, StepError
 from nervosum.graph.converge import ConvergeStore, Emit, Stale, State, ordered, part_id
 from nervosum.graph.spec import GraphSpec, Step
 from nervosum.graph.step import Message, StepCode, route
-from nervosum.jsonio import dumps
+from nervosum.jsonio import dumps, loads
 
 MAX_LETTER_PAYLOAD = 64 * 1024
 
@@ -50,6 +52,37 @@ class Letter:
         if self.key is not None:
             record["key"] = self.key
         return record
+
+
+def _non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
+    """The path and value of the first NaN or infinite number in ``value``, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "the message", value
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def not_json(payload: bytes, error: Exception) -> str:
+    """Why ``payload`` is not JSON: a ``NaN``, ``Infinity`` or ``1e400`` (JSON has none;
+    a number past the float range is infinite) is named by its field."""
+    try:
+        found = _non_finite(loads(payload, allow_inf_nan=True))
+    except ValueError:
+        found = None
+    if found is None:
+        return f"not JSON: {error}"
+    path, number = found
+    return f"not JSON: {path} is {json.dumps(number)}, which JSON cannot hold"
 
 
 class Rejected(Exception):
@@ -120,7 +153,7 @@ class StepProcessor:
         try:
             message = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
-            raise Rejected(f"not JSON: {exc}") from None
+            raise Rejected(not_json(payload, exc)) from None
         if not isinstance(message, dict):
             raise Rejected(f"a message must be a JSON object, not {type(message).__name__}")
         key = message.get(self.spec.partition_key)
