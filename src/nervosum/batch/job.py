@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nervosum.batch.layout import Layout
+from nervosum.batch.layout import REJECTS_SUFFIX, Layout
 from nervosum.batch.progress import JobProgress
 from nervosum.batch.resume import claim_work
 from nervosum.batch.score import score_chunk
@@ -191,7 +191,7 @@ def finish_outputs(layout: Layout) -> dict[str, Any]:
     predicted = merge_tallies([json.loads(p.read_bytes()).get("predictions", {}) for p in stats])
     if layout.single_file:
         merge(layout.output_parts(), layout.target, layout.format)
-    rejects = sorted(layout.work.glob("part-*.rejects.jsonl"))
+    rejects = sorted(layout.work.glob(f"part-*{REJECTS_SUFFIX}"))
     layout.rejects.parent.mkdir(parents=True, exist_ok=True)
     merge(rejects, layout.rejects, "jsonl")
     for path in layout.work.iterdir():

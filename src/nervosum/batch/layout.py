@@ -17,6 +17,7 @@ from nervosum.batch.sinks import SUFFIXES
 from nervosum.errors import RequestError
 
 _FORMAT_OF_SUFFIX = {suffix: fmt for fmt, suffix in SUFFIXES.items()}
+REJECTS_SUFFIX = ".rejects.jsonl"
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,14 @@ class Layout:
         return self.work / f"{part}.json"
 
     def part_rejects(self, part: str) -> Path:
-        return self.work / f"{part}.rejects.jsonl"
+        return self.work / f"{part}{REJECTS_SUFFIX}"
 
     def output_parts(self) -> list[Path]:
+        """The parts' outputs, in order; not their rejects, which share the work folder
+        and, for a JSON Lines output, the suffix (they were merged into the output)."""
         folder = self.work if self.single_file else self.target
-        return sorted(folder.glob(f"part-*{SUFFIXES[self.format]}"))
+        found = folder.glob(f"part-*{SUFFIXES[self.format]}")
+        return sorted(p for p in found if not p.name.endswith(REJECTS_SUFFIX))
 
     def exists(self) -> bool:
         return self.target.is_file() or (self.target.is_dir() and any(self.target.iterdir()))
@@ -82,7 +86,7 @@ def plan_layout(output: str, fmt: str | None, rejects: str | None) -> Layout:
         )
     if single:
         stem = path.with_suffix("")
-        default_rejects = stem.with_name(f"{stem.name}.rejects.jsonl")
+        default_rejects = stem.with_name(f"{stem.name}{REJECTS_SUFFIX}")
         summary = stem.with_name(f"{stem.name}.summary.json")
     else:
         default_rejects = path / "_rejects.jsonl"
