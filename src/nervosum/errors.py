@@ -13,6 +13,12 @@ batch and CLI front ends map an error the same way without knowing its details::
     │   ├── UnsupportedMediaTypeError unsupported_media_type  415   2
     │   ├── NotFoundError            not_found                404   2
     │   ├── MethodNotAllowedError    method_not_allowed       405   2
+    │   ├── UnauthorizedError        unauthorized             401   2  no or wrong credentials
+    │   ├── ForbiddenError           forbidden                403   2  the scope is missing
+    │   ├── RateLimitedError         rate_limited             429   2  retry after Retry-After
+    │   ├── ReadTimeoutError         read_timeout             408   2  head or body too slow
+    │   ├── UrlTooLongError          url_too_long             414   2
+    │   ├── HeaderTooLargeError      header_too_large         431   2
     │   └── InputValidationError     validation_error         422   2  ``details`` per field
     │       └── InvalidInputError    invalid_input            422   2  raised by user models
     ├── PredictionError              prediction_error         500   1  the model raised
@@ -42,6 +48,8 @@ __all__ = [
     "BuildError",
     "ConfigError",
     "ConfigIssue",
+    "ForbiddenError",
+    "HeaderTooLargeError",
     "InputValidationError",
     "InvalidInputError",
     "MethodNotAllowedError",
@@ -53,12 +61,16 @@ __all__ = [
     "OverloadedError",
     "PayloadTooLargeError",
     "PredictionError",
+    "RateLimitedError",
+    "ReadTimeoutError",
     "RegistryError",
     "RequestError",
     "RequestTimeoutError",
     "SourceError",
     "StepError",
+    "UnauthorizedError",
     "UnsupportedMediaTypeError",
+    "UrlTooLongError",
     "error_from_record",
 ]
 
@@ -170,6 +182,44 @@ class NotFoundError(RequestError):
 class MethodNotAllowedError(RequestError):
     code = "method_not_allowed"
     http_status = 405
+
+
+class UnauthorizedError(RequestError):
+    """No credentials, or credentials no key or token matches (``WWW-Authenticate`` says how)."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class ForbiddenError(RequestError):
+    """Valid credentials without the scope the route needs."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class RateLimitedError(RequestError):
+    """Too many failed authentications or admin requests from one client address."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
+class ReadTimeoutError(RequestError):
+    """The client did not send the request head or body within the server's read timeouts."""
+
+    code = "read_timeout"
+    http_status = 408
+
+
+class UrlTooLongError(RequestError):
+    code = "url_too_long"
+    http_status = 414
+
+
+class HeaderTooLargeError(RequestError):
+    code = "header_too_large"
+    http_status = 431
 
 
 class InputValidationError(RequestError):

@@ -119,7 +119,11 @@ def assert_refused(answer: tuple[int, dict[str, str], bytes], status: int, limit
     assert headers["connection"] == "close"
     error = json.loads(body)["error"]
     assert {"type", "message", "details"} <= set(error)
+    assert error["type"] == REFUSALS[status]
     assert f"server.{limit}" in error["message"]
+
+
+REFUSALS = {408: "read_timeout", 414: "url_too_long", 431: "header_too_large"}
 
 
 def test_headers_over_the_limit_get_431(limited: LiveServer) -> None:

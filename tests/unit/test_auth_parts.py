@@ -210,7 +210,7 @@ def test_admin_routes_are_rate_limited_with_authentication_off() -> None:
 
     checks = [gate.check("POST", "/repo/-/refresh", "10.0.0.1", no_credentials) for _ in range(3)]
     assert checks[:2] == [None, None]
-    assert checks[2] is not None and checks[2].status == 429
+    assert checks[2] is not None and checks[2].error.http_status == 429
     assert checks[2].headers["Retry-After"] == "60"
     assert gate.check("POST", "/repo/-/refresh", "10.0.0.2", no_credentials) is None
     assert gate.check("POST", "/predict", "10.0.0.1", no_credentials) is None

@@ -37,7 +37,13 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from nervosum.config.spec import ServerSpec
-from nervosum.errors import OverloadedError, RequestError
+from nervosum.errors import (
+    HeaderTooLargeError,
+    OverloadedError,
+    ReadTimeoutError,
+    RequestError,
+    UrlTooLongError,
+)
 from nervosum.jsonio import dumps
 from nervosum.serving.responses import error_response
 
@@ -45,11 +51,10 @@ log = logging.getLogger("nervosum.serving")
 
 
 class _Refusal(Exception):
-    """Raised inside a parser callback to stop parsing and answer ``status``."""
+    """Raised inside a parser callback to stop parsing and answer ``error``."""
 
-    def __init__(self, status: int, error: RequestError) -> None:
+    def __init__(self, error: RequestError) -> None:
         super().__init__(error.message)
-        self.status = status
         self.error = error
 
 
@@ -105,7 +110,7 @@ class LimitedProtocol(HttpToolsProtocol):
                     self._arm(self.limits.header_timeout, self._head_too_slow)
                 room = self.limits.max_header_size - self._head_bytes
                 if room <= 0:
-                    self._refuse(431, self._head_too_large())
+                    self._refuse(self._head_too_large())
                     return
                 piece, view = view[:room], view[room:]
                 self._head_bytes += len(piece)
@@ -123,9 +128,9 @@ class LimitedProtocol(HttpToolsProtocol):
         except httptools.HttpParserError as exc:
             refusal = exc.__context__
             if isinstance(refusal, _Refusal):
-                self._refuse(refusal.status, refusal.error)
+                self._refuse(refusal.error)
             else:
-                self._refuse(400, RequestError(f"the request is not valid HTTP/1.1: {exc}"))
+                self._refuse(RequestError(f"the request is not valid HTTP/1.1: {exc}"))
 
     # -- parser callbacks
 
@@ -137,8 +142,7 @@ class LimitedProtocol(HttpToolsProtocol):
         self._url_bytes += len(url)
         if self._url_bytes > self.limits.max_url_size:
             raise _Refusal(
-                414,
-                RequestError(
+                UrlTooLongError(
                     f"the request URL is longer than {self.limits.max_url_size} bytes",
                     hint="send long inputs in the body; the limit is server.max_url_size",
                 ),
@@ -187,7 +191,7 @@ class LimitedProtocol(HttpToolsProtocol):
         return capped
 
     def _head_too_large(self) -> RequestError:
-        return RequestError(
+        return HeaderTooLargeError(
             f"the request line and headers are larger than {self.limits.max_header_size} bytes",
             hint="send fewer or shorter headers; the limit is server.max_header_size",
         )
@@ -198,8 +202,7 @@ class LimitedProtocol(HttpToolsProtocol):
             return
         timeout = self.limits.header_timeout
         self._refuse(
-            408,
-            RequestError(
+            ReadTimeoutError(
                 f"the request headers did not arrive within {timeout:g} s",
                 hint="the limit is server.header_timeout",
             ),
@@ -208,8 +211,7 @@ class LimitedProtocol(HttpToolsProtocol):
     def _body_too_slow(self) -> None:
         timeout = self.limits.body_timeout
         self._refuse(
-            408,
-            RequestError(
+            ReadTimeoutError(
                 f"the request body did not arrive within {timeout:g} s",
                 hint="the limit is server.body_timeout",
             ),
@@ -236,12 +238,12 @@ class LimitedProtocol(HttpToolsProtocol):
 
     # -- refusing
 
-    def _refuse(self, status: int, error: RequestError) -> None:
-        """Answer ``error`` with ``status`` and close, after any answer still due."""
+    def _refuse(self, error: RequestError) -> None:
+        """Answer ``error`` (with its status) and close, after any answer still due."""
         self._refused = True
         self._disarm()
-        log.info("refused a request with %d: %s", status, error.message)
-        answer = self._render(status, error)
+        log.info("refused a request with %d: %s", error.http_status, error.message)
+        answer = self._render(error)
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
             self._close_with(answer)
@@ -257,9 +259,9 @@ class LimitedProtocol(HttpToolsProtocol):
             else:
                 self._close_with(answer)
 
-    def _render(self, status: int, error: RequestError) -> bytes:
+    def _render(self, error: RequestError) -> bytes:
         body = dumps({"error": error.to_record()})
-        lines = [STATUS_LINE[status]]
+        lines = [STATUS_LINE[error.http_status]]
         for name, value in self.server_state.default_headers:
             lines.append(name + b": " + value + b"\r\n")
         lines.append(b"content-type: application/json\r\n")

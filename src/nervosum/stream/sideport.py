@@ -43,7 +43,8 @@ def _error(error: NervosumError) -> bytes:
 
 
 def _denied(denial: Denial) -> bytes:
-    return _response(denial.status, JSON, dumps({"error": denial.record()}), denial.headers)
+    error = denial.error
+    return _response(error.http_status, JSON, dumps({"error": error.to_record()}), denial.headers)
 
 
 def _credentials(head: str) -> tuple[str | None, str | None]:

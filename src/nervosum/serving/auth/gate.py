@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nervosum.config.spec import Access, AuthSpec
+from nervosum.errors import ForbiddenError, RateLimitedError, RequestError, UnauthorizedError
 from nervosum.serving.auth.keys import ENV_KEYS, KeyStore, Principal
 from nervosum.serving.auth.limits import SlidingWindow
 from nervosum.serving.auth.policy import Policy
@@ -41,33 +42,21 @@ Counter = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Denial:
-    """A refused request: status, error code and message (the one error shape), and headers."""
+    """A refused request: the error (its status and the one error shape) and the headers
+    that say how to get in (``WWW-Authenticate``) or when to retry (``Retry-After``)."""
 
-    status: int
-    code: str
-    message: str
-    hint: str | None = None
+    error: RequestError
     headers: dict[str, str] = field(default_factory=dict)
-
-    def record(self) -> dict[str, object]:
-        """The body's ``error`` object, as :meth:`NervosumError.to_record` shapes it."""
-        message = f"{self.message} (hint: {self.hint})" if self.hint else self.message
-        return {"type": self.code, "message": message, "details": []}
 
 
 def _unauthorized(message: str, hint: str | None, invalid: bool) -> Denial:
     challenge = f'{REALM}, error="invalid_token"' if invalid else REALM
-    return Denial(401, "unauthorized", message, hint, {"WWW-Authenticate": challenge})
+    return Denial(UnauthorizedError(message, hint=hint), {"WWW-Authenticate": challenge})
 
 
 def _too_many(what: str, wait: int) -> Denial:
-    return Denial(
-        429,
-        "rate_limited",
-        f"too many {what} from this address",
-        f"retry after {wait} s",
-        {"Retry-After": str(wait)},
-    )
+    error = RateLimitedError(f"too many {what} from this address", hint=f"retry after {wait} s")
+    return Denial(error, {"Retry-After": str(wait)})
 
 
 def _bearer(authorization: str | None, api_key: str | None) -> str | None:
@@ -136,13 +125,11 @@ class Gate:
             self.on_failure(SCOPE)
             log.warning("%s may not %s %s (needs %s)", principal.name, method, path, access)
             challenge = f'{REALM}, error="insufficient_scope", scope="{access}"'
-            return Denial(
-                403,
-                "forbidden",
+            error = ForbiddenError(
                 f"{method} {path} needs the {access} scope",
-                f"use a key made with `nervosum token create --scope {access}`",
-                {"WWW-Authenticate": challenge},
+                hint=f"use a key made with `nervosum token create --scope {access}`",
             )
+            return Denial(error, {"WWW-Authenticate": challenge})
         return None
 
     def _principal(self, token: str, method: str, path: str, client: str) -> Principal | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nervosum.serving.auth.gate import Denial, Gate
-from nervosum.serving.responses import JsonResponse
+from nervosum.serving.responses import JsonResponse, error_response
 
 _AUTHORIZATION = b"authorization"
 _API_KEY = b"x-api-key"
@@ -22,7 +22,7 @@ def _client(scope: Scope) -> str:
 
 
 def denial_response(denial: Denial) -> JsonResponse:
-    return JsonResponse({"error": denial.record()}, denial.status, headers=denial.headers)
+    return error_response(denial.error, headers=denial.headers)
 
 
 class AuthMiddleware:
@@ -50,5 +50,5 @@ class AuthMiddleware:
         if denial is None:
             await self.app(scope, receive, send)
             return
-        scope["nervosum.error"] = denial.code
+        scope["nervosum.error"] = denial.error.code
         await denial_response(denial)(scope, receive, send)
