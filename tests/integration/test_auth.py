@@ -243,12 +243,17 @@ def test_jwt_bearer_tokens_are_checked_against_the_jwks(
         assert f"refused a JWT from 127.0.0.3 on GET /info: {reason}" in log
 
 
-def test_a_malformed_keys_file_stops_serve_naming_the_line(tmp_path: Path, keys: Keys) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_malformed_keys_file_stops_serve_naming_the_line(
+    tmp_path: Path, keys: Keys, workers: str
+) -> None:
     broken = tmp_path / "keys.txt"
     broken.write_text(keys.lines + "sha256:123 predict\n")
     port = free_port()
     with spawned_server(
-        EXAMPLES / "iris", "--port", str(port), "--api-keys-file", str(broken), port=port
+        EXAMPLES / "iris",
+        *("--port", str(port), "--workers", workers, "--api-keys-file", str(broken)),
+        port=port,
     ) as started:
         assert started.process.wait(timeout=60) == 2
         output = started.output()

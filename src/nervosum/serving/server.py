@@ -128,8 +128,14 @@ def serve(project: Project, options: ServeOptions) -> int:
     server_context(settings)  # a bad certificate is one error before the model loads
     workers = worker_count(settings)
     if workers > 1:
+        from nervosum.serving.auth import load_gate
         from nervosum.serving.prefork import serve_prefork
 
+        # A bad keys file or JWKS is one error here, not a traceback in every worker.
+        load_gate(
+            options.auth_settings(project.config.auth),
+            admin_rate_limit=settings.admin_rate_limit,
+        )
         return serve_prefork(project, settings, options, workers)
     if settings.model_process:  # the model must be loaded before it can be forked
         engine = Engine.load(project, debug=options.debug)
