@@ -162,8 +162,9 @@ def serve_prefork(
                 ", ".join(risky),
             )
     log.info(
-        "%d workers serving on http://%s:%d (model %s)",
+        "%d workers serving on %s://%s:%d (model %s)",
         workers,
+        "https" if settings.ssl_certfile else "http",
         settings.host,
         settings.port,
         "shared copy-on-write" if engine else "loaded in each worker",
