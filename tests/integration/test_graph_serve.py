@@ -187,6 +187,10 @@ def test_a_message_whose_step_fails_is_422_with_its_dead_letters(client: httpx.C
     assert (incomplete["step"], incomplete["key"]) == ("join", "bad-1")
     assert "incomplete" in incomplete["reason"]
     assert incomplete["reason"].endswith("1 of 2 messages")
+    error = body["error"]
+    assert error["type"] == "step_failed"
+    assert error["message"].startswith("every message was dead-lettered; the first: step 'score'")
+    assert [d["loc"] for d in error["details"]] == [["score"], ["join"]]
 
 
 def test_one_failing_message_of_a_list_does_not_fail_the_others(client: httpx.Client) -> None:

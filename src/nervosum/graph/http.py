@@ -24,14 +24,16 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from nervosum.config.spec import AuthSpec, ServerSpec
-from nervosum.errors import NervosumError, RequestError
+from nervosum.errors import NervosumError, RequestError, StepError
 from nervosum.graph.local import GraphCode, LocalRun
 from nervosum.observe.metrics import LATENCY_BUCKETS, AuthMetrics
+from nervosum.serving.app import http_errors
 from nervosum.serving.auth import AuthMiddleware, load_gate
 from nervosum.serving.body import load_json, read_json_body
 from nervosum.serving.responses import JsonResponse, error_response
@@ -135,10 +137,17 @@ def create_graph_app(
             metrics.letters.labels(metrics.graph, letter.step).inc()
         letters = [letter.to_record(spec.slug) for letter in run.letters]
         outputs = [{"stream": e.stream, "key": e.key, "message": e.message} for e in run.results]
-        status = 422 if letters and not outputs else 200
+        answer: dict[str, Any] = {"outputs": outputs, "dead_letters": letters}
+        status = 200
+        if letters and not outputs:  # nothing came through: an error, in the one shape
+            status = 422
+            answer["error"] = StepError(
+                f"every message was dead-lettered; the first: {letters[0]['reason']}",
+                details=[{"loc": [letter["step"]], "msg": letter["reason"]} for letter in letters],
+            ).to_record()
         metrics.requests.labels(metrics.graph, str(status)).inc()
         metrics.latency.observe(time.perf_counter() - started)
-        return JsonResponse({"outputs": outputs, "dead_letters": letters}, status_code=status)
+        return JsonResponse(answer, status_code=status)
 
     async def live(_request: Request) -> Response:
         return JsonResponse({"status": "alive"})
@@ -162,6 +171,10 @@ def create_graph_app(
         Route("/graph", describe),
         Route("/metrics", exposition, methods=["GET", "POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_errors("POST /predict runs the graph")},
+    )
     app.add_middleware(AuthMiddleware, gate=gate)
     return app
