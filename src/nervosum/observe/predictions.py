@@ -36,7 +36,13 @@ _DISCRETE_TYPES = {"str": "classes", "bool": "classes", "int": "classes", "float
 
 
 def _label(value: Any) -> str:
-    return value if isinstance(value, str) else dumps(value).decode()
+    """A predicted value as a label; one JSON cannot hold (an integer past 64 bits) as text."""
+    if isinstance(value, str):
+        return value
+    try:
+        return dumps(value).decode()
+    except TypeError:
+        return str(value)
 
 
 class PredictionMetrics:
