@@ -223,3 +223,12 @@ def test_check_and_build_name_the_folder_and_what_the_settings_came_from(
     assert built.exit_code == 0, built.output
     assert f"validated {shown} predict(data) of model.model)\n" in built.stderr
     assert "nervosum.yaml" not in (checked.output + built.output).replace("no nervosum.yaml", "")
+
+
+def test_a_folder_name_that_is_no_project_name_becomes_one(tmp_path: Path) -> None:
+    """Names must be safe file names (they name bundles), folders need not be."""
+    folder = write(tmp_path / ".my model (v2)", {"scoring.py": MODEL})
+
+    project = load_config(folder)
+
+    assert project.config.name == "my-model-v2-"

@@ -464,6 +464,13 @@ _SECRET_NAME = re.compile(
 )
 
 
+def name_from(text: str) -> str:
+    """A valid project name made from ``text`` (a folder's name): every other character
+    becomes ``-``, and a leading ``.`` or ``-`` goes."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).lstrip(".-")[:128]
+    return name or "model"
+
+
 def looks_secret(name: str) -> bool:
     """Whether an environment variable's name says it holds a secret (``DB_PASSWORD``,
     ``HF_TOKEN``), which must then come from a Secret, never be written as a value."""

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nervosum.config.spec import name_from
 from nervosum.config.types import canonical_type
 from nervosum.errors import ConfigError, ConfigIssue
 
@@ -163,7 +164,7 @@ def detect(folder: Path) -> dict[str, Any] | None:
         raise ConfigError(str(folder), issues)
     schema = _newest_schema(files)
     config: dict[str, Any] = {
-        "name": folder.name,
+        "name": name_from(folder.name),
         "tag": schema.parent.name if schema is not None else "latest",
         "model": {"module": modules[0], "function": FUNCTION},
     }

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from nervosum.config.spec import name_from
 from nervosum.config.types import canonical_type
 from nervosum.config.yaml_lines import YamlDocument, parse_yaml
 from nervosum.errors import ConfigError, ConfigIssue
@@ -109,7 +110,7 @@ def detect(folder: Path) -> dict[str, Any] | None:
     example = _example(folder, settings)
     artifact = model_file(settings)
     mapping: dict[str, Any] = {
-        "name": folder.resolve().name,
+        "name": name_from(folder.resolve().name),
         "model": {"artifact": artifact},
     }
     requirements = requirements_file(artifact)
