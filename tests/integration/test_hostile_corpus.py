@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -84,7 +85,12 @@ def send_corpus(server: LiveServer, routes: list[str]) -> Counter[int]:
     return statuses
 
 
-def assert_no_client_traceback(server: LiveServer) -> None:
+def assert_still_serving(server: LiveServer, route: str, good: dict[str, Any]) -> None:
+    """Alive, answering a valid request, and no traceback logged for client input."""
+    with server.client() as client:
+        assert client.get("/health/live").status_code == 200
+        answer = client.post(route, json=good)
+        assert answer.status_code == 200, answer.text
     output = server.output()
     assert "Traceback" not in output, output[-3000:]
     assert "RecursionError" not in output
@@ -108,11 +114,7 @@ def test_serve_answers_the_corpus_on_every_protocol() -> None:
                 "/invocations",
             ],
         )
-        with server.client() as client:
-            assert client.get("/health/live").status_code == 200
-            answer = client.post("/predict", json=IRIS_SETOSA)
-            assert answer.status_code == 200, answer.text
-        assert_no_client_traceback(server)
+        assert_still_serving(server, "/predict", IRIS_SETOSA)
     report("serve", statuses)
 
 
@@ -140,11 +142,7 @@ def test_serve_repo_answers_the_corpus(repo_folder: Path) -> None:
                 "/v2/repository/index",
             ],
         )
-        with server.client() as client:
-            assert client.get("/health/live").status_code == 200
-            answer = client.post("/models/iris/predict", json=IRIS_SETOSA)
-            assert answer.status_code == 200, answer.text
-        assert_no_client_traceback(server)
+        assert_still_serving(server, "/models/iris/predict", IRIS_SETOSA)
     report("serve-repo", statuses)
 
 
@@ -154,10 +152,7 @@ def test_graph_serve_answers_the_corpus() -> None:
     with spawned_nervosum("graph", "serve", graph, "--port", str(port), port=port) as server:
         wait_ready(server)
         statuses = send_corpus(server, ["/predict"])
-        with server.client() as client:
-            answer = client.post("/predict", json={"text": "free cash", "sender": "a@b.c"})
-            assert answer.status_code == 200, answer.text
-        assert_no_client_traceback(server)
+        assert_still_serving(server, "/predict", {"text": "free cash", "sender": "a@b.c"})
     report("graph serve", statuses)
 
 
