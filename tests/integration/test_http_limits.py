@@ -126,6 +126,38 @@ def assert_refused(answer: tuple[int, dict[str, str], bytes], status: int, limit
 REFUSALS = {408: "read_timeout", 414: "url_too_long", 431: "header_too_large"}
 
 
+def chunked_post(extra: bytes) -> bytes:
+    """A chunked POST /predict whose body is one valid record, then ``extra``."""
+    body = b'{"x": 1}'
+    head = b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    return head + b"Transfer-Encoding: chunked\r\n\r\n8\r\n" + body + b"\r\n0\r\n" + extra
+
+
+def test_trailers_over_the_head_limit_get_431(limited: LiveServer) -> None:
+    many = b"".join(b"X-T%d: %s\r\n" % (i, b"v" * 100) for i in range(60)) + b"\r\n"
+    (answer,) = exchange(limited, chunked_post(many))
+    assert_refused(answer, 431, "max_header_size")
+    (fine,) = exchange(limited, chunked_post(b"X-T: v\r\n\r\n"))
+    assert fine[0] == 200, fine
+
+
+def test_an_endless_trailer_is_cut_at_twice_the_body_limit(tmp_path: Path) -> None:
+    """Trailers were not counted: 120 MB of one trailer grew the server by 200 MB."""
+    project = write_project(tmp_path / "doubler", {"max_body_size": 1024 * 1024})
+    with live_server(project) as server, socket.create_connection(address(server)) as sock:
+        sock.sendall(chunked_post(b"X-T: "))
+        sent = 0
+        try:
+            while sent < 64 * 1024 * 1024:
+                sock.sendall(b"v" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_all(sock)
+    assert sent < 8 * 1024 * 1024, sent
+    assert b"413" in answer.split(b"\r\n", 1)[0], answer[:200]
+
+
 def test_headers_over_the_limit_get_431(limited: LiveServer) -> None:
     under = exchange(limited, request(extra=b"X-Pad: " + b"a" * 3000 + b"\r\n"))
     assert [status for status, _, _ in under] == [200]
@@ -260,10 +292,13 @@ def test_connections_past_the_cap_get_503_in_the_json_error_shape(limited: LiveS
     held = [socket.create_connection(address(limited)) for _ in range(LIMITS["max_connections"])]
     try:
         time.sleep(0.2)
-        response = httpx.get(f"{limited.url}/health/live")
+        response = httpx.get(f"{limited.url}/schema")
+        # Probes pass the cap: idle sockets must not get a pod restarted.
+        live = httpx.get(f"{limited.url}/health/live")
     finally:
         for sock in held:
             sock.close()
+    assert live.status_code == 200
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.headers["connection"] == "close"

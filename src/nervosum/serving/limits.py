@@ -40,11 +40,13 @@ from nervosum.config.spec import ServerSpec
 from nervosum.errors import (
     HeaderTooLargeError,
     OverloadedError,
+    PayloadTooLargeError,
     ReadTimeoutError,
     RequestError,
     UrlTooLongError,
 )
 from nervosum.jsonio import dumps
+from nervosum.serving.auth.policy import HEALTH
 from nervosum.serving.responses import error_response
 
 log = logging.getLogger("nervosum.serving")
@@ -84,6 +86,8 @@ class LimitedProtocol(HttpToolsProtocol):
         self.limit_concurrency = None  # the cap is :meth:`_capped`'s, answered in JSON
         self._head_bytes = 0
         self._url_bytes = 0
+        self._after_head = 0  # bytes since the head: body, chunk framing, trailers
+        self._trailer_bytes = 0
         self._reading_head = True  # the next bytes belong to a request head
         self._timer: asyncio.TimerHandle | None = None
         self._refused = False
@@ -115,6 +119,13 @@ class LimitedProtocol(HttpToolsProtocol):
                 piece, view = view[:room], view[room:]
                 self._head_bytes += len(piece)
             else:
+                # The body is bounded where it is read; this bounds what the parser
+                # buffers besides it (chunk framing, trailers), whatever the route.
+                self._after_head += len(view)
+                bound = 2 * self.limits.max_body_size + self.limits.max_header_size
+                if self._after_head > bound:
+                    self._refuse(self._body_too_large())
+                    return
                 piece, view = view, view[len(view) :]
             self._feed(piece)
 
@@ -149,6 +160,13 @@ class LimitedProtocol(HttpToolsProtocol):
             )
         super().on_url(url)
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._reading_head:  # a trailer of a chunked body: the head's limit holds
+            self._trailer_bytes += len(name) + len(value) + 4
+            if self._trailer_bytes > self.limits.max_header_size:
+                raise _Refusal(self._head_too_large())
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._disarm()
         self._reading_head = False
@@ -159,6 +177,8 @@ class LimitedProtocol(HttpToolsProtocol):
         self._disarm()
         self._reading_head = True
         self._head_bytes = 0
+        self._after_head = 0
+        self._trailer_bytes = 0
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -169,14 +189,16 @@ class LimitedProtocol(HttpToolsProtocol):
     # -- limits
 
     def _capped(self, app: ASGI3Application) -> ASGI3Application:
-        """``app``, answering 503 while more than ``max_connections`` connections are
+        """``app``, answering 503 (health probes excepted) while more than ``max_connections`` connections are
         open or requests are running in this process."""
         cap = self.limits.max_connections
 
         async def capped(
             scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
         ) -> None:
-            if len(self.connections) <= cap and len(self.tasks) <= cap:
+            # Probes pass: a flood of idle sockets must not get the pod restarted.
+            under = len(self.connections) <= cap and len(self.tasks) <= cap
+            if under or scope.get("path") in HEALTH:
                 await app(scope, receive, send)
                 return
             too_many = error_response(
@@ -194,6 +216,13 @@ class LimitedProtocol(HttpToolsProtocol):
         return HeaderTooLargeError(
             f"the request line and headers are larger than {self.limits.max_header_size} bytes",
             hint="send fewer or shorter headers; the limit is server.max_header_size",
+        )
+
+    def _body_too_large(self) -> RequestError:
+        return PayloadTooLargeError(
+            "the request body, its chunk framing and trailers are larger than twice"
+            f" server.max_body_size ({self.limits.max_body_size} bytes)",
+            hint="send a smaller body in fewer, larger chunks",
         )
 
     def _head_too_slow(self) -> None:
