@@ -92,6 +92,8 @@ def test_each_route_class_needs_its_access() -> None:
     assert policy.access("GET", "/health/ready") == "open"
     assert policy.access("GET", "/v2/health/live") == "open"
     assert policy.access("GET", "/ping") == "open"
+    # serve-repo with base `health` routes POST /health/live to a model folder `live`
+    assert policy.access("POST", "/health/live") == "predict"
     assert policy.access("GET", "/metrics") == "admin"
     assert policy.access("GET", "/docs/assets/swagger-ui.css") == "predict"
     assert policy.access("POST", "/models_serve/-/refresh") == "admin"

@@ -109,15 +109,17 @@ class Gate:
     def _authenticate(
         self, access: Access, method: str, path: str, client: str, credentials: Credentials
     ) -> Denial | None:
-        wait = self.failures.retry_after(client)
-        if wait:
-            self.on_failure(LIMITED)
-            return _too_many("failed authentications", wait)
         token = _bearer(*credentials())
         if token is None:
             self.on_failure(MISSING)
             return _unauthorized(f"{method} {path} needs an API key or token", ASK_FOR_A_KEY, False)
-        principal = self._principal(token, method, path, client)
+        # A valid key always gets in: behind a proxy or NAT every client shares one address,
+        # and a 256-bit key cannot be guessed anyway. The limit stops the hammering.
+        wait = self.failures.retry_after(client)
+        principal = self._principal(token, method, path, client, quiet=bool(wait))
+        if principal is None and wait:
+            self.on_failure(LIMITED)
+            return _too_many("failed authentications", wait)
         if principal is None:
             self.failures.record(client)
             return _unauthorized("invalid token", None, True)
@@ -132,17 +134,21 @@ class Gate:
             return Denial(error, {"WWW-Authenticate": challenge})
         return None
 
-    def _principal(self, token: str, method: str, path: str, client: str) -> Principal | None:
-        """Who ``token`` belongs to; a refusal is logged with its reason, never the token."""
+    def _principal(
+        self, token: str, method: str, path: str, client: str, *, quiet: bool
+    ) -> Principal | None:
+        """Who ``token`` belongs to; a refusal is logged with its reason (never the token)
+        and counted, unless ``quiet`` (the address is rate limited: counted as that)."""
         if self.jwt is not None and looks_like_jwt(token):
             try:
                 return self.jwt.verify(token)
             except TokenError as exc:
-                self.on_failure(INVALID_TOKEN)
-                log.warning("refused a JWT from %s on %s %s: %s", client, method, path, exc)
+                if not quiet:
+                    self.on_failure(INVALID_TOKEN)
+                    log.warning("refused a JWT from %s on %s %s: %s", client, method, path, exc)
                 return None
         principal = self.keys.lookup(token) if self.keys is not None else None
-        if principal is None:
+        if principal is None and not quiet:
             self.on_failure(INVALID_KEY)
             log.warning("refused an unknown API key from %s on %s %s", client, method, path)
         return principal

@@ -37,7 +37,7 @@ class Policy:
         self.refactor = f"/{base}/refactor" if base else None
 
     def access(self, method: str, path: str) -> Access:
-        if path in HEALTH:
+        if path in HEALTH and method in ("GET", "HEAD"):  # not a model that took the path
             return "open"
         if path == METRICS:
             return self.metrics
