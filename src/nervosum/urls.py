@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 # scheme://userinfo@ (a URL ends at whitespace or a quote). The userinfo runs to the last
-# '@' that is followed by a host and a path; else it is free of '/' and '@'; else (a URL
-# without a path) it runs to the URL's last '@', except in pip's VCS URLs
-# (git+https://host/org/repo@v1.0), where an '@' after the path starts a ref.
+# '@' that is followed by a host and a path; else (a URL without a path) to the URL's last
+# '@', except in pip's VCS URLs (git+https://host/org/repo@v1.0), where an '@' after the
+# path starts a ref; else it is free of '/' and '@'.
 _USERINFO = re.compile(
     r"(?P<scheme>(?<![A-Za-z0-9+.-])(?P<vcs>[A-Za-z]+\+)?[A-Za-z][A-Za-z0-9.-]*://)"
     r"(?P<userinfo>"
     r"[^\s'\"<>]*(?=@[^\s'\"<>@/]*/)"
-    r"|[^\s'\"<>/@]*(?=@)"
     r"|(?(vcs)(?!)|[^\s'\"<>]*(?=@[^\s'\"<>@/]*(?:[\s'\"<>]|$)))"
+    r"|[^\s'\"<>/@]*(?=@)"
     r")@"
 )
 HIDDEN = "***"

@@ -82,3 +82,8 @@ def test_a_pip_vcs_reference_is_not_taken_for_credentials(line: str) -> None:
 def test_a_vcs_url_with_a_token_and_a_reference_loses_only_the_token() -> None:
     line = "git+https://tok:secret@github.com/org/repo@v1.0#egg=x"
     assert redact(line) == "git+https://***@github.com/org/repo@v1.0#egg=x"
+
+
+@pytest.mark.parametrize("rest", ["host", "host:8080", "host?x=1"])
+def test_a_password_with_an_at_sign_is_hidden_whole_without_a_path(rest: str) -> None:
+    assert redact(f"https://user:p@ss@{rest}") == f"https://***@{rest}"
