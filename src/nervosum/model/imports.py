@@ -55,21 +55,11 @@ def prepare_path(project_dir: Path, src_dir: Path) -> None:
     importlib.invalidate_caches()
 
 
-def _own_names(folders: tuple[Path, ...]) -> set[str]:
-    """Top-level module names this project provides: its ``*.py`` files and packages."""
-    names: set[str] = set()
-    for folder in folders:
-        for entry in folder.iterdir():
-            if entry.suffix == ".py":
-                names.add(entry.stem)
-            elif entry.is_dir() and entry.name.isidentifier():
-                names.add(entry.name)
-    return names
-
-
 def _evict_own_names(project_dir: Path, src_dir: Path) -> None:
     """Forget loaded modules that have the names of this project's files and packages."""
-    own = _own_names((project_dir, src_dir))
+    # Only names the project's code provides: a data folder called `logging/` or
+    # `email/` must not evict the standard library's module of that name.
+    own = _code_names((project_dir, src_dir))
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] not in own:
             continue
@@ -154,11 +144,14 @@ _real_import = builtins.__import__
 
 
 def _code_names(folders: Sequence[Path]) -> dict[str, Path]:
-    """Top-level names the folders' code provides: ``*.py`` files and folders of code."""
+    """Top-level names the folders' code provides: ``*.py`` files and folders of code (a
+    package, or a namespace package whose code starts one level down)."""
     names: dict[str, Path] = {}
     for folder in folders:
         for entry in sorted(folder.iterdir()):
-            code = entry.suffix == ".py" or (entry.is_dir() and any(entry.glob("*.py")))
+            code = entry.suffix == ".py" or (
+                entry.is_dir() and (any(entry.glob("*.py")) or any(entry.glob("*/*.py")))
+            )
             name = entry.stem if entry.suffix == ".py" else entry.name
             if code and name.isidentifier():
                 names.setdefault(name, entry)
