@@ -168,3 +168,32 @@ def test_a_busy_model_process_dies_with_the_server(make_project: ProjectFactory)
         kill_quietly(server.process.pid, signal.SIGKILL)
         server.process.wait(timeout=5)
         wait_until(lambda: not exists(child), 5, f"model process {child} ended with its server")
+
+
+STUCK_CODE = """
+    import time
+
+    class Stuck:
+        def predict(self, df):
+            if (df["x"] == 13).any():
+                time.sleep(600)  # as a deadlock would
+            return df["x"]
+"""
+
+
+def test_a_hung_model_process_is_replaced_after_the_timeout(make_project: ProjectFactory) -> None:
+    """A model process that never answered held the model thread for good, readiness
+    still saying ready; now it is killed after server.timeout and replaced."""
+    config = HANGS.replace("module: hangs, class: Hangs", "module: stuck, class: Stuck")
+    project = make_project(config, {"stuck.py": STUCK_CODE})
+    with (
+        live_server(project, "--model-process", "--timeout", "1") as server,
+        server.client() as client,
+    ):
+        hung = model_process(server)
+        assert client.post("/predict", json={"x": 13}).status_code == 504
+        replacement(server, hung)
+        answer = client.post("/predict", json={"x": 2})
+        assert answer.status_code == 200, answer.text
+        assert "did not answer within 1s (server.timeout); killing it" in server.output()
+        assert not exists(hung)

@@ -119,9 +119,12 @@ class RemoteEngine(Engine):
     single model thread makes the calls), guarded by a lock a restart also takes.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, answer_timeout: float | None = None) -> None:
         super().__init__(engine.project, engine.handle, debug=engine.debug)
         self._model = engine  # kept, to fork a replacement from
+        # A model process that hangs (a deadlock, SIGSTOP) would hold the model thread
+        # forever while readiness says ready: past this it is killed and replaced.
+        self._answer_timeout = answer_timeout
         self._kept_files = _open_files()
         self._lock = threading.Lock()
         self._conn: Connection | None = None
@@ -251,12 +254,31 @@ class RemoteEngine(Engine):
                 raise NotReadyError(f"model {self.name}: the model process is stopping")
             try:
                 conn.send((list(groups), proba))
+                if self._answer_timeout is not None and not conn.poll(self._answer_timeout):
+                    self._kill_hung(self._answer_timeout)
                 return _decode(conn.recv())
             except (EOFError, OSError):
                 raise NotReadyError(
                     f"model {self.name}: the model process {self.pid} died while predicting",
                     hint="retry in a moment: it is being restarted",
                 ) from None
+
+    def _kill_hung(self, waited: float) -> None:
+        """End a model process that did not answer (the watcher replaces it) and fail the
+        batch with the 503 a restart gives."""
+        log.error(
+            "model process %d did not answer within %gs (server.timeout); killing it",
+            self.pid,
+            waited,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        raise NotReadyError(
+            f"model {self.name}: the model process {self.pid} did not answer within"
+            f" {waited:g}s and is being restarted",
+            hint="retry in a moment; if it keeps happening the model hangs or needs a"
+            " longer server.timeout",
+        )
 
     def predict(self, records: list[Record], *, proba: bool = True) -> list[Record]:
         (answer,) = self.predict_groups([records], proba=proba)

@@ -189,7 +189,7 @@ def run_server(
     if engine is not None and settings.model_process:
         from nervosum.serving.model_process import RemoteEngine
 
-        remote = RemoteEngine(engine)
+        remote = RemoteEngine(engine, answer_timeout=settings.timeout)
         try:
             return run_server(
                 project,
