@@ -157,3 +157,18 @@ def test_a_key_that_is_not_the_certificates_is_one_line_and_exit_2(
     assert result.returncode == 2, result.stderr
     assert f"--ssl-keyfile {certificates.other_key} is not the private key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_only_forward_secret_aead_suites_are_offered(
+    doubler: Path, certificates: Certificates
+) -> None:
+    """uvicorn's default cipher list ("TLSv1") took RSA key exchange with CBC-SHA1."""
+    with https_server("serve", str(doubler), certificates=certificates) as (_server, url):
+        weak = certificates.client_context(with_certificate=True)
+        weak.maximum_version = ssl.TLSVersion.TLSv1_2
+        weak.set_ciphers("AES128-SHA")
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/health/live", verify=weak)
+        strong = certificates.client_context(with_certificate=True)
+        strong.maximum_version = ssl.TLSVersion.TLSv1_2
+        assert httpx.get(f"{url}/health/live", verify=strong).status_code == 200

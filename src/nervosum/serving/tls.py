@@ -2,8 +2,9 @@
 
 uvicorn takes the file names itself (:func:`uvicorn_tls`); the stream side port is plain
 asyncio and needs an ``ssl.SSLContext`` (:func:`server_context`). Both read the same
-three settings, so HTTPS and mutual TLS mean the same thing on every port: a CA bundle
-makes client certificates required, never merely requested.
+three settings and the same cipher list (:data:`CIPHERS`), so HTTPS and mutual TLS mean
+the same thing on every port: TLS 1.2 or newer, and a CA bundle makes client
+certificates required, never merely requested.
 
 Both load the files once themselves first: a missing file, a key that does not match its
 certificate or a file that is not PEM is one readable error (exit 2) before anything
@@ -21,6 +22,10 @@ from nervosum.config.spec import ServerSpec
 from nervosum.errors import RequestError
 
 _FILES = ("ssl_certfile", "ssl_keyfile", "ssl_ca_certs")
+# Forward-secret AEAD suites only, on every port: TLS 1.2 needs them and TLS 1.0 / 1.1
+# cannot use them (TLS 1.3 suites are not set by this list). uvicorn's own default,
+# "TLSv1", left the floor to the system's OpenSSL policy.
+CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
 
 
 def _check_files(settings: ServerSpec) -> None:
@@ -40,6 +45,7 @@ def uvicorn_tls(settings: ServerSpec) -> dict[str, Any]:
     tls: dict[str, Any] = {
         "ssl_certfile": settings.ssl_certfile,
         "ssl_keyfile": settings.ssl_keyfile,
+        "ssl_ciphers": CIPHERS,
     }
     if settings.ssl_ca_certs:
         tls.update(ssl_ca_certs=settings.ssl_ca_certs, ssl_cert_reqs=ssl.CERT_REQUIRED)
@@ -52,6 +58,8 @@ def server_context(settings: ServerSpec) -> ssl.SSLContext | None:
         return None
     _check_files(settings)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(CIPHERS)
     assert settings.ssl_keyfile is not None  # ServerSpec requires the pair
     try:
         context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password=_no_password)
