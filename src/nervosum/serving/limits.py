@@ -189,8 +189,8 @@ class LimitedProtocol(HttpToolsProtocol):
     # -- limits
 
     def _capped(self, app: ASGI3Application) -> ASGI3Application:
-        """``app``, answering 503 (health probes excepted) while more than ``max_connections`` connections are
-        open or requests are running in this process."""
+        """``app``, answering 503 (health probes excepted) while more than
+        ``max_connections`` connections are open or requests are running in this process."""
         cap = self.limits.max_connections
 
         async def capped(
