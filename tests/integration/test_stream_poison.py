@@ -10,6 +10,7 @@ import asyncio
 import json
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,16 @@ from tests.integration import test_stream
 from tests.integration.test_stream import Streams, worker
 from tests.services.brokers import Broker, Item, RedisBroker, running
 
-# the same real brokers (module-scoped, one per transport) and stream names
-broker = test_stream.broker
 streams = test_stream.streams
+
+
+@pytest.fixture(scope="module", params=["redis", "nats"])
+def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """Redis and NATS; Kafka gets the same poison shapes in test_hostile_corpus.py (a
+    worker joining the mock cluster's group costs ~20 s, so once is enough)."""
+    with running(request.param) as started:
+        yield started
+
 
 GOOD_BEFORE = (b"good-1", b'{"key": "g1", "x": 1}')
 GOOD_AFTER = (b"good-2", b'{"key": "g2", "x": 2}')
