@@ -21,6 +21,7 @@ batch and CLI front ends map an error the same way without knowing its details::
     │   ├── HeaderTooLargeError      header_too_large         431   2
     │   └── InputValidationError     validation_error         422   2  ``details`` per field
     │       └── InvalidInputError    invalid_input            422   2  raised by user models
+    ├── StepError                    step_failed              422   1  a graph step raised
     ├── PredictionError              prediction_error         500   1  the model raised
     │   └── ModelOutputError         model_output             500   1  unusable output shape
     ├── BatchAbortedError            batch_aborted            500   1  --max-rejects exceeded

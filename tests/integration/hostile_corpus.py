@@ -69,6 +69,8 @@ PAYLOADS: list[Case] = [
     Case("mlflow ragged", b'{"dataframe_split":{"columns":["x"],"data":[[1,2,3],[]]}}'),
     Case("kserve instances junk", b'{"instances": 7}'),
     Case("duplicate keys", b'{"x": 1, "x": "two", "sepal_length": 1, "sepal_length": []}'),
+    # escaped into a dead letter, this passes the 1 MB message limit of NATS and Kafka
+    Case("600 KB of quotes", b'"' * 600_000),
     Case("long string", json.dumps({"x": "a" * MIB, "sepal_length": "b" * MIB}).encode()),
     Case("many rows", _rows(10_000)),
     Case("many keys", json.dumps({f"k{i}": i for i in range(50_000)}).encode()),

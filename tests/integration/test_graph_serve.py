@@ -172,6 +172,22 @@ def test_a_body_that_is_not_a_message_is_400(client: httpx.Client, body: bytes, 
     assert error["message"] == f"{where}: a message is a JSON object"
 
 
+def test_values_json_cannot_carry_are_refused_naming_where(client: httpx.Client) -> None:
+    """An integer past 64 bits was a plain-text 500; 1e400 became null and was served."""
+    json_type = {"content-type": "application/json"}
+    huge = b'{"text": "free cash", "n": 123456789012345678901234567890}'
+    response = client.post("/predict", content=huge, headers=json_type)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"].startswith("the body holds a value JSON")
+
+    infinite = b'[{"text": "hi"}, {"text": "hi", "deep": {"x": [1, 1e400]}}]'
+    response = client.post("/predict", content=infinite, headers=json_type)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["message"] == "item 1: deep.x.1 is inf, which JSON cannot hold"
+    assert error["details"][0]["loc"] == [1, "deep", "x", "1"]
+
+
 def test_a_message_whose_step_fails_is_422_with_its_dead_letters(client: httpx.Client) -> None:
     """Without `text` the score step's preprocess raises KeyError: the answer is 422 with
     that step's dead letter and join's letter for the group that never completed."""

@@ -53,7 +53,7 @@ def check_answer(response: httpx.Response, what: str) -> None:
             f"{what}: {status} is not JSON: {response.text[:200]}"
         )
         body = response.json()
-        if "error_code" in body:  # MLflow's own shape on /invocations
+        if "error_code" in body and response.request.url.path == "/invocations":  # MLflow's
             assert body["error_code"] and body["message"], f"{what}: {body}"
             return
         error = body["error"]
@@ -165,7 +165,7 @@ def raw_exchange(port: int, request: bytes) -> bytes:
             sock.shutdown(socket.SHUT_WR)
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-        except ConnectionResetError:  # it closed on a request it refused, unread
+        except ConnectionError:  # it closed on a request it refused, unread
             pass
     return b"".join(chunks)
 
@@ -226,7 +226,7 @@ def all_accounted(broker: Broker, names: Streams, count: int) -> tuple[list[Item
 def test_every_hostile_message_is_answered_or_dead_lettered(doubler: Path, scheme: str) -> None:
     """Each payload of the corpus is one message; then one good message. Every one comes
     out on the sink or the dead-letter stream with a reason, and the worker lives on."""
-    payloads = [case.body for case in PAYLOADS if len(case.body) < 512 * 1024]
+    payloads = [case.body for case in PAYLOADS if len(case.body) < 1024 * 1024]
     good = json.dumps({"key": "good", "x": 1}).encode()
     names = Streams(f"h-in-{scheme}", f"h-out-{scheme}", f"h-dlq-{scheme}")
     with running(scheme) as broker, worker(doubler, broker, names) as started:

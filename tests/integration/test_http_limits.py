@@ -141,21 +141,21 @@ def test_trailers_over_the_head_limit_get_431(limited: LiveServer) -> None:
     assert fine[0] == 200, fine
 
 
-def test_an_endless_trailer_is_cut_at_twice_the_body_limit(tmp_path: Path) -> None:
-    """Trailers were not counted: 120 MB of one trailer grew the server by 200 MB."""
-    project = write_project(tmp_path / "doubler", {"max_body_size": 1024 * 1024})
-    with live_server(project) as server, socket.create_connection(address(server)) as sock:
+def test_an_endless_trailer_is_cut_at_the_head_limit(limited: LiveServer) -> None:
+    """A trailer line that never ends was not counted (httptools reports a line once it
+    ends): 120 MB of one trailer grew the server by 200 MB and stalled its loop."""
+    with socket.create_connection(address(limited)) as sock:
         sock.sendall(chunked_post(b"X-T: "))
         sent = 0
         try:
             while sent < 128 * 1024 * 1024:
-                sock.sendall(b"v" * 65536)
-                sent += 65536
+                sock.sendall(b"v" * 1024)
+                sent += 1024
         except (BrokenPipeError, ConnectionResetError):
             pass
         answer = read_all(sock)
     assert sent < 32 * 1024 * 1024, sent  # the limit, plus what the socket buffers held
-    assert b"413" in answer.split(b"\r\n", 1)[0], answer[:200]
+    assert_refused(responses(answer)[0], 431, "max_header_size")
 
 
 def test_headers_over_the_limit_get_431(limited: LiveServer) -> None:

@@ -231,4 +231,4 @@ def test_a_folder_name_that_is_no_project_name_becomes_one(tmp_path: Path) -> No
 
     project = load_config(folder)
 
-    assert project.config.name == "my-model-v2-"
+    assert project.config.name == "my-model-v2"

@@ -467,7 +467,7 @@ _SECRET_NAME = re.compile(
 def name_from(text: str) -> str:
     """A valid project name made from ``text`` (a folder's name): every other character
     becomes ``-``, and a leading ``.`` or ``-`` goes."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).lstrip(".-")[:128]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip(".-")[:128]
     return name or "model"
 
 

@@ -30,15 +30,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nervosum.config.spec import AuthSpec, ServerSpec
-from nervosum.errors import NervosumError, RequestError, StepError
+from nervosum.errors import InputValidationError, NervosumError, RequestError, StepError
 from nervosum.graph.local import GraphCode, LocalRun
+from nervosum.graph.process import non_finite
 from nervosum.observe.metrics import LATENCY_BUCKETS, AuthMetrics
 from nervosum.serving.app import http_errors
 from nervosum.serving.auth import AuthMiddleware, load_gate
-from nervosum.serving.body import load_json, read_json_body
+from nervosum.serving.body import load_json, parse_off_loop, read_json_body
 from nervosum.serving.responses import JsonResponse, error_response
-
-MAX_BODY = 16 * 1024 * 1024
 
 
 class GraphMetrics:
@@ -78,8 +77,19 @@ def _messages(body: bytes, partition_key: str) -> list[bytes]:
         if not isinstance(item, dict):
             where = f"item {index}" if isinstance(value, list) else "the body"
             raise RequestError(f"{where} is {type(item).__name__}: a message is a JSON object")
+        where = f"item {index}" if isinstance(value, list) else "the body"
+        found = non_finite(item)
+        if found is not None:
+            path, number = found
+            message = f"{where}: {path} is {number}, which JSON cannot hold"
+            raise InputValidationError(
+                message, details=[{"loc": [index, *path.split(".")], "msg": message}]
+            )
         item.setdefault(partition_key, uuid.uuid4().hex)
-        messages.append(orjson.dumps(item))
+        try:
+            messages.append(orjson.dumps(item))
+        except TypeError as exc:  # an integer past 64 bits
+            raise RequestError(f"{where} holds a value JSON cannot carry: {exc}") from None
     return messages
 
 
@@ -110,6 +120,7 @@ def create_graph_app(
         on_failure=metrics.auth.failed,
     )
     entries = spec.entry_streams
+    max_body = (settings or ServerSpec()).max_body_size
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -124,8 +135,8 @@ def create_graph_app(
         started = time.perf_counter()
         try:
             stream = _entry(request, entries)
-            body = await read_json_body(request, MAX_BODY)
-            messages = _messages(body, spec.partition_key)
+            body = await read_json_body(request, max_body)
+            messages = await parse_off_loop(body, lambda b: _messages(b, spec.partition_key))
         except NervosumError as exc:
             metrics.requests.labels(metrics.graph, str(exc.http_status)).inc()
             return error_response(exc)

@@ -54,7 +54,7 @@ class Letter:
         return record
 
 
-def _non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
+def non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
     """The path and value of the first NaN or infinite number in ``value``, if any."""
     if isinstance(value, float) and not math.isfinite(value):
         return path or "the message", value
@@ -66,7 +66,7 @@ def _non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
         else ()
     )
     for key, item in items:
-        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        found = non_finite(item, f"{path}.{key}" if path else str(key))
         if found is not None:
             return found
     return None
@@ -76,7 +76,7 @@ def not_json(payload: bytes, error: Exception) -> str:
     """Why ``payload`` is not JSON: a ``NaN``, ``Infinity`` or ``1e400`` (JSON has none;
     a number past the float range is infinite) is named by its field."""
     try:
-        found = _non_finite(loads(payload, allow_inf_nan=True))
+        found = non_finite(loads(payload, allow_inf_nan=True))
     except ValueError:
         found = None
     if found is None:

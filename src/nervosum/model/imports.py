@@ -144,14 +144,12 @@ _real_import = builtins.__import__
 
 
 def _code_names(folders: Sequence[Path]) -> dict[str, Path]:
-    """Top-level names the folders' code provides: ``*.py`` files and folders of code (a
-    package, or a namespace package whose code starts one level down)."""
+    """Top-level names the folders' code provides: ``*.py`` files and folders holding code
+    at any depth (a package, or a namespace package)."""
     names: dict[str, Path] = {}
     for folder in folders:
         for entry in sorted(folder.iterdir()):
-            code = entry.suffix == ".py" or (
-                entry.is_dir() and (any(entry.glob("*.py")) or any(entry.glob("*/*.py")))
-            )
+            code = entry.suffix == ".py" or (entry.is_dir() and any(entry.rglob("*.py")))
             name = entry.stem if entry.suffix == ".py" else entry.name
             if code and name.isidentifier():
                 names.setdefault(name, entry)

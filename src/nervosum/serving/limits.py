@@ -46,7 +46,7 @@ from nervosum.errors import (
     UrlTooLongError,
 )
 from nervosum.jsonio import dumps
-from nervosum.serving.auth.policy import HEALTH
+from nervosum.serving.auth.policy import is_probe
 from nervosum.serving.responses import error_response
 
 log = logging.getLogger("nervosum.serving")
@@ -88,6 +88,9 @@ class LimitedProtocol(HttpToolsProtocol):
         self._url_bytes = 0
         self._after_head = 0  # bytes since the head: body, chunk framing, trailers
         self._trailer_bytes = 0
+        # After a chunk header until body data comes: the last chunk's header is followed
+        # by trailers, which httptools reports only once a line ends.
+        self._maybe_trailer = False
         self._reading_head = True  # the next bytes belong to a request head
         self._timer: asyncio.TimerHandle | None = None
         self._refused = False
@@ -127,7 +130,10 @@ class LimitedProtocol(HttpToolsProtocol):
                     self._refuse(self._body_too_large())
                     return
                 piece, view = view, view[len(view) :]
+            before = self._maybe_trailer
             self._feed(piece)
+            if before and self._maybe_trailer and not self._reading_head:
+                self._count_trailer(len(piece))
 
     def _feed(self, piece: memoryview) -> None:
         """Parse ``piece``; a limit a callback found, or bytes that are not HTTP (uvicorn's
@@ -167,6 +173,19 @@ class LimitedProtocol(HttpToolsProtocol):
                 raise _Refusal(self._head_too_large())
         super().on_header(name, value)
 
+    def on_chunk_header(self) -> None:
+        self._maybe_trailer = True
+
+    def on_body(self, body: bytes) -> None:
+        self._maybe_trailer = False
+        super().on_body(body)
+
+    def _count_trailer(self, size: int) -> None:
+        """Trailer bytes still arriving (a line httptools has not ended yet)."""
+        self._trailer_bytes += size
+        if self._trailer_bytes > self.limits.max_header_size:
+            self._refuse(self._head_too_large())
+
     def on_headers_complete(self) -> None:
         self._disarm()
         self._reading_head = False
@@ -179,6 +198,7 @@ class LimitedProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._after_head = 0
         self._trailer_bytes = 0
+        self._maybe_trailer = False
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -198,7 +218,7 @@ class LimitedProtocol(HttpToolsProtocol):
         ) -> None:
             # Probes pass: a flood of idle sockets must not get the pod restarted.
             under = len(self.connections) <= cap and len(self.tasks) <= cap
-            if under or scope.get("path") in HEALTH:
+            if under or is_probe(str(scope.get("method")), str(scope.get("path"))):
                 await app(scope, receive, send)
                 return
             too_many = error_response(

@@ -125,6 +125,7 @@ class RemoteEngine(Engine):
         # A model process that hangs (a deadlock, SIGSTOP) would hold the model thread
         # forever while readiness says ready: past this it is killed and replaced.
         self._answer_timeout = answer_timeout
+        self._hung_kill = False  # the last death was ours: not a crash, not in the budget
         self._kept_files = _open_files()
         self._lock = threading.Lock()
         self._conn: Connection | None = None
@@ -219,7 +220,8 @@ class RemoteEngine(Engine):
                     self._conn = None
                 if self._closing:
                     return
-            if not self._budget.allows():
+            killed_as_hung, self._hung_kill = self._hung_kill, False
+            if not killed_as_hung and not self._budget.allows():
                 self._give_up(
                     f"the model process died {MAX_RESTARTS + 1} times within "
                     f"{RESTART_WINDOW:g}s (the last {_describe(wait_status)}); giving up"
@@ -271,6 +273,7 @@ class RemoteEngine(Engine):
             self.pid,
             waited,
         )
+        self._hung_kill = True
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
         raise NotReadyError(

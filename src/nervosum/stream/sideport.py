@@ -97,7 +97,7 @@ class SidePort:
         writer.close()
 
     def _route(self, method: str, path: str, client: str, head: str) -> bytes:
-        if method not in ("GET", "POST"):
+        if method not in ("GET", "HEAD", "POST"):
             return _error(MethodNotAllowedError(f"{method} is not allowed", hint="use GET"))
         if self.gate is not None:
             denial = self.gate.check(method, path, client, lambda: _credentials(head))

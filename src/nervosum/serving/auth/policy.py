@@ -23,6 +23,12 @@ METRICS = "/metrics"
 _REPOSITORY = re.compile(r"/v2/repository/(index|models/[^/]+/(load|unload))")
 
 
+def is_probe(method: str, path: str) -> bool:
+    """A health probe: open without credentials, and never refused by the connection cap.
+    GET and HEAD only: a serve-repo model folder may take a path like /health/live."""
+    return path in HEALTH and method in ("GET", "HEAD")
+
+
 class Policy:
     """The access each route of a server needs.
 
@@ -37,7 +43,7 @@ class Policy:
         self.refactor = f"/{base}/refactor" if base else None
 
     def access(self, method: str, path: str) -> Access:
-        if path in HEALTH and method in ("GET", "HEAD"):  # not a model that took the path
+        if is_probe(method, path):
             return "open"
         if path == METRICS:
             return self.metrics
