@@ -27,6 +27,7 @@ from nervosum.stream.transport import Message, Outgoing, Transport
 
 FLUSH_TIMEOUT = 30.0
 COMMITTED_TIMEOUT = 30.0
+METADATA_TIMEOUT = 10.0  # seconds to learn whether the source topic exists
 MARK = "nervosum-delivery:"
 
 Place = tuple[str, int]  # topic, partition
@@ -91,9 +92,18 @@ class KafkaTransport(Transport):
         """Wait (up to ``timeout`` s) until the group gave this member partitions, so a
         worker reports ready once it takes part; records that arrive meanwhile are kept
         for the first read."""
+        if not await asyncio.to_thread(self._source_exists):
+            return  # nothing to take part in yet: the group assigns it once it exists
         deadline = asyncio.get_running_loop().time() + timeout
         while not self._has_partitions and asyncio.get_running_loop().time() < deadline:
             self._held += await asyncio.to_thread(self._consume, 64, 0.2)
+
+    def _source_exists(self) -> bool:
+        """Whether the source topic has partitions (a worker may start before the first
+        record creates it; waiting for an assignment then only delayed readiness)."""
+        metadata = self._consumer.list_topics(self.source.name, timeout=METADATA_TIMEOUT)
+        topic = metadata.topics.get(self.source.name)
+        return topic is not None and topic.error is None and bool(topic.partitions)
 
     @property
     def servers(self) -> str:
