@@ -8,12 +8,11 @@ same in every runtime (MLServer's DataPlane plays the same role there).
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from nervosum.config import Project
-from nervosum.errors import ModelOutputError, NervosumError, PredictionError
+from nervosum.errors import ModelOutputError, NervosumError, PredictionError, new_error_id
 from nervosum.model import ModelHandle, OutputShapeError
 from nervosum.model.userframes import format_user_traceback
 from nervosum.schema import Record, RecordSchema, records_to_frame
@@ -36,6 +35,14 @@ class Engine:
     def load(cls, project: Project, *, debug: bool = False) -> Engine:
         """Load the project's model (raises ModelDefinitionError with a readable cause)."""
         return cls(project, ModelHandle.load(project), debug=debug)
+
+    @property
+    def running(self) -> bool:
+        """Whether the model can answer now; a model in its own process may be restarting."""
+        return True
+
+    def require_running(self) -> None:
+        """Raise the 503 a request gets while the model cannot answer (never, in process)."""
 
     @property
     def name(self) -> str:
@@ -121,7 +128,7 @@ class Engine:
         return {self.id_field: record[self.id_field], **output}
 
     def _log_failure(self, exc: BaseException, *, with_traceback: bool = True) -> str:
-        error_id = uuid.uuid4().hex[:12]
+        error_id = new_error_id()
         if with_traceback:
             detail = format_user_traceback(exc, self.project.project_dir, full=self.debug)
         else:

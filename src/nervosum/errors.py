@@ -42,6 +42,7 @@ never as pickled exceptions (user exceptions may not unpickle in the parent).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 __all__ = [
@@ -73,7 +74,13 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "UrlTooLongError",
     "error_from_record",
+    "new_error_id",
 ]
+
+
+def new_error_id() -> str:
+    """The id that ties a client's 500 (or a dead letter) to the log line with the details."""
+    return uuid.uuid4().hex[:12]
 
 
 class NervosumError(Exception):

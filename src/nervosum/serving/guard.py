@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from nervosum.errors import NervosumError
+from nervosum.errors import NervosumError, new_error_id
 from nervosum.serving.responses import JsonResponse, error_response
 from nervosum.serving.state import ServingState
 
@@ -51,7 +50,7 @@ def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
                 log.warning("%s on %s: %s %s", exc.code, request.url.path, exc.message, exc.details)
             return render(exc, expose_details)
         except Exception:
-            error_id = uuid.uuid4().hex[:12]
+            error_id = new_error_id()
             log.exception("unexpected error [error_id=%s] on %s", error_id, request.url.path)
             failure = NervosumError(
                 f"internal server error (error id {error_id})", error_id=error_id

@@ -102,9 +102,7 @@ class ServingState:
         """The engine while it can answer: None while the model loads, after a failed load
         and while its model process is down, so every readiness route says not ready."""
         engine = self._engine
-        if isinstance(engine, RemoteEngine) and not engine.running:
-            return None
-        return engine
+        return engine if engine is not None and engine.running else None
 
     def _model_process_lost(self, error: NervosumError) -> None:
         """The model process kept dying: the model is as lost as one that failed to load,
@@ -175,8 +173,7 @@ class ServingState:
         if engine is None:
             reason = "failed to load" if self.load_error else "is still loading"
             raise NotReadyError(f"model {self.project.config.name} {reason}")
-        if isinstance(engine, RemoteEngine):
-            engine.require_running()
+        engine.require_running()
         return engine
 
     async def run_model(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

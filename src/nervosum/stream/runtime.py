@@ -19,14 +19,13 @@ import asyncio
 import logging
 import signal
 import time
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nervosum.engine import Engine
-from nervosum.errors import ModelOutputError, NervosumError
+from nervosum.errors import ModelOutputError, NervosumError, new_error_id
 from nervosum.jsonio import dumps
 from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
 from nervosum.predlog.writer import PredictionLog
@@ -95,7 +94,7 @@ def unreadable(error: Exception) -> NervosumError:
 def unwritable(message: Message, error: Exception) -> ModelOutputError:
     """The dead letter's error for a message whose outputs JSON cannot hold, logged under
     a fresh error id as the engine logs a model failure."""
-    error_id = uuid.uuid4().hex[:12]
+    error_id = new_error_id()
     log.error(
         "the output for %s cannot be written [error_id=%s]: %s", message.position, error_id, error
     )
