@@ -193,9 +193,38 @@ class Interface(_Frozen):
         return self
 
 
+MODEL_FORMATS = ("sklearn", "xgboost", "lightgbm", "onnx", "mlflow")
+ModelFormat = Literal["sklearn", "xgboost", "lightgbm", "onnx", "mlflow"]
+
+
+class ToleranceSpec(_Frozen):
+    """How far a compiled model may stray from the original and still serve: absolute on
+    class probabilities, relative on predicted values (classes must be equal)."""
+
+    probabilities: float = Field(default=1e-5, ge=0)
+    values: float = Field(default=1e-6, ge=0)
+
+
+class CompileSpec(_Frozen):
+    """`model.compile`: run the model file through ONNX Runtime when its conversion
+    answers like the original (`auto`), insist on it (`onnx`: a model that cannot be
+    converted or disagrees fails to load), or never (`off`). Written as a word or as a
+    mapping with the reference rows and the tolerance."""
+
+    mode: Literal["auto", "onnx", "off"] = "auto"
+    reference: str | None = None
+    tolerance: ToleranceSpec = Field(default_factory=ToleranceSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _word(cls, value: Any) -> Any:
+        return {"mode": value} if isinstance(value, str) else value
+
+
 class ModelSpec(_Frozen):
     """How to load and call the model: a class (with an optional method chain), a
-    module-level function, or an artifact."""
+    module-level function, or an artifact (a pickled estimator, a native XGBoost /
+    LightGBM file, an ONNX file or an MLflow model folder)."""
 
     module: str | None = None
     class_: str | None = Field(default=None, alias="class")
@@ -203,6 +232,8 @@ class ModelSpec(_Frozen):
     init: dict[str, Any] = Field(default_factory=dict)
     methods: tuple[str, ...] | None = None
     artifact: str | None = None
+    format: ModelFormat | None = None
+    compile: CompileSpec = Field(default_factory=CompileSpec)
     probabilities: bool = True
 
     @field_validator("module")
@@ -245,6 +276,8 @@ class ModelSpec(_Frozen):
                 "give module and class (a model class), module and function (a module-level "
                 "function) or artifact (a saved estimator)"
             )
+        if self.format and not self.artifact:
+            raise ValueError("format applies to model.artifact (the file it reads)")
         if (self.artifact or self.function) and (self.methods or self.init):
             form = "an artifact" if self.artifact else "a function"
             raise ValueError(f"methods and init apply to a model class, not to {form}")
