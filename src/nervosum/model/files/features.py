@@ -1,0 +1,118 @@
+"""The inputs a model file describes: names and types where it has them, ``f0..fN-1``
+where it only knows how many there are."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nervosum.model.files import Feature
+
+NUMERIC = ("float", "int", "bool")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a file says about its inputs, as :class:`ModelFile` carries it."""
+
+    features: tuple[Feature, ...] | None
+    named: bool
+    notes: tuple[str, ...] = ()
+
+    @property
+    def numeric(self) -> bool:
+        """Whether every input is a number (or unknown): then one float array carries them."""
+        return all(f.type in NUMERIC for f in self.features or ())
+
+
+UNKNOWN = Inputs(None, named=False)
+
+
+def numbered(count: int, label: str) -> Inputs:
+    """``f0..f{count-1}``, all floats, with the note the startup log shows."""
+    features = tuple(Feature(f"f{i}", "float") for i in range(count))
+    note = f"{label} has no feature names: the inputs are f0..f{count - 1}"
+    return Inputs(features, named=False, notes=(note,))
+
+
+def named(names: Sequence[str], types: Sequence[str] | None = None) -> Inputs:
+    """Features of the given names (floats unless ``types`` says otherwise)."""
+    kinds = list(types) if types is not None else ["float"] * len(names)
+    return Inputs(tuple(Feature(str(n), t) for n, t in zip(names, kinds, strict=True)), True)
+
+
+def of(names: Sequence[str] | None, count: int | None, label: str) -> Inputs:
+    """Named features when ``names`` holds any, else ``count`` numbered ones, else unknown."""
+    if names:
+        return named(names)
+    if count:
+        return numbered(count, label)
+    return UNKNOWN
+
+
+def _category_type(categories: Any) -> str:
+    """``str`` for text categories, ``int`` / ``float`` for numeric ones, of one encoded input."""
+    kind = np.asarray(categories).dtype.kind
+    return {"i": "int", "u": "int", "b": "bool", "f": "float"}.get(kind, "str")
+
+
+def _encoded_types(step: Any, count: int) -> list[str] | None:
+    """The types an encoder (an object with ``categories_``) implies for its inputs."""
+    categories = getattr(step, "categories_", None)
+    if categories is None or len(categories) != count:
+        return None
+    return [_category_type(c) for c in categories]
+
+
+def _first_step_types(transformer: Any, count: int) -> list[str]:
+    """The input types of one ColumnTransformer part: an encoder's categories, looked for
+    in the part itself or the first step of its Pipeline; numbers otherwise."""
+    steps = getattr(transformer, "steps", None)
+    first = steps[0][1] if steps else transformer
+    for step in (first, transformer):
+        types = _encoded_types(step, count)
+        if types is not None:
+            return types
+    return ["float"] * count
+
+
+def estimator_types(model: Any, count: int) -> list[str]:
+    """Input types of a scikit-learn estimator: what a ColumnTransformer's encoders (or a
+    leading encoder) saw at fit, ``float`` for the rest (numeric estimators take numbers)."""
+    types = ["float"] * count
+    steps = getattr(model, "steps", None)
+    head = steps[0][1] if steps else model
+    encoded = _encoded_types(head, count)
+    if encoded is not None:
+        return encoded
+    # sklearn's ColumnTransformer records which inputs each part took.
+    by_part = getattr(head, "_transformer_to_input_indices", None)
+    if isinstance(by_part, dict):
+        parts = {name: trans for name, trans, _ in getattr(head, "transformers_", ())}
+        for name, indices in by_part.items():
+            part = parts.get(name)
+            if part is None or isinstance(part, str) or not len(indices):
+                continue
+            for index, kind in zip(indices, _first_step_types(part, len(indices)), strict=True):
+                types[int(index)] = kind
+    return types
+
+
+def estimator_inputs(model: Any, label: str) -> Inputs:
+    """A scikit-learn-API estimator's inputs from ``feature_names_in_`` / ``n_features_in_``."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        listed = [str(n) for n in names]
+        return named(listed, estimator_types(model, len(listed)))
+    count = getattr(model, "n_features_in_", None)
+    if isinstance(count, int | np.integer) and count > 0:
+        inputs = numbered(int(count), label)
+        types = estimator_types(model, int(count))
+        features = tuple(
+            Feature(f.name, t) for f, t in zip(inputs.features or (), types, strict=True)
+        )
+        return Inputs(features, named=False, notes=inputs.notes)
+    return UNKNOWN
