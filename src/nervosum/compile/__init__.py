@@ -1,0 +1,122 @@
+"""Compiled inference: a model file's model converted to ONNX and run by ONNX Runtime,
+served only when it answers like the original (issue 21).
+
+:func:`compile_model` converts (or takes from the cache), checks the conversion against
+the original on reference rows and says which runner serves and why, in a JSON-able
+``info`` shown by ``/info`` and the startup log. See docs/compile.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nervosum.compile import cache
+from nervosum.compile.check import compare
+from nervosum.compile.convert import (
+    UnsupportedModelError,
+    converter_for,
+    input_types,
+    to_onnx,
+)
+from nervosum.compile.onnx_file import read_onnx_file
+from nervosum.compile.reference import reference_rows
+from nervosum.compile.session import OnnxRunner
+from nervosum.compile.threads import onnx_threads
+from nervosum.config.spec import CompileSpec, SchemaField
+from nervosum.config.types import Record
+from nervosum.errors import ModelDefinitionError
+from nervosum.model.files import Feature, ModelFile
+from nervosum.model.runner import Runner
+
+__all__ = ["Compiled", "OnnxRunner", "compile_model", "onnx_threads", "read_onnx_file"]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What serves a model file, and the account of how that was decided."""
+
+    runner: Runner  # ONNX Runtime when the conversion passed the check, else the original
+    compiled: bool
+    info: dict[str, Any]  # /info "compile": mode, runtime, converter, ..., reason
+
+
+def _info(spec: CompileSpec, runner: Runner, **fields: Any) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "mode": spec.mode,
+        "runtime": runner.runtime,
+        "converter": None,
+        "convert_seconds": None,
+        "cache": None,
+        "check": None,
+        "reason": None,
+    }
+    info.update(fields)
+    return info
+
+
+def _fallback(model_file: ModelFile, spec: CompileSpec, reason: str, **fields: Any) -> Compiled:
+    """The original serves; with ``mode: onnx`` that is an error at load."""
+    if spec.mode == "onnx":
+        raise ModelDefinitionError(
+            f"{model_file.path}: model.compile is onnx but the ONNX model cannot serve: {reason}",
+            hint="set model.compile to auto to serve the original model when this happens",
+        )
+    return Compiled(
+        model_file.runner, False, _info(spec, model_file.runner, reason=reason, **fields)
+    )
+
+
+def _converted(model: Any, path: Path, inputs: Any) -> tuple[bytes, str, float]:
+    """(ONNX bytes, "hit"/"miss", seconds spent converting)."""
+    key = cache.cache_key(path, inputs)
+    cached = cache.load(key)
+    if cached is not None:
+        return cached, "hit", 0.0
+    started = time.perf_counter()
+    onnx_model = to_onnx(model, inputs)
+    seconds = time.perf_counter() - started
+    cache.store(key, onnx_model)
+    return onnx_model, "miss", seconds
+
+
+def compile_model(
+    model_file: ModelFile,
+    fields: Sequence[SchemaField],
+    spec: CompileSpec,
+    *,
+    project_dir: Path,
+    threads: int | None,
+    example_rows: Sequence[Record] = (),
+) -> Compiled:
+    """Convert, check, and choose the runner that serves (see the module docstring)."""
+    if model_file.format == "onnx" or model_file.flavor == "onnx":
+        return Compiled(model_file.runner, True, _info(spec, model_file.runner))
+    if spec.mode == "off":
+        return Compiled(model_file.runner, False, _info(spec, model_file.runner, reason="off"))
+    try:
+        converter = converter_for(model_file.model)
+        inputs = input_types(model_file.model, fields)
+        onnx_model, hit, seconds = _converted(model_file.model, model_file.path, inputs)
+    except UnsupportedModelError as exc:
+        return _fallback(model_file, spec, f"unsupported: {exc}")
+    runner = OnnxRunner(
+        onnx_model,
+        features=[Feature(f.name, f.type) for f in fields],
+        classes=model_file.runner.classes,
+        threads=threads,
+    )
+    done = {"converter": converter, "convert_seconds": round(seconds, 4), "cache": hit}
+    examples = [*example_rows, *(model_file.example or [])]
+    reference = project_dir / spec.reference if spec.reference else None
+    rows = reference_rows(fields, examples, reference)
+    try:
+        result = compare(model_file.runner, runner, rows, fields, spec.tolerance)
+    except Exception as exc:  # either runtime may refuse a drawn row
+        return _fallback(model_file, spec, f"the check could not run: {exc}", **done)
+    if result.reason is not None:
+        return _fallback(model_file, spec, result.reason, check=result.figures(), **done)
+    return Compiled(runner, True, _info(spec, runner, check=result.figures(), **done))

@@ -1,0 +1,144 @@
+"""Does the converted model answer like the original? Both run on the same reference rows.
+
+A converted model serves only when every class is equal, every probability within the
+absolute tolerance and every value within the relative one. float32 inputs are the usual
+cause of a disagreement: a tree threshold stored at a float64 value that float32 cannot
+hold sends a row right at it down the other branch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nervosum.config.spec import SchemaField, ToleranceSpec
+from nervosum.config.types import Record
+from nervosum.model.runner import Runner
+from nervosum.schema.frame import records_to_frame
+
+# Below this, two values are equal whatever their ratio (0 against 1e-12 is agreement).
+VALUE_FLOOR = 1e-9
+
+_Where = Callable[[int], str]  # a row's index -> how the reason names it
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The check's figures (shown in /info) and, when it failed, why."""
+
+    rows: int
+    classes_equal: bool
+    max_probability_diff: float | None
+    max_value_rel_diff: float | None
+    worst_row: int | None
+    reason: str | None
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "classes_equal": self.classes_equal,
+            "max_probability_diff": self.max_probability_diff,
+            "max_value_rel_diff": self.max_value_rel_diff,
+            "worst_row": self.worst_row,
+        }
+
+
+def runner_inputs(runner: Runner, rows: Sequence[Record], fields: Sequence[SchemaField]) -> Any:
+    """What ``runner.run`` takes for these rows: a typed frame, or one array in schema order."""
+    frame = records_to_frame(rows, fields)
+    return frame.to_numpy(dtype=runner.dtype) if runner.takes == "array" else frame
+
+
+def _same_label(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float | np.number) and isinstance(b, int | float | np.number):
+        return float(a) == float(b)
+    return str(a) == str(b)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _short(number: float) -> str:
+    return f"{number:.2g}"
+
+
+def _classes(
+    expected: np.ndarray, answered: np.ndarray, where: _Where, rows: int
+) -> CheckResult | None:
+    for row, (a, b) in enumerate(zip(expected.tolist(), answered.tolist(), strict=True)):
+        if not _same_label(a, b):
+            reason = f"class differs on {where(row)}: {_plain(a)} vs {_plain(b)}"
+            return CheckResult(rows, False, None, None, row, reason)
+    return None
+
+
+def _probabilities(
+    expected: np.ndarray | None,
+    answered: np.ndarray | None,
+    classes: tuple[str, ...],
+    where: _Where,
+    limit: float,
+) -> CheckResult:
+    rows = 0 if expected is None else len(expected)
+    if expected is None or answered is None or expected.shape != answered.shape:
+        shapes = [None if p is None else p.shape for p in (expected, answered)]
+        mismatch = f"probabilities differ in shape: {shapes[0]} vs {shapes[1]}"
+        return CheckResult(rows, True, None, None, None, mismatch)
+    gaps = np.abs(np.asarray(expected, np.float64) - np.asarray(answered, np.float64))
+    found = np.unravel_index(int(np.argmax(gaps)), gaps.shape)
+    row, column = int(found[0]), int(found[1])
+    worst = float(gaps[row, column])
+    reason: str | None = None
+    if worst > limit:
+        reason = (
+            f"probability of class {classes[column]} differs by {_short(worst)} on "
+            f"{where(row)}: {expected[row, column]:.6g} vs {answered[row, column]:.6g}"
+        )
+    return CheckResult(rows, True, worst, None, row, reason)
+
+
+def _values(expected: np.ndarray, answered: np.ndarray, where: _Where, limit: float) -> CheckResult:
+    wanted, got = expected.astype(np.float64), answered.astype(np.float64)
+    scale = np.maximum(np.abs(wanted), np.abs(got))
+    gaps = np.abs(wanted - got) / np.where(scale > 0, scale, 1.0)
+    gaps[np.abs(wanted - got) <= VALUE_FLOOR] = 0.0
+    row = int(np.argmax(gaps))
+    worst = float(gaps[row])
+    reason: str | None = None
+    if worst > limit:
+        reason = (
+            f"value differs by {_short(worst)} relative on {where(row)}: "
+            f"{wanted[row]:.9g} vs {got[row]:.9g}"
+        )
+    return CheckResult(len(wanted), True, None, worst, row, reason)
+
+
+def compare(
+    original: Runner,
+    converted: Runner,
+    rows: Sequence[Record],
+    fields: Sequence[SchemaField],
+    tolerance: ToleranceSpec,
+) -> CheckResult:
+    """Run both on ``rows`` (a classifier: classes, then probabilities; a regressor:
+    values) and report the largest disagreement and its row."""
+    classes = original.classes
+    expected, expected_p = original.run(runner_inputs(original, rows, fields), classes is not None)
+    answered, answered_p = converted.run(
+        runner_inputs(converted, rows, fields), classes is not None
+    )
+    expected, answered = np.asarray(expected).reshape(-1), np.asarray(answered).reshape(-1)
+
+    def where(row: int) -> str:
+        return f"reference row {row} ({rows[row]})"
+
+    if classes is None and expected.dtype.kind == "f":
+        return _values(expected, answered, where, tolerance.values)
+    differs = _classes(expected, answered, where, len(rows))
+    if differs is not None or classes is None:  # no classes: labels asked without probabilities
+        return differs or CheckResult(len(rows), True, None, None, None, None)
+    return _probabilities(expected_p, answered_p, classes, where, tolerance.probabilities)

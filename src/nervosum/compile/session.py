@@ -1,0 +1,107 @@
+"""ONNX Runtime behind the :class:`~nervosum.model.runner.Runner` call.
+
+One ``InferenceSession`` per process, on the CPU, with sequential execution and one
+inter-op thread: a served model answers small batches, where parallel branches cost more
+in wake-ups than they save. Intra-op threads are set by the caller (see
+:func:`nervosum.compile.threads.onnx_threads`).
+
+Two graph shapes are served: one 2-D numeric input (``takes == "array"``: the engine
+hands over one typed array in schema order, no DataFrame), or one input per column (a
+converted Pipeline with a text column: ``takes == "frame"``, each column fed as
+``(rows, 1)`` in the input's element type). Both classifier output styles are read: a
+probability tensor (skl2onnx ``zipmap=False``) and ZipMap's list of ``{class: p}`` dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nervosum.compile.graph import GraphInput, graph_inputs, graph_labels, is_array_input
+from nervosum.model.files import Feature
+from nervosum.model.runner import Takes
+
+_ERRORS_ONLY = 3  # ORT log severity: keep its shape warnings out of the server log
+
+
+class OnnxRunner:
+    """An ONNX model run by ONNX Runtime: one session call per batch."""
+
+    def __init__(
+        self,
+        model: bytes,
+        *,
+        features: Sequence[Feature] | None,
+        classes: tuple[str, ...] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        import onnx
+        import onnxruntime as ort  # type: ignore[import-untyped]
+
+        graph = onnx.load_model_from_string(model)
+        self._inputs = graph_inputs(graph)
+        self._labels = graph_labels(graph)
+        options = ort.SessionOptions()
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = _ERRORS_ONLY
+        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        self._columns = [f.name for f in features] if features else [i.name for i in self._inputs]
+        self._classes = classes
+        self._runtime = f"onnxruntime {ort.__version__}"
+        if classes is None and self._labels is not None:
+            self._classes = tuple(str(label) for label in self._labels)
+
+    @property
+    def takes(self) -> Takes:
+        return "array" if is_array_input(self._inputs) else "frame"
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._inputs[0].dtype
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        return self._classes if len(self._outputs) > 1 else None
+
+    @property
+    def runtime(self) -> str:
+        return self._runtime
+
+    def run(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
+        """(labels or values, 1-D; probabilities ``(rows, classes)`` or None), one session
+        run."""
+        wanted = self._outputs[:2] if proba and self.classes is not None else self._outputs[:1]
+        answers = self._session.run(wanted, self._feed(inputs))
+        predictions = np.asarray(answers[0]).reshape(-1)
+        if len(answers) == 1:
+            return predictions, None
+        return predictions, self._probabilities(answers[1])
+
+    def _feed(self, inputs: Any) -> dict[str, Any]:
+        if self.takes == "array":
+            return {self._inputs[0].name: np.asarray(inputs, dtype=self.dtype)}
+        return {
+            graph_input.name: _column(inputs[column], graph_input)
+            for graph_input, column in zip(self._inputs, self._columns, strict=True)
+        }
+
+    def _probabilities(self, answer: Any) -> np.ndarray:
+        if isinstance(answer, list):  # ZipMap: one {class: probability} per row
+            keys = self._labels if self._labels is not None else list(answer[0]) if answer else []
+            return np.array([[row[key] for key in keys] for row in answer], dtype=np.float32)
+        return np.asarray(answer)
+
+
+def _column(values: Any, graph_input: GraphInput) -> np.ndarray:
+    """One frame column as the graph's input wants it: its element type, ``(rows, 1)``."""
+    if graph_input.type == "str":
+        column = np.asarray(values, dtype=object).astype(str).astype(object)
+    else:
+        column = np.asarray(values, dtype=graph_input.dtype)
+    return column.reshape((-1, 1) if len(graph_input.shape) == 2 else (-1,))

@@ -1,0 +1,26 @@
+"""How many threads ONNX Runtime may use inside one model call.
+
+Each worker process runs its own session, and ONNX Runtime by default starts one
+intra-op thread per core in every session: with two workers on two cores that is four
+busy threads fighting over two cores, and a small batch pays thread wake-ups it cannot
+use. So the cores are shared out: ``cores // workers`` threads per session, at least one.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def available_cores() -> int:
+    """The cores this process may run on (the container's CPU set, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def onnx_threads(workers: int, cores: int | None = None) -> int:
+    """Intra-op threads per ONNX Runtime session: the cores shared out over the workers,
+    at least one."""
+    total = available_cores() if cores is None else cores
+    return max(1, total // max(1, workers))
