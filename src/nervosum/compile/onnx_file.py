@@ -25,17 +25,15 @@ def read_onnx_file(path: Path, *, threads: int | None = None) -> ModelFile:
         features, named = graph_features(graph_inputs(onnx.load_model_from_string(model)))
         runner = OnnxRunner(model, features=features, threads=threads)
     except Exception as exc:  # onnx and onnxruntime raise their own, unrelated types
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
         raise ModelDefinitionError(
             f"{path}: not readable as an ONNX model: {first_line}",
             hint="give an .onnx file written by onnx.save (skl2onnx, torch.onnx, ...), "
             "or set model.format to the file's real format",
         ) from None
-    notes = (
-        ()
-        if named
-        else (f"{path.name} names no input columns: they are f0..f{len(features or ()) - 1}",)
-    )
+    notes: tuple[str, ...] = ()
+    if features and not named:
+        notes = (f"{path.name} names no input columns: they are f0..f{len(features) - 1}",)
     return ModelFile(
         path=path,
         format="onnx",
