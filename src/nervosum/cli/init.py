@@ -1,6 +1,6 @@
 """``nervosum init``: a new project that serves (or trains) as soon as it is created,
-CI/CD pipelines for new or existing projects, and (``--detect``) the nervosum.yaml of an
-existing folder."""
+CI/CD pipelines for new or existing projects, (``--detect``) the nervosum.yaml of an
+existing folder and (``--from``) the nervosum.yaml a model file implies."""
 
 from __future__ import annotations
 
@@ -56,7 +56,17 @@ def _next_step(template: str, target: Path) -> str:
     help="Write the nervosum.yaml inferred for the existing folder DIR (e.g. a module with a"
     " module-level predict(data) and its schema.json); serving DIR works without it.",
 )
-@click.option("--force", is_flag=True, help="With --detect: replace an existing nervosum.yaml.")
+@click.option(
+    "--from",
+    "from_",
+    type=click.Path(exists=True),
+    metavar="PATH",
+    help="Write, beside the model file PATH (a pickle, an XGBoost / LightGBM / ONNX file, an"
+    " MLflow model folder), the nervosum.yaml inferred from it; serving PATH works without it.",
+)
+@click.option(
+    "--force", is_flag=True, help="With --detect or --from: replace an existing nervosum.yaml."
+)
 @reports_errors
 def init(
     name: str | None,
@@ -64,6 +74,7 @@ def init(
     template: str,
     ci: str | None,
     detect: str | None,
+    from_: str | None,
     force: bool,
 ) -> None:
     """Create a project, add a CI/CD pipeline, or detect a folder's config.
@@ -80,14 +91,34 @@ def init(
       nervosum init my-model --template training     # then: cd my-model && nervosum train .
       nervosum init --ci gitlab -d churn
       nervosum init --detect 1-python-wrapper        # then: nervosum serve 1-python-wrapper
+      nervosum init --from models/forest.joblib      # then: nervosum serve models
     """
     from nervosum.scaffold import add_pipeline, create_project
 
-    if detect is not None:
-        _write_detected(Path(detect), name, template, ci, force=force)
+    if detect is not None and from_ is not None:
+        raise RequestError(
+            "--detect and --from both describe an existing model: give one",
+            hint="nervosum init --from PATH (a model file) or --detect DIR (a project folder)",
+        )
+    if detect is not None or from_ is not None:
+        if name is not None or template != "default":
+            raise RequestError(
+                "--detect and --from describe an existing model: they take no NAME or --template",
+                hint="nervosum init --detect DIR, or nervosum init --from PATH",
+            )
+        folder = (
+            _write_inferred(Path(from_), force)
+            if from_
+            else _write_detected(Path(detect or "."), force=force)
+        )
+        if ci is not None:
+            click.echo(f"wrote {add_pipeline(folder, ci)}")
+        click.echo(f"next: nervosum check {folder} && nervosum serve {folder}")
         return
     if force:
-        raise RequestError("--force goes with --detect", hint="nervosum init --detect DIR --force")
+        raise RequestError(
+            "--force goes with --detect or --from", hint="nervosum init --detect DIR --force"
+        )
     if name is None:
         if ci is None:
             context = click.get_current_context()
@@ -116,20 +147,38 @@ def init(
     click.echo(_next_step(template, target))
 
 
-def _write_detected(
-    folder: Path, name: str | None, template: str, ci: str | None, *, force: bool
-) -> None:
-    from nervosum.scaffold import add_pipeline, write_detected
-
-    if name is not None or template != "default":
-        raise RequestError(
-            "--detect describes an existing folder: it takes no NAME or --template",
-            hint="nervosum init --detect DIR",
-        )
-    path, detected = write_detected(folder, force=force)
-    click.echo(f"detected the {detected.kind} form; wrote {path}:")
+def _show(path: Path, what: str) -> None:
+    click.echo(f"{what}; wrote {path}:")
     for line in path.read_text(encoding="utf-8").splitlines():
         click.echo(f"  {line}")
-    if ci is not None:
-        click.echo(f"wrote {add_pipeline(folder, ci)}")
-    click.echo(f"next: nervosum check {folder} && nervosum serve {folder}")
+
+
+def _write_detected(folder: Path, *, force: bool) -> Path:
+    from nervosum.scaffold import write_detected
+
+    path, detected = write_detected(folder, force=force)
+    _show(path, f"detected the {detected.kind} form")
+    return folder
+
+
+def _write_inferred(model: Path, force: bool) -> Path:
+    """Write the nervosum.yaml ``model`` implies into its folder (an MLflow folder: into
+    it), never over one unless ``force``; then load it as every command will."""
+    import yaml
+
+    from nervosum.config import DEFAULT_CONFIG, load_config
+    from nervosum.model.files.read import infer_mapping
+
+    folder = model if model.is_dir() else model.parent
+    path = folder / DEFAULT_CONFIG
+    if path.exists() and not force:
+        raise RequestError(
+            f"{path} already exists", hint="pass --force to replace it with the inferred one"
+        )
+    mapping = infer_mapping(model.resolve())
+    header = f"# Inferred by `nervosum init --from {model.name}`; edit as needed.\n"
+    body = yaml.safe_dump(mapping, sort_keys=False, default_flow_style=None)
+    path.write_text(header + body, encoding="utf-8")
+    load_config(folder)
+    _show(path, f"read {model.name}")
+    return folder

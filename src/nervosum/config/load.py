@@ -255,13 +255,30 @@ def _read(path: Path) -> tuple[dict[str, Any], YamlDocument]:
     return data, doc
 
 
+def _model_file(path: Path) -> tuple[dict[str, Any], str]:
+    """The mapping a model file (or an MLflow ``MLmodel`` file) implies, and what it was
+    inferred from (issue 21)."""
+    from nervosum.model.files.read import infer_mapping
+
+    return infer_mapping(path.resolve()), f"the model file {path.name}"
+
+
 def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONFIG) -> Project:
     """Load and validate ``project_dir/config`` (an absolute ``config`` wins, as in the seed).
 
     Without a nervosum.yaml, a folder laid out as a seed project the detectors recognise
-    is validated from the mapping they infer, exactly as if it had been written.
+    is validated from the mapping they infer, exactly as if it had been written. So is a
+    model file named instead of a folder: its folder is the project, the file the artifact.
     """
-    root = _project_of(Path(project_dir), config)
+    given = Path(project_dir)
+    if given.is_file() and given.suffix in (".yaml", ".yml") and config == DEFAULT_CONFIG:
+        return load_config(given.parent, given.name)  # the config file named as the path
+    if given.is_file():
+        root, path = given.parent, given.parent / DEFAULT_CONFIG
+        data, basis = _model_file(given)
+        doc = YamlDocument(data, {}, [])
+        return _project(root, path, data, doc, shown=inferred_label(root, basis), basis=basis)
+    root = _project_of(given, config)
     path = root / config
     shown = str(path)
     if not root.is_dir():
@@ -277,10 +294,17 @@ def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONF
     else:
         hint = "pass -c PATH, or create one with `nervosum init NAME`"
         raise ConfigError(shown, [ConfigIssue("", "config file not found", None, hint)])
+    basis = inferred.basis if inferred is not None else ""
+    return _project(root, path, data, doc, shown=shown, basis=basis)
+
+
+def _project(
+    root: Path, path: Path, data: dict[str, Any], doc: YamlDocument, *, shown: str, basis: str
+) -> Project:
+    """The validated :class:`Project`, or one ConfigError listing every problem."""
     parsed, issues = _validate(data, doc)
     issues = [*doc.issues, *issues, *_file_issues(root, data, doc)]
     if issues or parsed is None:
         issues.sort(key=lambda issue: issue.line or 0)
         raise ConfigError(shown, issues)
-    basis = inferred.basis if inferred is not None else ""
     return Project(parsed, root.resolve(), path.resolve(), inferred_from=basis)

@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nervosum.config.detect import function, template
+from nervosum.config.detect import function, mlflow, template
 from nervosum.errors import ConfigError, ConfigIssue
 
 Detector = Callable[[Path], dict[str, Any] | None]
 
 # (kind, detector, what it looks for), in the order they are tried: a template checkout
-# also holds Python modules, so the template goes first.
+# also holds Python modules, so the template goes first; an MLflow folder may hold the
+# code of a custom pyfunc, so it goes before the module-level predict.
 DETECTORS: tuple[tuple[str, Detector, str], ...] = (
     ("template", template.detect, f"a microservice-template checkout ({template.MODEL_SOURCE})"),
+    ("mlflow", mlflow.detect, f"an MLflow model folder ({mlflow.MLMODEL})"),
     ("function", function.detect, "a Python module with a module-level `def predict(data)`"),
 )
 
@@ -40,6 +42,8 @@ class Detected:
         """What the settings were inferred from, for messages naming the folder."""
         if self.kind == "template":
             return f"its microservice-template files ({template.SETTINGS_FILE}, source/)"
+        if self.kind == "mlflow":
+            return f"its MLflow {mlflow.MLMODEL} file"
         return f"the module-level predict(data) of {self.config['model']['module']}"
 
 

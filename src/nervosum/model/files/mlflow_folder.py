@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -166,11 +167,16 @@ class PyfuncRunner(FileRunner):
 
 
 def _loader(flavor: str) -> Callable[[Path], Any]:
-    module = require(f"mlflow.{'pyfunc' if flavor == PYFUNC else flavor}", "mlflow")
+    """MLflow's loader of ``flavor``. Importing MLflow and loading warn about type hints
+    and pickles the user cannot act on at serving time: those warnings are silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = require(f"mlflow.{'pyfunc' if flavor == PYFUNC else flavor}", "mlflow")
 
-    def load(folder: Path) -> Any:
-        with _trusted():
-            return module.load_model(str(folder))
+    def load(mlmodel: Path) -> Any:
+        with _trusted(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return module.load_model(str(mlmodel.parent))
 
     return load
 
