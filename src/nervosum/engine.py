@@ -30,11 +30,15 @@ class Engine:
         config = project.config
         self.id_field = config.id_field
         self.inputs = RecordSchema(config.input_schema, title="Input", id_field=config.id_field)
+        # The columns handed to the model, in order: the declared schema, else the names a
+        # model file carries (a pickle without names keeps the client's keys).
+        self.model_fields = config.input_schema or handle.named_fields
 
     @classmethod
-    def load(cls, project: Project, *, debug: bool = False) -> Engine:
-        """Load the project's model (raises ModelDefinitionError with a readable cause)."""
-        return cls(project, ModelHandle.load(project), debug=debug)
+    def load(cls, project: Project, *, debug: bool = False, processes: int = 1) -> Engine:
+        """Load the project's model (raises ModelDefinitionError with a readable cause);
+        ``processes`` run it at once on this machine (they share the cores)."""
+        return cls(project, ModelHandle.load(project, processes=processes), debug=debug)
 
     @property
     def running(self) -> bool:
@@ -59,9 +63,8 @@ class Engine:
         """model-serving-framework's call: every row in one frame, one ``transform_predict``
         call, its dict back (the seed routes of the multi-model server)."""
         try:
-            config = self.project.config
-            frame = records_to_frame(records, config.input_schema, exclude=self.id_field)
-            return self.handle.call_once(frame)
+            fields = self.project.config.input_schema
+            return self.handle.call_once(records_to_frame(records, fields, exclude=self.id_field))
         except Exception as exc:
             raise self._as_error(exc) from None
 
@@ -95,9 +98,8 @@ class Engine:
     def _outputs(self, records: list[Record], proba: bool) -> list[Record]:
         if not records:
             return []
-        config = self.project.config
-        frame = records_to_frame(records, config.input_schema, exclude=self.id_field)
-        outputs = self.handle.predict(frame, proba=proba)
+        inputs = self.handle.inputs(records, self.model_fields, exclude=self.id_field)
+        outputs = self.handle.predict(inputs, proba=proba)
         if len(outputs) != len(records):
             raise OutputShapeError(f"returned {len(outputs)} records for {len(records)} input rows")
         if self.id_field:
@@ -148,6 +150,8 @@ class Engine:
             "model": self.handle.label,
             "classes": list(self.handle.classes) if self.handle.classes else None,
             "load_seconds": round(self.handle.load_seconds, 4),
+            "runtime": self.handle.runtime,
+            "compile": self.handle.loaded.compile_info,
             "nervosum_version": __version__,
             **self.schema(),
         }

@@ -28,7 +28,7 @@ from nervosum.batch.sinks import merge, write_bytes, write_outputs
 from nervosum.batch.sources import Chunk, InputFile, ReadAhead, read_chunks
 from nervosum.batch.tally import merge as merge_tallies
 from nervosum.batch.tally import tally
-from nervosum.config import Project, load_config
+from nervosum.config import Project
 from nervosum.engine import Engine
 from nervosum.errors import BatchAbortedError, NervosumError
 from nervosum.jsonio import dumps
@@ -93,10 +93,11 @@ class Summary:
 _ENGINE: Engine | None = None
 
 
-def _load_engine(project_dir: str, config: str) -> None:
-    """Worker initializer: load the model once per process."""
+def _load_engine(project: Project, workers: int) -> None:
+    """Worker initializer: load the model once per process (the project as the command
+    line made it, so its overrides reach every worker)."""
     global _ENGINE  # noqa: PLW0603 - one engine per worker process, by design
-    _ENGINE = Engine.load(load_config(project_dir, config))
+    _ENGINE = Engine.load(project, processes=workers)
 
 
 def _ready() -> bool:
@@ -147,7 +148,7 @@ class _Runner:
 
     def __init__(self, project: Project, workers: int) -> None:
         self.pool: ProcessPoolExecutor | None = None
-        args = (str(project.project_dir), str(project.config_path))
+        args = (project, workers)
         if workers == 1:
             _load_engine(*args)
             return

@@ -87,7 +87,7 @@ def _column_path(engine: Engine, chunk: Chunk, proba: bool) -> tuple[np.ndarray,
     answer when the path does not apply or the merged model call fails (the row path then
     finds the failing rows)."""
     nothing = np.zeros(0, dtype=np.intp)
-    fields = engine.project.config.input_schema
+    fields = engine.model_fields
     if chunk.frame is None or engine.handle.per_record or not columns.supports(fields):
         return nothing, None
     typed, suspect = columns.typed_frame(chunk.frame, fields)
@@ -96,7 +96,8 @@ def _column_path(engine: Engine, chunk: Chunk, proba: bool) -> tuple[np.ndarray,
         return nothing, None
     frame = typed if len(good) == len(typed) else typed.iloc[good].reset_index(drop=True)
     try:
-        return good, engine.handle.predict_outputs(frame, proba=proba)
+        inputs = engine.handle.frame_inputs(frame)
+        return good, engine.handle.predict_outputs(inputs, proba=proba)
     except Exception:
         return nothing, None
 

@@ -32,9 +32,11 @@ from string import Template
 from typing import Any
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from nervosum import __version__
 from nervosum.build.ignore import IgnoreRules, project_files
+from nervosum.build.model_needs import model_requirements, model_requirements_file
 from nervosum.build.progress import Progress
 from nervosum.build.requirements import (
     RequirementsFile,
@@ -150,13 +152,19 @@ def content_id(folder: Path) -> str:
 def _roots(project: Project, requirements: RequirementsFile) -> list[Requirement]:
     # A stream worker needs the broker clients (the `stream` extra) in its environment.
     extra = "[stream]" if project.config.deployment.mode == "stream" else ""
-    return [Requirement(f"nervosum{extra}=={__version__}"), *requirements.requirements]
+    own = [Requirement(f"nervosum{extra}=={__version__}"), *model_requirements(project)]
+    listed = {canonicalize_name(r.name) for r in requirements.requirements}
+    return [
+        *(r for r in own if canonicalize_name(r.name) not in listed),
+        *requirements.requirements,
+    ]
 
 
 def _project_requirements(project: Project) -> RequirementsFile:
-    if not project.config.requirements:
-        return RequirementsFile()
-    return read_requirements(project.project_dir / project.config.requirements)
+    if project.config.requirements:
+        return read_requirements(project.project_dir / project.config.requirements)
+    written = model_requirements_file(project)  # an MLflow folder's requirements.txt
+    return read_requirements(written) if written is not None else RequirementsFile()
 
 
 def _ignore_extra(project_dir: Path, home: Home) -> list[str]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from nervosum.cli.options import project_arguments
+from nervosum.cli.options import load_project, model_arguments
 from nervosum.cli.output import reports_errors
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@project_arguments
+@model_arguments
 @click.option(
     "--image/--no-image",
     default=None,
@@ -59,10 +59,9 @@ def build(
     """
     from nervosum.build.progress import Progress
     from nervosum.cli.progress import TerminalProgress
-    from nervosum.config import load_config
 
     progress = Progress() if quiet else TerminalProgress()
-    project = load_config(project_dir, config)
+    project = load_project(project_dir, config)
     progress.step(f"validated {project.shown}")
     wanted = ImageWanted(image, builder, base_image, platform)
     register_project(project, wanted, progress=progress, quiet=quiet)

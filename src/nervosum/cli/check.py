@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from nervosum.cli.options import project_arguments
+from nervosum.cli.options import load_project, model_arguments
 from nervosum.cli.output import reports_errors
 
 
 @click.command()
-@project_arguments
+@model_arguments
 @reports_errors
 def check(project_dir: str, config: str) -> None:
     """Validate a project, load its model and score its example.
@@ -22,12 +22,11 @@ def check(project_dir: str, config: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from nervosum.config import load_config
     from nervosum.engine import Engine
     from nervosum.errors import NervosumError
     from nervosum.jsonio import dumps
 
-    project = load_config(project_dir, config)
+    project = load_project(project_dir, config)
     cfg = project.config
     console = Console()
     console.print(f"[green]ok[/] {escape(project.shown)}", soft_wrap=True)

@@ -1,4 +1,4 @@
-"""Arguments shared by the commands that take a project folder."""
+"""Arguments shared by the commands that take a project folder (or a model file)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ import click
 from nervosum.config import DEFAULT_CONFIG
 
 if TYPE_CHECKING:
+    from nervosum.config import Project
     from nervosum.serving.server import ServeOptions
+
+_COMPILE = "nervosum.compile"
 
 
 def project_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``[DIR] [-c CONFIG]``, as the seed CLI had them: CONFIG is relative to DIR."""
+    """``[PATH] [-c CONFIG]``, as the seed CLI had them: PATH is a project folder (or a
+    model file, for the commands that load the model), CONFIG is relative to it."""
     func = click.option(
         "-c",
         "--config",
@@ -23,11 +27,46 @@ def project_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         default=DEFAULT_CONFIG,
         show_default=True,
         metavar="CONFIG",
-        help="Config file, relative to DIR (an absolute path also works).",
+        help="Config file, relative to PATH (an absolute path also works).",
     )(func)
-    return click.argument(
-        "project_dir", metavar="[DIR]", default=".", type=click.Path(file_okay=False)
+    return click.argument("project_dir", metavar="[PATH]", default=".", type=click.Path())(func)
+
+
+def model_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`project_arguments` plus ``--compile/--no-compile``, for the commands that
+    load the model (read back with :func:`load_project`)."""
+    func = click.option(
+        "--compile/--no-compile",
+        default=None,
+        envvar="NERVOSUM_COMPILE",
+        expose_value=False,
+        callback=_remember_compile,
+        help="--compile: serve a model file through ONNX Runtime or fail saying why; "
+        "--no-compile: serve it with its own library [default: model.compile, auto].",
     )(func)
+    return project_arguments(func)
+
+
+def _remember_compile(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
+    if value is not None:
+        ctx.meta[_COMPILE] = "onnx" if value else "off"
+
+
+def load_project(project_dir: str, config: str) -> Project:
+    """The project at ``project_dir`` (a folder or a model file) with the command line's
+    ``--compile`` / ``--no-compile`` applied over ``model.compile``."""
+    from nervosum.config import load_config
+
+    project = load_config(project_dir, config)
+    context = click.get_current_context(silent=True)
+    mode = context.meta.get(_COMPILE) if context is not None else None
+    spec = project.config.model
+    if mode is None or spec is None:
+        return project
+    compiled = spec.model_copy(update={"compile": spec.compile.model_copy(update={"mode": mode})})
+    return dataclasses.replace(
+        project, config=project.config.model_copy(update={"model": compiled})
+    )
 
 
 def parse_workers(

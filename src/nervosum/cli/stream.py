@@ -6,12 +6,17 @@ import sys
 
 import click
 
-from nervosum.cli.options import project_arguments, security_options, with_security_flags
+from nervosum.cli.options import (
+    load_project,
+    model_arguments,
+    security_options,
+    with_security_flags,
+)
 from nervosum.cli.output import reports_errors
 
 
 @click.command(short_help="Consume a stream, predict, produce: Redis, NATS JetStream, Kafka.")
-@project_arguments
+@model_arguments
 @click.option("--source", metavar="URL", help="Where messages come from [stream.source].")
 @click.option("--sink", metavar="URL", help="Where predictions go [stream.sink].")
 @click.option("--dead-letter", metavar="URL", help="Where unusable messages go, with the reason.")
@@ -83,12 +88,11 @@ def stream(
       nervosum stream DIR --source kafka://broker:9092/in --sink kafka://broker:9092/out \\
           --group scorers
     """
-    from nervosum.config import load_config
     from nervosum.serving.server import ServeOptions
     from nervosum.stream.serve import serve as run
     from nervosum.stream.serve import stream_settings
 
-    project = load_config(project_dir, config)
+    project = load_project(project_dir, config)
     flags = {
         "source": source,
         "sink": sink,

@@ -8,6 +8,7 @@ the original on reference rows and says which runner serves and why, in a JSON-a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,6 +84,15 @@ def _converted(model: Any, path: Path, inputs: Any) -> tuple[bytes, str, float]:
     return onnx_model, "miss", seconds
 
 
+def decimals_within(tolerance: float) -> int | None:
+    """Decimals that round a probability by at most half of ``tolerance``, so the
+    rounding and float32's own error (about 1e-7 on a probability) stay within it; None
+    without a tolerance (what float32 says is kept)."""
+    if tolerance <= 0:
+        return None
+    return max(0, math.ceil(-math.log10(tolerance)))
+
+
 def compile_model(
     model_file: ModelFile,
     fields: Sequence[SchemaField],
@@ -94,7 +104,13 @@ def compile_model(
 ) -> Compiled:
     """Convert, check, and choose the runner that serves (see the module docstring)."""
     if model_file.format == "onnx" or model_file.flavor == "onnx":
-        return Compiled(model_file.runner, True, _info(spec, model_file.runner))
+        served = OnnxRunner(  # the same graph, with this machine's share of the cores
+            model_file.model,
+            features=model_file.features,
+            classes=model_file.runner.classes,
+            threads=threads,
+        )
+        return Compiled(served, True, _info(spec, served))
     if spec.mode == "off":
         return Compiled(model_file.runner, False, _info(spec, model_file.runner, reason="off"))
     try:
@@ -108,6 +124,7 @@ def compile_model(
         features=[Feature(f.name, f.type) for f in fields],
         classes=model_file.runner.classes,
         threads=threads,
+        probability_decimals=decimals_within(spec.tolerance.probabilities),
     )
     done = {"converter": converter, "convert_seconds": round(seconds, 4), "cache": hit}
     examples = [*example_rows, *(model_file.example or [])]

@@ -14,6 +14,7 @@ probability tensor (skl2onnx ``zipmap=False``) and ZipMap's list of ``{class: p}
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,8 @@ from nervosum.compile.graph import GraphInput, graph_inputs, graph_labels, is_ar
 from nervosum.model.files import Feature
 from nervosum.model.runner import Takes
 
-_ERRORS_ONLY = 3  # ORT log severity: keep its shape warnings out of the server log
+_ERRORS_ONLY = 3
+_DIGITS = 7  # what float32 carries (about 7.2 significant digits)  # ORT log severity: keep its shape warnings out of the server log
 
 
 class OnnxRunner:
@@ -36,6 +38,7 @@ class OnnxRunner:
         features: Sequence[Feature] | None,
         classes: tuple[str, ...] | None = None,
         threads: int | None = None,
+        probability_decimals: int | None = None,
     ) -> None:
         import onnx
         import onnxruntime as ort  # type: ignore[import-untyped]
@@ -49,10 +52,17 @@ class OnnxRunner:
         if threads is not None:
             options.intra_op_num_threads = threads
         options.log_severity_level = _ERRORS_ONLY
-        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        # Idle intra-op threads sleep instead of spinning: they would take the core the
+        # event loop needs between batches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._model, self._options = model, options
+        self._session = self._new_session()
+        self._pid = os.getpid()
+        self._forked: list[Any] = []
         self._outputs = [o.name for o in self._session.get_outputs()]
         self._columns = [f.name for f in features] if features else [i.name for i in self._inputs]
         self._classes = classes
+        self._decimals = probability_decimals
         self._runtime = f"onnxruntime {ort.__version__}"
         if classes is None and self._labels is not None:
             self._classes = tuple(str(label) for label in self._labels)
@@ -77,11 +87,29 @@ class OnnxRunner:
         """(labels or values, 1-D; probabilities ``(rows, classes)`` or None), one session
         run."""
         wanted = self._outputs[:2] if proba and self.classes is not None else self._outputs[:1]
-        answers = self._session.run(wanted, self._feed(inputs))
-        predictions = np.asarray(answers[0]).reshape(-1)
+        answers = self._live().run(wanted, self._feed(inputs))
+        predictions = _significant(np.asarray(answers[0]).reshape(-1), _DIGITS)
         if len(answers) == 1:
             return predictions, None
-        return predictions, self._probabilities(answers[1])
+        probabilities = self._probabilities(answers[1])
+        if self._decimals is None or probabilities.dtype != np.float32:
+            return predictions, _significant(probabilities, _DIGITS)
+        return predictions, np.round(probabilities.astype(np.float64), self._decimals)
+
+    def _new_session(self) -> Any:
+        import onnxruntime as ort
+
+        return ort.InferenceSession(self._model, self._options, providers=["CPUExecutionProvider"])
+
+    def _live(self) -> Any:
+        """This process's session. A session made before a fork (the model loaded once
+        for pre-forked workers) has intra-op threads that do not exist in the child: the
+        child makes its own and never runs nor frees the inherited one."""
+        if self._pid != os.getpid():
+            self._forked.append(self._session)
+            self._session = self._new_session()
+            self._pid = os.getpid()
+        return self._session
 
     def _feed(self, inputs: Any) -> dict[str, Any]:
         if self.takes == "array":
@@ -96,6 +124,20 @@ class OnnxRunner:
             keys = self._labels if self._labels is not None else list(answer[0]) if answer else []
             return np.array([[row[key] for key in keys] for row in answer], dtype=np.float32)
         return np.asarray(answer)
+
+
+def _significant(values: np.ndarray, significant: int) -> np.ndarray:
+    """float32 answers as the float64 of their first ``significant`` digits: 0.9 is
+    sent as 0.9, not 0.8999999761581421. (A converted classifier's probabilities are
+    rounded to the check's tolerance instead, so a sum of trees in float32 that gives
+    0.9999994 is sent as the original's 1.0.)"""
+    if values.dtype != np.float32:
+        return values
+    wide = values.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        digits = np.floor(np.log10(np.abs(wide)))
+    scale = 10.0 ** np.where(np.isfinite(digits), significant - 1 - digits, 0.0)
+    return np.round(wide * scale) / scale
 
 
 def _column(values: Any, graph_input: GraphInput) -> np.ndarray:

@@ -6,7 +6,8 @@
 | class + ``methods: [a, b, c]``        | ``model.methods``                 | each feeds the next  |
 | class with ``transform_predict(df)``  | method present, no ``predict``    | one dict per record  |
 | module-level ``predict(df)`` function | module + function                 | one frame per batch  |
-| pickled / joblib estimator            | ``model.artifact``                | predict / proba      |
+| a model file (pickle, XGBoost,        | ``model.artifact``                | one run per batch    |
+| LightGBM, ONNX, MLflow folder)        | (``artifact.py``)                 | (compiled if it can) |
 | notebook stages (nachlass)            | ``model.artifact: stages.json``   | a Pipeline of stages |
 
 Every problem is raised as one :class:`ModelDefinitionError` that names the file, the
@@ -16,112 +17,18 @@ method and the fix, when the model loads, not at the first request.
 from __future__ import annotations
 
 import difflib
-import functools
 import inspect
-import pickle
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from nervosum.config import ModelSpec, Project
 from nervosum.errors import ModelDefinitionError
-from nervosum.model.imports import import_user_module, missing_project_file, prepare_path
+from nervosum.model.artifact import load_artifact
+from nervosum.model.classes import class_names
+from nervosum.model.imports import import_user_module
+from nervosum.model.loaded import Call, LoadedModel
 from nervosum.model.userframes import describe_user_error
-from nervosum.notebooks.stages import STAGES_FILE, frame_call, load_stages
-
-Call = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """The user's object and the calls nervosum makes on it."""
-
-    instance: Any
-    label: str  # e.g. "model.model.IrisModel" or "model.joblib", for messages
-    predict: Call
-    predict_proba: Call | None
-    classes: tuple[str, ...] | None
-    per_record: bool  # transform_predict: one call per record, a dict back
-    source: Path | None  # the file that defines or holds the model
-
-
-def _class_names(obj: Any) -> tuple[str, ...] | None:
-    for attr in ("classes_", "classes"):
-        value = getattr(obj, attr, None)
-        if value is not None and not callable(value):
-            try:
-                return tuple(str(c) for c in value)
-            except TypeError:
-                continue
-    return None
-
-
-def _is_classifier(obj: Any) -> bool:
-    """scikit-learn's own answer for its estimators; for other objects, proba + class names."""
-    duck = callable(getattr(obj, "predict_proba", None)) and _class_names(obj) is not None
-    try:
-        from sklearn.base import BaseEstimator, is_classifier
-    except ImportError:  # pragma: no cover - sklearn is optional
-        return duck
-    if isinstance(obj, BaseEstimator):
-        return bool(is_classifier(obj)) or duck
-    return duck
-
-
-def _load_pickle(path: Path, project: Project) -> Any:
-    try:
-        import joblib
-    except ImportError:
-        joblib = None
-    try:
-        if joblib is not None:
-            return joblib.load(path)
-        with path.open("rb") as handle:
-            return pickle.load(handle)
-    except ModuleNotFoundError as exc:
-        missing = missing_project_file(exc, project.project_dir, project.src_dir)
-        if missing is not None:  # the pickle names a class of the project's own code
-            raise ModelDefinitionError(
-                f"artifact {path.name} needs the module {exc.name!r}: {missing} is not in"
-                f" {project.project_dir}",
-                hint=f"restore {missing} (the pickle refers to its classes)",
-            ) from exc
-        raise ModelDefinitionError(
-            f"artifact {path.name} needs the module {exc.name!r}, which is not installed",
-            hint="install it (add it to requirements.txt) or put its code in src",
-        ) from exc
-    except Exception as exc:
-        raise ModelDefinitionError(
-            f"artifact {path} could not be loaded: {type(exc).__name__}: {exc}",
-            hint="save it with joblib.dump or pickle.dump from the same library versions",
-        ) from exc
-
-
-def _load_artifact(project: Project, spec: ModelSpec) -> LoadedModel:
-    assert spec.artifact is not None
-    path = project.src_dir / spec.artifact
-    prepare_path(project.project_dir, project.src_dir)  # pickles may reference user modules
-    # [compat] nachlass: stages.json lists the stages `nervosum notebooks build` saved.
-    stages = path.name == STAGES_FILE
-    load = functools.partial(_load_pickle, project=project)
-    obj = load_stages(path, load) if stages else load(path)
-    if not callable(getattr(obj, "predict", None)):
-        raise ModelDefinitionError(
-            f"artifact {spec.artifact} holds a {type(obj).__name__}, which has no predict method",
-            hint="save the fitted estimator or pipeline itself",
-        )
-    proba = obj.predict_proba if spec.probabilities and _is_classifier(obj) else None
-    return LoadedModel(
-        instance=obj,
-        label=spec.artifact,
-        predict=frame_call(obj, obj.predict) if stages else obj.predict,
-        predict_proba=frame_call(obj, proba) if stages and proba else proba,
-        classes=_class_names(obj) if proba else None,
-        per_record=False,
-        source=path,
-    )
 
 
 def _construct(cls: type, spec: ModelSpec, label: str, project: Project) -> Any:
@@ -218,7 +125,7 @@ def _load_class(project: Project, spec: ModelSpec) -> LoadedModel:
         label=label,
         predict=predict,
         predict_proba=proba,
-        classes=_class_names(instance) if proba else None,
+        classes=class_names(instance) if proba else None,
         per_record=per_record,
         source=Path(module.__file__) if module.__file__ else None,
     )
@@ -274,11 +181,12 @@ def _load_function(project: Project, spec: ModelSpec) -> LoadedModel:
     )
 
 
-def load_model(project: Project) -> LoadedModel:
-    """Load the project's model in whichever form its config describes."""
+def load_model(project: Project, *, processes: int = 1) -> LoadedModel:
+    """Load the project's model in whichever form its config describes; ``processes``
+    run it at once on this machine (a compiled model's threads share the cores)."""
     spec = project.config.model_spec
     if spec.artifact:
-        return _load_artifact(project, spec)
+        return load_artifact(project, spec, processes=processes)
     if spec.function:
         return _load_function(project, spec)
     return _load_class(project, spec)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 
 from nervosum.config import Project
+from nervosum.config.spec import SchemaField
 from nervosum.config.types import Record
-from nervosum.model.forms import LoadedModel, load_model
+from nervosum.model.forms import load_model
+from nervosum.model.loaded import LoadedModel
 from nervosum.model.outputs import (
     DEFAULT_OUTPUT,
     Outputs,
@@ -24,6 +28,8 @@ from nervosum.model.outputs import (
     probability_array,
     to_outputs,
 )
+from nervosum.schema.arrays import frame_to_array, records_to_array
+from nervosum.schema.frame import records_to_frame
 
 
 @dataclass(frozen=True)
@@ -75,17 +81,25 @@ class ModelHandle:
         self.identity = _identity(project, loaded)
         schema_names = [f.name for f in project.config.output_schema]
         self.output_names: tuple[str, ...] = tuple(schema_names) or (DEFAULT_OUTPUT,)
-        # A fitted scikit-learn estimator knows its column order; without an input_schema
-        # the frame follows the client's key order, so restore the trained order.
+        model_file = loaded.model_file
+        # The columns a model file names (made-up f0..fN names are no client's keys).
+        self.named_fields: tuple[SchemaField, ...] = (
+            tuple(SchemaField(name=f.name, type=f.type) for f in model_file.features or ())
+            if model_file is not None and model_file.named
+            else ()
+        )
+        # A fitted model knows its column order; without an input_schema the frame follows
+        # the client's key order, so restore the trained order.
         names = getattr(loaded.instance, "feature_names_in_", None)
-        self.feature_order: list[str] | None = (
-            [str(n) for n in names] if names is not None else None
+        trained = [str(n) for n in names] if names is not None else None
+        self.feature_order: list[str] | None = trained or (
+            [f.name for f in self.named_fields] or None
         )
 
     @classmethod
-    def load(cls, project: Project) -> ModelHandle:
+    def load(cls, project: Project, *, processes: int = 1) -> ModelHandle:
         started = time.perf_counter()
-        loaded = load_model(project)
+        loaded = load_model(project, processes=processes)
         return cls(project, loaded, time.perf_counter() - started)
 
     @property
@@ -105,30 +119,64 @@ class ModelHandle:
     def classes(self) -> tuple[str, ...] | None:
         return self.loaded.classes
 
-    def predict(self, frame: pd.DataFrame, *, proba: bool = True) -> list[Record]:
-        """Outputs for ``frame``, one record per row, with probabilities when asked and known.
+    @property
+    def runtime(self) -> str:
+        """What runs the model: the runner's library (``onnxruntime 1.20``), else Python."""
+        runner = self.loaded.runner
+        return runner.runtime if runner is not None else "python"
+
+    def inputs(
+        self, records: Sequence[Record], fields: Sequence[SchemaField], *, exclude: str | None
+    ) -> Any:
+        """What the model takes for ``records``: one typed array in schema order when its
+        runtime takes arrays (no DataFrame is built), else the DataFrame."""
+        runner = self.loaded.runner
+        if runner is not None and runner.takes == "array" and fields:
+            return records_to_array(records, [f.name for f in fields], runner.dtype)
+        return self.frame_inputs(records_to_frame(records, fields, exclude=exclude))
+
+    def frame_inputs(self, frame: pd.DataFrame) -> Any:
+        """What the model takes for a typed frame (a batch chunk, or records without a
+        schema, whose columns follow the client's keys and go back to the trained order)."""
+        order = self.feature_order
+        if order and list(frame.columns) != order and set(order) <= set(frame.columns):
+            frame = frame[order]
+        runner = self.loaded.runner
+        if runner is not None and runner.takes == "array":
+            return frame_to_array(frame, runner.dtype)
+        return frame
+
+    def predict(self, inputs: Any, *, proba: bool = True) -> list[Record]:
+        """Outputs for ``inputs`` (from :meth:`inputs`), one record per row, with
+        probabilities when asked and known.
 
         Raises whatever the user's code raises; :class:`OutputShapeError` when the return
         value cannot be matched one-to-one with the input rows.
         """
-        return self.predict_outputs(frame, proba=proba).records()
+        return self.predict_outputs(inputs, proba=proba).records()
 
-    def predict_outputs(self, frame: pd.DataFrame, *, proba: bool = True) -> Outputs:
+    def predict_outputs(self, inputs: Any, *, proba: bool = True) -> Outputs:
         """:meth:`predict`'s answer before it becomes records (columns for batch files)."""
-        rows = len(frame)
-        order = self.feature_order
-        if order and list(frame.columns) != order and set(order) <= set(frame.columns):
-            frame = frame[order]
+        rows = len(inputs)
         if self.per_record:
-            records = [self.call_once(frame.iloc[[i]].reset_index(drop=True)) for i in range(rows)]
+            records = [self.call_once(inputs.iloc[[i]].reset_index(drop=True)) for i in range(rows)]
             return Outputs(rows, listed=records)
+        runner = self.loaded.runner
+        want = proba and self.is_classifier
+        if runner is not None:  # one call answers both
+            values, probabilities = runner.run(inputs, want)
+        else:
+            values = self.loaded.predict(inputs)
         try:
-            outputs = to_outputs(self.loaded.predict(frame), rows, self.output_names)
+            outputs = to_outputs(values, rows, self.output_names)
         except OutputShapeError as exc:
             raise OutputShapeError(f"{self.label}: {exc}") from None
-        if proba and self.loaded.predict_proba is not None:
+        if want:
+            if runner is None:
+                assert self.loaded.predict_proba is not None
+                probabilities = self.loaded.predict_proba(inputs)
             outputs.labels, outputs.probabilities = probability_array(
-                self.loaded.predict_proba(frame), self.classes, rows
+                probabilities, self.classes, rows
             )
         return outputs
 

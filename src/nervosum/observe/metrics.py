@@ -177,8 +177,9 @@ class HttpMetrics:
         self.ready.set(0)
         self.build_info = Gauge(
             f"{prefix}_build_info",
-            "Always 1: the served model's name, tag and uuid, and nervosum's version.",
-            ["model", "tag", "uuid", "nervosum_version"],
+            "Always 1: the served model's name, tag and uuid, what runs it (python,"
+            " onnxruntime x.y, xgboost x.y, ...) and nervosum's version.",
+            ["model", "tag", "uuid", "runtime", "nervosum_version"],
             multiprocess_mode="livemax",
             registry=self.registry,
         )
@@ -189,6 +190,21 @@ class HttpMetrics:
             multiprocess_mode="livemax",
             registry=self.registry,
         ).labels(model)
+        self.compile_seconds = Gauge(
+            f"{prefix}_model_compile_seconds",
+            "Time converting the model file to ONNX took (0 when read from the cache).",
+            ["model"],
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        ).labels(model)
+        self.compile_difference = Gauge(
+            f"{prefix}_model_compile_max_difference",
+            "Largest difference between the compiled model and the original on the"
+            " reference rows: absolute for probabilities, relative for values.",
+            ["model", "measure"],
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        )
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
         self.feedback = FeedbackTracker(self.registry, prefix, model, spec.feedback_window)
         self.predlog = PredlogMetrics(self.registry, prefix)
@@ -197,12 +213,29 @@ class HttpMetrics:
         self._requests: dict[tuple[str, str, int], Any] = {}
         self._latency: dict[tuple[str, str], Any] = {}
 
-    def loaded(self, tag: str, uuid: str, load_seconds: float) -> None:
-        """The model is serving: build info, load time, ready."""
+    def loaded(
+        self,
+        tag: str,
+        uuid: str,
+        load_seconds: float,
+        runtime: str = "python",
+        compile_info: dict[str, Any] | None = None,
+    ) -> None:
+        """The model is serving: build info, load time, what compiling found, ready."""
         from nervosum import __version__
 
-        self.build_info.labels(self.model, tag, uuid, __version__).set(1)
+        self.build_info.labels(self.model, tag, uuid, runtime, __version__).set(1)
         self.load_seconds.set(load_seconds)
+        if compile_info:
+            self.compile_seconds.set(compile_info.get("convert_seconds") or 0)
+            check = compile_info.get("check") or {}
+            for measure, key in (
+                ("probability", "max_probability_diff"),
+                ("value", "max_value_rel_diff"),
+            ):
+                figure = check.get(key)
+                if figure is not None:
+                    self.compile_difference.labels(self.model, measure).set(figure)
         self.ready.set(1)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:

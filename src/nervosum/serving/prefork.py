@@ -153,7 +153,7 @@ def serve_prefork(
     engine = None
     if settings.preload:
         log.info("loading the model once, before forking %d workers", workers)
-        engine = Engine.load(project, debug=options.debug)
+        engine = Engine.load(project, debug=options.debug, processes=workers)
         risky = [name for name in FORK_RISKY if name in sys.modules]
         if risky:
             log.warning(

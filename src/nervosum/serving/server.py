@@ -138,7 +138,8 @@ def serve(project: Project, options: ServeOptions) -> int:
         )
         return serve_prefork(project, settings, options, workers)
     if settings.model_process:  # the model must be loaded before it can be forked
-        engine = Engine.load(project, debug=options.debug)
+        # The model's process and the HTTP process share the cores.
+        engine = Engine.load(project, debug=options.debug, processes=2)
         return run_server(project, settings, options, engine=engine)
     return run_server(project, settings, options)
 

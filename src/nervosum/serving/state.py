@@ -95,7 +95,13 @@ class ServingState:
             engine.when_lost(self._model_process_lost)
         handle = engine.handle
         self.metrics.predictions.describe_engine(engine)
-        self.metrics.loaded(self.project.config.tag, handle.identity.uuid, handle.load_seconds)
+        self.metrics.loaded(
+            self.project.config.tag,
+            handle.identity.uuid,
+            handle.load_seconds,
+            handle.runtime,
+            handle.loaded.compile_info,
+        )
 
     @property
     def engine(self) -> Engine | None:
