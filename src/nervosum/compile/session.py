@@ -24,8 +24,8 @@ from nervosum.compile.graph import GraphInput, graph_inputs, graph_labels, is_ar
 from nervosum.model.files import Feature
 from nervosum.model.runner import Takes
 
-_ERRORS_ONLY = 3
-_DIGITS = 7  # what float32 carries (about 7.2 significant digits)  # ORT log severity: keep its shape warnings out of the server log
+_ERRORS_ONLY = 3  # ORT log severity: keep its shape warnings out of the server log
+_DIGITS = 7  # what float32 carries (about 7.2 significant digits)
 
 
 class OnnxRunner:
