@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nervosum.compile import Compiled, OnnxRunner, compile_model
+from nervosum.compile import Compiled, OnnxRunner, compile_model, read_onnx_file
 from nervosum.compile.check import runner_inputs
 from nervosum.compile.reference import reference_rows
 from nervosum.config.spec import CompileSpec, SchemaField
@@ -429,10 +429,19 @@ def test_a_reference_file_without_a_field_is_a_config_error(tmp_path: Path) -> N
 
 
 def test_an_onnx_file_is_served_by_onnx_runtime_unchecked(tmp_path: Path) -> None:
+    from skl2onnx import to_onnx
+
     original, fields = small_tree(tmp_path)
-    onnx_file = replace(original, format="onnx", flavor="onnx")
+    path = tmp_path / "tree.onnx"
+    sample = np.array([[0.0]], dtype=np.float32)
+    options = {"zipmap": False}
+    path.write_bytes(to_onnx(original.model, sample, options=options).SerializeToString())
+    onnx_file = read_onnx_file(path, threads=1)
     result = compiled(onnx_file, fields, tmp_path)
-    assert result.compiled and result.runner is original.runner and result.info["check"] is None
+    assert result.compiled and isinstance(result.runner, OnnxRunner)
+    assert result.info["check"] is None and result.info["reason"] is None
+    rows = np.array([[0.0], [1.0]], dtype=np.float32)
+    assert result.runner.run(rows, False)[0].tolist() == [0, 1]
 
 
 def test_drawn_rows_stay_within_the_schema_and_repeat(tmp_path: Path) -> None:

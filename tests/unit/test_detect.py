@@ -146,8 +146,9 @@ def test_nothing_recognised_says_what_was_looked_for(tmp_path: Path) -> None:
     (issue,) = info.value.issues
     assert issue.message == (
         "no nervosum.yaml, and nothing nervosum recognises: looked for a microservice-template "
-        "checkout (source/model/mdl.py) or a Python module with a module-level "
-        "`def predict(data)`"
+        "checkout (source/model/mdl.py) or an MLflow model folder (MLmodel) or a Python "
+        "module with a module-level `def predict(data)` or one model file (.joblib, .pkl, "
+        ".onnx, .ubj, ...)"
     )
 
 

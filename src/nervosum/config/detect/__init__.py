@@ -15,18 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nervosum.config.detect import function, mlflow, template
+from nervosum.config.detect import function, mlflow, model_file, template
 from nervosum.errors import ConfigError, ConfigIssue
 
 Detector = Callable[[Path], dict[str, Any] | None]
 
 # (kind, detector, what it looks for), in the order they are tried: a template checkout
 # also holds Python modules, so the template goes first; an MLflow folder may hold the
-# code of a custom pyfunc, so it goes before the module-level predict.
+# code of a custom pyfunc, so it goes before the module-level predict; a module's predict
+# often loads a pickle beside it, so a lone model file is the model only when no code is.
 DETECTORS: tuple[tuple[str, Detector, str], ...] = (
     ("template", template.detect, f"a microservice-template checkout ({template.MODEL_SOURCE})"),
     ("mlflow", mlflow.detect, f"an MLflow model folder ({mlflow.MLMODEL})"),
     ("function", function.detect, "a Python module with a module-level `def predict(data)`"),
+    ("model_file", model_file.detect, "one model file (.joblib, .pkl, .onnx, .ubj, ...)"),
 )
 
 
@@ -44,6 +46,8 @@ class Detected:
             return f"its microservice-template files ({template.SETTINGS_FILE}, source/)"
         if self.kind == "mlflow":
             return f"its MLflow {mlflow.MLMODEL} file"
+        if self.kind == "model_file":
+            return f"its model file {self.config['model']['artifact']}"
         return f"the module-level predict(data) of {self.config['model']['module']}"
 
 

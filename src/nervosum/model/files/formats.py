@@ -41,3 +41,21 @@ def detect_format(path: Path) -> str | None:
     except OSError:
         return None
     return _by_content(head) or _SUFFIXES.get(path.suffix.lower())
+
+
+def model_file_in(folder: Path) -> Path | None:
+    """The one model file at the top of ``folder`` (a ``.json`` or ``.txt`` counts only
+    when its first bytes are XGBoost's or LightGBM's); None for none, or for several."""
+    found = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        suffix = path.suffix.lower()
+        if suffix in (".json", ".txt"):
+            with path.open("rb") as handle:
+                if _by_content(handle.read(_HEAD)) is None:
+                    continue
+        elif suffix not in _SUFFIXES:
+            continue
+        found.append(path)
+    return found[0] if len(found) == 1 else None
