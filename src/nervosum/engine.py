@@ -30,9 +30,8 @@ class Engine:
         config = project.config
         self.id_field = config.id_field
         self.inputs = RecordSchema(config.input_schema, title="Input", id_field=config.id_field)
-        # The columns handed to the model, in order: the declared schema, else the names a
-        # model file carries (a pickle without names keeps the client's keys).
-        self.model_fields = config.input_schema or handle.named_fields
+        # The columns handed to the model, in its order (model/fields.py).
+        self.model_fields = handle.fields
 
     @classmethod
     def load(cls, project: Project, *, debug: bool = False, processes: int = 1) -> Engine:
@@ -98,7 +97,7 @@ class Engine:
     def _outputs(self, records: list[Record], proba: bool) -> list[Record]:
         if not records:
             return []
-        inputs = self.handle.inputs(records, self.model_fields, exclude=self.id_field)
+        inputs = self.handle.inputs(records, exclude=self.id_field)
         outputs = self.handle.predict(inputs, proba=proba)
         if len(outputs) != len(records):
             raise OutputShapeError(f"returned {len(outputs)} records for {len(records)} input rows")

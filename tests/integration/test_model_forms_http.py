@@ -225,6 +225,11 @@ def test_pickled_template_model_keeps_its_own_identity(
     import importlib
     import sys
 
+    def forget_source() -> None:  # another test's `source` package must not answer
+        for name in [n for n in sys.modules if n == "source" or n.startswith("source.")]:
+            del sys.modules[name]
+
+    forget_source()
     sys.path.insert(0, str(folder))
     try:
         mdl = importlib.import_module("source.mdl")
@@ -234,8 +239,7 @@ def test_pickled_template_model_keeps_its_own_identity(
         (folder / "model_bin" / "model.pkl").write_bytes(cloudpickle.dumps(wrapped))
     finally:
         sys.path.remove(str(folder))
-        for name in [n for n in sys.modules if n == "source" or n.startswith("source.")]:
-            del sys.modules[name]
+        forget_source()
     with client_for(folder) as client:
         info = client.get("/info").json()
         body = client.post("/predict", json=IRIS_VIRGINICA).json()

@@ -218,6 +218,8 @@ class CompileSpec(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _word(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # YAML reads `compile: off` as false, `on` as true
+            return {"mode": "auto" if value else "off"}
         return {"mode": value} if isinstance(value, str) else value
 
 

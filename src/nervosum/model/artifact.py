@@ -14,23 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from nervosum.config import ModelSpec, Project
-from nervosum.config.spec import SchemaField
 from nervosum.config.types import Record
 from nervosum.model.classes import class_names, is_classifier
-from nervosum.model.files import ModelFile
+from nervosum.model.fields import compile_fields, served_fields
 from nervosum.model.imports import prepare_path
 from nervosum.model.loaded import LoadedModel
 from nervosum.notebooks.stages import STAGES_FILE, frame_call, load_stages
 
 log = logging.getLogger("nervosum.model")
-
-
-def model_fields(project: Project, model_file: ModelFile) -> tuple[SchemaField, ...]:
-    """The columns the model takes, in order: the declared input schema, else what the
-    file says (made-up ``f0..fN`` names included: a converted model needs the width)."""
-    if project.config.input_schema:
-        return project.config.input_schema
-    return tuple(SchemaField(name=f.name, type=f.type) for f in model_file.features or ())
 
 
 def compile_summary(info: dict[str, Any], runtime: str) -> str:
@@ -107,9 +98,10 @@ def load_artifact(project: Project, spec: ModelSpec, *, processes: int = 1) -> L
     )
     for note in model_file.notes:
         log.info("%s", note)
+    declared = project.config.input_schema
     compiled = compile_model(
         model_file,
-        model_fields(project, model_file),
+        compile_fields(declared, model_file),
         spec.compile,
         project_dir=project.project_dir,
         threads=onnx_threads(processes),
@@ -129,4 +121,5 @@ def load_artifact(project: Project, spec: ModelSpec, *, processes: int = 1) -> L
         runner=runner,
         model_file=model_file,
         compile_info=compiled.info,
+        fields=served_fields(declared, model_file),
     )

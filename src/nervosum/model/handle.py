@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from nervosum.config import Project
-from nervosum.config.spec import SchemaField
 from nervosum.config.types import Record
 from nervosum.model.forms import load_model
 from nervosum.model.loaded import LoadedModel
@@ -81,19 +80,13 @@ class ModelHandle:
         self.identity = _identity(project, loaded)
         schema_names = [f.name for f in project.config.output_schema]
         self.output_names: tuple[str, ...] = tuple(schema_names) or (DEFAULT_OUTPUT,)
-        model_file = loaded.model_file
-        # The columns a model file names (made-up f0..fN names are no client's keys).
-        self.named_fields: tuple[SchemaField, ...] = (
-            tuple(SchemaField(name=f.name, type=f.type) for f in model_file.features or ())
-            if model_file is not None and model_file.named
-            else ()
-        )
         # A fitted model knows its column order; without an input_schema the frame follows
         # the client's key order, so restore the trained order.
         names = getattr(loaded.instance, "feature_names_in_", None)
         trained = [str(n) for n in names] if names is not None else None
+        self.fields = loaded.fields if loaded.fields is not None else project.config.input_schema
         self.feature_order: list[str] | None = trained or (
-            [f.name for f in self.named_fields] or None
+            [f.name for f in loaded.fields or ()] or None
         )
 
     @classmethod
@@ -125,15 +118,13 @@ class ModelHandle:
         runner = self.loaded.runner
         return runner.runtime if runner is not None else "python"
 
-    def inputs(
-        self, records: Sequence[Record], fields: Sequence[SchemaField], *, exclude: str | None
-    ) -> Any:
-        """What the model takes for ``records``: one typed array in schema order when its
-        runtime takes arrays (no DataFrame is built), else the DataFrame."""
+    def inputs(self, records: Sequence[Record], *, exclude: str | None) -> Any:
+        """What the model takes for ``records``: one typed array in the model's column
+        order when its runtime takes arrays (no DataFrame is built), else the DataFrame."""
         runner = self.loaded.runner
-        if runner is not None and runner.takes == "array" and fields:
-            return records_to_array(records, [f.name for f in fields], runner.dtype)
-        return self.frame_inputs(records_to_frame(records, fields, exclude=exclude))
+        if runner is not None and runner.takes == "array" and self.fields:
+            return records_to_array(records, [f.name for f in self.fields], runner.dtype)
+        return self.frame_inputs(records_to_frame(records, self.fields, exclude=exclude))
 
     def frame_inputs(self, frame: pd.DataFrame) -> Any:
         """What the model takes for a typed frame (a batch chunk, or records without a

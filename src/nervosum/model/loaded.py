@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nervosum.config.spec import SchemaField
 from nervosum.model.files import ModelFile
 from nervosum.model.runner import Runner
 
@@ -31,3 +32,5 @@ class LoadedModel:
     runner: Runner | None = None
     model_file: ModelFile | None = None
     compile_info: dict[str, Any] | None = None
+    # The columns handed to a model file, in its order (None: the input schema's).
+    fields: tuple[SchemaField, ...] | None = None
