@@ -41,6 +41,24 @@ def test_only_top_level_folders_with_etls_or_a_config_are_models(tmp_path: Path)
     assert [(f.name, f.kind) for f in found] == [("a_model", "nervosum"), ("b_model", "etls")]
 
 
+def test_a_folder_holding_one_model_file_or_an_mlflow_model_is_a_model(tmp_path: Path) -> None:
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    joblib.dump(LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0]), tmp_path / "m.joblib")
+    (tmp_path / "lone").mkdir()
+    (tmp_path / "m.joblib").rename(tmp_path / "lone" / "model.joblib")
+    write(tmp_path / "flow" / "MLmodel", "flavors: {}\n")
+    write(tmp_path / "two" / "a.onnx", "")
+    write(tmp_path / "two" / "b.onnx", "")  # which one? not a model: name it in a config
+    write(tmp_path / "notes" / "readme.txt", "not a LightGBM model\n")
+    found = discover(tmp_path)
+    assert [(f.name, f.kind) for f in found] == [("flow", "nervosum"), ("lone", "nervosum")]
+    project = folder_project(found[1])
+    assert project.config.name == "lone"
+    assert project.config.model_spec.artifact == "model.joblib"
+
+
 def test_the_etls_class_and_its_path_parameter_are_read_without_running_the_file(
     tmp_path: Path,
 ) -> None:

@@ -1,7 +1,8 @@
 """Which folders of a model repository are models, and how each one loads.
 
-Every top-level folder holding ``etls.py`` (model-serving-framework's contract) or a
-``nervosum.yaml`` (any model form of the core) is one model named after the folder;
+Every top-level folder holding ``etls.py`` (model-serving-framework's contract), a
+``nervosum.yaml`` (any model form of the core), an MLflow model (``MLmodel``) or one
+model file (``model.joblib``, ``model.onnx``, ...) is one model named after the folder;
 files, hidden folders and anything else are ignored, so a README at the root never
 breaks the server (it broke the seed's generated imports).
 
@@ -22,6 +23,7 @@ from typing import Literal
 
 from nervosum.config import DEFAULT_CONFIG, NervosumConfig, Project, load_config
 from nervosum.errors import ModelDefinitionError
+from nervosum.model.files.formats import MLMODEL, model_file_in
 
 log = logging.getLogger("nervosum.repo")
 
@@ -52,6 +54,8 @@ def discover(root: Path) -> list[ModelFolder]:
             kind: Kind = "nervosum"
         elif (entry / ETLS).is_file():
             kind = "etls"
+        elif (entry / MLMODEL).is_file() or model_file_in(entry) is not None:
+            kind = "nervosum"  # load_config infers the project from the file
         else:
             continue
         if entry.name in RESERVED:
