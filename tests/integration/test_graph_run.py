@@ -343,3 +343,34 @@ def test_recreate_clears_converge_state_so_keys_can_be_replayed(graph_file: Path
             time.sleep(1)
             check_results(messages_in(broker, "orders.results"), 3)
         assert messages_in(broker, "orders.dead-letter") == []
+
+
+@pytest.mark.parametrize("project", ["models/forest", "models/forest/model.joblib"])
+def test_a_step_can_be_a_model_file_or_a_folder_holding_one(tmp_path: Path, project: str) -> None:
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    features.columns = ["sl", "sw", "pl", "pw"]
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(features, target)
+    (tmp_path / "models" / "forest").mkdir(parents=True)
+    joblib.dump(model, tmp_path / "models" / "forest" / "model.joblib")
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(
+        "graph: scoring\nstreams: {requests: {}, scored: {}}\nsteps:\n"
+        f"  - {{name: score, inputs: [requests], project: {project}, outputs: [scored]}}\n"
+    )
+    rows = features.iloc[[0, 60, 120]]
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"PartitionKey": str(i), **row}) + "\n"
+            for i, row in enumerate(rows.to_dict(orient="records"))
+        )
+    )
+    out = tmp_path / "out.jsonl"
+    done = graph_run(graph, "--local", "--input", str(source), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line)["message"]["prediction"] for line in out.read_text().splitlines()]
+    assert answers == model.predict(rows).tolist()
