@@ -1,0 +1,53 @@
+"""A bundle of a model file carries the library that reads it and, when it compiles, ONNX
+Runtime; an MLflow folder's requirements.txt is its list when nervosum.yaml names none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nervosum.build.model_needs import model_requirements, model_requirements_file
+from nervosum.config import NervosumConfig, Project
+
+
+def project(folder: Path, model: dict[str, Any]) -> Project:
+    config = NervosumConfig.model_validate({"name": "m", "model": model})
+    return Project(config, folder, folder / "nervosum.yaml")
+
+
+def names(found: list[Any]) -> list[str]:
+    return [str(requirement.name) for requirement in found]
+
+
+def test_an_xgboost_file_brings_the_installed_xgboost_its_converter_and_onnx_runtime(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "model.json").write_text('{"learner": {}}')
+    needed = names(model_requirements(project(tmp_path, {"artifact": "model.json"})))
+    # Whichever distribution provides the xgboost module here (xgboost or xgboost-cpu).
+    assert needed[0].startswith("xgboost")
+    assert needed[1:] == ["onnxmltools", "onnxruntime", "skl2onnx"]
+
+
+def test_compile_off_leaves_onnx_runtime_out_but_an_onnx_file_needs_it(tmp_path: Path) -> None:
+    (tmp_path / "model.joblib").write_bytes(b"\x80\x04.")
+    off = {"artifact": "model.joblib", "compile": "off"}
+    assert names(model_requirements(project(tmp_path, off))) == ["scikit-learn", "joblib"]
+    (tmp_path / "model.onnx").write_bytes(b"")
+    onnx = {"artifact": "model.onnx", "compile": "off"}
+    assert names(model_requirements(project(tmp_path, onnx))) == ["onnxruntime", "skl2onnx"]
+
+
+def test_a_model_class_needs_nothing_more(tmp_path: Path) -> None:
+    assert model_requirements(project(tmp_path, {"module": "model", "class": "M"})) == []
+
+
+def test_an_mlflow_folder_lists_its_own_requirements(tmp_path: Path) -> None:
+    folder = tmp_path / "flow"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    assert model_requirements_file(project(tmp_path, {"artifact": "flow/MLmodel"})) is None
+    (folder / "requirements.txt").write_text("mlflow==3.1\nscikit-learn==1.5\n")
+    for artifact in ("flow/MLmodel", "flow"):
+        found = model_requirements_file(project(tmp_path, {"artifact": artifact}))
+        assert found == folder / "requirements.txt"
