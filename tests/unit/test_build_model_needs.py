@@ -51,3 +51,18 @@ def test_an_mlflow_folder_lists_its_own_requirements(tmp_path: Path) -> None:
     for artifact in ("flow/MLmodel", "flow"):
         found = model_requirements_file(project(tmp_path, {"artifact": artifact}))
         assert found == folder / "requirements.txt"
+
+
+def test_a_model_file_named_as_the_path_is_bundled_alone(tmp_path: Path) -> None:
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    from nervosum.build.bundle import bundle_sources
+    from nervosum.build.ignore import IgnoreRules
+    from nervosum.config import load_config
+
+    joblib.dump(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), tmp_path / "m.joblib")
+    (tmp_path / "holiday.mov").write_bytes(b"not part of the model")
+    rules = IgnoreRules.for_project(tmp_path, [])
+    alone = load_config(tmp_path / "m.joblib")
+    assert bundle_sources(alone, rules) == [Path("m.joblib")]

@@ -149,6 +149,14 @@ def content_id(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def bundle_sources(project: Project, rules: IgnoreRules) -> list[Path]:
+    """The project's files a bundle copies (relative): a model file named as the path is
+    alone in its project, whatever else its folder holds."""
+    if project.only_file is not None:
+        return [Path(project.only_file)]
+    return project_files(project.project_dir, rules)
+
+
 def _roots(project: Project, requirements: RequirementsFile) -> list[Requirement]:
     # A stream worker needs the broker clients (the `stream` extra) in its environment.
     extra = "[stream]" if project.config.deployment.mode == "stream" else ""
@@ -265,7 +273,7 @@ def build_bundle(
         )
     extra = [*_ignore_extra(project.project_dir, home), *project.config.build.ignore]
     rules = IgnoreRules.for_project(project.project_dir, extra)
-    sources = project_files(project.project_dir, rules)
+    sources = bundle_sources(project, rules)
     requirements = _project_requirements(project)
     staging = home.tmp / uuid.uuid4().hex
     staging.mkdir(parents=True)

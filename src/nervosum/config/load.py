@@ -11,7 +11,7 @@ import difflib
 import json
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,9 @@ class Project:
     config_path: Path
     # No file at config_path: what in the folder the settings were inferred from (issue 19).
     inferred_from: str = ""
+    # A model file named as the path (issue 21): the only file of its folder that belongs
+    # to the project (a build copies it, not the rest of, say, ~/Downloads).
+    only_file: str | None = None
 
     @property
     def inferred(self) -> bool:
@@ -277,7 +280,12 @@ def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONF
         root, path = given.parent, given.parent / DEFAULT_CONFIG
         data, basis = _model_file(given)
         doc = YamlDocument(data, {}, [])
-        return _project(root, path, data, doc, shown=inferred_label(root, basis), basis=basis)
+        project = _project(root, path, data, doc, shown=inferred_label(root, basis), basis=basis)
+        from nervosum.model.files.formats import MLMODEL
+
+        if given.name == MLMODEL:  # the MLflow folder is the project, all of it
+            return project
+        return replace(project, only_file=given.name)
     root = _project_of(given, config)
     path = root / config
     shown = str(path)
