@@ -126,8 +126,8 @@ def _quiet() -> Iterator[None]:
 
 
 def _sklearn(model: Any, inputs: Sequence[InputType]) -> Any:
-    from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
-    from skl2onnx.common import data_types  # type: ignore[import-untyped]
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common import data_types
     from sklearn.base import BaseEstimator, is_classifier
 
     types = [(i.name, i.converter_type(data_types)) for i in inputs]
@@ -154,13 +154,13 @@ def _unnamed(model: Any) -> Any:
 
 
 def _boosters(inputs: Sequence[InputType]) -> list[tuple[str, Any]]:
-    from onnxmltools.convert.common import data_types  # type: ignore[import-untyped]
+    from onnxmltools.convert.common import data_types
 
     return [(i.name, i.converter_type(data_types)) for i in inputs]
 
 
 def _xgboost(model: Any, inputs: Sequence[InputType]) -> Any:
-    from onnxmltools import convert_xgboost  # type: ignore[import-untyped]
+    from onnxmltools import convert_xgboost
 
     return convert_xgboost(_unnamed(model), initial_types=_boosters(inputs))
 

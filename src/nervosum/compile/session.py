@@ -41,7 +41,7 @@ class OnnxRunner:
         probability_decimals: int | None = None,
     ) -> None:
         import onnx
-        import onnxruntime as ort  # type: ignore[import-untyped]
+        import onnxruntime as ort
 
         graph = onnx.load_model_from_string(model)
         self._inputs = graph_inputs(graph)
