@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nervosum.model.files import Feature
+from nervosum.model.files import Feature, ModelFile
+from nervosum.model.runner import Runner
 
 NUMERIC = ("float", "int", "bool")
 
@@ -29,6 +31,29 @@ class Inputs:
 
 
 UNKNOWN = Inputs(None, named=False)
+
+
+def described(
+    path: Path,
+    form: str,
+    model: Any,
+    *,
+    runner: Runner,
+    classes: tuple[str, ...] | None,
+    inputs: Inputs,
+) -> ModelFile:
+    """The :class:`ModelFile` of a loaded native model (its own format and flavor)."""
+    return ModelFile(
+        path=path,
+        format=form,
+        flavor=form,
+        model=model,
+        runner=runner,
+        features=inputs.features,
+        named=inputs.named,
+        classes=classes,
+        notes=inputs.notes,
+    )
 
 
 def numbered(count: int, label: str) -> Inputs:

@@ -18,7 +18,7 @@ import numpy as np
 from nervosum.model.files import ModelFile
 from nervosum.model.files.calls import FileRunner, runtime_name
 from nervosum.model.files.failure import require
-from nervosum.model.files.features import Inputs, named, numbered
+from nervosum.model.files.features import Inputs, described, named, numbered
 from nervosum.model.files.last import last_read
 
 _CLASSIFIERS = ("binary", "multiclass", "multiclassova")
@@ -76,17 +76,7 @@ def booster_file(
     runner, classes = booster_runner(booster, probabilities)
     if inputs is None or inputs.features is None:
         inputs = booster_inputs(booster, path.name)
-    return ModelFile(
-        path=path,
-        format="lightgbm",
-        flavor="lightgbm",
-        model=booster,
-        runner=runner,
-        features=inputs.features,
-        named=inputs.named,
-        classes=classes,
-        notes=inputs.notes,
-    )
+    return described(path, "lightgbm", booster, runner=runner, classes=classes, inputs=inputs)
 
 
 def read_lightgbm(path: Path, probabilities: bool) -> ModelFile:

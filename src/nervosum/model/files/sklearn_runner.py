@@ -20,7 +20,7 @@ from nervosum.errors import ModelDefinitionError
 from nervosum.model.classes import class_names, is_classifier
 from nervosum.model.files import ModelFile
 from nervosum.model.files.calls import FileRunner, runtime_name
-from nervosum.model.files.features import Inputs, estimator_inputs
+from nervosum.model.files.features import Inputs, described, estimator_inputs
 from nervosum.model.files.pickled import load_pickle
 from nervosum.model.runner import Takes
 
@@ -95,17 +95,9 @@ def estimator_file(
         )
     if inputs is None or inputs.features is None:
         inputs = estimator_inputs(model, path.name)
-    return ModelFile(
-        path=path,
-        format="sklearn",
-        flavor="sklearn",
-        model=model,
-        runner=estimator_runner(model, inputs, probabilities),
-        features=inputs.features,
-        named=inputs.named,
-        classes=class_names(model) if is_classifier(model) else None,
-        notes=inputs.notes,
-    )
+    runner = estimator_runner(model, inputs, probabilities)
+    classes = class_names(model) if is_classifier(model) else None
+    return described(path, "sklearn", model, runner=runner, classes=classes, inputs=inputs)
 
 
 def read_sklearn(path: Path, project_dir: Path, src_dir: Path, probabilities: bool) -> ModelFile:
