@@ -157,13 +157,15 @@ def every(checks: list[tuple[str, Callable[[], None]]]) -> None:
 
 
 def repo_of(corpus: list[Entry], root: Path, mode: str) -> Path:
-    """A copy of the corpus' folders, each with the nervosum.yaml `nervosum init --from`
-    writes for its file (serve-repo serves folders with a nervosum.yaml), in ``mode``."""
+    """A copy of the corpus' folders: as they are for ``auto`` (a folder holding one model
+    file or an MLflow model is a model), with the nervosum.yaml `nervosum init --from`
+    writes plus ``model.compile`` for another mode (serve-repo has no --no-compile)."""
     for entry in corpus:
         folder = root / entry.name
         shutil.copytree(entry.path.parent if entry.path.is_file() else entry.path, folder)
-        path = folder / entry.path.name if entry.path.is_file() else folder
-        mapping = infer_mapping(path)
+        if mode == "auto":
+            continue
+        mapping = infer_mapping(folder / entry.path.name if entry.path.is_file() else folder)
         mapping["model"]["compile"] = mode
         (folder / "nervosum.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
     return root
@@ -219,25 +221,6 @@ def last_of(entry: Entry) -> Expected:
         probabilities=expected.probabilities and expected.probabilities[-1:],
         values=expected.values and expected.values[-1:],
     )
-
-
-def test_serve_repo_serves_a_folder_holding_only_a_model_file(
-    corpus: list[Entry], conformance_env: dict[str, str], tmp_path: Path
-) -> None:
-    """Issue 21: serve-repo folders accept model files as they are (no nervosum.yaml)."""
-    entry = by_name(corpus, "xgb_booster_multi")
-    folder = tmp_path / "repo" / "booster"
-    folder.mkdir(parents=True)
-    (folder / entry.path.name).write_bytes(entry.path.read_bytes())
-    port = free_port()
-    args = ("serve-repo", str(tmp_path / "repo"), "--port", str(port), "--no-watch")
-    with spawned_nervosum(*args, env=conformance_env, port=port) as server:
-        wait_ready(server)
-        with server.client() as client:
-            names = [m["name"] for m in client.get("/models").json()["models"]]
-            assert names == ["booster"], server.output()
-            answer = client.post("/models/booster/predict", json=entry.rows)
-    assert_answers(entry, answer.json(), "serve-repo, a bare model folder")
 
 
 # Batch: the CLI in this process, one run per model and mode ----------------------------------
