@@ -65,9 +65,6 @@ FALLS_BACK = {
     "mlflow_pyfunc": "unsupported: PyFuncModel",
     # float32 sums of LightGBM's leaves: 1.6e-06 relative off on a drawn row near 0
     "lgb_booster_regression": "value differs by",
-    # 20 trees tie 0.35 / 0.3 / 0.35 on a drawn row far outside iris: scikit-learn
-    # picks the first of the tied classes, ONNX Runtime's float32 sums the last
-    "sk_forest_iris": "class differs on reference row",
 }
 STREAMED = [  # one model per format
     "sk_text_pipeline",

@@ -57,8 +57,7 @@ def test_a_model_file_named_as_the_path_is_bundled_alone(tmp_path: Path) -> None
     import joblib
     from sklearn.linear_model import LinearRegression
 
-    from nervosum.build.bundle import bundle_sources
-    from nervosum.build.ignore import IgnoreRules
+    from nervosum.build.ignore import IgnoreRules, bundle_sources
     from nervosum.config import load_config
 
     joblib.dump(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), tmp_path / "m.joblib")

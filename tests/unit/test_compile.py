@@ -23,7 +23,7 @@ import pytest
 from nervosum.compile import Compiled, OnnxRunner, compile_model, read_onnx_file
 from nervosum.compile.check import runner_inputs
 from nervosum.compile.reference import reference_rows
-from nervosum.config.spec import CompileSpec, SchemaField
+from nervosum.config.spec import CompileSpec, SchemaField, ToleranceSpec
 from nervosum.errors import ConfigError, ModelDefinitionError
 from nervosum.model.files import Feature, ModelFile
 from nervosum.model.runner import Takes
@@ -460,3 +460,52 @@ def test_drawn_rows_stay_within_the_schema_and_repeat(tmp_path: Path) -> None:
     assert all(2 <= r["a"] <= 3 and r["b"] in (-1, 0, 1) and r["c"] in ("p", "q") for r in rows)
     assert {r["e"] for r in rows} == {"seen"}
     assert all(0 <= r["d"] <= 100 for r in rows)  # around the one example: 50 +- 50
+
+
+class Fixed:
+    """A runner that answers the same labels and probabilities whatever it is given."""
+
+    takes: Takes = "frame"
+    dtype = np.dtype(np.float64)
+    runtime = "fixed"
+    classes = ("0", "1", "2")
+
+    def __init__(self, labels: list[int], probabilities: list[list[float]]) -> None:
+        self.answer = np.array(labels), np.array(probabilities)
+
+    def run(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("converted", "agrees"),
+    [
+        ([[0.35, 0.3, 0.35]], True),  # a tie: either class is the model's answer
+        ([[0.35, 0.3, 0.34]], False),  # the original's 2 is ahead by 0.01: a real difference
+    ],
+)
+def test_a_class_may_differ_only_on_a_tie(converted: list[list[float]], agrees: bool) -> None:
+    from nervosum.compile.check import compare
+
+    original = Fixed([2], [[0.35, 0.3, 0.35] if agrees else [0.34, 0.3, 0.35]])
+    fields = [SchemaField(name="x", type="float")]
+    result = compare(original, Fixed([0], converted), [{"x": 1.0}], fields, ToleranceSpec())
+    assert (result.reason is None) is agrees
+    if not agrees:
+        assert result.reason is not None and result.reason.startswith("class differs on")
+
+
+def test_a_converted_classifier_gives_a_rounded_tie_to_the_first_class(tmp_path: Path) -> None:
+    original, fields = small_tree(tmp_path)
+    result = compiled(original, fields, tmp_path)
+    assert isinstance(result.runner, OnnxRunner)
+
+    class Noisy:  # what float32 sums of 20 trees may answer on a 10 / 10 vote
+        def run(self, names: list[str], feed: dict[str, Any]) -> list[Any]:
+            votes = np.array([[0.49999997, 0.50000006]], dtype=np.float32)
+            return [np.array([1], dtype=np.int64), votes]
+
+    result.runner._session = Noisy()  # noqa: SLF001 - the session's answer, made up
+    labels, probabilities = result.runner.run(np.array([[0.5]], dtype=np.float32), True)
+    assert labels.tolist() == [0]  # graph said 1; the first of the tied classes is 0
+    assert probabilities is not None and probabilities.tolist() == [[0.5, 0.5]]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from nervosum.batch.layout import Layout
 from nervosum.batch.sinks import write_bytes
 from nervosum.batch.sources import InputFile
-from nervosum.build.ignore import IgnoreRules, project_files
+from nervosum.build.ignore import IgnoreRules, bundle_sources
 from nervosum.config import Project
 from nervosum.errors import RequestError
 
@@ -57,8 +57,9 @@ def model_digest(project: Project, layout: Layout) -> str:
     retrained model or edited code is a different model, and a touched file is not."""
     root = project.project_dir.resolve()
     digest = hashlib.sha256()
-    files = {root / p for p in project_files(root, IgnoreRules.for_project(root))}
-    for path in sorted({project.config_path.resolve(), *files}):
+    files = {root / p for p in bundle_sources(project, IgnoreRules.for_project(root))}
+    config = project.config_path.resolve()  # absent when inferred (a model file, a seed)
+    for path in sorted({config, *files} if config.is_file() else files):
         if _is_output(path.resolve(), layout):
             continue
         name = path.relative_to(root).as_posix() if root in path.parents else str(path)

@@ -35,7 +35,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from nervosum import __version__
-from nervosum.build.ignore import IgnoreRules, project_files
+from nervosum.build.ignore import IgnoreRules, bundle_sources
 from nervosum.build.model_needs import model_requirements, model_requirements_file
 from nervosum.build.progress import Progress
 from nervosum.build.requirements import (
@@ -147,14 +147,6 @@ def content_id(folder: Path) -> str:
             body = hashlib.sha256(path.read_bytes()).digest()
         digest.update(relative.encode() + b"\0" + body + b"\0")
     return digest.hexdigest()
-
-
-def bundle_sources(project: Project, rules: IgnoreRules) -> list[Path]:
-    """The project's files a bundle copies (relative): a model file named as the path is
-    alone in its project, whatever else its folder holds."""
-    if project.only_file is not None:
-        return [Path(project.only_file)]
-    return project_files(project.project_dir, rules)
 
 
 def _roots(project: Project, requirements: RequirementsFile) -> list[Requirement]:

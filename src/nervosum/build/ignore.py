@@ -13,6 +13,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nervosum.config import Project
 
 IGNORE_FILES = (".nervosumignore", ".dockerignore")
 
@@ -139,3 +143,11 @@ def project_files(project_dir: Path, rules: IgnoreRules) -> list[Path]:
 
     walk(project_dir, "")
     return found
+
+
+def bundle_sources(project: Project, rules: IgnoreRules) -> list[Path]:
+    """The project's files a bundle copies (relative): a model file named as the path is
+    alone in its project, whatever else its folder holds."""
+    if project.only_file is not None:
+        return [Path(project.only_file)]
+    return project_files(project.project_dir, rules)

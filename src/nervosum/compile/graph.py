@@ -29,7 +29,9 @@ _ELEMENTS: dict[int, tuple[type[Any], str]] = {
     12: (np.uint32, "int"),
     13: (np.uint64, "int"),
 }
-_LABEL_ATTRIBUTES = ("classlabels_int64s", "classlabels_strings")
+# TreeEnsembleClassifier and ZipMap say classlabels_int64s, LinearClassifier and
+# SVMClassifier classlabels_ints; every one says classlabels_strings for text labels.
+_LABEL_ATTRIBUTES = ("classlabels_int64s", "classlabels_ints", "classlabels_strings")
 
 
 @dataclass(frozen=True)

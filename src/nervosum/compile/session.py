@@ -86,6 +86,8 @@ class OnnxRunner:
     def run(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
         """(labels or values, 1-D; probabilities ``(rows, classes)`` or None), one session
         run."""
+        if self._decimals is not None and self._labels is not None and self.classes is not None:
+            return self._classified(inputs, proba)
         wanted = self._outputs[:2] if proba and self.classes is not None else self._outputs[:1]
         answers = self._live().run(wanted, self._feed(inputs))
         predictions = _significant(np.asarray(answers[0]).reshape(-1), _DIGITS)
@@ -95,6 +97,19 @@ class OnnxRunner:
         if self._decimals is None or probabilities.dtype != np.float32:
             return predictions, _significant(probabilities, _DIGITS)
         return predictions, np.round(probabilities.astype(np.float64), self._decimals)
+
+    def _classified(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
+        """A converted classifier: the class is the most probable one after rounding to
+        the check's tolerance, the first on a tie, as scikit-learn, XGBoost and LightGBM
+        pick it from their float64 sums. The converted graph's own label comes from
+        float32 sums, which split a tie (0.35 / 0.3 / 0.35) by noise. The check then
+        compares these labels with the original's, so a model whose class is not its
+        most probable one (an SVC with probability=True) falls back."""
+        assert self._decimals is not None and self._labels is not None
+        answers = self._live().run(self._outputs[:2], self._feed(inputs))
+        probabilities = np.round(self._probabilities(answers[1]).astype(np.float64), self._decimals)
+        labels = np.asarray(self._labels)[probabilities.argmax(axis=1)]
+        return labels, probabilities if proba else None
 
     def _new_session(self) -> Any:
         import onnxruntime as ort
