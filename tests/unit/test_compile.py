@@ -505,7 +505,7 @@ def test_a_converted_classifier_gives_a_rounded_tie_to_the_first_class(tmp_path:
             votes = np.array([[0.49999997, 0.50000006]], dtype=np.float32)
             return [np.array([1], dtype=np.int64), votes]
 
-    result.runner._session = Noisy()  # noqa: SLF001 - the session's answer, made up
+    result.runner._session = Noisy()  # the session's answer, made up
     labels, probabilities = result.runner.run(np.array([[0.5]], dtype=np.float32), True)
     assert labels.tolist() == [0]  # graph said 1; the first of the tied classes is 0
     assert probabilities is not None and probabilities.tolist() == [[0.5, 0.5]]
