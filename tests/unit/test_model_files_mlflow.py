@@ -115,3 +115,48 @@ def test_a_custom_pyfunc_takes_frames(tmp_path: Path) -> None:
     predictions, probabilities = read.runner.run(X.head(3), True)
     assert probabilities is None
     assert np.allclose(np.asarray(predictions).reshape(-1), X.head(3).sum(axis=1))
+
+
+def test_a_signature_in_another_order_keeps_the_models_own_column_order(tmp_path: Path) -> None:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LinearRegression
+
+    from nervosum.config import load_config
+    from nervosum.engine import Engine
+
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 0.0], "b": [0.0, 0.0, 1.0, 2.0]})
+    model = LinearRegression().fit(frame, 3 * frame["a"] - 5 * frame["b"])
+    folder = tmp_path / "swapped"
+    signature = infer_signature(frame[["b", "a"]], model.predict(frame))
+    _save(
+        mlflow.sklearn.save_model,
+        model,
+        folder,
+        serialization_format="cloudpickle",
+        signature=signature,
+    )
+    engine = Engine.load(load_config(folder))
+    assert [f.name for f in engine.model_fields] == ["a", "b"]
+    (answer,) = engine.predict([{"a": 1.0, "b": 0.0}])
+    assert answer["prediction"] == pytest.approx(3.0)
+
+
+def test_a_signature_naming_other_inputs_than_the_model_is_refused(tmp_path: Path) -> None:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    from nervosum.errors import ModelDefinitionError
+
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, Y)
+    folder = tmp_path / "renamed"
+    other = X.rename(columns={"sepal_length": "length"})
+    _save(
+        mlflow.sklearn.save_model,
+        forest,
+        folder,
+        serialization_format="cloudpickle",
+        signature=infer_signature(other, Y),
+    )
+    with pytest.raises(ModelDefinitionError, match="not the ones the model was trained on"):
+        _read(folder)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from nervosum.errors import ModelDefinitionError
 from nervosum.model.files import Feature, ModelFile
 from nervosum.model.runner import Runner
 
@@ -54,6 +55,33 @@ def described(
         classes=classes,
         notes=inputs.notes,
     )
+
+
+def signed(own: Inputs, signature: Inputs | None, label: str) -> Inputs:
+    """The model's own inputs with an MLflow signature's names and types over them.
+
+    A model that knows its feature names reads its array in that order, whatever order
+    the signature lists them in: the order stays the model's, the types come from the
+    signature, and names that differ are refused (a silently swapped column is a wrong
+    answer). A model trained on an array takes the signature's names in its order."""
+    if signature is None or signature.features is None:
+        return own
+    if not own.named or own.features is None:
+        if own.features is not None and len(own.features) != len(signature.features):
+            raise ModelDefinitionError(
+                f"{label}: the signature has {len(signature.features)} inputs, the model"
+                f" takes {len(own.features)}",
+                hint="save the model again with a signature of its own inputs",
+            )
+        return signature
+    by_name = {feature.name: feature for feature in signature.features}
+    if set(by_name) != {feature.name for feature in own.features}:
+        raise ModelDefinitionError(
+            f"{label}: the signature's inputs ({', '.join(by_name)}) are not the ones the"
+            f" model was trained on ({', '.join(f.name for f in own.features)})",
+            hint="save the model again with a signature inferred from its training data",
+        )
+    return Inputs(tuple(by_name[f.name] for f in own.features), named=True)
 
 
 def numbered(count: int, label: str) -> Inputs:

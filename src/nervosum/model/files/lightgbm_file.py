@@ -18,7 +18,7 @@ import numpy as np
 from nervosum.model.files import ModelFile
 from nervosum.model.files.calls import FileRunner, runtime_name
 from nervosum.model.files.failure import require
-from nervosum.model.files.features import Inputs, described, named, numbered
+from nervosum.model.files.features import Inputs, described, named, numbered, signed
 from nervosum.model.files.last import last_read
 
 _CLASSIFIERS = ("binary", "multiclass", "multiclassova")
@@ -71,11 +71,10 @@ def _load(path: Path) -> Any:
 def booster_file(
     path: Path, booster: Any, probabilities: bool, inputs: Inputs | None = None
 ) -> ModelFile:
-    """The :class:`ModelFile` of a loaded Booster; ``inputs`` (an MLflow signature) wins
-    over the booster's own feature names."""
+    """The :class:`ModelFile` of a loaded Booster; ``inputs`` (an MLflow signature) names
+    and types the booster's own features (see ``signed``)."""
     runner, classes = booster_runner(booster, probabilities)
-    if inputs is None or inputs.features is None:
-        inputs = booster_inputs(booster, path.name)
+    inputs = signed(booster_inputs(booster, path.name), inputs, path.name)
     return described(path, "lightgbm", booster, runner=runner, classes=classes, inputs=inputs)
 
 

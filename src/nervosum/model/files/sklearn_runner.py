@@ -20,7 +20,7 @@ from nervosum.errors import ModelDefinitionError
 from nervosum.model.classes import class_names, is_classifier
 from nervosum.model.files import ModelFile
 from nervosum.model.files.calls import FileRunner, runtime_name
-from nervosum.model.files.features import Inputs, described, estimator_inputs
+from nervosum.model.files.features import Inputs, described, estimator_inputs, signed
 from nervosum.model.files.pickled import load_pickle
 from nervosum.model.runner import Takes
 
@@ -87,14 +87,13 @@ def estimator_file(
     path: Path, model: Any, probabilities: bool, inputs: Inputs | None = None
 ) -> ModelFile:
     """The :class:`ModelFile` of a loaded scikit-learn-API estimator; ``inputs`` (an
-    MLflow signature) wins over what the estimator knows of its features."""
+    MLflow signature) names and types what the estimator knows (see ``signed``)."""
     if not callable(getattr(model, "predict", None)):
         raise ModelDefinitionError(
             f"artifact {path.name} holds a {type(model).__name__}, which has no predict method",
             hint="save the fitted estimator or pipeline itself",
         )
-    if inputs is None or inputs.features is None:
-        inputs = estimator_inputs(model, path.name)
+    inputs = signed(estimator_inputs(model, path.name), inputs, path.name)
     runner = estimator_runner(model, inputs, probabilities)
     classes = class_names(model) if is_classifier(model) else None
     return described(path, "sklearn", model, runner=runner, classes=classes, inputs=inputs)
