@@ -509,3 +509,32 @@ def test_a_converted_classifier_gives_a_rounded_tie_to_the_first_class(tmp_path:
     labels, probabilities = result.runner.run(np.array([[0.5]], dtype=np.float32), True)
     assert labels.tolist() == [0]  # graph said 1; the first of the tied classes is 0
     assert probabilities is not None and probabilities.tolist() == [[0.5, 0.5]]
+
+
+def test_a_clear_decision_near_one_half_is_kept(tmp_path: Path) -> None:
+    original, fields = small_tree(tmp_path)
+    result = compiled(original, fields, tmp_path)
+    assert isinstance(result.runner, OnnxRunner)
+
+    class Close:  # a gradient-boosted leaf: 0.499996 / 0.500004 is class 1, not a tie
+        def run(self, names: list[str], feed: dict[str, Any]) -> list[Any]:
+            return [np.array([1]), np.array([[0.499996, 0.500004]], dtype=np.float32)]
+
+    result.runner._session = Close()  # the session's answer, made up
+    labels, probabilities = result.runner.run(np.array([[0.5]], dtype=np.float32), True)
+    assert labels.tolist() == [1]
+    assert probabilities is not None and probabilities.tolist() == [[0.499996, 0.500004]]
+
+
+def test_bool_classes_stay_bools(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = iris()
+    model = LogisticRegression(max_iter=500).fit(frame, target == 0)
+    fields = fields_of(frame)
+    original = model_file(model, tmp_path / "b.joblib", fields, classes=("False", "True"))
+    result = compiled(original, fields, tmp_path)
+    assert result.compiled, result.info["reason"]
+    labels, _ = result.runner.run(frame.to_numpy(np.float64)[:3], False)
+    assert labels.tolist() == [True, True, True]
+    assert all(type(label) is bool for label in labels.tolist())

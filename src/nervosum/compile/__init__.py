@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nervosum.compile import cache
-from nervosum.compile.check import compare
+from nervosum.compile.check import compare, plain
 from nervosum.compile.convert import (
     UnsupportedModelError,
     converter_for,
@@ -84,13 +84,20 @@ def _converted(model: Any, path: Path, inputs: Any) -> tuple[bytes, str, float]:
     return onnx_model, "miss", seconds
 
 
+def _class_values(model: Any) -> list[Any] | None:
+    """The estimator's own class values (scikit-learn's ``classes_``), None for a booster,
+    whose classes are the graph's integers already."""
+    values = getattr(model, "classes_", None)
+    return None if values is None else [plain(v) for v in values]
+
+
 def decimals_within(tolerance: float) -> int | None:
-    """Decimals that round a probability by at most half of ``tolerance``, so the
-    rounding and float32's own error (about 1e-7 on a probability) stay within it; None
-    without a tolerance (what float32 says is kept)."""
+    """Decimals that round a probability by at most a twentieth of ``tolerance`` (6 for
+    the default 1e-5), so the rounding and float32's own error (about 1e-7 on a
+    probability) stay within it; None without a tolerance (what float32 says is kept)."""
     if tolerance <= 0:
         return None
-    return max(0, math.ceil(-math.log10(tolerance)))
+    return max(0, math.ceil(-math.log10(tolerance)) + 1)
 
 
 def compile_model(
@@ -125,6 +132,7 @@ def compile_model(
         classes=model_file.runner.classes,
         threads=threads,
         probability_decimals=decimals_within(spec.tolerance.probabilities),
+        label_values=_class_values(model_file.model),
     )
     done = {"converter": converter, "convert_seconds": round(seconds, 4), "cache": hit}
     examples = [*example_rows, *(model_file.example or [])]

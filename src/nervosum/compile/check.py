@@ -54,12 +54,13 @@ def runner_inputs(runner: Runner, rows: Sequence[Record], fields: Sequence[Schem
 
 
 def _same_label(a: Any, b: Any) -> bool:
-    if isinstance(a, int | float | np.number) and isinstance(b, int | float | np.number):
-        return float(a) == float(b)
-    return str(a) == str(b)
+    """Equal as JSON would say them: True is not 1, 1.0 is not 1, "1" is not 1."""
+    a, b = plain(a), plain(b)
+    return type(a) is type(b) and a == b
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python value JSON would carry."""
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -90,7 +91,7 @@ def _classes(
 ) -> CheckResult | None:
     for row, (a, b) in enumerate(zip(expected.tolist(), answered.tolist(), strict=True)):
         if not _same_label(a, b) and not ties(row, a, b):
-            reason = f"class differs on {where(row)}: {_plain(a)} vs {_plain(b)}"
+            reason = f"class differs on {where(row)}: {plain(a)} vs {plain(b)}"
             return CheckResult(len(expected), False, None, None, row, reason)
     return None
 

@@ -26,6 +26,9 @@ from nervosum.model.runner import Takes
 
 _ERRORS_ONLY = 3  # ORT log severity: keep its shape warnings out of the server log
 _DIGITS = 7  # what float32 carries (about 7.2 significant digits)
+# Probabilities closer than this are a tie: a sum of a hundred float32 terms near 1 is
+# off by a few 1e-7.
+_FLOAT32_NOISE = 1e-6
 
 
 class OnnxRunner:
@@ -39,6 +42,7 @@ class OnnxRunner:
         classes: tuple[str, ...] | None = None,
         threads: int | None = None,
         probability_decimals: int | None = None,
+        label_values: Sequence[Any] | None = None,
     ) -> None:
         import onnx
         import onnxruntime as ort
@@ -63,6 +67,9 @@ class OnnxRunner:
         self._columns = [f.name for f in features] if features else [i.name for i in self._inputs]
         self._classes = classes
         self._decimals = probability_decimals
+        # The original's own class values (True / False, 1.0, "spam"), in probability
+        # order: the graph stores bool and float classes as integers.
+        self._values = np.asarray(label_values if label_values is not None else self._labels or [])
         self._runtime = f"onnxruntime {ort.__version__}"
         if classes is None and self._labels is not None:
             self._classes = tuple(str(label) for label in self._labels)
@@ -86,7 +93,7 @@ class OnnxRunner:
     def run(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
         """(labels or values, 1-D; probabilities ``(rows, classes)`` or None), one session
         run."""
-        if self._decimals is not None and self._labels is not None and self.classes is not None:
+        if self._decimals is not None and len(self._values) and self.classes is not None:
             return self._classified(inputs, proba)
         wanted = self._outputs[:2] if proba and self.classes is not None else self._outputs[:1]
         answers = self._live().run(wanted, self._feed(inputs))
@@ -99,17 +106,19 @@ class OnnxRunner:
         return predictions, np.round(probabilities.astype(np.float64), self._decimals)
 
     def _classified(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
-        """A converted classifier: the class is the most probable one after rounding to
-        the check's tolerance, the first on a tie, as scikit-learn, XGBoost and LightGBM
-        pick it from their float64 sums. The converted graph's own label comes from
-        float32 sums, which split a tie (0.35 / 0.3 / 0.35) by noise. The check then
-        compares these labels with the original's, so a model whose class is not its
-        most probable one (an SVC with probability=True) falls back."""
-        assert self._decimals is not None and self._labels is not None
+        """A converted classifier: the original's class value of the most probable class,
+        the first of those within float32's noise of the top (as scikit-learn's argmax
+        breaks an exact tie of its float64 sums; the graph's own label splits such a tie,
+        0.35 / 0.3 / 0.35, by the noise of its float32 sums). The check then compares
+        these labels with the original's, so a model whose class is not its most probable
+        one (an SVC with probability=True) falls back. Probabilities are sent rounded to
+        the check's tolerance."""
+        assert self._decimals is not None
         answers = self._live().run(self._outputs[:2], self._feed(inputs))
-        probabilities = np.round(self._probabilities(answers[1]).astype(np.float64), self._decimals)
-        labels = np.asarray(self._labels)[probabilities.argmax(axis=1)]
-        return labels, probabilities if proba else None
+        chances = self._probabilities(answers[1]).astype(np.float64)
+        near_top = chances >= chances.max(axis=1, keepdims=True) - _FLOAT32_NOISE
+        labels = self._values[near_top.argmax(axis=1)]
+        return labels, np.round(chances, self._decimals) if proba else None
 
     def _new_session(self) -> Any:
         import onnxruntime as ort
