@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,9 @@ V2_BODY = {
     "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": list(ROW.values())}]
 }
 TICKS = os.sysconf("SC_CLK_TCK")
+Cells = dict[int, dict[str, float]]  # one server's figures by concurrency
+# The model-file cells of issue 21: compile on (the default) and off.
+FILE_CELLS = {"compiled": [], "nocompile": ["--no-compile"]}
 
 PEER_PACKAGES = {
     "naive": ["fastapi", "uvicorn[standard]", "scikit-learn", "pandas", "joblib"],
@@ -218,13 +222,9 @@ def servers(work: Path, venvs: Path, peers: list[str]) -> list[Server]:
     naive = venv_python(venvs, "naive")
     found: list[Server] = []
     if naive is not None:
-        found.append(
-            Server(
-                "ceiling-starlette",
-                "ceiling",
-                [str(naive), "-m", "uvicorn", "ceiling_app:app", *uvicorn_flags],
-            )
-        )
+        ceiling = [str(naive), "-m", "uvicorn", "ceiling_app:app", *uvicorn_flags]
+        found.append(Server("ceiling-starlette", "ceiling", ceiling))
+        found.append(Server("ceiling-starlette-2w", "ceiling", [*ceiling, "--workers", "2"]))
         for workers in (1, 2):
             found.append(
                 Server(
@@ -305,6 +305,19 @@ def servers(work: Path, venvs: Path, peers: list[str]) -> list[Server]:
             [*serve, "-c", "nervosum-batch.yaml", "--model-process"],
         ),
     ]
+    # The joblib file served as it is (issue 21): compiled to ONNX by default, and with
+    # --no-compile; ?proba=false so it computes the same `predict` as every other server.
+    model_file = [*serve[:4], str(work / "model.joblib"), *serve[5:]]
+    for compiled, flags in FILE_CELLS.items():
+        for workers in (1, 2):
+            found.append(
+                Server(
+                    f"nervosum-file-{compiled}-{workers}w",
+                    "nervosum",
+                    [*model_file, *flags, "--workers", str(workers)],
+                    path="/predict?proba=false",
+                )
+            )
     return found
 
 
@@ -492,6 +505,83 @@ def report(
                 ratios = [f"{rps / base:.1f}x" if base else "-" for base in (naive, peer, ceiling)]
                 print(f"| {name} | {c} | " + " | ".join(ratios) + " |")
     _auth_cost(all_results, levels)
+    _cpu_per_request(all_results, levels)
+    _targets(all_results, kinds)
+
+
+def _cpu_per_request(all_results: dict[str, Cells], levels: list[int]) -> None:
+    """Server CPU per successful request: what each server's own path costs, the model
+    call included (the ceiling's figure is the HTTP stack alone)."""
+    print("\n| server | " + " | ".join(f"c={c} CPU µs / request" for c in levels) + " |")
+    print("|---|" + "---|" * len(levels))
+    for name, cells in all_results.items():
+        row = [
+            f"{cells[c]['server_cpu'] / cells[c]['ok_rps'] * 1e6:.0f}"
+            if cells.get(c, {}).get("ok_rps")
+            else "-"
+            for c in levels
+        ]
+        print(f"| {name} | " + " | ".join(row) + " |")
+
+
+def _verdict(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"
+
+
+def _targets(all_results: dict[str, Cells], kinds: dict[str, str]) -> None:
+    """Issue 21's serving targets for the model file compiled (PASS / FAIL), with the
+    same file served with --no-compile beside it (figures only)."""
+    peers = [(r[64]["ok_rps"], n) for n, r in all_results.items() if kinds[n] == "peer" and 64 in r]
+    ceilings = [r for n, r in all_results.items() if kinds[n] == "ceiling"]
+    ceiling = max((r[64]["ok_rps"] for r in ceilings if 64 in r), default=0.0)
+    hello_p50 = min((r[1]["p50"] for r in ceilings if 1 in r and "p50" in r[1]), default=0.0)
+    peer, peer_name = max(peers, default=(0.0, "none"))
+    cells = [
+        (f"nervosum-file-{compiled}-{workers}w", compiled == "compiled")
+        for compiled in FILE_CELLS
+        for workers in (1, 2)
+    ]
+    cells = [(name, judged) for name, judged in cells if 64 in all_results.get(name, {})]
+    if not cells or not peer or not ceiling:
+        print("\ntargets of issue 21: need the model-file cells, a peer and the ceiling at c=64")
+        return
+    print(
+        f"\ntargets of issue 21 (c=64; best peer {peer_name} {peer:.0f} req/s, ceiling: best "
+        f"hello-world {ceiling:.0f} req/s, hello-world p50 at c=1 {hello_p50:.2f} ms);"
+        " compile off is shown, not judged"
+    )
+    print("| target | " + " | ".join(name for name, _ in cells) + " |")
+    print("|---|" + "---|" * len(cells))
+
+    def line(label: str, figure: Callable[[Cells], str], passes: Callable[[Cells], bool]) -> None:
+        row = []
+        for name, judged in cells:
+            results = all_results[name]
+            shown = figure(results)
+            row.append(f"{shown} {_verdict(passes(results))}" if judged else shown)
+        print(f"| {label} | " + " | ".join(row) + " |")
+
+    line(
+        ">= 6x the best peer",
+        lambda r: f"{r[64]['ok_rps'] / peer:.1f}x",
+        lambda r: r[64]["ok_rps"] >= 6 * peer,
+    )
+    line(
+        ">= 60% of the ceiling",
+        lambda r: f"{r[64]['ok_rps'] / ceiling:.0%}",
+        lambda r: r[64]["ok_rps"] >= 0.6 * ceiling,
+    )
+    line("p99 <= 30 ms", lambda r: f"{r[64]['p99']:.1f} ms", lambda r: r[64]["p99"] <= 30)
+    line(
+        "no errors",
+        lambda r: f"{sum(int(c.get('errors', 0)) for c in r.values())} errors",
+        lambda r: not any(c.get("errors") for c in r.values()),
+    )
+    line(
+        "c=1 p50 <= 2x hello-world p50",
+        lambda r: f"{r[1]['p50']:.2f} ms ({r[1]['p50'] / hello_p50:.1f}x)" if 1 in r else "-",
+        lambda r: 1 in r and r[1]["p50"] <= 2 * hello_p50,
+    )
 
 
 def _auth_cost(all_results: dict[str, dict[int, dict[str, float]]], levels: list[int]) -> None:
