@@ -419,6 +419,28 @@ def test_the_conversion_is_cached_by_the_file_hash(tmp_path: Path, home: Path) -
     assert len(list((home / "cache" / "onnx").glob("*.onnx"))) == 2
 
 
+def test_a_truncated_cache_entry_is_converted_again(tmp_path: Path, home: Path) -> None:
+    original, fields = small_tree(tmp_path)
+    compiled(original, fields, tmp_path)
+    (entry,) = (home / "cache" / "onnx").glob("*.onnx")
+    entry.write_bytes(entry.read_bytes()[:100])
+    again = compiled(original, fields, tmp_path)
+    assert again.compiled and again.info["cache"] == "miss"
+    assert compiled(original, fields, tmp_path).info["cache"] == "hit"
+
+
+def test_a_cache_that_cannot_be_written_costs_a_conversion_not_the_load(
+    tmp_path: Path, home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home.parent.mkdir(parents=True, exist_ok=True)
+    home.write_text("a file where the home folder should be")
+    original, fields = small_tree(tmp_path)
+    for _ in range(2):
+        result = compiled(original, fields, tmp_path)
+        assert result.compiled and result.info["cache"] == "miss"
+    assert "the ONNX cache cannot be written" in caplog.text
+
+
 def test_a_reference_file_without_a_field_is_a_config_error(tmp_path: Path) -> None:
     original, fields = small_tree(tmp_path)
     (tmp_path / "reference.jsonl").write_text('{"y": 1}\n')
@@ -538,3 +560,25 @@ def test_bool_classes_stay_bools(tmp_path: Path) -> None:
     labels, _ = result.runner.run(frame.to_numpy(np.float64)[:3], False)
     assert labels.tolist() == [True, True, True]
     assert all(type(label) is bool for label in labels.tolist())
+
+
+def test_nan_on_one_side_is_a_disagreement() -> None:
+    from nervosum.compile.check import compare
+
+    class Values:
+        takes: Takes = "frame"
+        dtype = np.dtype(np.float64)
+        runtime = "fixed"
+        classes = None
+
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def run(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
+            return np.array([1.0, self.value]), None
+
+    fields = [SchemaField(name="x", type="float")]
+    rows = [{"x": 1.0}, {"x": 2.0}]
+    differs = compare(Values(2.0), Values(np.nan), rows, fields, ToleranceSpec())
+    assert differs.reason is not None and differs.reason.startswith("value differs by inf")
+    assert compare(Values(np.nan), Values(np.nan), rows, fields, ToleranceSpec()).reason is None

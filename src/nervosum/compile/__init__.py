@@ -8,9 +8,10 @@ the original on reference rows and says which runner serves and why, in a JSON-a
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from nervosum.compile.check import compare, plain
 from nervosum.compile.convert import (
     UnsupportedModelError,
     converter_for,
+    first_line,
     input_types,
     to_onnx,
 )
@@ -71,17 +73,30 @@ def _fallback(model_file: ModelFile, spec: CompileSpec, reason: str, **fields: A
     )
 
 
-def _converted(model: Any, path: Path, inputs: Any) -> tuple[bytes, str, float]:
-    """(ONNX bytes, "hit"/"miss", seconds spent converting)."""
+def _converted(
+    model: Any, path: Path, inputs: Any, make: Callable[[bytes], OnnxRunner]
+) -> tuple[OnnxRunner, str, float]:
+    """(the converted model's runner, "hit"/"miss", seconds spent converting). A cached
+    entry that does not load (a truncated file) is dropped and converted again; a
+    conversion ONNX Runtime refuses is unsupported."""
     key = cache.cache_key(path, inputs)
     cached = cache.load(key)
     if cached is not None:
-        return cached, "hit", 0.0
+        try:
+            return make(cached), "hit", 0.0
+        except Exception:
+            cache.forget(key)
     started = time.perf_counter()
     onnx_model = to_onnx(model, inputs)
     seconds = time.perf_counter() - started
+    try:
+        runner = make(onnx_model)
+    except Exception as exc:
+        raise UnsupportedModelError(
+            f"{type(model).__name__} (ONNX Runtime refuses the converted model: {first_line(exc)})"
+        ) from exc
     cache.store(key, onnx_model)
-    return onnx_model, "miss", seconds
+    return runner, "miss", seconds
 
 
 def _class_values(model: Any) -> list[Any] | None:
@@ -123,17 +138,17 @@ def compile_model(
     try:
         converter = converter_for(model_file.model)
         inputs = input_types(model_file.model, fields)
-        onnx_model, hit, seconds = _converted(model_file.model, model_file.path, inputs)
+        make = functools.partial(
+            OnnxRunner,
+            features=[Feature(f.name, f.type) for f in fields],
+            classes=model_file.runner.classes,
+            threads=threads,
+            probability_decimals=decimals_within(spec.tolerance.probabilities),
+            label_values=_class_values(model_file.model),
+        )
+        runner, hit, seconds = _converted(model_file.model, model_file.path, inputs, make)
     except UnsupportedModelError as exc:
         return _fallback(model_file, spec, f"unsupported: {exc}")
-    runner = OnnxRunner(
-        onnx_model,
-        features=[Feature(f.name, f.type) for f in fields],
-        classes=model_file.runner.classes,
-        threads=threads,
-        probability_decimals=decimals_within(spec.tolerance.probabilities),
-        label_values=_class_values(model_file.model),
-    )
     done = {"converter": converter, "convert_seconds": round(seconds, 4), "cache": hit}
     examples = [*example_rows, *(model_file.example or [])]
     reference = project_dir / spec.reference if spec.reference else None

@@ -2,14 +2,18 @@
 
 The key is the sha256 of the model file (every file of a folder, with its relative
 path), the versions of the libraries that convert, and the graph's input types: a
-retrained model, an upgraded converter or a changed schema converts again. Only the
-conversion is cached; the check against the original runs at every load.
+retrained model, an upgraded converter or a changed schema converts again, and so does
+another nervosum (its conversion options may differ). Only the conversion is cached; the
+check against the original runs at every load. The cache is a convenience: a folder
+that cannot be read or written (a read-only file system) costs a conversion per load,
+with one warning, never the load.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -20,6 +24,8 @@ from nervosum.compile.convert import InputType, library_version
 from nervosum.registry.home import Home
 
 _LIBRARIES = ("onnx", "skl2onnx", "onnxmltools", "scikit-learn", "xgboost", "lightgbm")
+
+log = logging.getLogger("nervosum.compile")
 
 
 def file_digest(path: Path) -> str:
@@ -36,7 +42,10 @@ def file_digest(path: Path) -> str:
 
 def cache_key(path: Path, inputs: Sequence[InputType]) -> str:
     """The name a conversion of this file, with these libraries and inputs, is kept under."""
+    from nervosum import __version__
+
     parts = {
+        "nervosum": __version__,
         "model": file_digest(path),
         "libraries": {name: library_version(name) for name in _LIBRARIES},
         "inputs": [asdict(i) for i in inputs],
@@ -50,19 +59,34 @@ def cache_folder() -> Path:
 
 
 def load(key: str) -> bytes | None:
-    """The cached ONNX model, or None."""
+    """The cached ONNX model, or None (not cached, or the cache cannot be read)."""
     try:
         return (cache_folder() / f"{key}.onnx").read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        log.warning("the ONNX cache cannot be read (%s): converting at every load", exc)
+        return None
+
+
+def forget(key: str) -> None:
+    """Drop an entry that does not load (a truncated file): the next load converts."""
+    try:
+        (cache_folder() / f"{key}.onnx").unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("the ONNX cache entry %s cannot be removed (%s)", key, exc)
 
 
 def store(key: str, model: bytes) -> None:
     """Write atomically (a temporary file renamed in place): workers loading at the same
-    time never read half a model."""
-    folder = cache_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    time never read half a model. A cache that cannot be written is a warning."""
+    try:
+        folder = cache_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    except OSError as exc:
+        log.warning("the ONNX cache cannot be written (%s): converting at every load", exc)
+        return
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(model)

@@ -108,7 +108,7 @@ def _probabilities(
         shapes = [None if p is None else p.shape for p in (expected, answered)]
         mismatch = f"probabilities differ in shape: {shapes[0]} vs {shapes[1]}"
         return CheckResult(rows, True, None, None, None, mismatch)
-    gaps = np.abs(np.asarray(expected, np.float64) - np.asarray(answered, np.float64))
+    gaps = _gaps(np.asarray(expected, np.float64), np.asarray(answered, np.float64))
     found = np.unravel_index(int(np.argmax(gaps)), gaps.shape)
     row, column = int(found[0]), int(found[1])
     worst = float(gaps[row, column])
@@ -121,11 +121,23 @@ def _probabilities(
     return CheckResult(rows, True, worst, None, row, reason)
 
 
+def _gaps(expected: np.ndarray, answered: np.ndarray) -> np.ndarray:
+    """Absolute differences; NaN on one side only is the largest there is, NaN on both
+    is agreement (``NaN > limit`` is false, so it would otherwise pass unseen)."""
+    one_side = np.isnan(expected) != np.isnan(answered)
+    gaps: np.ndarray = np.abs(np.nan_to_num(expected - answered, nan=0.0))
+    gaps[one_side] = np.inf
+    return gaps
+
+
 def _values(expected: np.ndarray, answered: np.ndarray, where: _Where, limit: float) -> CheckResult:
     wanted, got = expected.astype(np.float64), answered.astype(np.float64)
     scale = np.maximum(np.abs(wanted), np.abs(got))
-    gaps = np.abs(wanted - got) / np.where(scale > 0, scale, 1.0)
-    gaps[np.abs(wanted - got) <= VALUE_FLOOR] = 0.0
+    absolute = _gaps(wanted, got)
+    with np.errstate(invalid="ignore"):
+        gaps = absolute / np.where(scale > 0, scale, 1.0)
+    gaps[absolute <= VALUE_FLOOR] = 0.0
+    gaps[np.isinf(absolute)] = np.inf
     row = int(np.argmax(gaps))
     worst = float(gaps[row])
     reason: str | None = None

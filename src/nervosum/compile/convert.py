@@ -203,7 +203,10 @@ def to_onnx(model: Any, inputs: Sequence[InputType]) -> bytes:
         with _quiet():
             return bytes(convert(model, inputs).SerializeToString())
     except Exception as exc:  # each converter raises its own types
-        first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
-        if len(first_line) > _LONGEST:
-            first_line = first_line[: _LONGEST - 3] + "..."
-        raise UnsupportedModelError(f"{type(model).__name__} ({first_line})") from exc
+        raise UnsupportedModelError(f"{type(model).__name__} ({first_line(exc)})") from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """A library's error on one short line (converters dump whole attribute arrays)."""
+    line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+    return line if len(line) <= _LONGEST else line[: _LONGEST - 3] + "..."
