@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from nervosum.cli.options import load_project, model_arguments, parse_workers
+from nervosum.cli.options import model_arguments, parse_workers
 from nervosum.cli.output import reports_errors
 
 
@@ -126,8 +126,9 @@ def batch(
     from nervosum.batch.progress import JobProgress
     from nervosum.batch.sources import count_rows, resolve_inputs
     from nervosum.cli.progress import TerminalJobProgress
+    from nervosum.config import load_config
 
-    project = load_project(project_dir, config)
+    project = load_config(project_dir, config)
     inputs = resolve_inputs(input_spec, input_format)
     layout = plan_layout(output, output_format, rejects)
     count = default_workers() if workers in (None, "auto") else int(workers or 1)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from nervosum.cli.options import load_project, model_arguments
+from nervosum.cli.options import model_arguments
 from nervosum.cli.output import reports_errors
 
 if TYPE_CHECKING:
@@ -61,7 +61,9 @@ def build(
     from nervosum.cli.progress import TerminalProgress
 
     progress = Progress() if quiet else TerminalProgress()
-    project = load_project(project_dir, config)
+    from nervosum.config import load_config
+
+    project = load_config(project_dir, config)
     progress.step(f"validated {project.shown}")
     wanted = ImageWanted(image, builder, base_image, platform)
     register_project(project, wanted, progress=progress, quiet=quiet)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nervosum.cli.options import load_project, model_arguments
+from nervosum.cli.options import model_arguments
 from nervosum.cli.output import reports_errors
 
 
@@ -22,11 +22,13 @@ def check(project_dir: str, config: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from nervosum.config import load_config
     from nervosum.engine import Engine
     from nervosum.errors import NervosumError
     from nervosum.jsonio import dumps
+    from nervosum.model.artifact import compile_summary
 
-    project = load_project(project_dir, config)
+    project = load_config(project_dir, config)
     cfg = project.config
     console = Console()
     console.print(f"[green]ok[/] {escape(project.shown)}", soft_wrap=True)
@@ -48,6 +50,9 @@ def check(project_dir: str, config: str) -> None:
     table.add_row("mode", cfg.deployment.mode)
     table.add_row("model", handle.label + (" (per record)" if handle.per_record else ""))
     table.add_row("uuid", handle.identity.uuid)
+    compiled = handle.loaded.compile_info
+    if compiled is not None:
+        table.add_row("runtime", compile_summary(compiled, handle.runtime))
     table.add_row("inputs", ", ".join(f"{f.name}: {f.type}" for f in cfg.input_schema) or "(any)")
     table.add_row("outputs", ", ".join(handle.output_names))
     if handle.classes:

@@ -9,6 +9,7 @@ import click
 
 from nervosum.cli.graph_exit import ends_despite_threads
 from nervosum.cli.graph_file import module_path_option, open_graph
+from nervosum.cli.options import compile_option
 from nervosum.cli.output import reports_errors
 from nervosum.errors import RequestError
 
@@ -71,6 +72,7 @@ from nervosum.errors import RequestError
     help="Side port (/health/live, /health/ready, /metrics) of the first step; the next count up.",
 )
 @module_path_option
+@compile_option
 @ends_despite_threads
 @reports_errors
 def run(

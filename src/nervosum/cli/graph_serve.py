@@ -6,7 +6,7 @@ import click
 
 from nervosum.cli.graph_exit import ends_despite_threads
 from nervosum.cli.graph_file import module_path_option, open_graph
-from nervosum.cli.options import listen_options, listen_settings
+from nervosum.cli.options import compile_option, listen_options, listen_settings
 from nervosum.cli.output import reports_errors
 
 
@@ -14,6 +14,7 @@ from nervosum.cli.output import reports_errors
 @click.argument("graph_file", metavar="GRAPH_FILE")
 @listen_options
 @module_path_option
+@compile_option
 @click.pass_context
 @ends_despite_threads
 @reports_errors

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from nervosum.config import DEFAULT_CONFIG
+from nervosum.config.load import COMPILE_ENV
 
 if TYPE_CHECKING:
-    from nervosum.config import Project
     from nervosum.serving.server import ServeOptions
-
-_COMPILE = "nervosum.compile"
 
 
 def project_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,41 +32,42 @@ def project_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("project_dir", metavar="[PATH]", default=".", type=click.Path())(func)
 
 
-def model_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
-    """:func:`project_arguments` plus ``--compile/--no-compile``, for the commands that
-    load the model (read back with :func:`load_project`)."""
-    func = click.option(
+def compile_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--compile/--no-compile``, for every command that loads a model file."""
+    return click.option(
         "--compile/--no-compile",
         default=None,
-        envvar="NERVOSUM_COMPILE",
         expose_value=False,
-        callback=_remember_compile,
+        callback=_set_compile,
         help="--compile: serve a model file through ONNX Runtime or fail saying why; "
-        "--no-compile: serve it with its own library [default: model.compile, auto].",
+        "--no-compile: serve it with its own library [default: model.compile, or "
+        "NERVOSUM_COMPILE=auto|onnx|off].",
     )(func)
-    return project_arguments(func)
 
 
-def _remember_compile(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
-    if value is not None:
-        ctx.meta[_COMPILE] = "onnx" if value else "off"
+def model_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`project_arguments` plus :func:`compile_option`, for the commands that load
+    the project's model."""
+    return project_arguments(compile_option(func))
 
 
-def load_project(project_dir: str, config: str) -> Project:
-    """The project at ``project_dir`` (a folder or a model file) with the command line's
-    ``--compile`` / ``--no-compile`` applied over ``model.compile``."""
-    from nervosum.config import load_config
+def _set_compile(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
+    """Put the choice where every process that loads the project reads it: the
+    environment (``load_config`` applies ``NERVOSUM_COMPILE``; children inherit it)."""
+    if value is None:
+        return
+    before = os.environ.get(COMPILE_ENV)
+    os.environ[COMPILE_ENV] = "onnx" if value else "off"
+    ctx.call_on_close(functools.partial(_restore, COMPILE_ENV, before))
 
-    project = load_config(project_dir, config)
-    context = click.get_current_context(silent=True)
-    mode = context.meta.get(_COMPILE) if context is not None else None
-    spec = project.config.model
-    if mode is None or spec is None:
-        return project
-    compiled = spec.model_copy(update={"compile": spec.compile.model_copy(update={"mode": mode})})
-    return dataclasses.replace(
-        project, config=project.config.model_copy(update={"model": compiled})
-    )
+
+def _restore(name: str, value: str | None) -> None:
+    """Put an environment variable back as the command found it (a command run in
+    process, as tests do, must not leave its choice to the next one)."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def parse_workers(

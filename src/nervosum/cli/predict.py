@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from nervosum.cli.options import load_project, model_arguments
+from nervosum.cli.options import model_arguments
 from nervosum.cli.output import reports_errors
 
 
@@ -40,11 +40,12 @@ def predict(project_dir: str, config: str, input_path: str, fmt: str, proba: boo
         | nervosum predict examples/iris
       nervosum predict examples/iris --input rows.csv
     """
+    from nervosum.config import load_config
     from nervosum.engine import Engine
     from nervosum.jsonio import dumps
     from nervosum.oneshot import predict_text, sniff_format
 
-    project = load_project(project_dir, config)
+    project = load_config(project_dir, config)
     if input_path == "-":
         text, filename = sys.stdin.read(), None
     else:

@@ -8,7 +8,6 @@ import click
 
 from nervosum.cli.options import (
     listen_options,
-    load_project,
     model_arguments,
     parse_workers,
     with_security_flags,
@@ -76,10 +75,11 @@ def serve(
       curl -s localhost:5000/predict -H 'content-type: application/json' \\
            -d '{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}'
     """
+    from nervosum.config import load_config
     from nervosum.serving import ServeOptions
     from nervosum.serving import serve as run
 
-    project = load_project(project_dir, config)
+    project = load_config(project_dir, config)
     if project.config.logging is not None:  # a sink that cannot work stops us before binding
         from nervosum.predlog.sinks import open_sinks
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nervosum.cli.options import listen_options, listen_settings
+from nervosum.cli.options import compile_option, listen_options, listen_settings
 from nervosum.cli.output import reports_errors
 
 
@@ -46,6 +46,7 @@ from nervosum.cli.output import reports_errors
     help="Where git checkouts go [default $NERVOSUM_HOME/repos/<hash of the URL>].",
 )
 @listen_options
+@compile_option
 @click.pass_context
 @reports_errors
 def serve_repo(

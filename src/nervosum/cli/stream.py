@@ -7,7 +7,6 @@ import sys
 import click
 
 from nervosum.cli.options import (
-    load_project,
     model_arguments,
     security_options,
     with_security_flags,
@@ -88,11 +87,12 @@ def stream(
       nervosum stream DIR --source kafka://broker:9092/in --sink kafka://broker:9092/out \\
           --group scorers
     """
+    from nervosum.config import load_config
     from nervosum.serving.server import ServeOptions
     from nervosum.stream.serve import serve as run
     from nervosum.stream.serve import stream_settings
 
-    project = load_project(project_dir, config)
+    project = load_config(project_dir, config)
     flags = {
         "source": source,
         "sink": sink,

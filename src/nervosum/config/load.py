@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import types
 import typing
 from dataclasses import dataclass, replace
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from nervosum.config.detect import Detected
 
 DEFAULT_CONFIG = "nervosum.yaml"
+COMPILE_ENV = "NERVOSUM_COMPILE"
+COMPILE_MODES = ("auto", "onnx", "off")
 
 
 @dataclass(frozen=True)
@@ -315,4 +318,21 @@ def _project(
     if issues or parsed is None:
         issues.sort(key=lambda issue: issue.line or 0)
         raise ConfigError(shown, issues)
-    return Project(parsed, root.resolve(), path.resolve(), inferred_from=basis)
+    return Project(_compile_override(parsed), root.resolve(), path.resolve(), inferred_from=basis)
+
+
+def _compile_override(config: NervosumConfig) -> NervosumConfig:
+    """``model.compile``'s mode from ``NERVOSUM_COMPILE`` (``auto``, ``onnx``, ``off``),
+    which ``--compile`` / ``--no-compile`` set: read here, every process that loads the
+    project sees it (batch workers, Spark, graph steps, serve-repo models)."""
+    mode = os.environ.get(COMPILE_ENV, "").strip().lower()
+    spec = config.model
+    if not mode or spec is None:
+        return config
+    if mode not in COMPILE_MODES:
+        issue = ConfigIssue(
+            "model.compile", f"{COMPILE_ENV}={mode!r} is not one of {', '.join(COMPILE_MODES)}"
+        )
+        raise ConfigError(COMPILE_ENV, [issue])
+    compiled = spec.model_copy(update={"compile": spec.compile.model_copy(update={"mode": mode})})
+    return config.model_copy(update={"model": compiled})
