@@ -168,6 +168,27 @@ def test_iris_example_with_probabilities(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("spark")
+def test_a_model_file_named_as_the_path_scores_on_spark(tmp_path: Path) -> None:
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    features.columns = ["sl", "sw", "pl", "pw"]
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(features, target)
+    joblib.dump(forest, downloads / "forest.joblib")
+    (downloads / "holiday.mov").write_bytes(b"not shipped to the workers")
+    source = tmp_path / "rows.csv"
+    features.to_csv(source, index=False)
+    spec = JobSpec(chunk_size=50, workers=1, proba=False)
+    result = both(downloads / "forest.joblib", source, tmp_path, "scores.csv", spec)
+    lines = result.layout.target.read_text().splitlines()
+    assert [int(line.strip('"')) for line in lines[1:]] == forest.predict(features).tolist()
+
+
+@pytest.mark.usefixtures("spark")
 def test_too_many_rejects_abort_after_the_job_and_resume_reuses_the_parts(
     tmp_path: Path, doubler: Path
 ) -> None:

@@ -52,6 +52,7 @@ from nervosum.batch.progress import JobProgress
 from nervosum.batch.resume import claim_work
 from nervosum.batch.sources import Chunk, InputFile, parse_jsonl_line
 from nervosum.config import Project, load_config
+from nervosum.config.load import COMPILE_ENV
 from nervosum.engine import Engine
 from nervosum.errors import BatchAbortedError, NervosumError, RequestError
 
@@ -131,6 +132,8 @@ def open_session(master: str = "local[*]", conf: tuple[str, ...] = ()) -> Any:
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         settings.update(_LOCAL_CONF)
+    if os.environ.get(COMPILE_ENV):  # --compile / --no-compile, for remote executors too
+        settings[f"spark.executorEnv.{COMPILE_ENV}"] = os.environ[COMPILE_ENV]
     settings.update(_parse_conf(conf))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     logging.getLogger("py4j").setLevel(logging.WARNING)  # a line per closed connection
@@ -149,6 +152,9 @@ def _packed_files(project: Project) -> Iterator[tuple[Path, str]]:
     and the config file wherever it is."""
     root = project.project_dir.resolve()
     config = _config_name(project)
+    if project.only_file is not None:  # a model file named as the path: just that file
+        yield root / project.only_file, project.only_file
+        return
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = sorted(
             d for d in subfolders if not d.startswith(".") and d != "__pycache__"
@@ -157,7 +163,8 @@ def _packed_files(project: Project) -> Iterator[tuple[Path, str]]:
             path = Path(folder, name)
             if path.relative_to(root).as_posix() != config:
                 yield path, path.relative_to(root).as_posix()
-    yield project.config_path.resolve(), config
+    if project.config_path.is_file():  # none when inferred: the workers infer it again
+        yield project.config_path.resolve(), config
 
 
 def _config_name(project: Project) -> str:
