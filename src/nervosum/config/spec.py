@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import os
 import re
 from datetime import date, datetime
 from typing import Any, Literal
@@ -318,6 +319,18 @@ class ServerSpec(_Frozen):
         if isinstance(value, int) and value < 1:
             raise ValueError("workers must be at least 1, or 'auto' for one per CPU core")
         return value
+
+    @property
+    def worker_count(self) -> int:
+        """``workers: auto`` means one per CPU core."""
+        return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
+
+    @property
+    def processes(self) -> int:
+        """Processes that share the cores: the workers, each with a model, or the HTTP
+        process and the model's own with ``model_process``."""
+        workers = self.worker_count
+        return 2 if self.model_process and workers == 1 else workers
 
     @model_validator(mode="after")
     def _certificate_and_key(self) -> ServerSpec:

@@ -12,7 +12,6 @@ import contextlib
 import gc
 import logging
 import math
-import os
 import signal
 import socket
 import threading
@@ -92,13 +91,6 @@ class ServeOptions:
             raise RequestError(f"invalid auth option: {exc.errors()[0]['msg']}") from None
 
 
-def worker_count(settings: ServerSpec) -> int:
-    """``workers: auto`` means one per CPU core."""
-    if settings.workers == "auto":
-        return os.cpu_count() or 1
-    return int(settings.workers)
-
-
 def uvicorn_config(app: Any, settings: ServerSpec, options: ServeOptions) -> uvicorn.Config:
     """How every nervosum HTTP server runs ``app`` (serve, its workers, serve-repo, graph
     serve): with the request limits of ``settings`` and, when configured, TLS.
@@ -126,7 +118,7 @@ def serve(project: Project, options: ServeOptions) -> int:
     """Serve until stopped (SIGTERM drains in-flight requests); returns the exit code."""
     settings = options.settings(project.config.server)
     server_context(settings)  # a bad certificate is one error before the model loads
-    workers = worker_count(settings)
+    workers = settings.worker_count
     if workers > 1:
         from nervosum.serving.auth import load_gate
         from nervosum.serving.prefork import serve_prefork
@@ -138,8 +130,7 @@ def serve(project: Project, options: ServeOptions) -> int:
         )
         return serve_prefork(project, settings, options, workers)
     if settings.model_process:  # the model must be loaded before it can be forked
-        # The model's process and the HTTP process share the cores.
-        engine = Engine.load(project, debug=options.debug, processes=2)
+        engine = Engine.load(project, debug=options.debug, processes=settings.processes)
         return run_server(project, settings, options, engine=engine)
     return run_server(project, settings, options)
 

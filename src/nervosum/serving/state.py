@@ -148,7 +148,8 @@ class ServingState:
         await self.run_model(self._load_engine)
 
     def _load_engine(self) -> None:
-        engine = Engine.load(self.project, debug=self.debug)
+        # Each worker loads its own (--no-preload): they share the cores all the same.
+        engine = Engine.load(self.project, debug=self.debug, processes=self.settings.processes)
         log.info(
             "model %s (%s) loaded in %.2fs",
             engine.handle.label,
