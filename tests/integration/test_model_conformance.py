@@ -65,6 +65,12 @@ FALLS_BACK = {
     "mlflow_pyfunc": "unsupported: PyFuncModel",
     # float32 sums of LightGBM's leaves: 1.6e-06 relative off on a drawn row near 0
     "lgb_booster_regression": "value differs by",
+    # LightGBM compares float64 inputs with float64 thresholds, the graph float32 ones:
+    # the check's probes right at the splits find a row between the two
+    "lgb_booster_multi": "class differs on reference row",
+    "lgb_booster_unnamed": "class differs on reference row",
+    "lgb_sklearn_joblib": "class differs on reference row",
+    "mlflow_lightgbm": "class differs on reference row",
 }
 STREAMED = [  # one model per format
     "sk_text_pipeline",

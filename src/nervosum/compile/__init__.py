@@ -26,7 +26,7 @@ from nervosum.compile.convert import (
     to_onnx,
 )
 from nervosum.compile.onnx_file import read_onnx_file
-from nervosum.compile.reference import reference_rows
+from nervosum.compile.reference import reference_rows, split_rows
 from nervosum.compile.session import OnnxRunner
 from nervosum.compile.threads import onnx_threads
 from nervosum.config.spec import CompileSpec, SchemaField
@@ -153,6 +153,8 @@ def compile_model(
     examples = [*example_rows, *(model_file.example or [])]
     reference = project_dir / spec.reference if spec.reference else None
     rows = reference_rows(fields, examples, reference)
+    if runner.takes == "array" and not hasattr(model_file.model, "steps"):  # trees on inputs
+        rows.extend(split_rows(fields, rows[0], runner.splits()))
     try:
         result = compare(model_file.runner, runner, rows, fields, spec.tolerance)
     except Exception as exc:  # either runtime may refuse a drawn row

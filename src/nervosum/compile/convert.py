@@ -4,8 +4,9 @@ with onnxmltools.
 The inputs are typed from the schema in schema order. When every field is a number and
 the model takes an array, the graph gets one tensor of width N (the engine then hands
 over one array per batch): float32 for tree ensembles, which is what makes them fast
-and what scikit-learn, XGBoost and LightGBM trees compare anyway, float64 for linear
-models, which lose the original's precision in float32 and gain nothing from it. A
+and what scikit-learn and XGBoost trees compare themselves (LightGBM compares float64,
+which the check's probes at the splits find), float64 for linear models, which lose the
+original's precision in float32 and gain nothing from it. A
 Pipeline that picks columns by name (a ColumnTransformer) gets one ``(rows, 1)`` input per
 column, typed from its field. Classifiers are converted with ``zipmap=False`` so
 probabilities come back as one tensor, not a list of dicts.
@@ -27,8 +28,8 @@ from nervosum.config.spec import SchemaField
 
 _NUMERIC = ("float", "int", "bool")
 _CONVERTER_LOGGERS = ("skl2onnx", "onnxmltools")
-# float32 is what makes trees fast (and they compare float32 inputs anyway); a linear
-# model is as fast in float64 and keeps the original's precision (1e-6 relative).
+# float32 is what makes trees fast (scikit-learn's and XGBoost's compare float32 inputs
+# themselves); a linear model is as fast in float64 and keeps the original's precision.
 _TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm")
 _LONGEST = 160  # a converter's message can dump whole attribute arrays
 

@@ -89,3 +89,32 @@ def graph_labels(model: Any) -> list[Any] | None:
             if attribute.name in _LABEL_ATTRIBUTES and len(labels):
                 return [v.decode() if isinstance(v, bytes) else int(v) for v in labels]
     return None
+
+
+def tree_splits(model: Any) -> dict[int, list[float]]:
+    """Each input column's split thresholds in the graph's tree ensembles (float32
+    values, as the graph compares), by column index; empty for a graph without trees."""
+    from onnx import helper, numpy_helper
+
+    splits: dict[int, set[float]] = {}
+    for node in model.graph.node:
+        if not node.op_type.startswith("TreeEnsemble"):
+            continue
+        values = {a.name: a for a in node.attribute}
+        columns = (
+            helper.get_attribute_value(values["nodes_featureids"])
+            if "nodes_featureids" in values
+            else []
+        )
+        if "nodes_values" in values:
+            thresholds = list(helper.get_attribute_value(values["nodes_values"]))
+        elif "nodes_splits" in values:
+            thresholds = numpy_helper.to_array(values["nodes_splits"].t).tolist()
+        else:
+            continue
+        modes = helper.get_attribute_value(values["nodes_modes"]) if "nodes_modes" in values else ()
+        for index, (column, threshold) in enumerate(zip(columns, thresholds, strict=False)):
+            if index < len(modes) and modes[index] in (b"LEAF", "LEAF"):
+                continue
+            splits.setdefault(int(column), set()).add(float(threshold))
+    return {column: sorted(found) for column, found in splits.items()}

@@ -22,6 +22,7 @@ from nervosum.errors import ConfigError, ConfigIssue
 from nervosum.schema.records import example_value
 
 DRAWN_ROWS = 256
+SPLITS_CHECKED = 128  # split thresholds probed per model, spread over all of them
 _SEED = 21
 _WIDE = 100.0  # half-width of the draw for a number with no bounds and no examples
 
@@ -115,3 +116,39 @@ def reference_rows(
         for f in fields
     }
     return given + [{name: drawn[name][i] for name in drawn} for i in range(count)]
+
+
+def split_rows(
+    fields: Sequence[SchemaField],
+    base: Record,
+    splits: dict[int, list[float]],
+    limit: int = SPLITS_CHECKED,
+) -> list[Record]:
+    """Rows right at and around the trees' split thresholds, one number changed from
+    ``base`` at a time: where float32 and the original's float64 part ways (a LightGBM
+    split at 0.10000000005 is 0.1 in float32), drawn rows almost never land.
+
+    Per threshold ``t`` (a float32 value): ``t`` itself, the float64 numbers next to it,
+    and the midpoints to its float32 neighbours, where an original threshold between
+    two float32 values lies."""
+    points = [
+        (column, threshold)
+        for column, thresholds in sorted(splits.items())
+        if column < len(fields) and fields[column].type == "float"
+        for threshold in thresholds
+    ]
+    if len(points) > limit:
+        points = [points[i] for i in np.linspace(0, len(points) - 1, limit).astype(int)]
+    rows: list[Record] = []
+    for column, threshold in points:
+        below = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
+        above = float(np.nextafter(np.float32(threshold), np.float32(np.inf)))
+        near = (
+            threshold,
+            float(np.nextafter(threshold, -np.inf)),
+            float(np.nextafter(threshold, np.inf)),
+            (threshold + below) / 2,
+            (threshold + above) / 2,
+        )
+        rows.extend({**base, fields[column].name: value} for value in near)
+    return rows

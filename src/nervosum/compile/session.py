@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from nervosum.compile.graph import GraphInput, graph_inputs, graph_labels, is_array_input
+from nervosum.compile.graph import (
+    GraphInput,
+    graph_inputs,
+    graph_labels,
+    is_array_input,
+    tree_splits,
+)
 from nervosum.model.files import Feature
 from nervosum.model.runner import Takes
 
@@ -119,6 +125,13 @@ class OnnxRunner:
         near_top = chances >= chances.max(axis=1, keepdims=True) - _FLOAT32_NOISE
         labels = self._values[near_top.argmax(axis=1)]
         return labels, np.round(chances, self._decimals) if proba else None
+
+    def splits(self) -> dict[int, list[float]]:
+        """The split thresholds of the graph's trees, by input column (the check probes
+        around them)."""
+        import onnx
+
+        return tree_splits(onnx.load_model_from_string(self._model))
 
     def _new_session(self) -> Any:
         import onnxruntime as ort
