@@ -132,6 +132,14 @@ def compile_model(
             classes=model_file.runner.classes,
             threads=threads,
         )
+        try:
+            served.load()
+        except Exception as exc:  # ONNX Runtime's own types
+            raise ModelDefinitionError(
+                f"{model_file.path.name}: ONNX Runtime cannot load it: {first_line(exc)}",
+                hint="check the file with onnx.checker.check_model; it may need a newer"
+                " onnxruntime",
+            ) from None
         return Compiled(served, True, _info(spec, served))
     if spec.mode == "off":
         return Compiled(model_file.runner, False, _info(spec, model_file.runner, reason="off"))

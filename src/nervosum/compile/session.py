@@ -66,10 +66,10 @@ class OnnxRunner:
         # event loop needs between batches.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._model, self._options = model, options
-        self._session = self._new_session()
+        self._session: Any = None  # made on first use, in the process that uses it
         self._pid = os.getpid()
         self._forked: list[Any] = []
-        self._outputs = [o.name for o in self._session.get_outputs()]
+        self._outputs = [output.name for output in graph.graph.output]
         self._columns = [f.name for f in features] if features else [i.name for i in self._inputs]
         self._classes = classes
         self._decimals = probability_decimals
@@ -138,12 +138,18 @@ class OnnxRunner:
 
         return ort.InferenceSession(self._model, self._options, providers=["CPUExecutionProvider"])
 
+    def load(self) -> None:
+        """Make this process's session now (ONNX Runtime refuses a bad graph here)."""
+        self._live()
+
     def _live(self) -> Any:
         """This process's session. A session made before a fork (the model loaded once
         for pre-forked workers) has intra-op threads that do not exist in the child: the
         child makes its own and never runs nor frees the inherited one."""
-        if self._pid != os.getpid():
+        if self._session is not None and self._pid != os.getpid():
             self._forked.append(self._session)
+            self._session = None
+        if self._session is None:
             self._session = self._new_session()
             self._pid = os.getpid()
         return self._session
