@@ -34,10 +34,11 @@ class Engine:
         self.model_fields = handle.fields
 
     @classmethod
-    def load(cls, project: Project, *, debug: bool = False, processes: int = 1) -> Engine:
+    def load(cls, project: Project, *, debug: bool = False, threads: int | None = None) -> Engine:
         """Load the project's model (raises ModelDefinitionError with a readable cause);
-        ``processes`` run it at once on this machine (they share the cores)."""
-        return cls(project, ModelHandle.load(project, processes=processes), debug=debug)
+        ``threads``: a compiled model's intra-op threads (default: every core, for one
+        process; see ``nervosum.compile.threads``)."""
+        return cls(project, ModelHandle.load(project, threads=threads), debug=debug)
 
     @property
     def running(self) -> bool:

@@ -109,3 +109,22 @@ def test_the_cores_default_to_this_process_cpu_set() -> None:
     import os
 
     assert onnx_threads(1) == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("processes", "cores", "threads"),
+    [(1, 2, 1), (2, 2, 1), (1, 4, 3), (2, 8, 3), (4, 8, 1), (8, 2, 1)],
+)
+def test_a_server_keeps_a_core_per_process_for_its_event_loop(
+    processes: int, cores: int, threads: int
+) -> None:
+    from nervosum.compile import serving_threads
+
+    assert serving_threads(processes, cores) == threads
+
+
+def test_the_environment_sets_the_threads_outright(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nervosum.compile import serving_threads
+
+    monkeypatch.setenv("NERVOSUM_ONNX_THREADS", "3")
+    assert onnx_threads(4, 2) == serving_threads(1, 2) == 3

@@ -28,6 +28,7 @@ from nervosum.batch.sinks import merge, write_bytes, write_outputs
 from nervosum.batch.sources import Chunk, InputFile, ReadAhead, read_chunks
 from nervosum.batch.tally import merge as merge_tallies
 from nervosum.batch.tally import tally
+from nervosum.compile.threads import onnx_threads
 from nervosum.config import Project
 from nervosum.engine import Engine
 from nervosum.errors import BatchAbortedError, NervosumError
@@ -97,7 +98,7 @@ def _load_engine(project: Project, workers: int) -> None:
     """Worker initializer: load the model once per process (the project as the command
     line made it, so its overrides reach every worker)."""
     global _ENGINE  # noqa: PLW0603 - one engine per worker process, by design
-    _ENGINE = Engine.load(project, processes=workers)
+    _ENGINE = Engine.load(project, threads=onnx_threads(workers))
 
 
 def _ready() -> bool:

@@ -28,14 +28,21 @@ from nervosum.compile.convert import (
 from nervosum.compile.onnx_file import read_onnx_file
 from nervosum.compile.reference import reference_rows, split_rows
 from nervosum.compile.session import OnnxRunner
-from nervosum.compile.threads import onnx_threads
+from nervosum.compile.threads import onnx_threads, serving_threads
 from nervosum.config.spec import CompileSpec, SchemaField
 from nervosum.config.types import Record
 from nervosum.errors import ModelDefinitionError
 from nervosum.model.files import Feature, ModelFile
 from nervosum.model.runner import Runner
 
-__all__ = ["Compiled", "OnnxRunner", "compile_model", "onnx_threads", "read_onnx_file"]
+__all__ = [
+    "Compiled",
+    "OnnxRunner",
+    "compile_model",
+    "onnx_threads",
+    "read_onnx_file",
+    "serving_threads",
+]
 
 
 @dataclass(frozen=True)

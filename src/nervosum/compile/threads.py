@@ -20,6 +20,14 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def serving_threads(processes: int, cores: int | None = None) -> int:
+    """Intra-op threads for a model behind an HTTP server: each process keeps a core for
+    its event loop (one worker on two cores: one thread), at least one.
+    ``NERVOSUM_ONNX_THREADS`` when set."""
+    total = available_cores() if cores is None else cores
+    return onnx_threads(processes, cores=max(1, total - max(1, processes)))
+
+
 def onnx_threads(workers: int, cores: int | None = None) -> int:
     """Intra-op threads per ONNX Runtime session: ``NERVOSUM_ONNX_THREADS`` when set,
     else the cores shared out over the workers, at least one."""

@@ -78,7 +78,7 @@ def _load_stages(project: Project, spec: ModelSpec, path: Path) -> LoadedModel:
     )
 
 
-def load_artifact(project: Project, spec: ModelSpec, *, processes: int = 1) -> LoadedModel:
+def load_artifact(project: Project, spec: ModelSpec, *, threads: int | None = None) -> LoadedModel:
     """A model file served as it is: read by its own library, compiled to ONNX when the
     conversion answers like the original (``model.compile``)."""
     from nervosum.compile import compile_model, onnx_threads
@@ -104,7 +104,7 @@ def load_artifact(project: Project, spec: ModelSpec, *, processes: int = 1) -> L
         compile_fields(declared, model_file),
         spec.compile,
         project_dir=project.project_dir,
-        threads=onnx_threads(processes),
+        threads=threads if threads is not None else onnx_threads(1),
         example_rows=example_rows(project),
     )
     runner = compiled.runner

@@ -181,12 +181,12 @@ def _load_function(project: Project, spec: ModelSpec) -> LoadedModel:
     )
 
 
-def load_model(project: Project, *, processes: int = 1) -> LoadedModel:
-    """Load the project's model in whichever form its config describes; ``processes``
-    run it at once on this machine (a compiled model's threads share the cores)."""
+def load_model(project: Project, *, threads: int | None = None) -> LoadedModel:
+    """Load the project's model in whichever form its config describes; ``threads``: a
+    compiled model's intra-op threads (default: every core)."""
     spec = project.config.model_spec
     if spec.artifact:
-        return load_artifact(project, spec, processes=processes)
+        return load_artifact(project, spec, threads=threads)
     if spec.function:
         return _load_function(project, spec)
     return _load_class(project, spec)

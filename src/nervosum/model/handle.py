@@ -90,9 +90,9 @@ class ModelHandle:
         )
 
     @classmethod
-    def load(cls, project: Project, *, processes: int = 1) -> ModelHandle:
+    def load(cls, project: Project, *, threads: int | None = None) -> ModelHandle:
         started = time.perf_counter()
-        loaded = load_model(project, processes=processes)
+        loaded = load_model(project, threads=threads)
         return cls(project, loaded, time.perf_counter() - started)
 
     @property

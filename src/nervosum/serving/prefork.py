@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from nervosum.compile.threads import serving_threads
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
@@ -153,7 +154,7 @@ def serve_prefork(
     engine = None
     if settings.preload:
         log.info("loading the model once, before forking %d workers", workers)
-        engine = Engine.load(project, debug=options.debug, processes=workers)
+        engine = Engine.load(project, debug=options.debug, threads=serving_threads(workers))
         risky = [name for name in FORK_RISKY if name in sys.modules]
         if risky:
             log.warning(

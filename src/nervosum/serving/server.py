@@ -22,6 +22,7 @@ from typing import Any
 import pydantic
 import uvicorn
 
+from nervosum.compile.threads import serving_threads
 from nervosum.config import Project
 from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
@@ -130,7 +131,8 @@ def serve(project: Project, options: ServeOptions) -> int:
         )
         return serve_prefork(project, settings, options, workers)
     if settings.model_process:  # the model must be loaded before it can be forked
-        engine = Engine.load(project, debug=options.debug, processes=settings.processes)
+        threads = serving_threads(settings.processes)
+        engine = Engine.load(project, debug=options.debug, threads=threads)
         return run_server(project, settings, options, engine=engine)
     return run_server(project, settings, options)
 

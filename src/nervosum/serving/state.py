@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from nervosum.compile.threads import serving_threads
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
@@ -149,7 +150,8 @@ class ServingState:
 
     def _load_engine(self) -> None:
         # Each worker loads its own (--no-preload): they share the cores all the same.
-        engine = Engine.load(self.project, debug=self.debug, processes=self.settings.processes)
+        threads = serving_threads(self.settings.processes)
+        engine = Engine.load(self.project, debug=self.debug, threads=threads)
         log.info(
             "model %s (%s) loaded in %.2fs",
             engine.handle.label,
