@@ -112,7 +112,9 @@ def message(number: int, key: str = "k1") -> dict[str, Any]:
     return {"partitionKey": key, "PartitionKey": key, "n": number}
 
 
-def graph_run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def graph_run(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`nervosum graph run GRAPH ARGS`; a run that does not end fails the test."""
     return subprocess.run(
         [sys.executable, "-m", "nervosum", "graph", "run", str(GRAPH), *args],
@@ -120,7 +122,23 @@ def graph_run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
+
+
+# An environment without `requests` (the dev extras bring it, through mlflow): a
+# sitecustomize that refuses the import as an absent package does.
+WITHOUT_REQUESTS = """\
+import importlib.abc, sys
+
+class _Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "requests" or name.startswith("requests."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _Absent())
+"""
 
 
 def test_the_published_graph_runs_locally_and_ends(platform: Path, tmp_path: Path) -> None:
@@ -188,9 +206,19 @@ def test_module_paths_that_do_not_exist_are_named(tmp_path: Path) -> None:
 def test_a_missing_package_of_the_step_code_is_named(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps(message(1)) + "\n")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(WITHOUT_REQUESTS)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
 
     done = graph_run(
-        "--local", "--into", "input_stream", "--input", str(source), "--module-path", str(MODULES)
+        "--local",
+        "--into",
+        "input_stream",
+        "--input",
+        str(source),
+        "--module-path",
+        str(MODULES),
+        env=env,
     )
 
     assert done.returncode == 2
