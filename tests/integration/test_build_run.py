@@ -188,7 +188,9 @@ def test_bundle_layout_weights_ignores_and_dockerfile(
     assert manifest["weights"] == ["model.joblib"]
     assert manifest["input_schema"] == [{"name": "x", "type": "float", "required": True}]
     assert manifest["git"] is None
-    assert any(pin.startswith("scikit-learn==") for pin in manifest["requirements"]) is False
+    # No requirements.txt: the model file brings what reads and compiles it (issue 21).
+    for library in ("scikit-learn==", "joblib==", "onnxruntime==", "skl2onnx=="):
+        assert any(pin.startswith(library) for pin in manifest["requirements"]), library
     assert any(pin.startswith("nervosum==") for pin in manifest["requirements"])
 
     lock = (bundle / "requirements.lock").read_text().splitlines()
