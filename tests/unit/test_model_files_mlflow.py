@@ -160,3 +160,20 @@ def test_a_signature_naming_other_inputs_than_the_model_is_refused(tmp_path: Pat
     )
     with pytest.raises(ModelDefinitionError, match="not the ones the model was trained on"):
         _read(folder)
+
+
+def test_lightgbm_spelling_of_a_name_with_spaces_still_matches_the_signature(
+    tmp_path: Path,
+) -> None:
+    import lightgbm
+    import mlflow.lightgbm
+    from mlflow.models import infer_signature
+
+    frame = X.rename(columns={"petal_length": "petal length"})
+    model = lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(frame, Y)
+    folder = tmp_path / "spaced"
+    _save(mlflow.lightgbm.save_model, model, folder, signature=infer_signature(frame, Y))
+    read = _read(folder)
+    assert [f.name for f in read.features or ()] == list(frame.columns)
+    predictions, _ = read.runner.run(frame.to_numpy(np.float64), False)
+    assert (predictions == model.predict(frame)).all()

@@ -3,6 +3,7 @@ where it only knows how many there are."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,14 +75,23 @@ def signed(own: Inputs, signature: Inputs | None, label: str) -> Inputs:
                 hint="save the model again with a signature of its own inputs",
             )
         return signature
-    by_name = {feature.name: feature for feature in signature.features}
-    if set(by_name) != {feature.name for feature in own.features}:
+    # LightGBM writes "petal length" as "petal_length": names match as it spells them,
+    # and the schema keeps the signature's (what clients send).
+    by_name = {_spelled(feature.name): feature for feature in signature.features}
+    if set(by_name) != {_spelled(feature.name) for feature in own.features}:
+        given = ", ".join(f.name for f in signature.features)
+        trained = ", ".join(f.name for f in own.features)
         raise ModelDefinitionError(
-            f"{label}: the signature's inputs ({', '.join(by_name)}) are not the ones the"
-            f" model was trained on ({', '.join(f.name for f in own.features)})",
+            f"{label}: the signature's inputs ({given}) are not the ones the model was"
+            f" trained on ({trained})",
             hint="save the model again with a signature inferred from its training data",
         )
-    return Inputs(tuple(by_name[f.name] for f in own.features), named=True)
+    return Inputs(tuple(by_name[_spelled(f.name)] for f in own.features), named=True)
+
+
+def _spelled(name: str) -> str:
+    """A feature name as LightGBM stores it (whitespace as ``_``), to match names."""
+    return re.sub(r"\s", "_", name)
 
 
 def numbered(count: int, label: str) -> Inputs:
