@@ -597,3 +597,44 @@ def test_nan_on_one_side_is_a_disagreement() -> None:
     differs = compare(Values(2.0), Values(np.nan), rows, fields, ToleranceSpec())
     assert differs.reason is not None and differs.reason.startswith("value differs by inf")
     assert compare(Values(np.nan), Values(np.nan), rows, fields, ToleranceSpec()).reason is None
+
+
+@pytest.mark.parametrize("step", [0, 1])  # the float32 value's last mantissa bit: even, odd
+def test_a_split_inside_a_float32_step_is_found_on_either_side(tmp_path: Path, step: int) -> None:
+    import lightgbm
+
+    # LightGBM splits between a float32 value and a row a thousandth of a step above it:
+    # float32 sends the rows just above the split left, LightGBM right. Midpoints round
+    # to the even side, so an odd value is found only by probing just inside them.
+    low = np.float32(0.3)
+    for _ in range(step):
+        low = np.nextafter(low, np.float32(1))
+    width = float(np.nextafter(low, np.float32(1))) - float(low)
+    rows = [float(low), float(low) + width * 1e-3]
+    params = {"objective": "binary", "verbose": -1, "min_data_in_leaf": 1, "min_data_in_bin": 1}
+    data = lightgbm.Dataset(np.array([[x] for x in rows for _ in range(20)]), [0] * 20 + [1] * 20)
+    booster = lightgbm.train(params, data, 2)
+    fields = [SchemaField(name="x", type="float", min=0, max=1)]
+    original = model_file(booster, tmp_path / "model.txt", fields, classes=("0", "1"), save=False)
+    booster.save_model(tmp_path / "model.txt")
+    original = replace(original, runner=BinaryBoosterCall(booster, "array", ("0", "1")))
+    result = compiled(original, fields, tmp_path)
+    assert not result.compiled
+    assert result.info["reason"].startswith("class differs on reference row")
+
+
+def test_an_unrounded_converted_classifier_answers_the_originals_classes() -> None:
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = iris()
+    model = LogisticRegression(max_iter=500).fit(frame, target == 0)
+    graph = to_onnx(model, frame.to_numpy(np.float64)[:1], options={"zipmap": False})
+    runner = OnnxRunner(
+        graph.SerializeToString(),
+        features=None,
+        classes=("False", "True"),
+        label_values=[False, True],
+    )
+    labels, _ = runner.run(frame.to_numpy(np.float64)[:2], False)
+    assert labels.tolist() == [True, True]

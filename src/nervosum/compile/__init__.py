@@ -106,6 +106,13 @@ def _converted(
     return runner, "miss", seconds
 
 
+def _loaded_runner(model: bytes, **settings: Any) -> OnnxRunner:
+    """A runner whose session is made now, so ONNX Runtime refuses a bad graph here."""
+    runner = OnnxRunner(model, **settings)
+    runner.load()
+    return runner
+
+
 def _class_values(model: Any) -> list[Any] | None:
     """The estimator's own class values (scikit-learn's ``classes_``), None for a booster,
     whose classes are the graph's integers already."""
@@ -154,7 +161,7 @@ def compile_model(
         converter = converter_for(model_file.model)
         inputs = input_types(model_file.model, fields)
         make = functools.partial(
-            OnnxRunner,
+            _loaded_runner,
             features=[Feature(f.name, f.type) for f in fields],
             classes=model_file.runner.classes,
             threads=threads,

@@ -91,28 +91,31 @@ def graph_labels(model: Any) -> list[Any] | None:
     return None
 
 
+def _listed(attribute: Any) -> list[Any]:
+    """An attribute's values as a list, whether stored as a list or as a tensor (the
+    ai.onnx.ml 5 ``TreeEnsemble`` op stores its splits and modes as tensors)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    value = helper.get_attribute_value(attribute)
+    if isinstance(value, TensorProto):
+        return list(numpy_helper.to_array(value).tolist())
+    return list(value)
+
+
 def tree_splits(model: Any) -> dict[int, list[float]]:
     """Each input column's split thresholds in the graph's tree ensembles (float32
     values, as the graph compares), by column index; empty for a graph without trees."""
-    from onnx import helper, numpy_helper
-
     splits: dict[int, set[float]] = {}
     for node in model.graph.node:
         if not node.op_type.startswith("TreeEnsemble"):
             continue
         values = {a.name: a for a in node.attribute}
-        columns = (
-            helper.get_attribute_value(values["nodes_featureids"])
-            if "nodes_featureids" in values
-            else []
-        )
-        if "nodes_values" in values:
-            thresholds = list(helper.get_attribute_value(values["nodes_values"]))
-        elif "nodes_splits" in values:
-            thresholds = numpy_helper.to_array(values["nodes_splits"].t).tolist()
-        else:
+        thresholds_key = next((k for k in ("nodes_values", "nodes_splits") if k in values), None)
+        if "nodes_featureids" not in values or thresholds_key is None:
             continue
-        modes = helper.get_attribute_value(values["nodes_modes"]) if "nodes_modes" in values else ()
+        columns = _listed(values["nodes_featureids"])
+        thresholds = _listed(values[thresholds_key])
+        modes = _listed(values["nodes_modes"]) if "nodes_modes" in values else []
         for index, (column, threshold) in enumerate(zip(columns, thresholds, strict=False)):
             if index < len(modes) and modes[index] in (b"LEAF", "LEAF"):
                 continue

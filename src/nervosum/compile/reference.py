@@ -129,8 +129,9 @@ def split_rows(
     split at 0.10000000005 is 0.1 in float32), drawn rows almost never land.
 
     Per threshold ``t`` (a float32 value): ``t`` itself, the float64 numbers next to it,
-    and the midpoints to its float32 neighbours, where an original threshold between
-    two float32 values lies."""
+    the midpoints to its float32 neighbours and the float64 numbers just inside them:
+    every float64 between those midpoints is ``t`` in float32, and an original threshold
+    may be anywhere among them (float32 rounds a midpoint itself to the even side)."""
     points = [
         (column, threshold)
         for column, thresholds in sorted(splits.items())
@@ -143,12 +144,15 @@ def split_rows(
     for column, threshold in points:
         below = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
         above = float(np.nextafter(np.float32(threshold), np.float32(np.inf)))
+        low, high = (threshold + below) / 2, (threshold + above) / 2
         near = (
             threshold,
             float(np.nextafter(threshold, -np.inf)),
             float(np.nextafter(threshold, np.inf)),
-            (threshold + below) / 2,
-            (threshold + above) / 2,
+            low,
+            float(np.nextafter(low, np.inf)),
+            high,
+            float(np.nextafter(high, -np.inf)),
         )
         rows.extend({**base, fields[column].name: value} for value in near)
     return rows

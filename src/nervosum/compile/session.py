@@ -14,6 +14,7 @@ probability tensor (skl2onnx ``zipmap=False``) and ZipMap's list of ``{class: p}
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +30,8 @@ from nervosum.compile.graph import (
 )
 from nervosum.model.files import Feature
 from nervosum.model.runner import Takes
+
+log = logging.getLogger("nervosum.compile")
 
 _ERRORS_ONLY = 3  # ORT log severity: keep its shape warnings out of the server log
 _DIGITS = 7  # what float32 carries (about 7.2 significant digits)
@@ -73,6 +76,9 @@ class OnnxRunner:
         self._columns = [f.name for f in features] if features else [i.name for i in self._inputs]
         self._classes = classes
         self._decimals = probability_decimals
+        # A converted model answers with the original's classes (None: an .onnx file
+        # served as it is answers its own labels).
+        self._relabel = probability_decimals is not None or label_values is not None
         # The original's own class values (True / False, 1.0, "spam"), in probability
         # order: the graph stores bool and float classes as integers.
         self._values = np.asarray(label_values if label_values is not None else self._labels or [])
@@ -99,7 +105,7 @@ class OnnxRunner:
     def run(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
         """(labels or values, 1-D; probabilities ``(rows, classes)`` or None), one session
         run."""
-        if self._decimals is not None and len(self._values) and self.classes is not None:
+        if self._relabel and len(self._values) and self.classes is not None:
             return self._classified(inputs, proba)
         wanted = self._outputs[:2] if proba and self.classes is not None else self._outputs[:1]
         answers = self._live().run(wanted, self._feed(inputs))
@@ -119,19 +125,26 @@ class OnnxRunner:
         these labels with the original's, so a model whose class is not its most probable
         one (an SVC with probability=True) falls back. Probabilities are sent rounded to
         the check's tolerance."""
-        assert self._decimals is not None
         answers = self._live().run(self._outputs[:2], self._feed(inputs))
-        chances = self._probabilities(answers[1]).astype(np.float64)
-        near_top = chances >= chances.max(axis=1, keepdims=True) - _FLOAT32_NOISE
+        found = self._probabilities(answers[1])
+        noise = _FLOAT32_NOISE if found.dtype == np.float32 else 0.0
+        chances = found.astype(np.float64)
+        near_top = chances >= chances.max(axis=1, keepdims=True) - noise
         labels = self._values[near_top.argmax(axis=1)]
-        return labels, np.round(chances, self._decimals) if proba else None
+        if not proba:
+            return labels, None
+        return labels, chances if self._decimals is None else np.round(chances, self._decimals)
 
     def splits(self) -> dict[int, list[float]]:
         """The split thresholds of the graph's trees, by input column (the check probes
-        around them)."""
+        around them); none, with a warning, for a graph whose trees cannot be read."""
         import onnx
 
-        return tree_splits(onnx.load_model_from_string(self._model))
+        try:
+            return tree_splits(onnx.load_model_from_string(self._model))
+        except Exception as exc:  # a tree op of another version: the probes are extra
+            log.warning("the check cannot read the trees' splits (%s): not probed", exc)
+            return {}
 
     def _new_session(self) -> Any:
         import onnxruntime as ort
@@ -172,8 +185,7 @@ class OnnxRunner:
 def _significant(values: np.ndarray, significant: int) -> np.ndarray:
     """float32 answers as the float64 of their first ``significant`` digits: 0.9 is
     sent as 0.9, not 0.8999999761581421. (A converted classifier's probabilities are
-    rounded to the check's tolerance instead, so a sum of trees in float32 that gives
-    0.9999994 is sent as the original's 1.0.)"""
+    rounded to a tenth of the check's tolerance instead: 0.9799996 is sent as 0.98.)"""
     if values.dtype != np.float32:
         return values
     wide = values.astype(np.float64)
