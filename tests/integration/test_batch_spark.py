@@ -178,12 +178,12 @@ def test_a_model_file_named_as_the_path_scores_on_spark(tmp_path: Path) -> None:
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(features, target)
-    joblib.dump(forest, downloads / "forest.joblib")
+    joblib.dump(forest, downloads / "forest.bin")  # known by its bytes, not its name
     (downloads / "holiday.mov").write_bytes(b"not shipped to the workers")
     source = tmp_path / "rows.csv"
     features.to_csv(source, index=False)
     spec = JobSpec(chunk_size=50, workers=1, proba=False)
-    result = both(downloads / "forest.joblib", source, tmp_path, "scores.csv", spec)
+    result = both(downloads / "forest.bin", source, tmp_path, "scores.csv", spec)
     lines = result.layout.target.read_text().splitlines()
     assert [int(line.strip('"')) for line in lines[1:]] == forest.predict(features).tolist()
 

@@ -208,7 +208,8 @@ def test_a_missing_package_of_the_step_code_is_named(tmp_path: Path) -> None:
     source.write_text(json.dumps(message(1)) + "\n")
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(WITHOUT_REQUESTS)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    paths = [str(tmp_path / "site"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
     done = graph_run(
         "--local",

@@ -74,6 +74,7 @@ class ShippedProject:
 
     archive: str  # file name, unique per content: the worker's model cache key
     config: str  # the config file's path inside the archive
+    only_file: str | None = None  # a model file named as the path: loaded by its name
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def _ship_project(context: Any, project: Project) -> ShippedProject:
     archive = _pack_project(project)
     if archive.name not in {Path(uri).name for uri in context.listFiles}:
         context.addFile(str(archive))
-    return ShippedProject(archive.name, _config_name(project))
+    return ShippedProject(archive.name, _config_name(project), project.only_file)
 
 
 # --- worker side -----------------------------------------------------------------------
@@ -215,7 +216,8 @@ def _engine(project: ShippedProject) -> Engine:
         folder = Path(SparkFiles.getRootDirectory()) / f"{project.archive}.{os.getpid()}"
         with zipfile.ZipFile(SparkFiles.get(project.archive)) as archive:
             archive.extractall(folder)
-        _ENGINE = project, Engine.load(load_config(folder, project.config))
+        shipped = folder / project.only_file if project.only_file else folder
+        _ENGINE = project, Engine.load(load_config(shipped, project.config))
     return _ENGINE[1]
 
 

@@ -325,13 +325,6 @@ class ServerSpec(_Frozen):
         """``workers: auto`` means one per CPU core."""
         return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
 
-    @property
-    def processes(self) -> int:
-        """Processes that share the cores: the workers, each with a model, or the HTTP
-        process and the model's own with ``model_process``."""
-        workers = self.worker_count
-        return 2 if self.model_process and workers == 1 else workers
-
     @model_validator(mode="after")
     def _certificate_and_key(self) -> ServerSpec:
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):

@@ -131,8 +131,8 @@ def serve(project: Project, options: ServeOptions) -> int:
         )
         return serve_prefork(project, settings, options, workers)
     if settings.model_process:  # the model must be loaded before it can be forked
-        threads = serving_threads(settings.processes)
-        engine = Engine.load(project, debug=options.debug, threads=threads)
+        # The model's process has no event loop: it takes every core but the HTTP one.
+        engine = Engine.load(project, debug=options.debug, threads=serving_threads(1))
         return run_server(project, settings, options, engine=engine)
     return run_server(project, settings, options)
 

@@ -150,7 +150,7 @@ class ServingState:
 
     def _load_engine(self) -> None:
         # Each worker loads its own (--no-preload): they share the cores all the same.
-        threads = serving_threads(self.settings.processes)
+        threads = serving_threads(self.settings.worker_count)
         engine = Engine.load(self.project, debug=self.debug, threads=threads)
         log.info(
             "model %s (%s) loaded in %.2fs",
