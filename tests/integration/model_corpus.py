@@ -24,6 +24,15 @@ import numpy as np
 import pandas as pd
 
 ROWS = 6  # rows sent per model: 3 ordinary, 3 nearest a boundary (classifiers)
+# The requirements MLflow would write: given, since inferring them runs the model in a
+# subprocess (2.6 s a folder).
+PIP_REQUIREMENTS = {
+    "scikit-learn": ["mlflow", "scikit-learn", "skops"],
+    "xgboost": ["mlflow", "xgboost"],
+    "lightgbm": ["mlflow", "lightgbm"],
+    "onnx": ["mlflow", "onnx", "onnxruntime"],
+    "pyfunc": ["mlflow", "pandas"],
+}
 SEED = 0
 WEIGHTS = [0.5, -1.25, 2.0, 0.75, -0.1]  # the custom pyfunc's
 
@@ -431,6 +440,7 @@ class Corpus:
         mlflow.sklearn.save_model(
             forest,
             path,
+            pip_requirements=PIP_REQUIREMENTS["scikit-learn"],
             signature=infer_signature(data.frame, forest.predict(data.frame)),
             input_example=data.frame.head(3),
             skops_trusted_types=skops_types(forest),
@@ -444,6 +454,7 @@ class Corpus:
         mlflow.sklearn.save_model(
             ridge,
             path,
+            pip_requirements=PIP_REQUIREMENTS["scikit-learn"],
             serialization_format="cloudpickle",
             signature=infer_signature(data.frame, ridge.predict(data.frame)),
             input_example=data.frame.head(2),
@@ -457,6 +468,7 @@ class Corpus:
         mlflow.xgboost.save_model(
             booster,
             path,
+            pip_requirements=PIP_REQUIREMENTS["xgboost"],
             signature=infer_signature(data.frame, booster.predict(data.frame)),
             input_example=data.frame.head(2),
         )
@@ -471,6 +483,7 @@ class Corpus:
         mlflow.lightgbm.save_model(
             lgbm,
             path,
+            pip_requirements=PIP_REQUIREMENTS["lightgbm"],
             signature=infer_signature(data.frame, lgbm.predict(data.frame)),
             input_example=data.frame.head(2),
         )
@@ -486,7 +499,7 @@ class Corpus:
         )
         proto = onnx.load_from_string(onnx_bytes(logistic, 4, {"zipmap": False}))
         path = self.root / "mlflow_onnx"
-        mlflow.onnx.save_model(proto, path)
+        mlflow.onnx.save_model(proto, path, pip_requirements=PIP_REQUIREMENTS["onnx"])
         session = onnx_session(path / "model.onnx")
         self.add("mlflow_onnx", "mlflow", path, *onnx_answers(session, data, True))
 
@@ -494,6 +507,7 @@ class Corpus:
         path = self.root / "mlflow_pyfunc"
         mlflow.pyfunc.save_model(
             path,
+            pip_requirements=PIP_REQUIREMENTS["pyfunc"],
             python_model=weighted_model(),
             signature=infer_signature(data.frame, weighted_score(data.frame)),
             input_example=data.frame.head(2),

@@ -16,16 +16,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -273,44 +270,18 @@ def redis() -> Iterator[Broker]:
         yield broker
 
 
-@contextmanager
 def stream_worker(
     path: Path, broker: Broker, tag: str, env: dict[str, str], *flags: str
-) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
+) -> AbstractContextManager[LiveServer]:
+    """A `nervosum stream PATH` worker from ``in-TAG`` to ``out-TAG``, its side port free."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "nervosum", "stream", str(path),
+    return spawned_nervosum(
+        "stream", str(path),
         "--source", broker.url(f"in-{tag}"), "--sink", broker.url(f"out-{tag}"),
         "--dead-letter", broker.url(f"dlq-{tag}"),
         "--port", str(port), "--max-wait-ms", "20", "--batch-size", "8", "--proba", *flags,
-    ]  # fmt: skip
-    log = Path(tempfile.mkstemp(prefix="nervosum-conformance-", suffix=".log")[1])
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    try:
-        yield port, log, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.unlink(missing_ok=True)
-
-
-def wait_worker(port: int, log: Path, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"the worker did not start:\n{log.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+        env=env, port=port,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -326,7 +297,7 @@ def test_streams_answer_like_the_original(
             for e in entries
         ]  # started together: their imports overlap
         for worker in workers:
-            wait_worker(*worker)
+            wait_ready(worker, timeout=120)
         for entry in entries:
             keys = [f"r{i}".encode() for i in range(len(entry.rows))]
             messages = [

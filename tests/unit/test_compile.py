@@ -285,19 +285,25 @@ def test_boosters_convert_with_onnxmltools(name: str, model: Any, tmp_path: Path
     assert_answers_like_the_original(result, original, frame)
 
 
-def threshold_booster(tmp_path: Path) -> tuple[ModelFile, list[SchemaField], list[float]]:
-    """A LightGBM split at 0.10000000005 (float64): float32 holds neither it nor the rows on
-    either side of it, so ONNX sends both rows left where LightGBM sends one right."""
+def threshold_booster(
+    tmp_path: Path, rows: tuple[float, float] = (0.1, 0.1000000001)
+) -> tuple[ModelFile, list[SchemaField], list[float]]:
+    """A LightGBM split between ``rows`` (by default at 0.10000000005, float64): float32
+    holds neither it nor the rows on either side of it, so ONNX sends both rows left
+    where LightGBM sends one right."""
     import lightgbm
 
-    rows = [0.1, 0.1000000001]
     params = {"objective": "binary", "verbose": -1, "min_data_in_leaf": 1, "min_data_in_bin": 1}
     data = lightgbm.Dataset(np.array([[x] for x in rows for _ in range(20)]), [0] * 20 + [1] * 20)
     booster = lightgbm.train(params, data, 2)
     fields = [SchemaField(name="x", type="float", min=0, max=1)]
     original = model_file(booster, tmp_path / "model.txt", fields, classes=("0", "1"), save=False)
     booster.save_model(tmp_path / "model.txt")
-    return replace(original, runner=BinaryBoosterCall(booster, "array", ("0", "1"))), fields, rows
+    return (
+        replace(original, runner=BinaryBoosterCall(booster, "array", ("0", "1"))),
+        fields,
+        list(rows),
+    )
 
 
 class BinaryBoosterCall(EstimatorCall):
@@ -601,8 +607,6 @@ def test_nan_on_one_side_is_a_disagreement() -> None:
 
 @pytest.mark.parametrize("step", [0, 1])  # the float32 value's last mantissa bit: even, odd
 def test_a_split_inside_a_float32_step_is_found_on_either_side(tmp_path: Path, step: int) -> None:
-    import lightgbm
-
     # LightGBM splits between a float32 value and a row a thousandth of a step above it:
     # float32 sends the rows just above the split left, LightGBM right. Midpoints round
     # to the even side, so an odd value is found only by probing just inside them.
@@ -610,14 +614,7 @@ def test_a_split_inside_a_float32_step_is_found_on_either_side(tmp_path: Path, s
     for _ in range(step):
         low = np.nextafter(low, np.float32(1))
     width = float(np.nextafter(low, np.float32(1))) - float(low)
-    rows = [float(low), float(low) + width * 1e-3]
-    params = {"objective": "binary", "verbose": -1, "min_data_in_leaf": 1, "min_data_in_bin": 1}
-    data = lightgbm.Dataset(np.array([[x] for x in rows for _ in range(20)]), [0] * 20 + [1] * 20)
-    booster = lightgbm.train(params, data, 2)
-    fields = [SchemaField(name="x", type="float", min=0, max=1)]
-    original = model_file(booster, tmp_path / "model.txt", fields, classes=("0", "1"), save=False)
-    booster.save_model(tmp_path / "model.txt")
-    original = replace(original, runner=BinaryBoosterCall(booster, "array", ("0", "1")))
+    original, fields, _ = threshold_booster(tmp_path, (float(low), float(low) + width * 1e-3))
     result = compiled(original, fields, tmp_path)
     assert not result.compiled
     assert result.info["reason"].startswith("class differs on reference row")
