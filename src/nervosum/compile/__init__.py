@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nervosum.compile import cache
-from nervosum.compile.check import compare, plain
+from nervosum.compile.check import compare
 from nervosum.compile.convert import (
     UnsupportedModelError,
     converter_for,
@@ -33,6 +33,7 @@ from nervosum.config.spec import CompileSpec, SchemaField
 from nervosum.config.types import Record
 from nervosum.errors import ModelDefinitionError
 from nervosum.model.files import Feature, ModelFile
+from nervosum.model.outputs import native
 from nervosum.model.runner import Runner
 
 __all__ = [
@@ -117,7 +118,7 @@ def _class_values(model: Any) -> list[Any] | None:
     """The estimator's own class values (scikit-learn's ``classes_``), None for a booster,
     whose classes are the graph's integers already."""
     values = getattr(model, "classes_", None)
-    return None if values is None else [plain(v) for v in values]
+    return None if values is None else [native(v) for v in values]
 
 
 def decimals_within(tolerance: float) -> int | None:

@@ -17,7 +17,9 @@ import numpy as np
 
 from nervosum.config.spec import SchemaField, ToleranceSpec
 from nervosum.config.types import Record
+from nervosum.model.outputs import native
 from nervosum.model.runner import Runner
+from nervosum.schema.arrays import records_to_array
 from nervosum.schema.frame import records_to_frame
 
 # Below this, two values are equal whatever their ratio (0 against 1e-12 is agreement).
@@ -48,20 +50,17 @@ class CheckResult:
 
 
 def runner_inputs(runner: Runner, rows: Sequence[Record], fields: Sequence[SchemaField]) -> Any:
-    """What ``runner.run`` takes for these rows: a typed frame, or one array in schema order."""
-    frame = records_to_frame(rows, fields)
-    return frame.to_numpy(dtype=runner.dtype) if runner.takes == "array" else frame
+    """What ``runner.run`` takes for these rows, built as the engine builds it: one array
+    in schema order, or a typed frame."""
+    if runner.takes == "array":
+        return records_to_array(rows, [f.name for f in fields], runner.dtype)
+    return records_to_frame(rows, fields)
 
 
 def _same_label(a: Any, b: Any) -> bool:
     """Equal as JSON would say them: True is not 1, 1.0 is not 1, "1" is not 1."""
-    a, b = plain(a), plain(b)
+    a, b = native(a), native(b)
     return type(a) is type(b) and a == b
-
-
-def plain(value: Any) -> Any:
-    """A numpy scalar as the Python value JSON would carry."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _short(number: float) -> str:
@@ -91,7 +90,7 @@ def _classes(
 ) -> CheckResult | None:
     for row, (a, b) in enumerate(zip(expected.tolist(), answered.tolist(), strict=True)):
         if not _same_label(a, b) and not ties(row, a, b):
-            reason = f"class differs on {where(row)}: {plain(a)} vs {plain(b)}"
+            reason = f"class differs on {where(row)}: {native(a)} vs {native(b)}"
             return CheckResult(len(expected), False, None, None, row, reason)
     return None
 

@@ -19,6 +19,7 @@ import pandas as pd
 from nervosum.config.spec import SchemaField
 from nervosum.config.types import Record
 from nervosum.errors import ConfigError, ConfigIssue
+from nervosum.model.outputs import native
 from nervosum.schema.records import example_value
 
 DRAWN_ROWS = 256
@@ -58,7 +59,7 @@ def read_reference(path: Path, fields: Sequence[SchemaField]) -> list[Record]:
         )
     columns = frame[[f.name for f in fields]].astype(object)
     return [
-        {str(name): None if _missing(value) else _plain(value) for name, value in row.items()}
+        {str(name): None if _missing(value) else native(value) for name, value in row.items()}
         for row in columns.to_dict(orient="records")
     ]
 
@@ -71,19 +72,14 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python values, as validated records hold them."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _draw(field: SchemaField, seen: list[Any], rng: np.random.Generator, count: int) -> list[Any]:
     if field.choices:
-        return [_plain(v) for v in rng.choice(np.array(field.choices, dtype=object), count)]
+        return [native(v) for v in rng.choice(np.array(field.choices, dtype=object), count)]
     if field.type == "bool":
         return [bool(v) for v in rng.integers(0, 2, count)]
     if field.type not in ("int", "float"):
         pool = seen or [example_value(field)]
-        return [_plain(v) for v in rng.choice(np.array(pool, dtype=object), count)]
+        return [native(v) for v in rng.choice(np.array(pool, dtype=object), count)]
     numbers = np.array([v for v in seen if isinstance(v, int | float)], dtype=np.float64)
     centre = float(numbers.mean()) if numbers.size else 0.0
     spread = 2 * float(numbers.std()) if numbers.size > 1 else 0.0
