@@ -58,6 +58,7 @@ class OnnxRunner:
 
         graph = onnx.load_model_from_string(model)
         self._inputs = graph_inputs(graph)
+        self._takes: Takes = "array" if is_array_input(self._inputs) else "frame"
         self._labels = graph_labels(graph)
         options = ort.SessionOptions()
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -88,7 +89,7 @@ class OnnxRunner:
 
     @property
     def takes(self) -> Takes:
-        return "array" if is_array_input(self._inputs) else "frame"
+        return self._takes
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -168,7 +169,7 @@ class OnnxRunner:
         return self._session
 
     def _feed(self, inputs: Any) -> dict[str, Any]:
-        if self.takes == "array":
+        if self._takes == "array":
             return {self._inputs[0].name: np.asarray(inputs, dtype=self.dtype)}
         return {
             graph_input.name: _column(inputs[column], graph_input)

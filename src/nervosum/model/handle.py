@@ -85,6 +85,7 @@ class ModelHandle:
         names = getattr(loaded.instance, "feature_names_in_", None)
         trained = [str(n) for n in names] if names is not None else None
         self.fields = loaded.fields if loaded.fields is not None else project.config.input_schema
+        self._field_names = [f.name for f in self.fields]  # the array's columns, per batch
         self.feature_order: list[str] | None = trained or (
             [f.name for f in loaded.fields or ()] or None
         )
@@ -123,7 +124,7 @@ class ModelHandle:
         order when its runtime takes arrays (no DataFrame is built), else the DataFrame."""
         runner = self.loaded.runner
         if runner is not None and runner.takes == "array" and self.fields:
-            return records_to_array(records, [f.name for f in self.fields], runner.dtype)
+            return records_to_array(records, self._field_names, runner.dtype)
         return self.frame_inputs(records_to_frame(records, self.fields, exclude=exclude))
 
     def frame_inputs(self, frame: pd.DataFrame) -> Any:
