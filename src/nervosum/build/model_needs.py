@@ -27,10 +27,10 @@ _READERS = {
 _COMPILERS = ("onnxruntime", "skl2onnx")
 
 
-def _distribution(module: str) -> str:
+def _distribution(module: str, installed: dict[str, list[str]]) -> str:
     """The installed distribution that provides ``module`` (the module's name when none
     does: pip then downloads it under that name)."""
-    providers = md.packages_distributions().get(module)
+    providers = installed.get(module)
     return providers[0] if providers else module
 
 
@@ -48,7 +48,8 @@ def model_requirements(project: Project) -> list[Requirement]:
     modules = list(_READERS.get(form, ()))
     if form == "onnx" or spec.compile.mode != "off":
         modules.extend(_COMPILERS)
-    return [Requirement(_distribution(module)) for module in dict.fromkeys(modules)]
+    installed = dict(md.packages_distributions())  # reads every installed RECORD: once
+    return [Requirement(_distribution(m, installed)) for m in dict.fromkeys(modules)]
 
 
 def model_requirements_file(project: Project) -> Path | None:
