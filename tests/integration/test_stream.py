@@ -63,7 +63,13 @@ class Worker:
             return False
 
     def metric(self, outcome: str) -> float:
-        page = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        try:
+            page = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        except httpx.TransportError as exc:  # say why the side port is gone (a flake's clue)
+            raise AssertionError(
+                f"worker on port {self.port} (exit {self.process.poll()}) did not answer"
+                f" /metrics: {exc}\n{self.output()}"
+            ) from exc
         for line in page.splitlines():
             if line.startswith("nervosum_stream_messages_total") and f'outcome="{outcome}"' in line:
                 return float(line.rsplit(" ", 1)[1])
