@@ -19,9 +19,10 @@ from nervosum.repo import routes
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet
 from nervosum.repo.schedule import refresh_on_change, refresh_on_schedule
-from nervosum.serving.app import Attribution, MetricsMiddleware, http_errors
-from nervosum.serving.auth import AuthMiddleware, load_gate
+from nervosum.serving.app import http_errors, install_front_door
+from nervosum.serving.auth import load_gate
 from nervosum.serving.exchange import PREDICTION_ROUTES
+from nervosum.serving.front import Attribution
 from nervosum.serving.state import ServingState
 
 NATIVE_PREDICT = "/models/{name}/predict"
@@ -116,9 +117,9 @@ def create_repo_app(
     app.state.fleet = fleet
     app.state.expose_details = True
     predictions = PREDICTION_ROUTES | {f"/{base}/{{name}}", NATIVE_PREDICT}
-    app.add_middleware(AuthMiddleware, gate=gate)  # inside the metrics: denials are counted
-    app.add_middleware(
-        MetricsMiddleware,
+    install_front_door(
+        app,
+        gate=gate,
         metrics=fleet.metrics,
         target=_attribution(fleet),
         prediction_routes=frozenset(predictions),

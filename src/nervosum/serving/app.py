@@ -7,7 +7,6 @@ checks; Starlette's routing costs a fraction of it (see docs/architecture.md).
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -16,19 +15,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nervosum.config import Project
 from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
 from nervosum.observe.metrics import HttpMetrics
-from nervosum.predlog.events import Exchange
 from nervosum.serving import protocols, routes, template_routes
-from nervosum.serving.auth import AuthMiddleware, load_gate
+from nervosum.serving.auth import Gate, load_gate
 from nervosum.serving.docs import ASSETS, docs_assets
-from nervosum.serving.exchange import CURRENT, HEADER, PREDICTION_ROUTES
-from nervosum.serving.exchange import request_id as exchange_id
+from nervosum.serving.exchange import PREDICTION_ROUTES
+from nervosum.serving.front import Attribution, FrontDoor
 from nervosum.serving.responses import error_response
 from nervosum.serving.state import ServingState
 
@@ -45,75 +42,6 @@ _ROUTES = [
     Route("/openapi.json", routes.openapi, methods=["GET"]),
     Route("/docs", routes.docs, methods=["GET"]),
 ]
-
-
-def _route_label(scope: Scope) -> str:
-    """A bounded label for metrics: the matched route's template, or ``other``."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "other"
-
-
-# Who answered a request: the metrics to count it in, and the model state (if any)
-# whose prediction log gets it.
-Attribution = Callable[[Scope], tuple[HttpMetrics, ServingState | None]]
-
-
-class MetricsMiddleware:
-    """Counts every response and its latency by route, method and status; gives every
-    prediction its request id and hands the answered exchange to the prediction log.
-
-    ``target`` says which model answered a request (a single-model app: always its one
-    model; a multi-model server: the one its handler named in the scope); ``metrics``
-    counts the requests in flight.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        metrics: HttpMetrics,
-        target: Attribution,
-        prediction_routes: frozenset[str] = PREDICTION_ROUTES,
-    ) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.target = target
-        self.prediction_routes = prediction_routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        exchange = Exchange(exchange_id(scope), "") if scope["method"] == "POST" else None
-        token = CURRENT.set(exchange)
-        predictions = self.prediction_routes
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if exchange is not None and _route_label(scope) in predictions:
-                    headers = message.setdefault("headers", [])
-                    headers.append((HEADER, exchange.request_id.encode("latin-1")))
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            CURRENT.reset(token)
-            self.metrics.in_flight.dec()
-            route = _route_label(scope)
-            metrics, state = self.target(scope)
-            metrics.observe(route, scope["method"], status, time.perf_counter() - started)
-            error = scope.get("nervosum.error")
-            if error is not None:
-                metrics.error(route, error)
-            if exchange is not None and state is not None and route in predictions:
-                exchange.route = route
-                state.log_exchange(exchange, scope.get("nervosum.failure"), scope)
 
 
 def http_errors(not_found_hint: str) -> Callable[[Request, Exception], Awaitable[Response]]:
@@ -195,11 +123,31 @@ def create_app(
         admin_rate_limit=settings.admin_rate_limit,
         on_failure=state.metrics.auth.failed,
     )
-    app.add_middleware(AuthMiddleware, gate=gate)  # inside the metrics: denials are counted
-    app.add_middleware(
-        MetricsMiddleware,
+    install_front_door(
+        app,
+        gate=gate,
         metrics=state.metrics,
         target=lambda scope: (state.metrics, state),
         prediction_routes=PREDICTION_ROUTES | template_routes.PREDICTION_PATHS,
     )
     return app
+
+
+def install_front_door(
+    app: Starlette,
+    *,
+    gate: Gate,
+    metrics: HttpMetrics,
+    target: Attribution,
+    prediction_routes: frozenset[str],
+) -> None:
+    """Put the :class:`~nervosum.serving.front.FrontDoor` in front of ``app``'s own
+    middleware stack (error and exception middleware, router), outermost."""
+    app.middleware_stack = FrontDoor(
+        app.build_middleware_stack(),
+        routes=app.routes,
+        gate=gate,
+        metrics=metrics,
+        target=target,
+        prediction_routes=prediction_routes,
+    )

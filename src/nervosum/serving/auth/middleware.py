@@ -1,8 +1,7 @@
-"""The gate as pure ASGI middleware, in front of the router of every HTTP server.
+"""The gate in front of the router: asked by the model servers' front door
+(:mod:`nervosum.serving.front`), and as pure ASGI middleware by ``graph serve``.
 
-It sits inside the metrics middleware, so 401, 403 and 429 are counted like any other
-answer (under the route label ``other``: the router has not run), and before the
-router, so a denied request never reaches a handler or the prediction log.
+A denied request never reaches a handler or the prediction log.
 """
 
 from __future__ import annotations
@@ -25,6 +24,22 @@ def denial_response(denial: Denial) -> JsonResponse:
     return error_response(denial.error, headers=denial.headers)
 
 
+def denial_for(gate: Gate, scope: Scope) -> Denial | None:
+    """What ``gate`` says of an HTTP request: None lets it in. The credentials are read
+    from the headers only when the route needs them."""
+
+    def credentials() -> tuple[str | None, str | None]:
+        authorization = api_key = None
+        for name, value in scope["headers"]:
+            if name == _AUTHORIZATION:
+                authorization = value.decode("latin-1")
+            elif name == _API_KEY:
+                api_key = value.decode("latin-1")
+        return authorization, api_key
+
+    return gate.check(scope["method"], scope["path"], _client(scope), credentials)
+
+
 class AuthMiddleware:
     """Asks ``gate`` about every HTTP request; answers its denials itself."""
 
@@ -36,17 +51,7 @@ class AuthMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-
-        def credentials() -> tuple[str | None, str | None]:
-            authorization = api_key = None
-            for name, value in scope["headers"]:
-                if name == _AUTHORIZATION:
-                    authorization = value.decode("latin-1")
-                elif name == _API_KEY:
-                    api_key = value.decode("latin-1")
-            return authorization, api_key
-
-        denial = self.gate.check(scope["method"], scope["path"], _client(scope), credentials)
+        denial = denial_for(self.gate, scope)
         if denial is None:
             await self.app(scope, receive, send)
             return
