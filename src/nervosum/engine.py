@@ -49,6 +49,11 @@ class Engine:
         """Raise the 503 a request gets while the model cannot answer (never, in process)."""
 
     @property
+    def thread_safe(self) -> bool:
+        """Whether predictions may be made from any thread (the model's runtime allows it)."""
+        return self.handle.thread_safe
+
+    @property
     def name(self) -> str:
         return self.project.config.name
 

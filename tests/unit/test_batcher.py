@@ -29,6 +29,7 @@ from nervosum.errors import (
     PredictionError,
 )
 from nervosum.schema import Record
+from nervosum.serving import batcher as batcher_module
 from nervosum.serving.batcher import Batcher
 from tests.conftest import PROJECTS
 
@@ -464,3 +465,64 @@ def test_predict_groups_without_failures_is_one_model_call(engine: Engine, model
     assert model.proba_calls == [9]
     assert engine.predict_groups([], proba=True) == []
     assert model.calls == [9]
+
+
+class _ThreadSafe(Engine):
+    """The echo model declared callable from any thread, as an ONNX Runtime session is."""
+
+    @property
+    def thread_safe(self) -> bool:
+        return True
+
+
+def threads_of(engine: Engine, executor: ThreadPoolExecutor, names: list[str]) -> Batcher:
+    """A batcher recording the thread each batch runs on."""
+
+    def on_batch(rows: int) -> None:
+        names.append(threading.current_thread().name)
+
+    return Batcher(engine, BatchingSpec(), executor, on_batch=on_batch)
+
+
+async def test_a_lone_request_to_a_thread_safe_quick_model_runs_on_the_event_loop(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batcher_module, "INLINE_CALL_SECONDS", 10.0)  # the echo model is quick
+    names: list[str] = []
+    batcher = threads_of(_ThreadSafe(engine.project, engine.handle), executor, names)
+    loop_thread = threading.current_thread().name
+    with anyio.fail_after(5):
+        assert await batcher.submit(rows(0), proba=True) == [answer(0)]
+        await wait_until(lambda: not batcher._working)  # the model thread has gone idle
+        for x in (1, 2):
+            assert await batcher.submit(rows(x), proba=True) == [answer(x)]
+        together = await asyncio.gather(*(batcher.submit(rows(x), proba=True) for x in (4, 5)))
+    assert together == [[answer(4)], [answer(5)]]
+    # The first call is timed on the model thread; the quick lone ones then stay on the
+    # loop; requests that arrive together go to the model thread as one batch.
+    assert names[0].startswith("test-model")
+    assert names[1:3] == [loop_thread, loop_thread]
+    assert len(names) == 4 and names[3].startswith("test-model")
+
+
+async def test_a_model_not_declared_thread_safe_always_runs_on_the_model_thread(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    names: list[str] = []
+    batcher = threads_of(engine, executor, names)
+    with anyio.fail_after(5):
+        for x in range(3):
+            assert await batcher.submit(rows(x), proba=True) == [answer(x)]
+    assert len(names) == 3 and all(name.startswith("test-model") for name in names)
+
+
+async def test_a_slow_thread_safe_model_stays_on_the_model_thread(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batcher_module, "INLINE_CALL_SECONDS", 0.0)  # every call is slow
+    names: list[str] = []
+    batcher = threads_of(_ThreadSafe(engine.project, engine.handle), executor, names)
+    with anyio.fail_after(5):
+        for x in range(3):
+            assert await batcher.submit(rows(x), proba=True) == [answer(x)]
+    assert len(names) == 3 and all(name.startswith("test-model") for name in names)

@@ -103,6 +103,10 @@ class OnnxRunner:
     def runtime(self) -> str:
         return self._runtime
 
+    @property
+    def thread_safe(self) -> bool:
+        return True  # an InferenceSession's run may be called from several threads
+
     def run(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
         """(labels or values, 1-D; probabilities ``(rows, classes)`` or None), one session
         run."""

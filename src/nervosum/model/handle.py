@@ -119,6 +119,13 @@ class ModelHandle:
         runner = self.loaded.runner
         return runner.runtime if runner is not None else "python"
 
+    @property
+    def thread_safe(self) -> bool:
+        """Whether the model may be called from any thread (see ``Runner.thread_safe``);
+        user code is assumed not to be."""
+        runner = self.loaded.runner
+        return runner is not None and runner.thread_safe
+
     def inputs(self, records: Sequence[Record], *, exclude: str | None) -> Any:
         """What the model takes for ``records``: one typed array in the model's column
         order when its runtime takes arrays (no DataFrame is built), else the DataFrame."""

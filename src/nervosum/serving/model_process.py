@@ -152,6 +152,10 @@ class RemoteEngine(Engine):
         """Whether a model process is there to answer (the server's readiness)."""
         return self._running
 
+    @property
+    def thread_safe(self) -> bool:
+        return False  # a call blocks on the pipe, under a lock: never on the event loop
+
     def when_lost(self, callback: Callable[[NotReadyError], None]) -> None:
         """Call ``callback`` (on the watcher thread) once the engine gives up restarting."""
         self._on_lost = callback

@@ -43,6 +43,10 @@ class FileRunner(ABC):
     def runtime(self) -> str:
         return self._runtime
 
+    @property
+    def thread_safe(self) -> bool:
+        return False  # the libraries' own objects are called from the model thread only
+
     @abstractmethod
     def run(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
         """(one prediction per row, probabilities when ``proba`` and a classifier)."""
