@@ -10,7 +10,7 @@ an id it never saw (forgotten, or predicted by another worker) is counted as unm
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,11 +54,19 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _first_output(output: Record, skip: tuple[str | None, ...]) -> Any:
+    """The first value of ``output`` not under a ``skip`` key (the prediction)."""
+    for key in output:
+        if key not in skip:
+            return output[key]
+    return None
+
+
 class FeedbackTracker:
     """Remembers recent predictions by id and grades the labels that arrive for them."""
 
     def __init__(self, registry: CollectorRegistry, prefix: str, model: str, window: int) -> None:
-        self._predicted: OrderedDict[str, Any] = OrderedDict()
+        self._predicted: dict[str, Any] = {}  # oldest first: dicts keep insertion order
         self._scores: deque[float] = deque(maxlen=window)
         self._lock = threading.Lock()
         self.kind: str | None = None
@@ -86,14 +94,15 @@ class FeedbackTracker:
 
     def remember(self, ids: Sequence[Any], outputs: Sequence[Record], id_field: str | None) -> None:
         """The predicted value (first output, after the echoed id) of each id."""
-        skip = {PROBABILITIES, id_field}
+        skip = (PROBABILITIES, id_field)
+        predicted = self._predicted
         with self._lock:
             for ident, output in zip(ids, outputs, strict=False):
-                value = next((v for k, v in output.items() if k not in skip), None)
-                self._predicted[str(ident)] = value
-                self._predicted.move_to_end(str(ident))
-            while len(self._predicted) > REMEMBERED:
-                self._predicted.popitem(last=False)
+                key = str(ident)
+                predicted.pop(key, None)  # a repeated id becomes the newest
+                predicted[key] = _first_output(output, skip)
+            while len(predicted) > REMEMBERED:
+                del predicted[next(iter(predicted))]
 
     def labelled(self, items: Sequence[Record]) -> int:
         """Grade the remembered predictions; how many items matched one."""

@@ -61,6 +61,7 @@ class PredictionMetrics:
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self._counter: Counter | None = None
+        self._classes: dict[str, Any] = {}  # each counted value's child counter
         self._histogram: Histogram | None = None
         self.processing = Histogram(
             f"{prefix}_processing_seconds",
@@ -127,7 +128,12 @@ class PredictionMetrics:
                 registry=self.registry,
             )
         for value, count in Tally(_label(v) for v in values).items():
-            self._counter.labels(self.model, self._bounded(value)).inc(count)
+            child = self._classes.get(value)
+            if child is None:
+                child = self._counter.labels(self.model, self._bounded(value))
+                if len(self._classes) < self.spec.max_classes + 1:
+                    self._classes[value] = child
+            child.inc(count)
 
     def _bounded(self, value: str) -> str:
         if self.classes is not None:

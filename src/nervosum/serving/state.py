@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from nervosum.compile.threads import serving_threads
@@ -198,13 +197,15 @@ class ServingState:
         exchange = current_exchange()
         if exchange is not None:
             exchange.inputs = records
-        with self._timeout_error():
+        try:
             if self.batcher is not None:  # it bounds every request's wait itself
                 outputs = await self.batcher.submit(records, proba=proba)
             else:
                 # asyncio.timeout, not wait_for: no extra task per request.
                 async with asyncio.timeout(self.settings.timeout):
                     outputs = await self._unbatched(engine, records, proba)
+        except TimeoutError:
+            raise self._timed_out() from None
         if exchange is not None:
             exchange.outputs = outputs
         return outputs
@@ -218,24 +219,23 @@ class ServingState:
         if exchange is not None:  # one answer: logged as one row holding every input
             exchange.inputs = records if len(records) == 1 else [{"variables": records}]
 
-        with self._timeout_error():
+        try:
             async with asyncio.timeout(self.settings.timeout):
                 (answer,) = await self.run_model(
                     self._observed, lambda: [engine.transform(records)]
                 )
+        except TimeoutError:
+            raise self._timed_out() from None
         if exchange is not None:
             exchange.outputs = [answer]
         return answer
 
-    @contextmanager
-    def _timeout_error(self) -> Iterator[None]:
-        try:
-            yield
-        except TimeoutError:
-            raise RequestTimeoutError(
-                f"no answer from the model within {self.settings.timeout:g}s",
-                hint="raise server.timeout (--timeout) or send fewer rows per request",
-            ) from None
+    def _timed_out(self) -> RequestTimeoutError:
+        """The 504 of a request the model did not answer within ``server.timeout``."""
+        return RequestTimeoutError(
+            f"no answer from the model within {self.settings.timeout:g}s",
+            hint="raise server.timeout (--timeout) or send fewer rows per request",
+        )
 
     async def _unbatched(self, engine: Engine, records: list[Record], proba: bool) -> list[Record]:
         refuse_when_full(self._unbatched_rows, len(records), self.project.config.batching.max_queue)
