@@ -475,21 +475,30 @@ class _ThreadSafe(Engine):
         return True
 
 
-def threads_of(engine: Engine, executor: ThreadPoolExecutor, names: list[str]) -> Batcher:
-    """A batcher recording the thread each batch runs on."""
+def threads_of(
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    names: list[str],
+    sizes: list[int] | None = None,
+    **spec: Any,
+) -> Batcher:
+    """A batcher recording the thread each batch runs on (and its rows)."""
 
     def on_batch(rows: int) -> None:
         names.append(threading.current_thread().name)
+        if sizes is not None:
+            sizes.append(rows)
 
-    return Batcher(engine, BatchingSpec(), executor, on_batch=on_batch)
+    return Batcher(engine, BatchingSpec(**spec), executor, on_batch=on_batch)
 
 
-async def test_a_lone_request_to_a_thread_safe_quick_model_runs_on_the_event_loop(
+async def test_a_thread_safe_quick_model_answers_on_the_event_loop(
     engine: Engine, executor: ThreadPoolExecutor, model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(batcher_module, "INLINE_CALL_SECONDS", 10.0)  # the echo model is quick
     names: list[str] = []
-    batcher = threads_of(_ThreadSafe(engine.project, engine.handle), executor, names)
+    sizes: list[int] = []
+    batcher = threads_of(_ThreadSafe(engine.project, engine.handle), executor, names, sizes)
     loop_thread = threading.current_thread().name
     with anyio.fail_after(5):
         assert await batcher.submit(rows(0), proba=True) == [answer(0)]
@@ -498,11 +507,28 @@ async def test_a_lone_request_to_a_thread_safe_quick_model_runs_on_the_event_loo
             assert await batcher.submit(rows(x), proba=True) == [answer(x)]
         together = await asyncio.gather(*(batcher.submit(rows(x), proba=True) for x in (4, 5)))
     assert together == [[answer(4)], [answer(5)]]
-    # The first call is timed on the model thread; the quick lone ones then stay on the
-    # loop; requests that arrive together go to the model thread as one batch.
+    # The first call is timed on the model thread; once its time per row is known, the
+    # calls stay on the loop, and requests that arrive in one turn of it are one batch.
     assert names[0].startswith("test-model")
-    assert names[1:3] == [loop_thread, loop_thread]
-    assert len(names) == 4 and names[3].startswith("test-model")
+    assert names[1:] == [loop_thread] * 3
+    assert sizes == [1, 1, 1, 2]
+
+
+async def test_a_queue_longer_than_a_batch_is_answered_on_the_loop_batch_by_batch(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batcher_module, "INLINE_CALL_SECONDS", 10.0)
+    names: list[str] = []
+    sizes: list[int] = []
+    safe = _ThreadSafe(engine.project, engine.handle)
+    batcher = threads_of(safe, executor, names, sizes, max_batch_size=4)
+    with anyio.fail_after(5):
+        assert await batcher.submit(rows(0), proba=True) == [answer(0)]
+        await wait_until(lambda: not batcher._working)
+        answers = await asyncio.gather(*(batcher.submit(rows(x), proba=True) for x in range(10)))
+    assert answers == [[answer(x)] for x in range(10)]
+    assert sizes[1:] == [4, 4, 2]
+    assert names[1:] == [threading.current_thread().name] * 3
 
 
 async def test_a_model_not_declared_thread_safe_always_runs_on_the_model_thread(
