@@ -10,7 +10,7 @@ an id it never saw (forgotten, or predicted by another worker) is counted as unm
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,7 +66,7 @@ class FeedbackTracker:
     """Remembers recent predictions by id and grades the labels that arrive for them."""
 
     def __init__(self, registry: CollectorRegistry, prefix: str, model: str, window: int) -> None:
-        self._predicted: dict[str, Any] = {}  # oldest first: dicts keep insertion order
+        self._predicted: OrderedDict[str, Any] = OrderedDict()  # oldest first
         self._scores: deque[float] = deque(maxlen=window)
         self._lock = threading.Lock()
         self.kind: str | None = None
@@ -99,10 +99,11 @@ class FeedbackTracker:
         with self._lock:
             for ident, output in zip(ids, outputs, strict=False):
                 key = str(ident)
-                predicted.pop(key, None)  # a repeated id becomes the newest
+                if key in predicted:  # a repeated id becomes the newest
+                    del predicted[key]
                 predicted[key] = _first_output(output, skip)
             while len(predicted) > REMEMBERED:
-                del predicted[next(iter(predicted))]
+                predicted.popitem(last=False)  # O(1); a dict's first key is not
 
     def labelled(self, items: Sequence[Record]) -> int:
         """Grade the remembered predictions; how many items matched one."""
