@@ -531,23 +531,23 @@ async def test_a_queue_longer_than_a_batch_is_answered_on_the_loop_batch_by_batc
     assert names[1:] == [threading.current_thread().name] * 3
 
 
-async def test_a_model_not_declared_thread_safe_always_runs_on_the_model_thread(
-    engine: Engine, executor: ThreadPoolExecutor, model: Any
+@pytest.mark.parametrize(
+    ("thread_safe", "quick_seconds"),
+    [(False, 10.0), (True, 0.0)],
+    ids=["not-thread-safe", "thread-safe-but-slow"],
+)
+async def test_other_models_always_run_on_the_model_thread(
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    model: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    thread_safe: bool,
+    quick_seconds: float,
 ) -> None:
+    monkeypatch.setattr(batcher_module, "INLINE_CALL_SECONDS", quick_seconds)
     names: list[str] = []
-    batcher = threads_of(engine, executor, names)
-    with anyio.fail_after(5):
-        for x in range(3):
-            assert await batcher.submit(rows(x), proba=True) == [answer(x)]
-    assert len(names) == 3 and all(name.startswith("test-model") for name in names)
-
-
-async def test_a_slow_thread_safe_model_stays_on_the_model_thread(
-    engine: Engine, executor: ThreadPoolExecutor, model: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(batcher_module, "INLINE_CALL_SECONDS", 0.0)  # every call is slow
-    names: list[str] = []
-    batcher = threads_of(_ThreadSafe(engine.project, engine.handle), executor, names)
+    chosen = _ThreadSafe(engine.project, engine.handle) if thread_safe else engine
+    batcher = threads_of(chosen, executor, names)
     with anyio.fail_after(5):
         for x in range(3):
             assert await batcher.submit(rows(x), proba=True) == [answer(x)]
