@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -552,3 +552,53 @@ async def test_other_models_always_run_on_the_model_thread(
         for x in range(3):
             assert await batcher.submit(rows(x), proba=True) == [answer(x)]
     assert len(names) == 3 and all(name.startswith("test-model") for name in names)
+
+
+async def test_a_request_too_large_for_the_loop_runs_on_the_model_thread(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    names: list[str] = []
+    batcher = threads_of(_ThreadSafe(engine.project, engine.handle), executor, names)
+    batcher._row_seconds = 1e-5  # as measured on earlier calls: 10 µs a row
+    with anyio.fail_after(5):
+        # 500 rows (more than max_batch_size, taken whole) would hold the loop for 5 ms
+        result = await batcher.submit(rows(*range(500)), proba=False)
+        assert result == [answer(x, proba=False) for x in range(500)]
+        assert names[-1].startswith("test-model")
+        await wait_until(lambda: not batcher._working)
+        batcher._row_seconds = 1e-5  # as before: the echo model's own time varies
+        assert await batcher.submit(rows(*range(50)), proba=False) == [
+            answer(x, proba=False) for x in range(50)
+        ]
+    assert names[-1] == threading.current_thread().name  # 50 rows: well under 1 ms
+
+
+class _AnswersWrongOnce(_ThreadSafe):
+    """Answers one group too many on its first merged call: a nervosum bug's shape."""
+
+    broken = True
+
+    def predict_groups(
+        self, groups: Sequence[list[Record]], *, proba: bool = True
+    ) -> list[list[Record] | NervosumError]:
+        answers = super().predict_groups(groups, proba=proba)
+        if self.broken:
+            self.broken = False
+            return [*answers, []]
+        return answers
+
+
+async def test_a_failure_while_answering_on_the_loop_leaves_the_batcher_working(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batcher_module, "INLINE_CALL_SECONDS", 10.0)
+    names: list[str] = []
+    faulty = _AnswersWrongOnce(engine.project, engine.handle)
+    batcher = threads_of(faulty, executor, names)
+    batcher._row_seconds = 1e-6  # known quick: the first batch runs on the loop
+    with anyio.fail_after(5):
+        # The surplus answer fails the hand-out after this request got its own
+        assert await batcher.submit(rows(1), proba=True) == [answer(1)]
+        assert not faulty.broken
+        assert await batcher.submit(rows(2), proba=True) == [answer(2)]  # not wedged
+    assert names == [threading.current_thread().name] * 2

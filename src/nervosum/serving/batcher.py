@@ -116,12 +116,13 @@ def _without(records: list[Record]) -> list[Record]:
 
 
 class Batcher:
-    """Queues requests and feeds them to the model thread in merged calls.
+    """Queues requests and feeds them to the model in merged calls.
 
     The model thread takes the batches itself: when a call returns it picks up whatever
     queued meanwhile and calls again, without a round trip through the event loop (which,
     busy with HTTP under load, left the model idle for ~6% of the time between calls).
-    The event loop only queues requests and hands out the answers.
+    The event loop queues requests, hands out the answers, and runs the quick batches of
+    a thread-safe model itself (see the module).
     """
 
     def __init__(
@@ -205,24 +206,31 @@ class Batcher:
         if batch is None:
             self.executor.submit(self._work, loop)
             return
-        if batch:  # else its clients have given up meanwhile
-            self._last_batch_requests = len(batch)
-            answers = self._predict(batch)
-            if isinstance(answers, Exception):
-                _fail(batch, answers)
-            else:
-                _answer(batch, answers)
-        with self._lock:  # only rows past one batch can be left: nothing ran meanwhile
-            if self._queue:
-                loop.call_soon(self._start, loop)  # after the loop has served its sockets
-            else:
-                self._working = False
+        try:
+            if batch:  # else its clients have given up meanwhile
+                self._last_batch_requests = len(batch)
+                answers = self._predict(batch)
+                if isinstance(answers, Exception):
+                    _fail(batch, answers)
+                else:
+                    _answer(batch, answers)
+        except Exception as exc:  # a nervosum bug: the batch fails, the batcher goes on
+            _fail(batch, exc)
+        finally:
+            with self._lock:  # only rows past one batch can be left: nothing ran meanwhile
+                if self._queue:
+                    loop.call_soon(self._start, loop)  # after the loop has served its sockets
+                else:
+                    self._working = False
 
     def _quick(self) -> bool:
         """Whether the next batch may run on the event loop: the model may be called from
         any thread, and the last call's time per row says it takes under
         INLINE_CALL_SECONDS. Called with the lock held."""
-        rows = min(self._queued_rows, self.max_rows)
+        if not self._queue:
+            return self._inline and self._row_seconds < INLINE_CALL_SECONDS
+        # What _take takes: up to max_rows, and the first request whole however large.
+        rows = max(len(self._queue[0].records), min(self._queued_rows, self.max_rows))
         return self._inline and rows * self._row_seconds < INLINE_CALL_SECONDS
 
     def _work(self, loop: asyncio.AbstractEventLoop) -> None:
