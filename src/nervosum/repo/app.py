@@ -19,10 +19,10 @@ from nervosum.repo import routes
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet
 from nervosum.repo.schedule import refresh_on_change, refresh_on_schedule
-from nervosum.serving.app import http_errors, install_front_door
+from nervosum.serving.app import http_errors
 from nervosum.serving.auth import load_gate
 from nervosum.serving.exchange import PREDICTION_ROUTES
-from nervosum.serving.front import Attribution
+from nervosum.serving.front import Attribution, FrontedApp, install_front_door
 from nervosum.serving.state import ServingState
 
 NATIVE_PREDICT = "/models/{name}/predict"
@@ -105,7 +105,7 @@ def create_repo_app(
             await fleet.close()
 
     base = fleet.base_url
-    app = Starlette(
+    app = FrontedApp(
         debug=False,
         routes=_routes(base),
         exception_handlers={

@@ -20,12 +20,11 @@ from nervosum.config import Project
 from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
-from nervosum.observe.metrics import HttpMetrics
 from nervosum.serving import protocols, routes, template_routes
-from nervosum.serving.auth import Gate, load_gate
+from nervosum.serving.auth import load_gate
 from nervosum.serving.docs import ASSETS, docs_assets
 from nervosum.serving.exchange import PREDICTION_ROUTES
-from nervosum.serving.front import Attribution, FrontDoor
+from nervosum.serving.front import FrontedApp, install_front_door
 from nervosum.serving.responses import error_response
 from nervosum.serving.state import ServingState
 
@@ -104,7 +103,7 @@ def create_app(
         finally:
             await state.shutdown()
 
-    app = Starlette(
+    app = FrontedApp(
         debug=False,
         routes=[
             *_ROUTES,
@@ -131,23 +130,3 @@ def create_app(
         prediction_routes=PREDICTION_ROUTES | template_routes.PREDICTION_PATHS,
     )
     return app
-
-
-def install_front_door(
-    app: Starlette,
-    *,
-    gate: Gate,
-    metrics: HttpMetrics,
-    target: Attribution,
-    prediction_routes: frozenset[str],
-) -> None:
-    """Put the :class:`~nervosum.serving.front.FrontDoor` in front of ``app``'s own
-    middleware stack (error and exception middleware, router), outermost."""
-    app.middleware_stack = FrontDoor(
-        app.build_middleware_stack(),
-        routes=app.routes,
-        gate=gate,
-        metrics=metrics,
-        target=target,
-        prediction_routes=prediction_routes,
-    )

@@ -15,12 +15,13 @@ One ASGI callable in front of Starlette's own stack does, for every HTTP request
   of the model that answered it.
 
 Routes without path parameters (``POST /predict``, the health routes, ``/metrics``...)
-are matched here by their exact path and their handler is called directly: Starlette's
-router, exception and error middleware cost ~40 µs a request, more than a compiled model
-takes to answer it (docs/performance.md). Every handler is
-:func:`~nervosum.serving.guard.guarded`, so none of those layers has work to do for them.
+whose handler is :func:`~nervosum.serving.guard.guarded` are matched here by their exact
+path and the handler is called directly: no exception escapes such a handler, so
+Starlette's router, exception and error middleware, ~40 µs a request (more than a
+compiled model takes to answer it, docs/performance.md), have no work to do for them.
 Anything else (path parameters, a method a route does not take, unknown paths, static
-files) goes through Starlette as before.
+files) goes through Starlette as before. (A route's own ``middleware=`` would be skipped:
+nervosum's routes have none.)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -38,6 +40,7 @@ from nervosum.predlog.events import Exchange
 from nervosum.serving.auth.gate import Gate
 from nervosum.serving.auth.middleware import denial_for, denial_response
 from nervosum.serving.exchange import CURRENT, HEADER, request_id
+from nervosum.serving.guard import is_guarded
 from nervosum.serving.state import ServingState
 
 # Who answered a request: the metrics to count it in, and the model state (if any)
@@ -53,13 +56,49 @@ def route_label(scope: Scope) -> str:
 
 
 def exact_routes(routes: Sequence[BaseRoute]) -> dict[str, list[Route]]:
-    """The routes without path parameters by their path, in the router's order (the first
-    route taking the method answers, as in Starlette)."""
+    """The guarded routes without path parameters by their path, in the router's order
+    (the first route taking the method answers, as in Starlette)."""
     table: dict[str, list[Route]] = {}
     for route in routes:
-        if isinstance(route, Route) and not route.param_convertors:
+        if isinstance(route, Route) and not route.param_convertors and is_guarded(route.endpoint):
             table.setdefault(route.path, []).append(route)
     return table
+
+
+class FrontedApp(Starlette):
+    """A Starlette app with a :class:`FrontDoor` in front of its own middleware stack
+    (error and exception middleware, router). Both are built on the first request, as
+    Starlette's stack always was, so middleware may still be added until then; an app
+    given middleware (an embedder's CORS, say) sends every route through it."""
+
+    front: Callable[[ASGIApp], FrontDoor] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.front is None else self.front(stack)
+
+
+def install_front_door(
+    app: FrontedApp,
+    *,
+    gate: Gate,
+    metrics: HttpMetrics,
+    target: Attribution,
+    prediction_routes: frozenset[str],
+) -> None:
+    """Put a front door with these settings in front of ``app``'s middleware stack."""
+
+    def front(stack: ASGIApp) -> FrontDoor:
+        return FrontDoor(
+            stack,
+            routes=[] if app.user_middleware else app.routes,
+            gate=gate,
+            metrics=metrics,
+            target=target,
+            prediction_routes=prediction_routes,
+        )
+
+    app.front = front
 
 
 class FrontDoor:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
@@ -28,6 +29,15 @@ def state_of(request: Request) -> ServingState:
 
 def native_error(error: NervosumError, expose_details: bool) -> JsonResponse:
     return error_response(error, expose_details=expose_details)
+
+
+# Every guarded handler: the front door calls these directly (serving/front.py).
+_GUARDED: weakref.WeakSet[Handler] = weakref.WeakSet()
+
+
+def is_guarded(endpoint: object) -> bool:
+    """Whether ``endpoint`` is a handler :func:`guarded` made, which no exception escapes."""
+    return endpoint in _GUARDED
 
 
 def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
@@ -59,6 +69,7 @@ def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
             request.scope["nervosum.failure"] = failure
             return render(failure, False)
 
+    _GUARDED.add(wrapper)
     return wrapper
 
 
