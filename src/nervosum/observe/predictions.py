@@ -84,6 +84,7 @@ class PredictionMetrics:
     ) -> None:
         """What is known before the first answer: the classes, the output and its type."""
         self.field = output_field
+        self._classes.clear()  # a new version (serve-repo) may bound the labels otherwise
         if classes:
             self.classes = frozenset(str(c) for c in classes)
         if self.kind is None and self.classes:
