@@ -1,6 +1,6 @@
 """Each prediction request's id and answer, from the moment it arrives to the log.
 
-The metrics middleware opens an :class:`~nervosum.predlog.events.Exchange` for every POST
+The front door (serving/front.py) opens an :class:`~nervosum.predlog.events.Exchange` for every POST
 and makes it the current one (a context variable: the handler runs in the same task);
 ``ServingState.infer`` records the inputs and outputs on it. When the response starts,
 prediction routes get the ``X-Request-ID`` header (the client's own, when it sent a

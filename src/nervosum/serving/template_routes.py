@@ -35,7 +35,7 @@ from nervosum.training.artifact import TrainedModel
 
 PREDICTIONS = "/api/predictions"
 PROBA_PREDICTIONS = "/api/proba_predictions"
-# The routes whose answers are predictions, for the metrics middleware's prediction log.
+# The routes whose answers are predictions, for the front door's prediction log.
 PREDICTION_PATHS = frozenset({PREDICTIONS, PROBA_PREDICTIONS})
 # What a JSON value that is not a list is called in the 422's message.
 _JSON_KINDS: dict[type, str] = {
