@@ -602,3 +602,25 @@ async def test_a_failure_while_answering_on_the_loop_leaves_the_batcher_working(
         assert not faulty.broken
         assert await batcher.submit(rows(2), proba=True) == [answer(2)]  # not wedged
     assert names == [threading.current_thread().name] * 2
+
+
+@pytest.mark.parametrize("alone", [True, False])
+async def test_a_request_alone_in_its_process_is_answered_without_a_loop_turn(
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    model: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    alone: bool,
+) -> None:
+    monkeypatch.setattr(batcher_module, "INLINE_CALL_SECONDS", 10.0)
+    names: list[str] = []
+    batcher = threads_of(_ThreadSafe(engine.project, engine.handle), executor, names)
+    batcher._row_seconds = 1e-6  # known quick
+    turned: list[int] = []
+    with anyio.fail_after(5):
+        asyncio.get_running_loop().call_soon(turned.append, 1)
+        assert await batcher.submit(rows(1), proba=True, alone=alone) == [answer(1)]
+    # Alone, nothing can join its batch: it is answered at once. Otherwise it waits a
+    # turn of the loop for the requests that arrived with it.
+    assert turned == ([] if alone else [1])
+    assert names == [threading.current_thread().name]

@@ -45,6 +45,9 @@ class Exchange:
     request_id: str
     route: str
     started: float = field(default_factory=time.perf_counter)
+    # No other request was in progress in the process when it arrived (the batcher then
+    # answers a quick one at once: nothing can join its batch).
+    alone: bool = False
     inputs: list[Record] | None = None
     outputs: list[Record] | None = None
 

@@ -162,8 +162,14 @@ class Batcher:
     def queued_rows(self) -> int:
         return self._queued_rows
 
-    async def submit(self, records: list[Record], *, proba: bool) -> list[Record]:
-        """The outputs for ``records``, computed in a batch with whatever else is queued."""
+    async def submit(
+        self, records: list[Record], *, proba: bool, alone: bool = False
+    ) -> list[Record]:
+        """The outputs for ``records``, computed in a batch with whatever else is queued.
+
+        ``alone``: no other request is in progress in this process, so none can join the
+        batch: a quick batch is answered now instead of a loop turn later (at c=1 that
+        turn and the task's suspension were ~15% of a request)."""
         if not records:
             return []
         if self._closing:
@@ -177,7 +183,9 @@ class Batcher:
             start = not self._working
             self._working = True
             self._lock.notify()
-        if start:  # after this loop turn, so requests arriving together start together
+        if start and alone:
+            self._start(loop)
+        elif start:  # after this loop turn, so requests arriving together start together
             loop.call_soon(self._start, loop)
         if self._deadlines is not None:
             self._deadlines.watch(pending)

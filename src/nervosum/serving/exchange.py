@@ -27,6 +27,8 @@ PREDICTION_ROUTES = frozenset(
     }
 )
 HEADER = b"x-request-id"
+# Scope key: true when the request's task is the only one its process runs (limits.py).
+ALONE = "nervosum.alone"
 _MAX_ID = 128
 
 CURRENT: ContextVar[Exchange | None] = ContextVar("nervosum_exchange", default=None)

@@ -39,7 +39,7 @@ from nervosum.observe.metrics import HttpMetrics
 from nervosum.predlog.events import Exchange
 from nervosum.serving.auth.gate import Gate
 from nervosum.serving.auth.middleware import denial_for, denial_response
-from nervosum.serving.exchange import CURRENT, HEADER, request_id
+from nervosum.serving.exchange import ALONE, CURRENT, HEADER, request_id
 from nervosum.serving.guard import is_guarded
 from nervosum.serving.state import ServingState
 
@@ -131,7 +131,11 @@ class FrontDoor:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        exchange = Exchange(request_id(scope), "") if scope["method"] == "POST" else None
+        exchange = (
+            Exchange(request_id(scope), "", alone=scope.get(ALONE, False))
+            if scope["method"] == "POST"
+            else None
+        )
         token = CURRENT.set(exchange)
         self.metrics.in_flight.inc()
         status = 500

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import httptools
 from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
@@ -47,6 +47,7 @@ from nervosum.errors import (
 )
 from nervosum.jsonio import dumps
 from nervosum.serving.auth.policy import is_probe
+from nervosum.serving.exchange import ALONE
 from nervosum.serving.responses import error_response
 
 log = logging.getLogger("nervosum.serving")
@@ -226,8 +227,10 @@ class LimitedProtocol(HttpToolsProtocol):
         async def capped(
             scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
         ) -> None:
+            tasks = len(self.tasks)  # every request task of this process, this one included
+            cast("dict[str, Any]", scope)[ALONE] = tasks == 1  # an ASGI extension key
             # Probes pass: a flood of idle sockets must not get the pod restarted.
-            under = len(self.connections) <= cap and len(self.tasks) <= cap
+            under = len(self.connections) <= cap and tasks <= cap
             if under or is_probe(str(scope.get("method")), str(scope.get("path"))):
                 await app(scope, receive, send)
                 return

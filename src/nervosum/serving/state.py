@@ -199,7 +199,8 @@ class ServingState:
             exchange.inputs = records
         try:
             if self.batcher is not None:  # it bounds every request's wait itself
-                outputs = await self.batcher.submit(records, proba=proba)
+                alone = exchange is not None and exchange.alone
+                outputs = await self.batcher.submit(records, proba=proba, alone=alone)
             else:
                 # asyncio.timeout, not wait_for: no extra task per request.
                 async with asyncio.timeout(self.settings.timeout):
