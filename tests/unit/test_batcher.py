@@ -408,7 +408,7 @@ async def test_after_drain_submit_is_refused_until_reopen(
         with pytest.raises(OverloadedError, match="shutting down"):
             await batcher.submit(rows(2), proba=False)
         assert sizes == [1]
-        batcher.reopen()
+        batcher.reopen(executor)
         assert await batcher.submit(rows(3), proba=True) == [answer(3)]
         await batcher.drain()
     assert sizes == [1, 1]
@@ -624,3 +624,22 @@ async def test_a_request_alone_in_its_process_is_answered_without_a_loop_turn(
     # turn of the loop for the requests that arrived with it.
     assert turned == ([] if alone else [1])
     assert names == [threading.current_thread().name]
+
+
+async def test_a_given_up_request_at_the_head_does_not_hide_a_large_one_behind_it(
+    engine: Engine, executor: ThreadPoolExecutor, model: Any
+) -> None:
+    names: list[str] = []
+    batcher = threads_of(_ThreadSafe(engine.project, engine.handle), executor, names)
+    batcher._working = True  # the model is busy: both requests queue
+    gave_up = asyncio.create_task(batcher.submit(rows(1), proba=True))
+    large = asyncio.create_task(batcher.submit(rows(*range(500)), proba=False))
+    await asyncio.sleep(0)
+    gave_up.cancel()
+    await asyncio.sleep(0)
+    batcher._working = False
+    batcher._row_seconds = 1e-5  # 500 rows: 5 ms, too long for the loop
+    with anyio.fail_after(5):
+        batcher._start(asyncio.get_running_loop())
+        assert await large == [answer(x, proba=False) for x in range(500)]
+    assert len(names) == 1 and names[0].startswith("test-model")

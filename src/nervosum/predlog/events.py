@@ -45,8 +45,8 @@ class Exchange:
     request_id: str
     route: str
     started: float = field(default_factory=time.perf_counter)
-    # No other request was in progress in the process when it arrived (the batcher then
-    # answers a quick one at once: nothing can join its batch).
+    # No other request was in progress in the process when its task started (the batcher
+    # then answers a quick one at once instead of waiting a loop turn for company).
     alone: bool = False
     inputs: list[Record] | None = None
     outputs: list[Record] | None = None

@@ -137,7 +137,7 @@ class ServingState:
                 on_write=self.metrics.predlog.written,
             )
         if self.batcher is not None:
-            self.batcher.reopen()
+            self.batcher.reopen(self.executor)
         if self._engine is None:
             self.executor.submit(self._load)
 
