@@ -4,9 +4,9 @@ it fronts stays an ordinary Starlette app."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -41,6 +41,36 @@ def test_only_guarded_routes_without_path_parameters_are_called_directly() -> No
     assert [sorted(route.methods or ()) for route in table["/a"]] == [["POST"], ["GET", "HEAD"]]
 
 
+@dataclass
+class _Unhashable:
+    """An embedder's ASGI app as a route's endpoint: a dataclass, so not hashable."""
+
+    text: str
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse(self.text)(scope, receive, send)
+
+
+def test_an_endpoint_that_cannot_be_hashed_goes_through_starlette() -> None:
+    assert exact_routes([Route("/x", _Unhashable("x"))]) == {}
+
+
+def test_an_app_with_a_body_limit_sends_every_route_through_starlette(engine: Engine) -> None:
+    app = create_app(engine.project, engine=engine)
+    app.max_body_size = 10  # Starlette's own limit: its middleware must see every body
+    with TestClient(app) as client:
+        refused = client.post("/predict", json={"x": 3, "padding": "x" * 100})
+    assert refused.status_code == 413
+
+
+def test_an_app_started_twice_answers_both_times(engine: Engine) -> None:
+    """The second start gets a new model thread (the first one's was shut down)."""
+    app = create_app(engine.project, engine=engine)
+    for _ in range(2):
+        with TestClient(app) as client:
+            assert client.post("/predict", json={"x": 3}).status_code == 200
+
+
 def test_the_prediction_route_and_the_probes_are_called_directly(engine: Engine) -> None:
     app = create_app(engine.project, engine=engine)
     table = exact_routes(app.routes)
@@ -66,7 +96,7 @@ class _Tag:
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
     app = create_app(engine.project, engine=engine)
-    app.user_middleware.insert(0, Middleware(_Tag))  # as add_middleware does
+    app.add_middleware(_Tag)  # after create_app, as an embedder would
     with TestClient(app) as served:
         yield served
 

@@ -69,7 +69,9 @@ class FrontedApp(Starlette):
     """A Starlette app with a :class:`FrontDoor` in front of its own middleware stack
     (error and exception middleware, router). Both are built on the first request, as
     Starlette's stack always was, so middleware may still be added until then; an app
-    given middleware (an embedder's CORS, say) sends every route through it."""
+    given middleware (an embedder's own) sends every route through it. The front door
+    still comes first: with authentication on, a request the gate refuses (a browser's
+    credential-less CORS pre-flight among them) never reaches that middleware."""
 
     front: Callable[[ASGIApp], FrontDoor] | None = None
 
@@ -89,9 +91,11 @@ def install_front_door(
     """Put a front door with these settings in front of ``app``'s middleware stack."""
 
     def front(stack: ASGIApp) -> FrontDoor:
+        # Middleware of the app's own, or Starlette's body limit, must see every request.
+        direct = not app.user_middleware and app.max_body_size is None
         return FrontDoor(
             stack,
-            routes=[] if app.user_middleware else app.routes,
+            routes=app.routes if direct else [],
             gate=gate,
             metrics=metrics,
             target=target,

@@ -37,7 +37,10 @@ _GUARDED: weakref.WeakSet[Handler] = weakref.WeakSet()
 
 def is_guarded(endpoint: object) -> bool:
     """Whether ``endpoint`` is a handler :func:`guarded` made, which no exception escapes."""
-    return endpoint in _GUARDED
+    try:
+        return endpoint in _GUARDED
+    except TypeError:  # an endpoint that cannot be hashed (an embedder's ASGI dataclass)
+        return False
 
 
 def guarded(handler: Handler, render: Renderer = native_error) -> Handler:
