@@ -84,9 +84,12 @@ class PredictionMetrics:
     ) -> None:
         """What is known before the first answer: the classes, the output and its type."""
         self.field = output_field
-        self._classes.clear()  # a new version (serve-repo) may bound the labels otherwise
-        if classes:
-            self.classes = frozenset(str(c) for c in classes)
+        self.classes = frozenset(str(c) for c in classes) if classes else None
+        # Then forget the counters and labels chosen under a version this one replaces
+        # (serve-repo keeps a model's metrics across versions).
+        self._classes.clear()
+        with self._lock:
+            self._seen.clear()
         if self.kind is None and self.classes:
             self.kind = "classes"
         elif self.kind is None and output_type in _DISCRETE_TYPES:
