@@ -107,7 +107,7 @@ def worker_pids_seen(server: LiveServer, want: int, seconds: float = 10) -> dict
 
     deadline = time.monotonic() + seconds
     for _ in range(50):
-        for response in asyncio.run(round_of(8)):
+        for response in asyncio.run(round_of(32)):
             assert response.status_code == 200, response.text
             body = response.json()
             seen[body["server"]["pid"]] = body["uuid"]
