@@ -238,12 +238,10 @@ class Batcher:
         """Whether the next batch may run on the event loop: the model may be called from
         any thread, and the last call's time per row says it takes under
         INLINE_CALL_SECONDS. Called with the lock held."""
-        while self._queue and self._queue[0].future.done():  # given up: never taken
-            self._count_queued(-len(self._queue.popleft().records))
-        if not self._queue:
-            return self._inline and self._row_seconds < INLINE_CALL_SECONDS
-        # What _take takes: up to max_rows, and the first request whole however large.
-        rows = max(len(self._queue[0].records), min(self._queued_rows, self.max_rows))
+        # What _take takes: up to max_rows, and the first request it keeps (one whose
+        # client has not given up) whole however large.
+        first = next((p for p in self._queue if not p.future.done()), None)
+        rows = max(len(first.records) if first else 1, min(self._queued_rows, self.max_rows))
         return self._inline and rows * self._row_seconds < INLINE_CALL_SECONDS
 
     def _work(self, loop: asyncio.AbstractEventLoop) -> None:
