@@ -61,7 +61,7 @@ class PredictionMetrics:
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self._counter: Counter | None = None
-        self._classes: dict[str, Any] = {}  # each counted value's child counter
+        self._children: dict[str, Any] = {}  # each counted value's child counter
         self._histogram: Histogram | None = None
         self.processing = Histogram(
             f"{prefix}_processing_seconds",
@@ -87,7 +87,7 @@ class PredictionMetrics:
         self.classes = frozenset(str(c) for c in classes) if classes else None
         # Then forget the counters and labels chosen under a version this one replaces
         # (serve-repo keeps a model's metrics across versions).
-        self._classes.clear()
+        self._children.clear()
         with self._lock:
             self._seen.clear()
         if self.kind is None and self.classes:
@@ -132,11 +132,11 @@ class PredictionMetrics:
                 registry=self.registry,
             )
         for value, count in Tally(_label(v) for v in values).items():
-            child = self._classes.get(value)
+            child = self._children.get(value)
             if child is None:
                 child = self._counter.labels(self.model, self._bounded(value))
-                if len(self._classes) < self.spec.max_classes + 1:
-                    self._classes[value] = child
+                if len(self._children) < self.spec.max_classes + 1:
+                    self._children[value] = child
             child.inc(count)
 
     def _bounded(self, value: str) -> str:
