@@ -59,10 +59,9 @@ def build(
     """
     from nervosum.build.progress import Progress
     from nervosum.cli.progress import TerminalProgress
-
-    progress = Progress() if quiet else TerminalProgress()
     from nervosum.config import load_config
 
+    progress = Progress() if quiet else TerminalProgress()
     project = load_config(project_dir, config)
     progress.step(f"validated {project.shown}")
     wanted = ImageWanted(image, builder, base_image, platform)
