@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from nervosum.errors import ConfigError, ConfigIssue
 from nervosum.observe.feedback import FeedbackTracker
 from nervosum.observe.predictions import PredictionMetrics
 
+# How often the live gauges are written from their counts (and before every scrape).
+SAMPLE_SECONDS = 0.25
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -212,6 +215,12 @@ class HttpMetrics:
         # Label lookups cost more than the increments; children are cached per label set.
         self._requests: dict[tuple[str, str, int], Any] = {}
         self._latency: dict[tuple[str, str], Any] = {}
+        # The live gauges' counts: kept as plain numbers on the request path (a gauge
+        # write costs ~0.8 µs in multiprocess mode, and a request made four) and written
+        # by :meth:`sample`.
+        self.requests_in_flight = 0
+        self.queued_rows: Callable[[], int] = lambda: 0
+        self._sampled = (0, 0)
 
     def loaded(
         self,
@@ -254,8 +263,18 @@ class HttpMetrics:
     def error(self, route: str, kind: str) -> None:
         self.errors.labels(self.model, route, kind).inc()
 
+    def sample(self) -> None:
+        """Write the in-flight and queue gauges from their counts, if they changed."""
+        now = (self.requests_in_flight, self.queued_rows())
+        if now != self._sampled:
+            self.in_flight.set(now[0])
+            self.queue_rows.set(now[1])
+            self._sampled = now
+
     def exposition(self) -> bytes:
-        """The text format: this app's registry, or every worker's values summed."""
+        """The text format: this app's registry, or every worker's values summed (this
+        worker's live gauges as of now, the others' as of their last sample)."""
+        self.sample()
         directory = os.environ.get(MULTIPROCESS_DIR)
         if not directory:
             return generate_latest(self.registry)
@@ -264,3 +283,14 @@ class HttpMetrics:
         merged = CollectorRegistry()
         multiprocess.MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
         return generate_latest(merged)
+
+
+async def keep_sampled(metrics: Callable[[], Iterable[HttpMetrics]]) -> None:
+    """Write the live gauges every :data:`SAMPLE_SECONDS` until cancelled (the app's
+    lifespan runs it), so a scrape served by another worker sees this one's."""
+    import asyncio
+
+    while True:
+        for each in metrics():
+            each.sample()
+        await asyncio.sleep(SAMPLE_SECONDS)

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from nervosum.config.spec import AuthSpec, ServerSpec
-from nervosum.observe.metrics import HttpMetrics
+from nervosum.observe.metrics import HttpMetrics, keep_sampled
 from nervosum.repo import routes
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet
@@ -94,6 +94,7 @@ def create_repo_app(
             loops.append(refresh_on_schedule(fleet, schedule))
         if watch_interval is not None:
             loops.append(refresh_on_change(fleet, watch_interval))
+        loops.append(keep_sampled(fleet.all_metrics))
         tasks = [asyncio.get_running_loop().create_task(loop) for loop in loops]
         try:
             yield

@@ -107,9 +107,12 @@ class ModelFleet:
     def describe(self) -> list[dict[str, Any]]:
         return [slot.describe() for slot in self.ordered()]
 
+    def all_metrics(self) -> list[HttpMetrics]:
+        """The fleet's own metrics and each model's."""
+        return [self.metrics] + [s.metrics for s in self.ordered() if s.metrics is not None]
+
     def registries(self) -> list[Any]:
-        own = [self.metrics.registry]
-        return own + [s.metrics.registry for s in self.ordered() if s.metrics is not None]
+        return [metrics.registry for metrics in self.all_metrics()]
 
     # -- refresh -------------------------------------------------------------------------
 

@@ -208,7 +208,10 @@ async def ready(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     from nervosum.observe.metrics import CONTENT_TYPE
 
-    page = merged_exposition(fleet_of(request).registries())
+    fleet = fleet_of(request)
+    for metrics in fleet.all_metrics():
+        metrics.sample()
+    page = merged_exposition(fleet.registries())
     return Response(page, media_type=CONTENT_TYPE)
 
 

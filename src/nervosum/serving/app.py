@@ -7,6 +7,8 @@ checks; Starlette's routing costs a fraction of it (see docs/architecture.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -20,6 +22,7 @@ from nervosum.config import Project
 from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
+from nervosum.observe.metrics import keep_sampled
 from nervosum.serving import protocols, routes, template_routes
 from nervosum.serving.auth import load_gate
 from nervosum.serving.docs import ASSETS, docs_assets
@@ -98,9 +101,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.start()
+        sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [state.metrics]))
         try:
             yield
         finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
             await state.shutdown()
 
     app = FrontedApp(

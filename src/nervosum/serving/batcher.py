@@ -133,7 +133,6 @@ class Batcher:
         *,
         timeout: float | None = None,
         on_batch: Callable[[int], None] | None = None,
-        on_queue: Callable[[int], None] | None = None,
         on_answers: Callable[[list[list[Record] | NervosumError], float], None] | None = None,
     ) -> None:
         self.engine = engine
@@ -142,9 +141,8 @@ class Batcher:
         self.max_wait = spec.max_wait_ms / 1000
         self.max_queue = spec.max_queue
         # Observers: the rows of a batch as it goes to the model and the model's answers
-        # with the call's duration (on the model thread), the rows queued when it changes.
+        # with the call's duration (on the model thread).
         self.on_batch = on_batch
-        self.on_queue = on_queue
         self.on_answers = on_answers
         self._deadlines = _Deadlines(timeout) if timeout is not None else None
         # Guards the queue and _working between the event loop and the model thread, and
@@ -180,7 +178,7 @@ class Batcher:
         with self._lock:
             refuse_when_full(self._queued_rows, len(records), self.max_queue)
             self._queue.append(pending)
-            self._count_queued(len(records))
+            self._queued_rows += len(records)
             start = not self._working
             self._working = True
             self._lock.notify()
@@ -284,18 +282,12 @@ class Batcher:
                 return
             self._lock.wait(remaining)
 
-    def _count_queued(self, rows: int) -> None:
-        """Called with the lock held."""
-        self._queued_rows += rows
-        if self.on_queue is not None:
-            self.on_queue(self._queued_rows)
-
     def _take(self) -> list[_Pending]:
         batch: list[_Pending] = []
         rows = 0
         while self._queue and (not batch or rows + len(self._queue[0].records) <= self.max_rows):
             pending = self._queue.popleft()
-            self._count_queued(-len(pending.records))
+            self._queued_rows -= len(pending.records)
             if pending.future.done():  # the client gave up (timeout): skip its rows
                 continue
             batch.append(pending)

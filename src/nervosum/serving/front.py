@@ -141,13 +141,13 @@ class FrontDoor:
             else None
         )
         token = CURRENT.set(exchange)
-        self.metrics.in_flight.inc()
+        self.metrics.requests_in_flight += 1
         status = 500
         try:
             status = await self._answer(scope, receive, send, exchange)
         finally:
             CURRENT.reset(token)
-            self.metrics.in_flight.dec()
+            self.metrics.requests_in_flight -= 1
             self._record(scope, status, time.perf_counter() - started, exchange)
 
     async def _answer(

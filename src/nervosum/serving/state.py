@@ -86,10 +86,10 @@ class ServingState:
                 self.executor,
                 timeout=self.settings.timeout,
                 on_batch=self.metrics.batch_rows.observe,
-                on_queue=self.metrics.queue_rows.set,
                 on_answers=self.metrics.predictions.observe,
             )
             self.batcher = batcher
+            self.metrics.queued_rows = lambda: batcher.queued_rows
         self._engine = engine
         if isinstance(engine, RemoteEngine):
             engine.when_lost(self._model_process_lost)
