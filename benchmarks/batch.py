@@ -99,7 +99,7 @@ def onnx_ceiling(project: Path, parquet: Path) -> float:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    from nervosum.compile.threads import onnx_threads
+    from nervosum.model.compile.threads import onnx_threads
 
     model = joblib.load(project / "model.joblib")
     graph = convert_sklearn(

@@ -111,8 +111,8 @@ def through_nervosum(
 
 
 def model_rate(project: Path, config: str, count: int, batch: int) -> float:
-    from nervosum.config import load_config
     from nervosum.engine import Engine
+    from nervosum.project import load_config
 
     engine = Engine.load(load_config(project, config))
     engine.predict_groups([[dict(FLOWER)] for _ in range(batch)], proba=False)

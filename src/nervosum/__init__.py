@@ -11,9 +11,10 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nervosum.config import Project, load_config
+    from nervosum.config import Project
     from nervosum.engine import Engine
     from nervosum.errors import InvalidInputError, NervosumError
+    from nervosum.project import load_config
 
 try:
     __version__ = version("nervosum")
@@ -25,7 +26,7 @@ _LAZY = {
     "InvalidInputError": "nervosum.errors",
     "NervosumError": "nervosum.errors",
     "Project": "nervosum.config",
-    "load_config": "nervosum.config",
+    "load_config": "nervosum.project",
 }
 
 __all__ = ["Engine", "InvalidInputError", "NervosumError", "Project", "__version__", "load_config"]

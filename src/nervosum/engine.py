@@ -37,7 +37,7 @@ class Engine:
     def load(cls, project: Project, *, debug: bool = False, threads: int | None = None) -> Engine:
         """Load the project's model (raises ModelDefinitionError with a readable cause);
         ``threads``: a compiled model's intra-op threads (default: every core, for one
-        process; see ``nervosum.compile.threads``)."""
+        process; see ``nervosum.model.compile.threads``)."""
         return cls(project, ModelHandle.load(project, threads=threads), debug=debug)
 
     @property

@@ -4,7 +4,7 @@ Two project templates: ``default`` (a model class that serves at once) and ``tra
 (the microservice template's roles, trained with ``nervosum train``). A pipeline can be
 added to a new project or to an existing one; pipelines read the project's name and tag
 from nervosum.yaml when they run, so renaming or retagging never leaves them stale.
-``--detect`` writes the nervosum.yaml inferred for an existing folder (config.detect).
+``--detect`` writes the nervosum.yaml inferred for an existing folder (detect/).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from string import Template
 
 import yaml
 
-from nervosum.config import DEFAULT_CONFIG, load_config
-from nervosum.config.detect import Detected, detect_project
+from nervosum.config import DEFAULT_CONFIG
+from nervosum.detect import Detected, detect_project
 from nervosum.errors import RequestError
+from nervosum.project import load_config
 
 _TEMPLATES = files("nervosum") / "templates"
 # template name -> its folder under templates/

@@ -24,8 +24,8 @@ from nervosum.batch.layout import Layout, plan_layout
 from nervosum.batch.progress import JobProgress
 from nervosum.batch.sources import resolve_inputs
 from nervosum.batch.spark import open_session, run_spark_job
-from nervosum.config import load_config
 from nervosum.errors import BatchAbortedError, NervosumError, RequestError
+from nervosum.project import load_config
 from tests.conftest import DOUBLER, EXAMPLES, ProjectFactory
 
 pytestmark = pytest.mark.slow

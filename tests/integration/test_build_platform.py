@@ -24,9 +24,9 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from nervosum import __version__
 from nervosum.build.platforms import Substitution, download_for_platform
 from nervosum.build.progress import Progress
-from nervosum.build.requirements import resolve
 from nervosum.build.wheels import repack, wheel_filename
 from nervosum.errors import BuildError
+from nervosum.requirements import resolve
 from tests.conftest import nervosum
 from tests.unit.test_build_requirements import Recorder
 

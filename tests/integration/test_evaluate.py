@@ -15,10 +15,10 @@ from sklearn import metrics
 from starlette.testclient import TestClient
 
 from nervosum.cli import main
-from nervosum.config import load_config
 from nervosum.engine import Engine
 from nervosum.evaluate.drift import psi
-from nervosum.serving import create_app
+from nervosum.project import load_config
+from nervosum.serving.app import create_app
 from tests.conftest import ProjectFactory, iris_copy
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

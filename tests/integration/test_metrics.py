@@ -16,9 +16,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from nervosum.config import load_config
 from nervosum.engine import Engine
-from nervosum.serving import create_app
+from nervosum.project import load_config
+from nervosum.serving.app import create_app
 from tests.conftest import EXAMPLES, ProjectFactory, live_server, metric_samples
 
 IRIS_ROWS = [

@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from starlette.testclient import TestClient
 
 from nervosum import Engine, load_config
-from nervosum.serving import create_app
+from nervosum.serving.app import create_app
 from tests.conftest import EXAMPLES, IRIS_SETOSA, IRIS_VIRGINICA, PROJECTS, ProjectFactory
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from nervosum.config import load_config
 from nervosum.engine import Engine
+from nervosum.project import load_config
 from nervosum.serving.app import create_app
 from nervosum.serving.model_process import RemoteEngine
 from tests.conftest import PROJECTS, LiveServer, ProjectFactory, live_server, metric_samples

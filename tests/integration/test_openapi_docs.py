@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from nervosum import Engine, load_config
 from nervosum.schema import RecordSchema
-from nervosum.serving import create_app
+from nervosum.serving.app import create_app
 from tests.conftest import EXAMPLES, PROJECTS
 
 

@@ -19,11 +19,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from nervosum.config import load_config
 from nervosum.config.spec import SinkSpec
 from nervosum.engine import Engine
 from nervosum.predlog.sinks import JsonlSink
-from nervosum.serving import create_app
+from nervosum.project import load_config
+from nervosum.serving.app import create_app
 from tests.conftest import (
     IRIS_SETOSA,
     IRIS_VIRGINICA,

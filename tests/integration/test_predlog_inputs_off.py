@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from nervosum.config import load_config
 from nervosum.engine import Engine
+from nervosum.project import load_config
 from nervosum.repo.sources import LocalSource
-from nervosum.serving import create_app
+from nervosum.serving.app import create_app
 from tests.conftest import DOUBLER, DOUBLER_CODE, ProjectFactory
 from tests.integration.test_serve_repo import repo_client, wait_started
 from tests.integration.test_stream import Streams, inputs, worker

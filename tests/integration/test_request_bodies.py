@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from nervosum.config import load_config
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
-from nervosum.serving import create_app
+from nervosum.project import load_config
+from nervosum.serving.app import create_app
 from nervosum.training.artifact import save_artifact
 from nervosum.training.run import train_project
 from tests.conftest import EXAMPLES, IRIS_SETOSA, IRIS_VIRGINICA

@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from nervosum import Engine, load_config
 from nervosum.cli import main
-from nervosum.serving import create_app
+from nervosum.serving.app import create_app
 from tests.conftest import live_server
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "seeds" / "nervosum__proof-of-concepts"

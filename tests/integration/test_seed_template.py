@@ -26,11 +26,11 @@ from sklearn.exceptions import InconsistentVersionWarning
 from starlette.testclient import TestClient
 
 from nervosum.cli import main
-from nervosum.config import load_config
-from nervosum.config.detect.template import LOGGING_KEYS, detect
+from nervosum.detect.template import LOGGING_KEYS, detect
 from nervosum.engine import Engine
 from nervosum.errors import ConfigError
-from nervosum.serving import create_app
+from nervosum.project import load_config
+from nervosum.serving.app import create_app
 from tests.conftest import nervosum
 
 SEED = Path(__file__).parents[1] / "data/seeds/FlorianBorn__machine-learning-microservice-template"
@@ -384,7 +384,7 @@ def test_a_user_in_mongo_db_url_stays_in_the_sinks_url(
 
 def test_the_template_routes_do_not_import_the_trainer() -> None:
     """Serving knows the template's Model by its module name, which lives in the core
-    (config.detect.template), not in the training front end."""
+    (detect.template), not in the training front end."""
     code = (
         "import sys, nervosum.serving.template_routes;"
         "print('nervosum.training.template' in sys.modules)"

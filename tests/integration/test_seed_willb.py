@@ -349,7 +349,7 @@ def test_an_unfitted_last_stage_is_refused_when_the_stages_load(tmp_path: Path) 
     from sklearn.linear_model import LogisticRegression
 
     from nervosum.errors import ModelDefinitionError
-    from nervosum.notebooks.stages import load_stages, write_stages
+    from nervosum.model.stages import load_stages, write_stages
 
     with (tmp_path / "04-model.sav").open("wb") as handle:
         cloudpickle.dump(LogisticRegression(), handle)

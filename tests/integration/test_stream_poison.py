@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from nervosum.config import load_config
 from nervosum.config.spec import MetricsSpec
 from nervosum.config.types import Record
 from nervosum.engine import Engine
+from nervosum.project import load_config
 from nervosum.schema.records import RecordSchema
-from nervosum.stream.endpoints import open_transport, parse_endpoint
+from nervosum.stream.brokers import open_transport
+from nervosum.stream.endpoints import parse_endpoint
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import StreamSettings, StreamWorker
 from tests.conftest import ProjectFactory

@@ -25,11 +25,11 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from nervosum.cli import main
-from nervosum.config import load_config
 from nervosum.engine import Engine
 from nervosum.model.imports import import_user_module
+from nervosum.project import load_config
 from nervosum.scaffold import create_project
-from nervosum.serving import create_app
+from nervosum.serving.app import create_app
 from nervosum.training import TrainedModel
 from tests.conftest import EXAMPLES, IRIS_SETOSA, IRIS_VIRGINICA, live_server, nervosum
 

@@ -58,7 +58,7 @@ def test_a_model_file_named_as_the_path_is_bundled_alone(tmp_path: Path) -> None
     from sklearn.linear_model import LinearRegression
 
     from nervosum.build.ignore import IgnoreRules, bundle_sources
-    from nervosum.config import load_config
+    from nervosum.project import load_config
 
     joblib.dump(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), tmp_path / "m.joblib")
     (tmp_path / "holiday.mov").write_bytes(b"not part of the model")

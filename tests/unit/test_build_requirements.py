@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from nervosum.build.progress import Progress
-from nervosum.build.requirements import read_requirements, redact
 from nervosum.errors import ConfigError, RequestError
 from nervosum.notebooks.requirements import check_requirements
+from nervosum.requirements import read_requirements, redact
 from tests.conftest import Recorder
 
 WILLB = Path(__file__).parents[1] / "data" / "seeds" / "willb__ml-workflows-notebook"

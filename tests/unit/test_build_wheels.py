@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from nervosum.build.requirements import read_requirements, resolve
 from nervosum.build.wheels import repack, wheel_filename
 from nervosum.errors import ConfigError
+from nervosum.requirements import read_requirements, resolve
 
 
 def test_read_requirements_follows_includes_and_skips_comments(tmp_path: Path) -> None:

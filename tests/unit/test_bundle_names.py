@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from nervosum.config import load_config
 from nervosum.errors import BuildError, ConfigError, RequestError
+from nervosum.home import Home
+from nervosum.project import load_config
 from nervosum.registry.archive import export_bundle
-from nervosum.registry.home import Home
 from nervosum.registry.store import Entry, Registry
 from tests.conftest import EXAMPLES, PROJECTS, ROOT
 

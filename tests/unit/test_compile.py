@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nervosum.compile import Compiled, OnnxRunner, compile_model, read_onnx_file
-from nervosum.compile.check import runner_inputs
-from nervosum.compile.reference import DRAWN_ROWS, reference_rows
 from nervosum.config.spec import CompileSpec, SchemaField, ToleranceSpec
 from nervosum.errors import ConfigError, ModelDefinitionError
+from nervosum.model.compile import Compiled, OnnxRunner, compile_model, read_onnx_file
+from nervosum.model.compile.check import runner_inputs
+from nervosum.model.compile.reference import DRAWN_ROWS, reference_rows
 from nervosum.model.files import Feature, ModelFile
 from nervosum.model.runner import Takes
 
@@ -528,7 +528,7 @@ class Fixed:
     ],
 )
 def test_a_class_may_differ_only_on_a_tie(converted: list[list[float]], agrees: bool) -> None:
-    from nervosum.compile.check import compare
+    from nervosum.model.compile.check import compare
 
     original = Fixed([2], [[0.35, 0.3, 0.35] if agrees else [0.34, 0.3, 0.35]])
     fields = [SchemaField(name="x", type="float")]
@@ -584,7 +584,7 @@ def test_bool_classes_stay_bools(tmp_path: Path) -> None:
 
 
 def test_nan_on_one_side_is_a_disagreement() -> None:
-    from nervosum.compile.check import compare
+    from nervosum.model.compile.check import compare
 
     class Values:
         takes: Takes = "frame"

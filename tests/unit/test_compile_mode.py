@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from sklearn.linear_model import LinearRegression
 
 from nervosum.cli import main
-from nervosum.config import load_config
 from nervosum.errors import ConfigError
+from nervosum.project import load_config
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nervosum.compile import onnx_threads, read_onnx_file
 from nervosum.errors import ModelDefinitionError
+from nervosum.model.compile import onnx_threads, read_onnx_file
 from tests.unit.test_compile import iris
 
 
@@ -118,13 +118,13 @@ def test_the_cores_default_to_this_process_cpu_set() -> None:
 def test_a_server_keeps_a_core_per_process_for_its_event_loop(
     processes: int, cores: int, threads: int
 ) -> None:
-    from nervosum.compile import serving_threads
+    from nervosum.model.compile import serving_threads
 
     assert serving_threads(processes, cores) == threads
 
 
 def test_the_environment_sets_the_threads_outright(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nervosum.compile import serving_threads
+    from nervosum.model.compile import serving_threads
 
     monkeypatch.setenv("NERVOSUM_ONNX_THREADS", "3")
     assert onnx_threads(4, 2) == serving_threads(1, 2) == 3

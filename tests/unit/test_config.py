@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from nervosum.config import DEFAULT_CONFIG, MODES, ModelSpec, SchemaField, load_config
+from nervosum.config import DEFAULT_CONFIG, MODES, ModelSpec, SchemaField
 from nervosum.config.yaml_lines import parse_yaml
 from nervosum.errors import ConfigError
+from nervosum.project import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 IRIS = ROOT / "examples" / "iris"

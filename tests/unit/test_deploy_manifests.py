@@ -12,7 +12,6 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from nervosum.config import load_config
 from nervosum.config.spec import DeploySpec
 from nervosum.deploy.manifests import render
 from nervosum.deploy.objects import Object
@@ -20,6 +19,7 @@ from nervosum.deploy.settings import apply_sets
 from nervosum.deploy.values import chart_values, dns_label
 from nervosum.deploy.workload import Workload, repo_workload
 from nervosum.errors import ConfigError, RequestError
+from nervosum.project import load_config
 from tests.conftest import ProjectFactory
 
 K8S_VERSION = "1.37.0"

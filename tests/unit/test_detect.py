@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from nervosum.cli import main
-from nervosum.config import load_config
-from nervosum.config.detect import detect_project, infer
-from nervosum.config.detect.function import detect
+from nervosum.detect import detect_project, infer
+from nervosum.detect.function import detect
 from nervosum.errors import ConfigError
+from nervosum.project import load_config
 
 MODEL = "import joblib\n\n\ndef predict(data):\n    return trained.predict(data)\n\n\n" + (
     "trained = joblib.load('never run: detection reads, it does not import')\n"

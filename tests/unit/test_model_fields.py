@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from nervosum.config import load_config
 from nervosum.engine import Engine
 from nervosum.errors import ModelDefinitionError
+from nervosum.project import load_config
 
 
 def project(tmp_path: Path, schema: str, compile_mode: str) -> Path:

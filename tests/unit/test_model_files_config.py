@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from sklearn.linear_model import LogisticRegression
 
 from nervosum.cli import main
-from nervosum.config import load_config
 from nervosum.model.files import last
 from nervosum.model.files.read import infer_mapping
+from nervosum.project import load_config
 
 ROWS = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.9, 0.1]])
 LABELS = np.array([0, 1, 0, 1])

@@ -124,8 +124,8 @@ def test_a_signature_in_another_order_keeps_the_models_own_column_order(tmp_path
     from mlflow.models import infer_signature
     from sklearn.linear_model import LinearRegression
 
-    from nervosum.config import load_config
     from nervosum.engine import Engine
+    from nervosum.project import load_config
 
     frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 0.0], "b": [0.0, 0.0, 1.0, 2.0]})
     model = LinearRegression().fit(frame, 3 * frame["a"] - 5 * frame["b"])

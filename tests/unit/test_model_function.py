@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from nervosum.cli import main
-from nervosum.config import load_config
 from nervosum.errors import ModelDefinitionError
 from nervosum.model import ModelHandle
+from nervosum.project import load_config
 from tests.conftest import PROJECTS, ProjectFactory
 
 FUNCTION = PROJECTS / "function"

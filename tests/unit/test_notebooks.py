@@ -28,6 +28,13 @@ from nervosum.errors import (
     RequestError,
     UnsupportedMediaTypeError,
 )
+from nervosum.model.stages import (
+    frame_call,
+    load_stages,
+    read_stages,
+    stage_file,
+    write_stages,
+)
 from nervosum.notebooks.build import (
     NotebooksBuild,
     parse_notebook_list,
@@ -37,13 +44,6 @@ from nervosum.notebooks.build import (
 from nervosum.notebooks.execute import NotebookRun, execute
 from nervosum.notebooks.requirements import bundle_requirements, check_requirements
 from nervosum.notebooks.source import check_name, checkout, default_name, is_git_url
-from nervosum.notebooks.stages import (
-    frame_call,
-    load_stages,
-    read_stages,
-    stage_file,
-    write_stages,
-)
 from nervosum.serving.body import json_args_rows
 from tests.conftest import Recorder
 

@@ -20,9 +20,9 @@ from starlette.testclient import TestClient
 from nervosum import Engine
 from nervosum.build.progress import Progress
 from nervosum.config import Project
+from nervosum.model.stages import write_stages
 from nervosum.notebooks.project import finish_project
-from nervosum.notebooks.stages import write_stages
-from nervosum.serving import create_app
+from nervosum.serving.app import create_app
 
 TEXTS = ["tasty snack", "crunchy coffee", "sister cottage", "elinor estate"] * 5
 LABELS = ["spam", "spam", "legitimate", "legitimate"] * 5

@@ -21,7 +21,7 @@ from nervosum.errors import RequestError
 from nervosum.model import PROBABILITIES
 from nervosum.predlog.events import Exchange, Origin, feedback_records, prediction_records
 from nervosum.predlog.mongodb import MongoSink, client_options, document
-from nervosum.predlog.sinks import open_sinks
+from nervosum.predlog.opener import open_sinks
 from nervosum.predlog.writer import PredictionLog
 from nervosum.schema import Record
 from tests.unit.test_predlog_writer import counter

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nervosum.errors import RegistryError, RequestError
-from nervosum.registry.home import Home
+from nervosum.home import Home
 from nervosum.registry.select import Filter, apply_filters, resolve_reference, select_newest
 from nervosum.registry.store import Entry, Registry
 

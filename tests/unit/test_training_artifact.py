@@ -10,9 +10,9 @@ from typing import BinaryIO
 import joblib
 import pytest
 
-from nervosum.config import load_config
 from nervosum.engine import Engine
 from nervosum.errors import ModelDefinitionError
+from nervosum.project import load_config
 from nervosum.training import TrainedModel, train_project
 from nervosum.training.artifact import library_versions, save_artifact
 from tests.unit.test_training_run import regression_project, write_project

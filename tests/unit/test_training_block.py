@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nervosum.config import load_config
 from nervosum.errors import RequestError
+from nervosum.project import load_config
 from nervosum.training import load_features
 from nervosum.training.configblock import (
     artifact_path,

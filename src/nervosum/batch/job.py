@@ -28,11 +28,11 @@ from nervosum.batch.sinks import merge, write_bytes, write_outputs
 from nervosum.batch.sources import Chunk, InputFile, ReadAhead, read_chunks
 from nervosum.batch.tally import merge as merge_tallies
 from nervosum.batch.tally import tally
-from nervosum.compile.threads import onnx_threads
 from nervosum.config import Project
 from nervosum.engine import Engine
 from nervosum.errors import BatchAbortedError, NervosumError
 from nervosum.jsonio import dumps
+from nervosum.model.compile.threads import onnx_threads
 
 
 @dataclass(frozen=True)

@@ -51,10 +51,11 @@ from nervosum.batch.layout import Layout
 from nervosum.batch.progress import JobProgress
 from nervosum.batch.resume import claim_work
 from nervosum.batch.sources import Chunk, InputFile, parse_jsonl_line
-from nervosum.config import Project, load_config
+from nervosum.config import Project
 from nervosum.config.load import COMPILE_ENV
 from nervosum.engine import Engine
 from nervosum.errors import BatchAbortedError, NervosumError, RequestError
+from nervosum.project import load_config
 
 # Helper columns added to the input rows; never passed to the model.
 _SPLIT = "__nervosum_split"

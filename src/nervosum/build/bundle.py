@@ -38,17 +38,17 @@ from nervosum import __version__
 from nervosum.build.ignore import IgnoreRules, bundle_sources
 from nervosum.build.model_needs import model_requirements, model_requirements_file
 from nervosum.build.progress import Progress
-from nervosum.build.requirements import (
+from nervosum.build.wheelhouse import Wheelhouse, fill_wheelhouse
+from nervosum.config import Project
+from nervosum.detect.template import check_bundle_needs
+from nervosum.errors import BuildError
+from nervosum.home import Home
+from nervosum.registry.store import Entry, Registry
+from nervosum.requirements import (
     RequirementsFile,
     read_requirements,
     resolve,
 )
-from nervosum.build.wheelhouse import Wheelhouse, fill_wheelhouse
-from nervosum.config import Project
-from nervosum.config.detect.template import check_bundle_needs
-from nervosum.errors import BuildError
-from nervosum.registry.home import Home
-from nervosum.registry.store import Entry, Registry
 from nervosum.urls import redact
 
 # Saved-model suffixes (and anything of 1 MiB or more that is not code) go to weights/.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from nervosum.build.builders import build_image, working_builder
 from nervosum.build.progress import Progress
 from nervosum.errors import BuildError
-from nervosum.registry.home import Home
+from nervosum.home import Home
 from nervosum.registry.store import Entry, Registry
 
 

@@ -23,10 +23,10 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from nervosum.build.download import pip_download
 from nervosum.build.platforms import Substitution, download_for_platform, platform_arguments
 from nervosum.build.progress import Progress
-from nervosum.build.requirements import Resolution
 from nervosum.build.wheels import repack
 from nervosum.errors import BuildError
-from nervosum.registry.home import Home
+from nervosum.home import Home
+from nervosum.requirements import Resolution
 
 
 @dataclass(frozen=True)

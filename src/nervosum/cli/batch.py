@@ -126,7 +126,7 @@ def batch(
     from nervosum.batch.progress import JobProgress
     from nervosum.batch.sources import count_rows, resolve_inputs
     from nervosum.cli.progress import TerminalJobProgress
-    from nervosum.config import load_config
+    from nervosum.project import load_config
 
     project = load_config(project_dir, config)
     inputs = resolve_inputs(input_spec, input_format)

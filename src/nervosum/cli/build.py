@@ -59,7 +59,7 @@ def build(
     """
     from nervosum.build.progress import Progress
     from nervosum.cli.progress import TerminalProgress
-    from nervosum.config import load_config
+    from nervosum.project import load_config
 
     progress = Progress() if quiet else TerminalProgress()
     project = load_config(project_dir, config)
@@ -85,7 +85,7 @@ def register_project(
     print the outcome (shared by ``build`` and ``notebooks build``)."""
     from nervosum.build.bundle import BuildOptions, build_bundle
     from nervosum.build.image import ImageRequest, build_registered_image
-    from nervosum.registry.home import Home
+    from nervosum.home import Home
 
     home = Home.from_env()
     settings = project.config

@@ -22,11 +22,11 @@ def check(project_dir: str, config: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from nervosum.config import load_config
     from nervosum.engine import Engine
     from nervosum.errors import NervosumError
     from nervosum.jsonio import dumps
     from nervosum.model.artifact import compile_summary
+    from nervosum.project import load_config
 
     project = load_config(project_dir, config)
     cfg = project.config

@@ -184,7 +184,7 @@ def _workload(
 ) -> tuple[Workload, str | None]:
     """What to deploy, and the registry's image reference of the bundle it runs."""
     from nervosum.deploy.workload import bundle_workload, repo_workload
-    from nervosum.registry.home import Home
+    from nervosum.home import Home
     from nervosum.registry.select import select_newest
     from nervosum.registry.store import Registry
 

@@ -32,11 +32,11 @@ def feedback(project_dir: str, config: str, labels: Path, id_field: str, label_f
     Example:
       nervosum feedback examples/iris --labels truth.csv --id-field ID --label-field species
     """
-    from nervosum.config import load_config
     from nervosum.errors import RequestError
     from nervosum.evaluate.measure import read_labels
     from nervosum.predlog.events import feedback_records
     from nervosum.predlog.writer import PredictionLog
+    from nervosum.project import load_config
 
     project = load_config(project_dir, config)
     spec = project.config.logging

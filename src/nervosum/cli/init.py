@@ -166,8 +166,9 @@ def _write_inferred(model: Path, force: bool) -> Path:
     it), never over one unless ``force``; then load it as every command will."""
     import yaml
 
-    from nervosum.config import DEFAULT_CONFIG, load_config
+    from nervosum.config import DEFAULT_CONFIG
     from nervosum.model.files.read import infer_mapping
+    from nervosum.project import load_config
 
     folder = model if model.is_dir() else model.parent
     path = folder / DEFAULT_CONFIG

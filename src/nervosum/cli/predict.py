@@ -40,10 +40,10 @@ def predict(project_dir: str, config: str, input_path: str, fmt: str, proba: boo
         | nervosum predict examples/iris
       nervosum predict examples/iris --input rows.csv
     """
-    from nervosum.config import load_config
     from nervosum.engine import Engine
     from nervosum.jsonio import dumps
     from nervosum.oneshot import predict_text, sniff_format
+    from nervosum.project import load_config
 
     project = load_config(project_dir, config)
     if input_path == "-":

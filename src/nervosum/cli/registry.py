@@ -36,7 +36,7 @@ def ls(filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
       nervosum ls -f id=3fa9c1 --format json
     """
     from nervosum.cli.timeago import ago
-    from nervosum.registry.home import Home
+    from nervosum.home import Home
     from nervosum.registry.select import Filter, apply_filters
     from nervosum.registry.store import Registry
 
@@ -67,7 +67,7 @@ def inspect_bundle(reference: str) -> None:
 
     REFERENCE is NAME:TAG, NAME (its newest bundle) or an id prefix.
     """
-    from nervosum.registry.home import Home
+    from nervosum.home import Home
     from nervosum.registry.select import resolve_reference
     from nervosum.registry.store import Registry
 
@@ -82,7 +82,7 @@ def inspect_bundle(reference: str) -> None:
 def rm(references: tuple[str, ...], image: bool) -> None:
     """Remove bundles from the registry (NAME:TAG, NAME or an id prefix)."""
     from nervosum.build.builders import find_builder
-    from nervosum.registry.home import Home
+    from nervosum.home import Home
     from nervosum.registry.select import resolve_reference
     from nervosum.registry.store import Registry
 
@@ -110,8 +110,8 @@ def rm(references: tuple[str, ...], image: bool) -> None:
 @reports_errors
 def export(reference: str, output: str | None) -> None:
     """Write a bundle as a .tar.gz, to copy it to another machine or build its image there."""
+    from nervosum.home import Home
     from nervosum.registry.archive import export_bundle
-    from nervosum.registry.home import Home
     from nervosum.registry.select import resolve_reference
     from nervosum.registry.store import Registry
 

@@ -67,9 +67,9 @@ def run(
     """
     from nervosum.cli.progress import TerminalProgress
     from nervosum.cli.timeago import ago
+    from nervosum.home import Home
     from nervosum.launch.request import RunRequest
     from nervosum.launch.start import start_bundle
-    from nervosum.registry.home import Home
     from nervosum.registry.select import Filter, select_newest
     from nervosum.registry.store import Registry
 

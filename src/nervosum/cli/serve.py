@@ -75,13 +75,13 @@ def serve(
       curl -s localhost:5000/predict -H 'content-type: application/json' \\
            -d '{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}'
     """
-    from nervosum.config import load_config
-    from nervosum.serving import ServeOptions
-    from nervosum.serving import serve as run
+    from nervosum.project import load_config
+    from nervosum.serving.server import ServeOptions
+    from nervosum.serving.start import serve as run
 
     project = load_config(project_dir, config)
     if project.config.logging is not None:  # a sink that cannot work stops us before binding
-        from nervosum.predlog.sinks import open_sinks
+        from nervosum.predlog.opener import open_sinks
 
         open_sinks(project.config.logging.sinks, project.config.logging.n_best)
     options = ServeOptions(

@@ -87,7 +87,7 @@ def stream(
       nervosum stream DIR --source kafka://broker:9092/in --sink kafka://broker:9092/out \\
           --group scorers
     """
-    from nervosum.config import load_config
+    from nervosum.project import load_config
     from nervosum.serving.server import ServeOptions
     from nervosum.stream.serve import serve as run
     from nervosum.stream.serve import stream_settings

@@ -115,8 +115,8 @@ def train(
       nervosum train . && nervosum serve .
       nervosum train . --model-path model_bin/candidate.joblib --test-size 0.3
     """
-    from nervosum.config import load_config
-    from nervosum.config.detect.template import is_checkout
+    from nervosum.detect.template import is_checkout
+    from nervosum.project import load_config
     from nervosum.training.artifact import save_artifact
     from nervosum.training.configblock import (
         artifact_path,

@@ -1,6 +1,7 @@
-"""nervosum.yaml: parsed once into frozen, typed objects. Nothing else reads YAML."""
+"""nervosum.yaml: parsed once into frozen, typed objects. Nothing else reads YAML
+(:mod:`nervosum.project` finds the file, or infers one, for a path)."""
 
-from nervosum.config.load import DEFAULT_CONFIG, Project, load_config
+from nervosum.config.load import DEFAULT_CONFIG, Project
 from nervosum.config.spec import MODES, ModelSpec, NervosumConfig, SchemaField
 
 __all__ = [
@@ -10,5 +11,4 @@ __all__ = [
     "NervosumConfig",
     "Project",
     "SchemaField",
-    "load_config",
 ]

@@ -1,6 +1,7 @@
-"""Turn a project folder's nervosum.yaml into a validated :class:`Project`.
+"""Turn a nervosum.yaml, or the mapping inferred for a folder without one
+(:mod:`nervosum.project`), into a validated :class:`Project`.
 
-This is the only place that reads YAML. Every problem in the file is collected and
+This is the only place that reads nervosum.yaml. Every problem in the file is collected and
 reported at once with its line, its dotted path and, for unknown keys, a "did you
 mean" suggestion, so a user fixes a file in one pass instead of one error per run.
 """
@@ -8,13 +9,12 @@ mean" suggestion, so a user fixes a file in one pass instead of one error per ru
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import types
 import typing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pydantic
 from pydantic import BaseModel
@@ -22,9 +22,6 @@ from pydantic import BaseModel
 from nervosum.config.spec import NO_MODEL, NervosumConfig, duplicate_names
 from nervosum.config.yaml_lines import YamlDocument, parse_yaml
 from nervosum.errors import ConfigError, ConfigIssue
-
-if TYPE_CHECKING:
-    from nervosum.config.detect import Detected
 
 DEFAULT_CONFIG = "nervosum.yaml"
 COMPILE_ENV = "NERVOSUM_COMPILE"
@@ -210,41 +207,7 @@ def _validate(
     return None, issues
 
 
-def _project_of(folder: Path, config: str | Path) -> Path:
-    """``folder``, or its ``app/`` when ``folder`` is a built bundle (``manifest.json``
-    beside ``app/``), so a bundle's folder serves like the project it holds."""
-    bundled = folder / "app"
-    if (
-        not (folder / config).is_file()
-        and (folder / "manifest.json").is_file()
-        and bundled.is_dir()
-    ):
-        return bundled
-    return folder
-
-
-def _inferred(root: Path) -> Detected | None:
-    """[compat] The nervosum.yaml a seed project's layout implies (issue 19), so a
-    microservice-template checkout or a module with ``def predict(data)`` serves with
-    no file added. None for folders no detector recognises.
-
-    Detectors name a project after its folder; a built bundle's ``app/`` keeps the name
-    it was built with (its manifest's), so the served model is not called "app".
-    """
-    from nervosum.config.detect import infer
-
-    detected = infer(root)
-    if detected is None:
-        return None
-    mapping = detected.config
-    manifest = root.parent / "manifest.json"
-    if root.name == "app" and manifest.is_file():
-        built = json.loads(manifest.read_text(encoding="utf-8")).get("name")
-        mapping["name"] = built or mapping["name"]
-    return detected
-
-
-def _read(path: Path) -> tuple[dict[str, Any], YamlDocument]:
+def read_config_file(path: Path) -> tuple[dict[str, Any], YamlDocument]:
     """The mapping written in ``path`` and its lines; a :class:`ConfigError` when the
     file is not a YAML mapping."""
     shown = str(path)
@@ -261,55 +224,7 @@ def _read(path: Path) -> tuple[dict[str, Any], YamlDocument]:
     return data, doc
 
 
-def _model_file(path: Path) -> tuple[dict[str, Any], str]:
-    """The mapping a model file (or an MLflow ``MLmodel`` file) implies, and what it was
-    inferred from (issue 21)."""
-    from nervosum.model.files.read import infer_mapping
-
-    return infer_mapping(path.resolve()), f"the model file {path.name}"
-
-
-def load_config(project_dir: str | Path = ".", config: str | Path = DEFAULT_CONFIG) -> Project:
-    """Load and validate ``project_dir/config`` (an absolute ``config`` wins, as in the seed).
-
-    Without a nervosum.yaml, a folder laid out as a seed project the detectors recognise
-    is validated from the mapping they infer, exactly as if it had been written. So is a
-    model file named instead of a folder: its folder is the project, the file the artifact.
-    """
-    given = Path(project_dir)
-    if given.is_file() and given.suffix in (".yaml", ".yml") and config == DEFAULT_CONFIG:
-        return load_config(given.parent, given.name)  # the config file named as the path
-    if given.is_file():
-        root, path = given.parent, given.parent / DEFAULT_CONFIG
-        data, basis = _model_file(given)
-        doc = YamlDocument(data, {}, [])
-        project = _project(root, path, data, doc, shown=inferred_label(root, basis), basis=basis)
-        from nervosum.model.files.formats import MLMODEL
-
-        if given.name == MLMODEL:  # the MLflow folder is the project, all of it
-            return project
-        return replace(project, only_file=given.name)
-    root = _project_of(given, config)
-    path = root / config
-    shown = str(path)
-    if not root.is_dir():
-        raise ConfigError(shown, [ConfigIssue("", f"project directory {root} does not exist")])
-    inferred = None
-    if not path.is_file() and Path(config) == Path(DEFAULT_CONFIG):
-        inferred = _inferred(root)
-    if inferred is not None:
-        data, doc = inferred.config, YamlDocument(inferred.config, {}, [])
-        shown = inferred_label(root, inferred.basis)
-    elif path.is_file():
-        data, doc = _read(path)
-    else:
-        hint = "pass -c PATH, or create one with `nervosum init NAME`"
-        raise ConfigError(shown, [ConfigIssue("", "config file not found", None, hint)])
-    basis = inferred.basis if inferred is not None else ""
-    return _project(root, path, data, doc, shown=shown, basis=basis)
-
-
-def _project(
+def validated_project(
     root: Path, path: Path, data: dict[str, Any], doc: YamlDocument, *, shown: str, basis: str
 ) -> Project:
     """The validated :class:`Project`, or one ConfigError listing every problem."""

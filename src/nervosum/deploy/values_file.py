@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nervosum.config.detect.template import LOGGING_KEYS
 from nervosum.config.spec import DeploySpec
 from nervosum.config.yaml_lines import parse_yaml
 from nervosum.deploy.settings import Place, apply_changes
+from nervosum.detect.template import LOGGING_KEYS
 from nervosum.errors import ConfigError, ConfigIssue
 
 # template key (config.yaml spelling, then config/build.yaml's) -> setting

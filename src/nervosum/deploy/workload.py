@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from nervosum.config import DEFAULT_CONFIG, load_config
+from nervosum.config import DEFAULT_CONFIG
 from nervosum.config.spec import DeploySpec, ServerSpec, StreamSpec
 from nervosum.deploy.objects import PRE_STOP
 from nervosum.errors import RequestError
+from nervosum.project import load_config
 from nervosum.registry.store import Entry
 from nervosum.repo.sources import seed_git_url
 from nervosum.urls import holds_secret, redact

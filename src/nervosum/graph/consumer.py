@@ -25,7 +25,8 @@ from nervosum.graph.process import Letter, StepProcessor
 from nervosum.graph.spec import Step
 from nervosum.graph.step import StepCode
 from nervosum.jsonio import dumps
-from nervosum.stream.endpoints import Endpoint, open_transport
+from nervosum.stream.brokers import open_transport
+from nervosum.stream.endpoints import Endpoint
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import persist
 from nervosum.stream.transport import Message, Outgoing, Transport

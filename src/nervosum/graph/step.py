@@ -137,8 +137,8 @@ class StepCode:
             self._load_class(add_module_paths(entries, graph.root), entries, graph.root)
 
     def _load_project(self, folder: Path) -> None:
-        from nervosum.config import load_config
         from nervosum.engine import Engine
+        from nervosum.project import load_config
 
         self._project = Engine.load(load_config(folder))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nervosum.build.progress import Progress, stream_command
 from nervosum.errors import BuildError
-from nervosum.registry.home import Home
+from nervosum.home import Home
 from nervosum.registry.store import Entry
 
 _READY = ".nervosum-ready"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from nervosum.build.progress import Progress
 from nervosum.errors import RequestError
+from nervosum.home import Home
 from nervosum.launch.container import container_command, container_name, find_engine, stop_container
 from nervosum.launch.environment import bundle_python
 from nervosum.launch.process import run_foreground
 from nervosum.launch.request import RunRequest
-from nervosum.registry.home import Home
 from nervosum.registry.store import Entry
 
 # Variables that would let the caller's environment leak into the bundle's.

@@ -19,7 +19,7 @@ from nervosum.model.classes import class_names, is_classifier
 from nervosum.model.fields import compile_fields, served_fields
 from nervosum.model.imports import prepare_path
 from nervosum.model.loaded import LoadedModel
-from nervosum.notebooks.stages import STAGES_FILE, frame_call, load_stages
+from nervosum.model.stages import STAGES_FILE, frame_call, load_stages
 
 log = logging.getLogger("nervosum.model")
 
@@ -81,7 +81,7 @@ def _load_stages(project: Project, spec: ModelSpec, path: Path) -> LoadedModel:
 def load_artifact(project: Project, spec: ModelSpec, *, threads: int | None = None) -> LoadedModel:
     """A model file served as it is: read by its own library, compiled to ONNX when the
     conversion answers like the original (``model.compile``)."""
-    from nervosum.compile import compile_model, onnx_threads
+    from nervosum.model.compile import compile_model, onnx_threads
     from nervosum.model.files.read import read_model_file
 
     assert spec.artifact is not None

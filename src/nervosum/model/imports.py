@@ -164,7 +164,7 @@ def _dependency_modules() -> dict[str, str]:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    from nervosum.build.requirements import resolve
+    from nervosum.requirements import resolve
 
     pinned = set(resolve([Requirement("nervosum")]).pinned) - {"nervosum"}
     return {

@@ -21,6 +21,7 @@ from typing import Any
 from nervosum.build.progress import Progress
 from nervosum.config import Project
 from nervosum.errors import BuildError, RequestError
+from nervosum.model.stages import stage_file, write_stages
 from nervosum.notebooks.project import copy_code, finish_project
 from nervosum.notebooks.requirements import (
     REQUIREMENTS_FILE,
@@ -28,7 +29,6 @@ from nervosum.notebooks.requirements import (
     check_requirements,
 )
 from nervosum.notebooks.source import checkout, is_git_url
-from nervosum.notebooks.stages import stage_file, write_stages
 from nervosum.urls import redact
 
 # [compat] nachlass's variable, and nervosum's own spelling of it.

@@ -22,9 +22,10 @@ import yaml
 
 from nervosum.build.ignore import ALWAYS_IGNORED, IgnoreRules, parse_rules, project_files
 from nervosum.build.progress import Progress
-from nervosum.config import DEFAULT_CONFIG, Project, load_config
+from nervosum.config import DEFAULT_CONFIG, Project
+from nervosum.model.stages import STAGES_FILE
 from nervosum.notebooks.requirements import REQUIREMENTS_FILE
-from nervosum.notebooks.stages import STAGES_FILE
+from nervosum.project import load_config
 
 
 def copy_code(source: Path, target: Path) -> int:

@@ -17,8 +17,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from nervosum.build.progress import Progress
-from nervosum.build.requirements import read_requirements
 from nervosum.errors import ConfigError, RequestError
+from nervosum.requirements import read_requirements
 
 REQUIREMENTS_FILE = "requirements.txt"
 # What loading the stages needs, whatever the repository lists.

@@ -20,7 +20,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from nervosum.config.spec import LoggingSpec
-from nervosum.predlog.sinks import Sink, open_sinks
+from nervosum.predlog.opener import open_sinks
+from nervosum.predlog.sinks import Sink
 from nervosum.schema import Record
 
 log = logging.getLogger("nervosum.predlog")

@@ -19,7 +19,7 @@ from typing import Any
 
 from nervosum.config.spec import BUNDLE_NAME
 from nervosum.errors import RequestError
-from nervosum.registry.home import Home
+from nervosum.home import Home
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (

@@ -21,9 +21,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from nervosum.config import DEFAULT_CONFIG, NervosumConfig, Project, load_config
+from nervosum.config import DEFAULT_CONFIG, NervosumConfig, Project
 from nervosum.errors import ModelDefinitionError
 from nervosum.model.files.formats import MLMODEL, model_file_in
+from nervosum.project import load_config
 
 log = logging.getLogger("nervosum.repo")
 

@@ -11,7 +11,7 @@ import uvicorn
 
 from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.errors import RequestError
-from nervosum.registry.home import Home
+from nervosum.home import Home
 from nervosum.repo.app import create_repo_app
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet

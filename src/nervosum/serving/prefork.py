@@ -26,10 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from nervosum.compile.threads import serving_threads
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
+from nervosum.model.compile.threads import serving_threads
 from nervosum.observe.memory import SUPERVISOR_ENV
 from nervosum.observe.metrics import process_exited, share_across_processes
 from nervosum.serving.server import ServeOptions, run_server

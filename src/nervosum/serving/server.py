@@ -1,4 +1,5 @@
-"""Run the HTTP app on uvicorn: one process, or several forked from one loaded model.
+"""Run the HTTP app on uvicorn in this process (``start.py`` chooses between this, pre-forked
+workers and a model process).
 
 uvicorn (with uvloop and httptools when installed) is the server: its Starlette
 ceiling on this machine kind is ~100x what a model-bound server needs, and it is what
@@ -22,14 +23,13 @@ from typing import Any
 import pydantic
 import uvicorn
 
-from nervosum.compile.threads import serving_threads
 from nervosum.config import Project
 from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, RequestError
 from nervosum.serving.app import create_app
 from nervosum.serving.limits import limited_protocol
-from nervosum.serving.tls import server_context, uvicorn_tls
+from nervosum.serving.tls import uvicorn_tls
 
 log = logging.getLogger("nervosum.serving")
 
@@ -113,28 +113,6 @@ def uvicorn_config(app: Any, settings: ServerSpec, options: ServeOptions) -> uvi
         timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
         **uvicorn_tls(settings),
     )
-
-
-def serve(project: Project, options: ServeOptions) -> int:
-    """Serve until stopped (SIGTERM drains in-flight requests); returns the exit code."""
-    settings = options.settings(project.config.server)
-    server_context(settings)  # a bad certificate is one error before the model loads
-    workers = settings.worker_count
-    if workers > 1:
-        from nervosum.serving.auth import load_gate
-        from nervosum.serving.prefork import serve_prefork
-
-        # A bad keys file or JWKS is one error here, not a traceback in every worker.
-        load_gate(
-            options.auth_settings(project.config.auth),
-            admin_rate_limit=settings.admin_rate_limit,
-        )
-        return serve_prefork(project, settings, options, workers)
-    if settings.model_process:  # the model must be loaded before it can be forked
-        # The model's process has no event loop: it takes every core but the HTTP one.
-        engine = Engine.load(project, debug=options.debug, threads=serving_threads(1))
-        return run_server(project, settings, options, engine=engine)
-    return run_server(project, settings, options)
 
 
 def settle_heap() -> None:

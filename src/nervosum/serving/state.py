@@ -17,11 +17,11 @@ from collections.abc import Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from nervosum.compile.threads import serving_threads
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, NotReadyError, RequestTimeoutError
+from nervosum.model.compile.threads import serving_threads
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.predlog.events import (
     Exchange,

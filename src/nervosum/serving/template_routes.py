@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nervosum.config.detect.template import MODEL_MODULE
+from nervosum.detect.template import MODEL_MODULE
 from nervosum.engine import Engine
 from nervosum.errors import InputValidationError, NotFoundError
 from nervosum.model import PROBABILITIES

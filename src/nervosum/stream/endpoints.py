@@ -1,15 +1,12 @@
 """Stream addresses: ``redis://host:port/db/stream``, ``nats://host:port/subject``,
-``kafka://host:port/topic``; and the transport that serves them."""
+``kafka://host:port/topic`` (``brokers.py`` opens the transport serving one)."""
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from nervosum.errors import RequestError
-from nervosum.stream.transport import Transport
 
 SCHEMES = ("redis", "nats", "kafka")
 DEFAULT_PORTS = {"redis": 6379, "nats": 4222, "kafka": 9092}
@@ -79,25 +76,3 @@ def parse_broker(url: str) -> Endpoint:
             hint="the graph file names the streams",
         )
     return _endpoint(parts, "", int(path) if path else 0)
-
-
-def consumer_name() -> str:
-    """This process's name in the group: unique, so a restarted worker is a new member
-    and what its predecessor held is taken over."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def open_transport(source: Endpoint, group: str, *, idle_ms: int) -> Transport:
-    """The transport for ``source``'s broker; ``idle_ms``: after how long a message a
-    member took but never acknowledged goes to another member."""
-    if source.scheme == "redis":
-        from nervosum.stream.redis import RedisTransport
-
-        return RedisTransport(source, group, consumer_name(), idle_ms=idle_ms)
-    if source.scheme == "nats":
-        from nervosum.stream.nats import NatsTransport
-
-        return NatsTransport(source, group, idle_ms=idle_ms)
-    from nervosum.stream.kafka import KafkaTransport
-
-    return KafkaTransport(source, group, idle_ms=idle_ms)

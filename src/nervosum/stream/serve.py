@@ -17,7 +17,8 @@ from nervosum.predlog.events import Origin
 from nervosum.predlog.writer import PredictionLog
 from nervosum.serving.auth import Gate, load_gate
 from nervosum.serving.tls import server_context
-from nervosum.stream.endpoints import open_transport, parse_endpoint
+from nervosum.stream.brokers import open_transport
+from nervosum.stream.endpoints import parse_endpoint
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import StreamSettings, StreamWorker, serve_stream
 from nervosum.stream.sideport import SidePort

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from nervosum.config.detect.template import (
+from nervosum.detect.template import (
     MODEL_MODULE,
     REQUIREMENTS_SUFFIX,
     TemplateFeatures,

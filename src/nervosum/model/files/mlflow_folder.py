@@ -188,7 +188,7 @@ def _native(
     from nervosum.model.files import lightgbm_file, sklearn_runner, xgboost_file
 
     if flavor == "onnx":
-        from nervosum.compile.onnx_file import read_onnx_file
+        from nervosum.model.compile.onnx_file import read_onnx_file
 
         onnx = read_onnx_file(folder / settings["data"])
         if inputs.features is None:

@@ -1,7 +1,7 @@
 """The public entry point of model files: recognise, read, and infer the nervosum.yaml.
 
 Each format has its module (``pickled`` / ``sklearn_runner``, ``xgboost_file``,
-``lightgbm_file``, ``mlflow_folder``; ONNX files are read by ``nervosum.compile``).
+``lightgbm_file``, ``mlflow_folder``; ONNX files are read by ``nervosum.model.compile``).
 Whatever a library raises while reading becomes one :class:`ModelDefinitionError` line
 naming the file, the format tried and the library's error.
 """
@@ -36,7 +36,7 @@ def _read(
 
         return read_lightgbm(path, probabilities)
     if kind == "onnx":
-        from nervosum.compile.onnx_file import read_onnx_file
+        from nervosum.model.compile.onnx_file import read_onnx_file
 
         return read_onnx_file(path)
     from nervosum.model.files.mlflow_folder import read_mlflow

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nervosum.compile.graph import graph_features, graph_inputs
-from nervosum.compile.session import OnnxRunner
 from nervosum.errors import ModelDefinitionError
+from nervosum.model.compile.graph import graph_features, graph_inputs
+from nervosum.model.compile.session import OnnxRunner
 from nervosum.model.files import ModelFile
 
 

@@ -16,22 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nervosum.compile import cache
-from nervosum.compile.check import compare
-from nervosum.compile.convert import (
+from nervosum.config.spec import CompileSpec, SchemaField
+from nervosum.config.types import Record
+from nervosum.errors import ModelDefinitionError
+from nervosum.model.compile import cache
+from nervosum.model.compile.check import compare
+from nervosum.model.compile.convert import (
     UnsupportedModelError,
     converter_for,
     first_line,
     input_types,
     to_onnx,
 )
-from nervosum.compile.onnx_file import read_onnx_file
-from nervosum.compile.reference import reference_rows, split_rows
-from nervosum.compile.session import OnnxRunner
-from nervosum.compile.threads import onnx_threads, serving_threads
-from nervosum.config.spec import CompileSpec, SchemaField
-from nervosum.config.types import Record
-from nervosum.errors import ModelDefinitionError
+from nervosum.model.compile.onnx_file import read_onnx_file
+from nervosum.model.compile.reference import reference_rows, split_rows
+from nervosum.model.compile.session import OnnxRunner
+from nervosum.model.compile.threads import onnx_threads, serving_threads
 from nervosum.model.files import Feature, ModelFile
 from nervosum.model.outputs import native
 from nervosum.model.runner import Runner

@@ -3,7 +3,7 @@
 One ``InferenceSession`` per process, on the CPU, with sequential execution and one
 inter-op thread: a served model answers small batches, where parallel branches cost more
 in wake-ups than they save. Intra-op threads are set by the caller (see
-:func:`nervosum.compile.threads.onnx_threads`).
+:func:`nervosum.model.compile.threads.onnx_threads`).
 
 Two graph shapes are served: one 2-D numeric input (``takes == "array"``: the engine
 hands over one typed array in schema order, no DataFrame), or one input per column (a
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nervosum.compile.graph import (
+from nervosum.model.compile.graph import (
     GraphInput,
     graph_inputs,
     graph_labels,
@@ -31,7 +31,7 @@ from nervosum.compile.graph import (
 from nervosum.model.files import Feature
 from nervosum.model.runner import Takes
 
-log = logging.getLogger("nervosum.compile")
+log = logging.getLogger("nervosum.model.compile")
 
 _ERRORS_ONLY = 3  # ORT log severity: keep its shape warnings out of the server log
 _DIGITS = 7  # what float32 carries (about 7.2 significant digits)

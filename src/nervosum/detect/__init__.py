@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nervosum.config.detect import function, mlflow, model_file, template
+from nervosum.detect import function, mlflow, model_file, template
 from nervosum.errors import ConfigError, ConfigIssue
 
 Detector = Callable[[Path], dict[str, Any] | None]

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from nervosum.compile.convert import InputType, library_version
-from nervosum.registry.home import Home
+from nervosum.home import Home
+from nervosum.model.compile.convert import InputType, library_version
 
 _LIBRARIES = ("onnx", "skl2onnx", "onnxmltools", "scikit-learn", "xgboost", "lightgbm")
 
-log = logging.getLogger("nervosum.compile")
+log = logging.getLogger("nervosum.model.compile")
 
 
 def file_digest(path: Path) -> str:
