@@ -16,7 +16,7 @@ import yaml
 
 from nervosum.deploy.objects import Object
 from tests.conftest import iris_copy, nervosum
-from tests.unit.test_deploy_chart import Subset, ordered
+from tests.services.helm_subset import Subset, ordered
 from tests.unit.test_deploy_manifests import K8S_VERSION, by_kind, env_of, main_container, pod_of
 from tests.unit.test_deploy_values_file import PUBLISHED as TEMPLATE_CONFIG
 from tests.unit.test_deploy_values_file import uncommented

@@ -23,7 +23,7 @@ from nervosum.deploy.workload import Workload, repo_workload
 from nervosum.errors import RequestError
 from nervosum.graph.load import load_graph
 from tests.conftest import EXAMPLES
-from tests.unit.test_deploy_chart import Subset
+from tests.services.helm_subset import Subset
 from tests.unit.test_deploy_manifests import (
     BATCH,
     HTTP,
