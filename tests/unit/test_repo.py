@@ -169,16 +169,19 @@ def test_cron_fields_take_ranges_steps_lists_names_and_aliases() -> None:
 @pytest.mark.parametrize(
     ("expression", "message"),
     [
-        ("0 2 * *", "4 fields"),
-        ("61 * * * *", "outside 0-59"),
-        ("x * * * *", "not a number"),
-        ("*/0 * * * *", "step"),
-        ("0 0 31 feb *", "never runs"),
+        ("0 2 * *", "has 4 fields, not 5"),
+        ("0 2 * * * *", "has 6 fields, not 5"),
+        ("61 * * * *", "'61 \\* \\* \\* \\*': Bad minute"),
+        ("x * * * *", "Bad minute"),
+        ("*/0 * * * *", "Bad minute"),
+        ("0 0 31 feb *", "Bad day-of-month"),
+        ("0 0 * * 8", "Bad day-of-week"),
     ],
 )
 def test_a_bad_cron_expression_names_the_problem(expression: str, message: str) -> None:
-    with pytest.raises(RequestError, match=message):
-        CronSchedule.parse(expression).next_after(datetime(2026, 1, 1))
+    with pytest.raises(RequestError, match=message) as raised:
+        CronSchedule.parse(expression)
+    assert raised.value.hint is not None and "minute hour" in raised.value.hint
 
 
 # -- git -----------------------------------------------------------------------------------
