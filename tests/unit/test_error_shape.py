@@ -85,3 +85,33 @@ def test_config_error_lists_each_issue_with_its_line() -> None:
         "nervosum.yaml:3: deployment.mode: mode 'x' is not supported",
         "nervosum.yaml:7: inputs: unknown key (did you mean 'input_schema'?)",
     ]
+
+
+def drawn_tree() -> dict[str, tuple[str | None, str, int, int]]:
+    """The tree drawn in ``nervosum.errors``' docstring: each class's drawn parent, code,
+    HTTP status and exit code."""
+    lines = (errors.__doc__ or "").split("::\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    drawn: dict[str, tuple[str | None, str, int, int]] = {}
+    parents: list[str] = []
+    for line in lines[1:]:  # the first is the header
+        name_at = next(i for i, char in enumerate(line) if char.isalpha())
+        depth = name_at // 4 - 1  # the root at 4, its children at 8 ("├── "), ...
+        name, code, http, exit_code = line[name_at:].split()[:4]
+        del parents[max(depth, 0) :]
+        drawn[name] = (parents[-1] if parents else None, code, int(http), int(exit_code))
+        parents.append(name)
+    return drawn
+
+
+def test_the_drawn_tree_is_the_class_tree() -> None:
+    drawn = drawn_tree()
+    actual = {
+        cls.__name__: (
+            None if cls is NervosumError else cls.__bases__[0].__name__,
+            cls.code,
+            cls.http_status,
+            cls.exit_code,
+        )
+        for cls in all_error_classes()
+    }
+    assert drawn == actual
