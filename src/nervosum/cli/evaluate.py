@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,34 +86,14 @@ def evaluate(
       nervosum evaluate --log predictions.jsonl --labels truth.csv --id-field ID
       nervosum evaluate --log sqlite:///logs/p.db --since 2026-11-01 --reference train.csv
     """
-    from nervosum.evaluate.drift import input_drift, read_reference
-    from nervosum.evaluate.logsource import read_log
-    from nervosum.evaluate.measure import join, measure, read_labels, split_log
-    from nervosum.evaluate.report import render
+    from nervosum.evaluate.run import Labels, LogQuery, evaluate_log
 
-    start, end = _moment(since, "--since"), _moment(until, "--until")
-    population = split_log(read_log(log_source, table=table, since=start, until=end))
-    truth = (
-        read_labels(labels, id_field, label_field) if labels is not None else population.feedback
+    query = LogQuery(log_source, table, _moment(since, "--since"), _moment(until, "--until"))
+    done = evaluate_log(
+        query, Labels(labels, id_field, label_field), out, task=task, reference=reference
     )
-    joined = join(population, truth)
-    figures = measure(population, joined, task)
-    if reference is not None:
-        inputs = [r.get("inputs") or {} for r in population.predictions]
-        figures["drift"] = input_drift(read_reference(reference), inputs)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    models = sorted({str(r.get("model")) for r in population.predictions}) or ["no model"]
-    period = _period(population.predictions)
-    page = render(figures, joined, title=f"Evaluation of {', '.join(models)}", period=period)
-    (out / "report.html").write_text(page, encoding="utf-8")
-    _print_summary(figures)
-    click.echo(f"wrote {out / 'metrics.json'} and {out / 'report.html'}")
-
-
-def _period(predictions: list[dict[str, Any]]) -> str:
-    stamps = [str(r.get("timestamp", ""))[:19] for r in predictions if r.get("timestamp")]
-    return f"{min(stamps)} to {max(stamps)} UTC" if stamps else "no predictions"
+    _print_summary(done.figures)
+    click.echo(f"wrote {done.metrics} and {done.report}")
 
 
 def _print_summary(figures: dict[str, Any]) -> None:
