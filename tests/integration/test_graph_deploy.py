@@ -96,11 +96,16 @@ def transport(broker: Broker) -> str:
 
 
 def start(
-    graph: Path, url: str, *args: str, stdin: int | None = subprocess.DEVNULL
+    graph: Path,
+    url: str,
+    *args: str,
+    stdin: int | None = subprocess.DEVNULL,
+    command_name: str = "deploy",
 ) -> subprocess.Popen[str]:
-    """`nervosum graph deploy GRAPH --transport URL ARGS`, started."""
+    """`nervosum graph deploy GRAPH --transport URL ARGS` (or another graph command),
+    started."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NERVOSUM_")}
-    command = [sys.executable, "-m", "nervosum", "graph", "deploy", str(graph)]
+    command = [sys.executable, "-m", "nervosum", "graph", command_name, str(graph)]
     return subprocess.Popen(
         [*command, "--transport", url, *args],
         env={**env, "COLUMNS": "400"},
@@ -482,14 +487,19 @@ def test_bad_and_unreachable_brokers_are_one_line_with_a_hint(
 EXAMPLE = Path(__file__).parents[2] / "examples" / "graph" / "pipeline.yaml"
 
 
-def test_target_kubernetes_renders_the_stream_job_and_a_deployment_per_step() -> None:
+def kubernetes(graph: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`nervosum graph kubernetes GRAPH --transport URL ARGS`, run to completion."""
+    return finish(start(graph, url, *args, command_name="kubernetes"))
+
+
+def test_graph_kubernetes_renders_the_stream_job_and_a_deployment_per_step() -> None:
     """Nothing is contacted (no broker runs at this address): the objects are printed,
     valid against the Kubernetes schemas, each step's pod running its consumer."""
     import kubernetes_validate
     import yaml
 
     image = ("--set", "image.repository=registry.local/spam", "--set", "image.tag=v1")
-    done = deploy(EXAMPLE, "redis://redis:6379/0", "--target", "kubernetes", *image)
+    done = kubernetes(EXAMPLE, "redis://redis:6379/0", *image)
     assert done.returncode == 0, done.stderr
     objects = [o for o in yaml.safe_load_all(done.stdout) if o]
     for manifest in objects:
@@ -508,15 +518,22 @@ def test_target_kubernetes_renders_the_stream_job_and_a_deployment_per_step() ->
     assert "nothing was written or applied" in done.stderr
 
 
+def test_graph_kubernetes_without_an_image_is_one_line_and_exit_2() -> None:
+    done = kubernetes(EXAMPLE, "redis://redis:6379/0")
+    assert done.returncode == 2, done.stderr
+    assert "the stream set-up Job has no image" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--target", "kubernetes"], "the stream set-up Job has no image"),
-        (["--set", "replicas=2"], "--set, -o, --apply, --context and --graph-file render"),
-        (["--target", "kubernetes", "--recreate"], "--recreate and --include act on a broker"),
+        (["--target", "kubernetes"], "is now `nervosum graph kubernetes`"),
+        (["--set", "replicas=2"], "No such option '--set'"),
+        (["--recreate", "--target", "kubernetes"], "is now `nervosum graph kubernetes`"),
     ],
 )
-def test_target_options_that_do_not_fit_are_one_line_and_exit_2(
+def test_deploy_options_of_the_kubernetes_command_are_one_line_and_exit_2(
     args: list[str], message: str
 ) -> None:
     done = deploy(EXAMPLE, "redis://redis:6379/0", *args)

@@ -9,7 +9,7 @@ import sys
 
 INTERRUPTED = """
 import threading
-from nervosum.cli.graph_exit import ends_despite_threads
+from nervosum.cli.graph.exit import ends_despite_threads
 
 @ends_despite_threads
 def command():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nervosum.cli.graph_exit import ends_despite_threads
-from nervosum.cli.graph_file import module_path_option, open_graph
+from nervosum.cli.graph.exit import ends_despite_threads
+from nervosum.cli.graph.file import module_path_option, open_graph
 from nervosum.cli.options import compile_option, listen_options, listen_settings
 from nervosum.cli.output import reports_errors
 

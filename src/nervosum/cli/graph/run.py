@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from nervosum.cli.graph_exit import ends_despite_threads
-from nervosum.cli.graph_file import module_path_option, open_graph
+from nervosum.cli.graph.exit import ends_despite_threads
+from nervosum.cli.graph.file import module_path_option, open_graph
 from nervosum.cli.options import compile_option
 from nervosum.cli.output import reports_errors
 from nervosum.errors import RequestError

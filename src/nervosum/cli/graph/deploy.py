@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from nervosum.cli.deploy import delivery_options, show
-from nervosum.cli.graph_file import open_graph, step_names
+from nervosum.cli.graph.file import open_graph, step_names
 from nervosum.cli.output import reports_errors
 from nervosum.errors import NervosumError, RequestError
 from nervosum.stream.endpoints import Endpoint
@@ -53,21 +51,7 @@ from nervosum.stream.endpoints import Endpoint
     help="Seconds to wait for each answer of the broker.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print each action as a JSON object line.")
-@click.option(
-    "--target",
-    type=click.Choice(["broker", "kubernetes"]),
-    default="broker",
-    show_default=True,
-    help="broker: create the streams and groups now; kubernetes: render the Job and"
-    " Deployments that run the graph (docs/deploy.md).",
-)
-@click.option(
-    "--graph-file",
-    "image_path",
-    metavar="PATH",
-    help="--target kubernetes: the graph file's path in the image [its name].",
-)
-@delivery_options
+@click.option("--target", type=click.Choice(["broker", "kubernetes"]), hidden=True)
 @reports_errors
 def deploy(
     graph_file: str,
@@ -78,52 +62,32 @@ def deploy(
     idle_ms: int,
     timeout: float,
     as_json: bool,
-    target: str,
-    image_path: str | None,
-    sets: tuple[str, ...],
-    output: Path | None,
-    dry_run: bool,
-    apply_: bool,
-    context: str | None,
+    target: str | None,
 ) -> None:
     """Do on the broker what `graph plan` prints for GRAPH_FILE, in the same order,
     printing each action as it is done. Streams and groups that exist are reported as
     already present and left as they are. Step processes are not started: a step's
     entry creates the consumer groups of its inputs, for `graph run --step` to join.
 
-    With --target kubernetes nothing is contacted: the objects that run the graph (a
-    Job creating the streams, a Deployment per step) are printed, written (-o) or
-    applied (--apply), as `nervosum deploy` does for a bundle.
+    The same on a cluster, from inside it: `nervosum graph kubernetes`.
 
     \b
     Examples:
       nervosum graph deploy graph.yaml --transport redis://127.0.0.1:6379/0
       nervosum graph deploy graph.yaml --transport nats://127.0.0.1:4222 --include score
       nervosum graph deploy graph.yaml --transport kafka://broker:9092 --recreate --yes
-      nervosum graph deploy graph.yaml --transport redis://redis:6379/0 --target kubernetes
     """
-    from nervosum.deploy import Delivery, deliver, graph_settings, graph_source, render_graph
     from nervosum.graph.deploy import DeploySettings, Done, deploy_plan
     from nervosum.graph.plan import plan_graph
     from nervosum.stream.endpoints import parse_broker
 
+    if target == "kubernetes":  # [compat] the option before the command had a name
+        raise RequestError(
+            "`graph deploy --target kubernetes` is now `nervosum graph kubernetes`",
+            hint=f"nervosum graph kubernetes {graph_file} --transport {transport} [-o DIR]",
+        )
     broker = parse_broker(transport)
     loaded = open_graph(graph_file)
-    if target == "kubernetes":
-        if recreate or names:
-            raise RequestError(
-                "--recreate and --include act on a broker, not on rendered objects",
-                hint="drop them with --target kubernetes (its stream Job creates what is missing)",
-            )
-        delivery = Delivery(output=output, apply=apply_, dry_run=dry_run, context=context)
-        objects = render_graph(loaded, graph_settings(transport, sets, image_path))
-        show(deliver(objects, delivery, graph_source(loaded)))
-        return
-    if sets or output or apply_ or context or image_path:
-        raise RequestError(
-            "--set, -o, --apply, --context and --graph-file render Kubernetes objects",
-            hint="add --target kubernetes",
-        )
     include = step_names(names)
     planned = plan_graph(loaded.spec, recreate=recreate, include=include or None)
     if recreate and not yes:

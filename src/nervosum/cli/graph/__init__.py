@@ -7,10 +7,11 @@ import json
 
 import click
 
-from nervosum.cli.graph_deploy import deploy as deploy_graph
-from nervosum.cli.graph_file import open_graph, step_names
-from nervosum.cli.graph_run import run as run_graph
-from nervosum.cli.graph_serve import serve as serve_graph
+from nervosum.cli.graph.deploy import deploy as deploy_graph
+from nervosum.cli.graph.file import open_graph, step_names
+from nervosum.cli.graph.kubernetes import kubernetes as graph_kubernetes
+from nervosum.cli.graph.run import run as run_graph
+from nervosum.cli.graph.serve import serve as serve_graph
 from nervosum.cli.output import reports_errors
 
 
@@ -57,5 +58,6 @@ def plan(graph_file: str, as_json: bool, recreate: bool, names: tuple[str, ...])
 
 
 graph.add_command(deploy_graph)
+graph.add_command(graph_kubernetes)
 graph.add_command(run_graph)
 graph.add_command(serve_graph)
