@@ -18,6 +18,7 @@ import pytest
 from nervosum.config.spec import MetricsSpec
 from nervosum.config.types import Record
 from nervosum.engine import Engine
+from nervosum.predict.runtime import ModelRuntime
 from nervosum.project import load_config
 from nervosum.schema.records import RecordSchema
 from nervosum.stream.brokers import open_transport
@@ -161,11 +162,14 @@ def test_a_reader_bug_costs_its_message_not_the_worker(
         settings = StreamSettings(
             sink=streams.sink, dead_letter=streams.dead, source_label=str(source)
         )
+        metrics = StreamMetrics("Doubler", MetricsSpec())
+        engine = Engine.load(load_config(doubler))
+        runtime = ModelRuntime(
+            engine.project, metrics.predictions, metrics.predlog, runtime="stream", batching=False
+        )
+        runtime.serve(engine)
         reading = StreamWorker(
-            Engine.load(load_config(doubler)),
-            open_transport(source, "poison-group", idle_ms=1500),
-            settings,
-            StreamMetrics("Doubler", MetricsSpec()),
+            runtime, open_transport(source, "poison-group", idle_ms=1500), settings, metrics
         )
 
         async def until_all_out() -> None:

@@ -28,9 +28,9 @@ from nervosum.errors import (
     OverloadedError,
     PredictionError,
 )
+from nervosum.predict import batcher as batcher_module
+from nervosum.predict.batcher import Batcher
 from nervosum.schema import Record
-from nervosum.serving import batcher as batcher_module
-from nervosum.serving.batcher import Batcher
 from tests.conftest import PROJECTS
 
 pytestmark = pytest.mark.anyio

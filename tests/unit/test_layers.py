@@ -30,6 +30,8 @@ LAYERS: list[set[str]] = [
     {"detect"},
     {"project"},
     {"engine"},
+    {"observe", "predlog"},
+    {"predict"},
 ]
 
 

@@ -39,7 +39,7 @@ class Runner(Protocol):
     def thread_safe(self) -> bool:
         """Whether :meth:`run` may be called from any thread, not only the model thread
         (ONNX Runtime's sessions may): a server then runs its quick batches on the event
-        loop, without the two thread hops (serving/batcher.py)."""
+        loop, without the two thread hops (predict/batcher.py)."""
 
     def run(self, inputs: Any, proba: bool) -> tuple[Any, np.ndarray | None]:
         """(one prediction per row, a (rows, classes) probability array or None).

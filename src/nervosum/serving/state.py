@@ -4,36 +4,31 @@ The model loads in the background, so the process answers ``/health/live`` at on
 ``/health/ready`` (503) until the model is there: Kubernetes then never kills a pod for
 a slow load, and clients get a clear "not ready" instead of a refused connection.
 
-Every protocol predicts through :meth:`ServingState.infer`, which applies batching,
-backpressure and the request timeout the same way for all of them.
+Every protocol predicts through :meth:`ServingState.infer`; the model thread, batching,
+backpressure, the timeout, the prediction metrics and the log's records are the
+transport-free :class:`~nervosum.predict.runtime.ModelRuntime`'s, as for streams.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.engine import Engine
-from nervosum.errors import NervosumError, NotReadyError, RequestTimeoutError
+from nervosum.errors import NervosumError, NotReadyError
 from nervosum.model.compile.threads import serving_threads
 from nervosum.observe.metrics import HttpMetrics
+from nervosum.predict.batcher import Batcher
+from nervosum.predict.runtime import ModelRuntime
 from nervosum.predlog.events import (
     Exchange,
-    Origin,
-    failure_record,
     feedback_records,
     prediction_ids,
-    prediction_records,
 )
-from nervosum.predlog.writer import PredictionLog
 from nervosum.schema import Record
-from nervosum.serving.batcher import Batcher, refuse_when_full
 from nervosum.serving.body import check_row_count
 from nervosum.serving.exchange import current as current_exchange
 from nervosum.serving.model_process import RemoteEngine
@@ -67,34 +62,31 @@ class ServingState:
         self.on_loaded = on_loaded
         self.load_error: BaseException | None = None
         self.openapi: dict[str, Any] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self.runtime = ModelRuntime(
+            project,
+            self.metrics.predictions,
+            self.metrics.predlog,
+            runtime="http",
+            timeout=settings.timeout,
+            on_batch=self.metrics.batch_rows.observe,
+        )
         self._engine: Engine | None = None
-        self.batcher: Batcher | None = None
-        self._unbatched_rows = 0
-        self.predlog: PredictionLog | None = None
-        self._origin: Origin | None = None
         if engine is not None:
             self._set_ready(engine)
 
+    @property
+    def batcher(self) -> Batcher | None:
+        return self.runtime.batcher
+
     def _set_ready(self, engine: Engine) -> None:
-        spec = self.project.config.batching
-        batching = spec.enabled if spec.enabled is not None else not engine.handle.per_record
-        if batching:
-            batcher = Batcher(
-                engine,
-                spec,
-                self.executor,
-                timeout=self.settings.timeout,
-                on_batch=self.metrics.batch_rows.observe,
-                on_answers=self.metrics.predictions.observe,
-            )
-            self.batcher = batcher
+        self.runtime.serve(engine)
+        batcher = self.runtime.batcher
+        if batcher is not None:
             self.metrics.queued_rows = lambda: batcher.queued_rows
         self._engine = engine
         if isinstance(engine, RemoteEngine):
             engine.when_lost(self._model_process_lost)
         handle = engine.handle
-        self.metrics.predictions.describe_engine(engine)
         self.metrics.loaded(
             self.project.config.tag,
             handle.identity.uuid,
@@ -117,35 +109,18 @@ class ServingState:
         if self.on_load_failure is not None:
             self.on_load_failure(error)
 
-    @property
-    def executor(self) -> ThreadPoolExecutor:
-        """The one model thread: user models are not assumed thread-safe, and the event loop
-        stays free to accept requests while the model computes. The model is also loaded
-        on it, so objects a model binds to its thread at load time work when it predicts."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-model")
-        return self._executor
-
     def start(self) -> None:
         """App startup: start the prediction log's writers; load the model in the
-        background unless it was given loaded."""
-        spec = self.project.config.logging
-        if spec is not None and self.predlog is None:
-            self.predlog = PredictionLog(
-                spec,
-                on_drop=self.metrics.predlog.dropped,
-                on_write=self.metrics.predlog.written,
-            )
-        if self.batcher is not None:
-            self.batcher.reopen(self.executor)
+        background (on the model thread) unless it was given loaded."""
+        self.runtime.start()
         if self._engine is None:
-            self.executor.submit(self._load)
+            self.runtime.executor.submit(self._load)
 
     async def load(self) -> None:
         """Load the model on the model thread and wait for it, raising what the load
         raised (the multi-model server loads its models one at a time so); then
         :meth:`start` finds it loaded."""
-        await self.run_model(self._load_engine)
+        await self.runtime.run(self._load_engine)
 
     def _load_engine(self) -> None:
         # Each worker loads its own (--no-preload): they share the cores all the same.
@@ -184,11 +159,6 @@ class ServingState:
         engine.require_running()
         return engine
 
-    async def run_model(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``func`` on the model thread, keeping the event loop free."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: func(*args, **kwargs))
-
     async def infer(self, records: list[Record], *, proba: bool) -> list[Record]:
         """Predict ``records`` (batched when enabled), within ``server.timeout``; the
         request's exchange keeps both for the prediction log."""
@@ -197,16 +167,8 @@ class ServingState:
         exchange = current_exchange()
         if exchange is not None:
             exchange.inputs = records
-        try:
-            if self.batcher is not None:  # it bounds every request's wait itself
-                alone = exchange is not None and exchange.alone
-                outputs = await self.batcher.submit(records, proba=proba, alone=alone)
-            else:
-                # asyncio.timeout, not wait_for: no extra task per request.
-                async with asyncio.timeout(self.settings.timeout):
-                    outputs = await self._unbatched(engine, records, proba)
-        except TimeoutError:
-            raise self._timed_out() from None
+        alone = exchange is not None and exchange.alone
+        outputs = await self.runtime.predict(engine, records, proba=proba, alone=alone)
         if exchange is not None:
             exchange.outputs = outputs
         return outputs
@@ -219,52 +181,10 @@ class ServingState:
         exchange = current_exchange()
         if exchange is not None:  # one answer: logged as one row holding every input
             exchange.inputs = records if len(records) == 1 else [{"variables": records}]
-
-        try:
-            async with asyncio.timeout(self.settings.timeout):
-                (answer,) = await self.run_model(
-                    self._observed, lambda: [engine.transform(records)]
-                )
-        except TimeoutError:
-            raise self._timed_out() from None
+        answer = await self.runtime.transform(engine, records)
         if exchange is not None:
             exchange.outputs = [answer]
         return answer
-
-    def _timed_out(self) -> RequestTimeoutError:
-        """The 504 of a request the model did not answer within ``server.timeout``."""
-        return RequestTimeoutError(
-            f"no answer from the model within {self.settings.timeout:g}s",
-            hint="raise server.timeout (--timeout) or send fewer rows per request",
-        )
-
-    async def _unbatched(self, engine: Engine, records: list[Record], proba: bool) -> list[Record]:
-        refuse_when_full(self._unbatched_rows, len(records), self.project.config.batching.max_queue)
-        self._unbatched_rows += len(records)
-        try:
-            return await self.run_model(
-                self._observed, lambda: engine.predict(records, proba=proba)
-            )
-        finally:
-            self._unbatched_rows -= len(records)
-
-    def _observed(self, call: Callable[[], list[Record]]) -> list[Record]:
-        """A model call on the model thread, timed and counted in the prediction metrics."""
-        started = time.perf_counter()
-        try:
-            outputs = call()
-        except NervosumError:
-            self.metrics.predictions.observe([], time.perf_counter() - started)
-            raise
-        self.metrics.predictions.observe([outputs], time.perf_counter() - started)
-        return outputs
-
-    def _origin_of(self, engine: Engine) -> Origin:
-        if self._origin is None:
-            identity = engine.handle.identity
-            config = self.project.config
-            self._origin = Origin(config.name, config.tag, identity.uuid, identity.created)
-        return self._origin
 
     def log_exchange(
         self, exchange: Exchange, failure: NervosumError | None, scope: MutableMapping[str, Any]
@@ -277,38 +197,22 @@ class ServingState:
         if failure is None and exchange.outputs is not None:
             ids = prediction_ids(exchange, engine.id_field)
             self.metrics.feedback.remember(ids, exchange.outputs, engine.id_field)
-        if self.predlog is None:
+        if self.runtime.predlog is None:
             return
-        origin = self._origin_of(engine)
-        spec = self.predlog.spec
         if failure is None and exchange.outputs is not None:
-            records = prediction_records(
-                origin,
-                exchange,
-                id_field=engine.id_field,
-                keep_best=spec.n_best,
-                log_inputs=spec.inputs,
-            )
-        else:
-            failure = failure or NervosumError("the request got no prediction")
-            sent = exchange.inputs if exchange.inputs is not None else scope.get("nervosum.body")
-            records = [failure_record(origin, exchange, failure, sent, log_inputs=spec.inputs)]
-        self.predlog.emit(records)
+            self.runtime.log(self.runtime.answered_records(engine, exchange))
+            return
+        failure = failure or NervosumError("the request got no prediction")
+        sent = exchange.inputs if exchange.inputs is not None else scope.get("nervosum.body")
+        self.runtime.log(self.runtime.failed_records(engine, exchange, failure, sent))
 
     def feedback(self, items: list[Record]) -> dict[str, Any]:
         """Grade remembered predictions and log the labels next to them."""
         matched = self.metrics.feedback.labelled(items)
-        if self.predlog is not None:
-            self.predlog.emit(feedback_records(self.project.config.name, items))
-        return {"received": len(items), "matched": matched, "logged": self.predlog is not None}
+        logged = self.runtime.predlog is not None
+        self.runtime.log(feedback_records(self.project.config.name, items))
+        return {"received": len(items), "matched": matched, "logged": logged}
 
     async def shutdown(self) -> None:
         """Answer everything queued, flush the prediction log, release the model thread."""
-        if self.batcher is not None:
-            await self.batcher.drain()
-        if self.predlog is not None:
-            await asyncio.to_thread(self.predlog.close)
-            self.predlog = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        await self.runtime.close()

@@ -20,15 +20,14 @@ import logging
 import signal
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nervosum.engine import Engine
 from nervosum.errors import ModelOutputError, NervosumError, new_error_id
 from nervosum.jsonio import dumps
-from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
-from nervosum.predlog.writer import PredictionLog
+from nervosum.predict.runtime import ModelRuntime
+from nervosum.predict.runtime import answer as reply
+from nervosum.predlog.events import Exchange
 from nervosum.schema import Record
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.sideport import SidePort
@@ -109,24 +108,21 @@ class StreamWorker:
 
     def __init__(
         self,
-        engine: Engine,
+        runtime: ModelRuntime,
         transport: Transport,
         settings: StreamSettings,
         metrics: StreamMetrics,
-        *,
-        predlog: PredictionLog | None = None,
-        origin: Origin | None = None,
     ) -> None:
-        """``predlog``: where each message's prediction (or failure) is logged, as on HTTP."""
-        self.engine = engine
-        self.predlog = predlog
-        self.origin = origin
+        """``runtime``: the model's, serving an engine; it logs each message's prediction
+        (or failure) when the project's log is on, as on HTTP."""
+        assert runtime.engine is not None, "the runtime serves no model"
+        self.runtime = runtime
+        self.engine = runtime.engine
         self.transport = transport
         self.settings = settings
         self.metrics = metrics
         self.connected = False
         self._stopping = asyncio.Event()
-        self._model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-model")
 
     def stop(self) -> None:
         """Stop reading; the batch in hand is finished and acknowledged first."""
@@ -164,7 +160,7 @@ class StreamWorker:
         finally:
             self.connected = False
             await self.transport.close()
-            self._model.shutdown(wait=True)
+            await self.runtime.close()
 
     async def handle(self, messages: list[Message]) -> None:
         """One batch, from parsing to acknowledgement."""
@@ -223,13 +219,7 @@ class StreamWorker:
         if not parsed:
             return [], [], []
         groups = [item.records for item in parsed]
-        loop = asyncio.get_running_loop()
-        started = time.perf_counter()
-        answers = await loop.run_in_executor(
-            self._model,
-            lambda: self.engine.predict_groups(groups, proba=self.settings.proba),
-        )
-        self.metrics.predictions.observe(answers, time.perf_counter() - started)
+        answers = await self.runtime.predict_groups(self.engine, groups, proba=self.settings.proba)
         outputs: list[Outgoing] = []
         failed: list[tuple[Message, NervosumError]] = []
         answered: list[tuple[_Parsed, list[Record]]] = []
@@ -237,9 +227,8 @@ class StreamWorker:
             if isinstance(answer, NervosumError):
                 failed.append((item.message, answer))
                 continue
-            body = answer if item.many else answer[0] if answer else {}
             try:
-                payload = dumps(body)
+                payload = dumps(reply(answer, item.many))
             except TypeError as exc:  # e.g. an int beyond 64 bits, which JSON cannot hold
                 failed.append((item.message, unwritable(item.message, exc)))
                 continue
@@ -255,30 +244,20 @@ class StreamWorker:
     ) -> None:
         """Each message's records in the prediction log: its predictions, or its failure;
         the latency is the batch's, from reading to acknowledging."""
-        if self.predlog is None or self.origin is None:
+        runtime, engine = self.runtime, self.engine
+        if runtime.predlog is None:
             return
-        spec = self.predlog.spec
         route = self.settings.source_label
         records: list[Record] = []
         for item, outputs in answered:
             exchange = Exchange(
                 item.message.position, route, started, inputs=item.records, outputs=outputs
             )
-            records += prediction_records(
-                self.origin,
-                exchange,
-                id_field=self.engine.id_field,
-                keep_best=spec.n_best,
-                log_inputs=spec.inputs,
-            )
+            records += runtime.answered_records(engine, exchange)
         for message, error in dead:
             exchange = Exchange(message.position, route, started)
-            records.append(
-                failure_record(
-                    self.origin, exchange, error, message.payload, log_inputs=spec.inputs
-                )
-            )
-        self.predlog.emit(records)
+            records += runtime.failed_records(engine, exchange, error, message.payload)
+        runtime.log(records)
 
 
 async def persist(

@@ -13,8 +13,7 @@ from nervosum.config.spec import AuthSpec, ServerSpec, StreamSpec
 from nervosum.engine import Engine
 from nervosum.errors import RequestError
 from nervosum.observe.metrics import AuthMetrics, metrics_prefix
-from nervosum.predlog.events import Origin
-from nervosum.predlog.writer import PredictionLog
+from nervosum.predict.runtime import ModelRuntime
 from nervosum.serving.auth import Gate, load_gate
 from nervosum.serving.tls import server_context
 from nervosum.stream.brokers import open_transport
@@ -92,15 +91,12 @@ def serve(
         proba=options.proba,
         drain_timeout=options.drain_timeout,
     )
-    metrics.predictions.describe_engine(engine)
-    predlog = None
-    if config.logging is not None:
-        predlog = PredictionLog(
-            config.logging, on_drop=metrics.predlog.dropped, on_write=metrics.predlog.written
-        )
-    identity = engine.handle.identity
-    origin = Origin(config.name, config.tag, identity.uuid, identity.created, runtime="stream")
-    worker = StreamWorker(engine, transport, settings, metrics, predlog=predlog, origin=origin)
+    runtime = ModelRuntime(
+        project, metrics.predictions, metrics.predlog, runtime="stream", batching=False
+    )
+    runtime.serve(engine)
+    runtime.start()
+    worker = StreamWorker(runtime, transport, settings, metrics)
     side = None
     if options.port and security is not None:
         side = SidePort(
@@ -111,8 +107,4 @@ def serve(
             gate=security[0],
             tls=security[1],
         )
-    try:
-        return asyncio.run(serve_stream(worker, side))
-    finally:
-        if predlog is not None:
-            predlog.close()
+    return asyncio.run(serve_stream(worker, side))

@@ -1,0 +1,228 @@
+"""One model's predictions, for every front end: its model thread, the batcher, timed and
+counted model calls, and the prediction log.
+
+HTTP (``serving/state.py``), streams (``stream/runtime.py``) and graph steps hold a
+:class:`ModelRuntime` and call it; none of them makes a model thread, times a model
+call, or builds a prediction-log record itself. What stays in a front end is what its
+transport needs: reading requests or messages, its errors, acknowledging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from nervosum.config import Project
+from nervosum.engine import Engine
+from nervosum.errors import NervosumError, RequestTimeoutError
+from nervosum.observe.metrics import PredlogMetrics
+from nervosum.observe.predictions import PredictionMetrics
+from nervosum.predict.batcher import Batcher, refuse_when_full
+from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
+from nervosum.predlog.writer import PredictionLog
+from nervosum.schema import Record
+
+T = TypeVar("T")
+Answer = list[Record] | NervosumError
+
+
+def answer(outputs: list[Record], many: bool) -> Record | list[Record]:
+    """What a caller gets back: every output for a request of many records, the one
+    output for a request of one (an empty object when a filter answered nothing)."""
+    if many:
+        return outputs
+    return outputs[0] if outputs else {}
+
+
+class ModelRuntime:
+    """A model's thread, batcher, metered calls and prediction log, shared by every
+    request or message of one front end."""
+
+    def __init__(
+        self,
+        project: Project,
+        predictions: PredictionMetrics,
+        predlog_metrics: PredlogMetrics,
+        *,
+        runtime: str,
+        batching: bool = True,
+        timeout: float | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        """``runtime`` names the front end in prediction-log records (``http``,
+        ``stream``, ``graph``); ``batching``: requests arrive one by one and are batched
+        here (streams and graph steps read their batches themselves); ``timeout`` bounds
+        each prediction's wait (None: no bound); ``on_batch`` sees the rows of each
+        batched model call."""
+        self.project = project
+        self.predictions = predictions
+        self.predlog_metrics = predlog_metrics
+        self.kind = runtime
+        self.batching = batching
+        self.timeout = timeout
+        self.on_batch = on_batch
+        self.engine: Engine | None = None
+        self.batcher: Batcher | None = None
+        self.predlog: PredictionLog | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._unbatched_rows = 0
+        self._origin: Origin | None = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The one model thread: user models are not assumed thread-safe, and the event loop
+        stays free while the model computes. A model is also loaded on it, so objects it
+        binds to its thread at load time work when it predicts."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-model")
+        return self._executor
+
+    def serve(self, engine: Engine) -> None:
+        """Answer with ``engine`` from now on: batched, for a front end that batches here,
+        unless ``batching.enabled`` says otherwise or the model takes one record per call."""
+        spec = self.project.config.batching
+        batching = spec.enabled if spec.enabled is not None else not engine.handle.per_record
+        if batching and self.batching:
+            self.batcher = Batcher(
+                engine,
+                spec,
+                self.executor,
+                timeout=self.timeout,
+                on_batch=self.on_batch,
+                on_answers=self.predictions.observe,
+            )
+        self.predictions.describe_engine(engine)
+        self.engine = engine
+
+    def start(self) -> None:
+        """Open the prediction log (``logging:``) and, after a :meth:`close`, take
+        requests again on a new model thread."""
+        spec = self.project.config.logging
+        if spec is not None and self.predlog is None:
+            self.predlog = PredictionLog(
+                spec, on_drop=self.predlog_metrics.dropped, on_write=self.predlog_metrics.written
+            )
+        if self.batcher is not None:
+            self.batcher.reopen(self.executor)
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func`` on the model thread, keeping the event loop free."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: func(*args))
+
+    async def predict(
+        self, engine: Engine, records: list[Record], *, proba: bool, alone: bool = False
+    ) -> list[Record]:
+        """One request's outputs: batched with others when batching is on, else one
+        metered call; a 504 past ``timeout``. ``alone``: no other request is in progress
+        (see :meth:`Batcher.submit`)."""
+        try:
+            if self.batcher is not None:  # it bounds every request's wait itself
+                return await self.batcher.submit(records, proba=proba, alone=alone)
+            # asyncio.timeout, not wait_for: no extra task per request.
+            async with asyncio.timeout(self.timeout):
+                return await self._unbatched(engine, records, proba)
+        except TimeoutError:
+            raise self.timed_out() from None
+
+    async def transform(self, engine: Engine, records: list[Record]) -> Record:
+        """One ``transform_predict`` call on all of ``records`` (the seed routes of the
+        multi-model server), metered, within ``timeout``."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                (result,) = await self.run(self.metered, lambda: [engine.transform(records)])
+        except TimeoutError:
+            raise self.timed_out() from None
+        return result
+
+    async def predict_groups(
+        self, engine: Engine, groups: Sequence[list[Record]], *, proba: bool
+    ) -> list[Answer]:
+        """Each group's outputs or error from one metered model call on the model thread
+        (a failing call is split until only the failing groups get the error): a stream's
+        or a graph step's batch of messages."""
+        if not groups:
+            return []
+        started = time.perf_counter()
+        answers = await self.run(lambda: engine.predict_groups(groups, proba=proba))
+        self.predictions.observe(answers, time.perf_counter() - started)
+        return answers
+
+    def timed_out(self) -> RequestTimeoutError:
+        """The 504 of a prediction the model did not answer within ``timeout``."""
+        return RequestTimeoutError(
+            f"no answer from the model within {self.timeout:g}s",
+            hint="raise server.timeout (--timeout) or send fewer rows per request",
+        )
+
+    async def _unbatched(self, engine: Engine, records: list[Record], proba: bool) -> list[Record]:
+        refuse_when_full(self._unbatched_rows, len(records), self.project.config.batching.max_queue)
+        self._unbatched_rows += len(records)
+        try:
+            return await self.run(self.metered, lambda: engine.predict(records, proba=proba))
+        finally:
+            self._unbatched_rows -= len(records)
+
+    def metered(self, call: Callable[[], list[Record]]) -> list[Record]:
+        """A model call on the model thread, timed and counted in the prediction metrics."""
+        started = time.perf_counter()
+        try:
+            outputs = call()
+        except NervosumError:
+            self.predictions.observe([], time.perf_counter() - started)
+            raise
+        self.predictions.observe([outputs], time.perf_counter() - started)
+        return outputs
+
+    def origin(self, engine: Engine) -> Origin:
+        """The model and front end every prediction-log record of this runtime names."""
+        if self._origin is None:
+            identity = engine.handle.identity
+            config = self.project.config
+            self._origin = Origin(
+                config.name, config.tag, identity.uuid, identity.created, runtime=self.kind
+            )
+        return self._origin
+
+    def answered_records(self, engine: Engine, exchange: Exchange) -> list[Record]:
+        """The prediction-log records of an answered request or message (none when the
+        log is off)."""
+        if self.predlog is None:
+            return []
+        spec = self.predlog.spec
+        return prediction_records(
+            self.origin(engine),
+            exchange,
+            id_field=engine.id_field,
+            keep_best=spec.n_best,
+            log_inputs=spec.inputs,
+        )
+
+    def failed_records(
+        self, engine: Engine, exchange: Exchange, error: NervosumError, sent: Any
+    ) -> list[Record]:
+        """The prediction-log record of a request or message that got no prediction,
+        with what was sent (none when the log is off)."""
+        if self.predlog is None:
+            return []
+        spec = self.predlog.spec
+        return [failure_record(self.origin(engine), exchange, error, sent, log_inputs=spec.inputs)]
+
+    def log(self, records: list[Record]) -> None:
+        """Hand records to the prediction log (a bounded buffer: never blocks)."""
+        if self.predlog is not None and records:
+            self.predlog.emit(records)
+
+    async def close(self) -> None:
+        """Answer everything queued, flush the prediction log, release the model thread."""
+        if self.batcher is not None:
+            await self.batcher.drain()
+        if self.predlog is not None:
+            await asyncio.to_thread(self.predlog.close)
+            self.predlog = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
