@@ -10,6 +10,7 @@ from typing import Any
 
 from nervosum.engine import Engine
 from nervosum.errors import RequestError
+from nervosum.predict.runtime import answer
 from nervosum.schema import Record
 from nervosum.schema.csvrows import csv_rows
 
@@ -55,4 +56,4 @@ def predict_text(engine: Engine, text: str, fmt: str, *, proba: bool = True) -> 
     """The outputs for ``text``: one object for one JSON object, else a list."""
     records, many = parse_records(engine, text, fmt)
     outputs = engine.predict(records, proba=proba)
-    return outputs if many else outputs[0]
+    return answer(outputs, many)

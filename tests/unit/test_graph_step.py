@@ -18,8 +18,8 @@ import pytest
 from nervosum.errors import ModelDefinitionError
 from nervosum.graph.load import Graph, load_graph
 from nervosum.graph.local import GraphCode, LocalRun
-from nervosum.graph.process import Letter
 from nervosum.graph.step import StepCode, StepContext
+from nervosum.stream.letters import DeadLetter
 
 Feed = tuple[str, dict[str, Any] | bytes]
 
@@ -77,7 +77,7 @@ def results(run: LocalRun) -> list[tuple[str, str, dict[str, Any]]]:
     return [(e.stream, e.key, e.message) for e in run.results]
 
 
-def reasons(letters: list[Letter]) -> list[tuple[str, str | None, str]]:
+def reasons(letters: list[DeadLetter]) -> list[tuple[str, str | None, str]]:
     return [(letter.step, letter.key, letter.reason) for letter in letters]
 
 
@@ -391,9 +391,9 @@ def test_failing_methods_and_unreadable_messages_are_dead_letters_and_the_run_go
         "step 'check': check() returned list, not a message (a dict) or None"
     )
     assert not_json.reason.startswith("not JSON: ")
-    assert (not_json.payload, not_json.key, not_json.position) == ("{not json", None, "line 4")
+    assert (not_json.payload, not_json.key, not_json.position) == (b"{not json", None, "line 4")
     assert array.reason == "a message must be a JSON object, not list"
-    assert array.payload == '[{"order_id": "k4"}]'
+    assert array.payload == b'[{"order_id": "k4"}]'
     assert no_key.reason.startswith("no partition key: the message has no 'order_id' field")
     assert (no_key.key, no_key.position) == (None, "line 6")
     assert {letter.step for letter in run.letters} == {"check"}
@@ -401,8 +401,9 @@ def test_failing_methods_and_unreadable_messages_are_dead_letters_and_the_run_go
 
 
 def test_a_dead_letter_record_names_the_graph_step_reason_and_payload(tmp_path: Path) -> None:
-    """``Letter.to_record`` is what the dead-letter stream gets: the graph, the step, the
-    reason, where the message came from, its payload and key."""
+    """``DeadLetter.to_record`` is what the dead-letter stream gets: the graph, the step,
+    the reason and the error's record, where the message came from, its payload and key:
+    the shape of a stream worker's letters, with the graph and the step."""
     run = run_graph(check_graph(tmp_path), [("requests", {"PartitionKey": "k", "x": 7})])
 
     [letter] = run.letters
@@ -410,8 +411,14 @@ def test_a_dead_letter_record_names_the_graph_step_reason_and_payload(tmp_path: 
         "graph": "demo",
         "step": "check",
         "reason": "step 'check': check() raised ValueError: seven is not allowed",
+        "error": {
+            "type": "step_failed",
+            "message": "step 'check': check() raised ValueError: seven is not allowed",
+            "details": [],
+        },
         "source": "requests",
         "position": "line 1",
+        "attempts": 1,
         "payload": '{"PartitionKey":"k","x":7}',
         "key": "k",
     }

@@ -21,12 +21,13 @@ from nervosum.config.spec import MetricsSpec
 from nervosum.errors import NervosumError, RequestError
 from nervosum.graph.converge import ConvergeStore, Emit
 from nervosum.graph.load import Graph
-from nervosum.graph.process import Letter, StepProcessor
+from nervosum.graph.process import StepProcessor
 from nervosum.graph.spec import Step
 from nervosum.graph.step import StepCode
 from nervosum.jsonio import dumps
 from nervosum.stream.brokers import open_transport
 from nervosum.stream.endpoints import Endpoint
+from nervosum.stream.letters import DeadLetter, too_often
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import persist
 from nervosum.stream.transport import Message, Outgoing, Transport
@@ -162,27 +163,32 @@ class StepConsumer:
         assert self.processor is not None
         self.metrics.read.inc(len(messages))
         self.metrics.batch_size.observe(len(messages))
-        letters: list[Letter] = []
+        letters: list[DeadLetter] = []
         limit = self.settings.max_deliveries
         emitted = self.processor.emitted
         with self.metrics.latency.time():
             for message in messages:
                 if message.attempts > limit:
-                    reason = f"delivered {message.attempts} times without being acknowledged"
                     letters.append(
                         self.processor.letter(
-                            reason, stream, message.position, message.payload, None
+                            too_often(message.attempts, limit),
+                            stream,
+                            message.position,
+                            message.payload,
+                            attempts=message.attempts,
                         )
                     )
                     continue
-                letter = await self.processor.handle(stream, message.payload, message.position)
+                letter = await self.processor.handle(
+                    stream, message.payload, message.position, message.attempts
+                )
                 if letter is not None:
                     letters.append(letter)
             await self._flush(letters)
             await transport.ack(messages)
         self.metrics.written.inc(self.processor.emitted - emitted)
 
-    async def _flush(self, letters: list[Letter]) -> None:
+    async def _flush(self, letters: list[DeadLetter]) -> None:
         """Write the batch's outputs per stream, then its dead letters."""
         emits, self._pending = self._pending, []
         by_stream: dict[str, list[Outgoing]] = {}

@@ -14,8 +14,9 @@ from concurrent.futures import Executor
 
 from nervosum.graph.converge import Emit, MemoryStore
 from nervosum.graph.load import Graph
-from nervosum.graph.process import Letter, StepProcessor
+from nervosum.graph.process import StepProcessor
 from nervosum.graph.step import StepCode
+from nervosum.stream.letters import DeadLetter
 
 
 class GraphCode:
@@ -36,7 +37,7 @@ class LocalRun:
         self._pending: deque[tuple[str, bytes, str, Emit | None]] = deque()
         self._sent = 0
         self.results: list[Emit] = []
-        self.letters: list[Letter] = []
+        self.letters: list[DeadLetter] = []
         self.fed = 0
         self.readers: dict[str, list[StepProcessor]] = {}
         self.processors: list[StepProcessor] = []

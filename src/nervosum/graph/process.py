@@ -20,38 +20,12 @@ from typing import Any
 
 import orjson
 
-from nervosum.errors import NervosumError, StepError
+from nervosum.errors import NervosumError, RequestError, StepError
 from nervosum.graph.converge import ConvergeStore, Emit, Stale, State, ordered, part_id
 from nervosum.graph.spec import GraphSpec, Step
 from nervosum.graph.step import Message, StepCode, route
 from nervosum.jsonio import dumps, loads
-
-MAX_LETTER_PAYLOAD = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Letter:
-    """A message the graph could not take, and why."""
-
-    step: str
-    reason: str
-    source: str  # the declared stream it was read from
-    position: str
-    payload: str
-    key: str | None = None
-
-    def to_record(self, graph: str) -> dict[str, Any]:
-        record = {
-            "graph": graph,
-            "step": self.step,
-            "reason": self.reason,
-            "source": self.source,
-            "position": self.position,
-            "payload": self.payload,
-        }
-        if self.key is not None:
-            record["key"] = self.key
-        return record
+from nervosum.stream.letters import DeadLetter
 
 
 def non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
@@ -86,12 +60,14 @@ def not_json(payload: bytes, error: Exception) -> str:
 
 
 class Rejected(Exception):
-    """This message goes to the dead letter with ``reason`` (and ``payload`` instead of
+    """This message goes to the dead letter with ``error`` (and ``payload`` instead of
     the message received, when given)."""
 
-    def __init__(self, reason: str, key: str | None = None, payload: bytes | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(
+        self, error: NervosumError, key: str | None = None, payload: bytes | None = None
+    ) -> None:
+        super().__init__(str(error))
+        self.error = error
         self.key = key
         self.payload = payload
 
@@ -114,12 +90,11 @@ class Routed:
         if self.undeclared:
             names = ", ".join(map(repr, self.undeclared))
             what = "stream" if len(self.undeclared) == 1 else "streams"
-            raise Rejected(
+            error = StepError(
                 f"undeliverable: output {what} {names} not declared in v3io_streams;"
-                " the step's result (the payload) was not written there",
-                key,
-                self.payload,
+                " the step's result (the payload) was not written there"
             )
+            raise Rejected(error, key, self.payload)
 
 
 class StepProcessor:
@@ -153,35 +128,48 @@ class StepProcessor:
         try:
             message = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
-            raise Rejected(not_json(payload, exc)) from None
+            raise Rejected(RequestError(not_json(payload, exc))) from None
         if not isinstance(message, dict):
-            raise Rejected(f"a message must be a JSON object, not {type(message).__name__}")
+            kind = type(message).__name__
+            raise Rejected(RequestError(f"a message must be a JSON object, not {kind}"))
         key = message.get(self.spec.partition_key)
         if key is None or isinstance(key, dict | list):
             raise Rejected(
-                f"no partition key: the message has no {self.spec.partition_key!r} field"
-                " (a string or number)"
+                RequestError(
+                    f"no partition key: the message has no {self.spec.partition_key!r} field"
+                    " (a string or number)"
+                )
             )
         return message, str(key)
 
-    async def handle(self, source: str, payload: bytes, position: str) -> Letter | None:
-        """Process one message; the dead letter if it cannot be."""
+    async def handle(
+        self, source: str, payload: bytes, position: str, attempts: int = 1
+    ) -> DeadLetter | None:
+        """Process one message (read ``attempts`` times); the dead letter if it cannot be."""
         key = None
         try:
             message, key = self.parse(payload)
             await self._process(source, position, message, key)
         except Rejected as exc:
             body = payload if exc.payload is None else exc.payload
-            return self.letter(exc.reason, source, position, body, exc.key or key)
+            return self.letter(
+                exc.error, source, position, body, key=exc.key or key, attempts=attempts
+            )
         except NervosumError as exc:
-            return self.letter(str(exc), source, position, payload, key)
+            return self.letter(exc, source, position, payload, key=key, attempts=attempts)
         return None
 
     def letter(
-        self, reason: str, source: str, position: str, payload: bytes, key: str | None
-    ) -> Letter:
-        text = payload[:MAX_LETTER_PAYLOAD].decode("utf-8", "replace")
-        return Letter(self.step.name, reason, source, position, text, key)
+        self,
+        error: NervosumError,
+        source: str,
+        position: str,
+        payload: bytes,
+        *,
+        key: str | None = None,
+        attempts: int = 1,
+    ) -> DeadLetter:
+        return DeadLetter(error, source, position, payload, attempts, key, self.step.name)
 
     async def _process(self, source: str, position: str, message: Message, key: str) -> None:
         converge = self.step.converge is not None and self.store is not None
@@ -190,11 +178,14 @@ class StepProcessor:
             part = part_id(self.step, source, position)
             added = await self.store.add(key, part, message, self.step.expected)
             if added.state is State.LATE:
-                raise Rejected(f"converge group for key {key!r} was already emitted or expired")
+                late = f"converge group for key {key!r} was already emitted or expired"
+                raise Rejected(StepError(late))
             if added.state is State.TAKEN:
                 raise Rejected(
-                    f"the open converge group for key {key!r} already holds a different"
-                    f" message from {source!r}"
+                    StepError(
+                        f"the open converge group for key {key!r} already holds a different"
+                        f" message from {source!r}"
+                    )
                 )
             if added.state is not State.COMPLETE:
                 return  # waiting for more parts, or a redelivered part of a done group
@@ -238,7 +229,7 @@ class StepProcessor:
             return function(argument)
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, argument)
 
-    async def expire(self, *, ended: bool = False) -> list[tuple[Letter, Stale]]:
+    async def expire(self, *, ended: bool = False) -> list[tuple[DeadLetter, Stale]]:
         """Converge groups past their timeout (every open group once the input
         ``ended``), each with its dead letter; write the letters, then :meth:`forget`."""
         if self.store is None or self.step.converge is None:
@@ -252,7 +243,8 @@ class StepProcessor:
                 f" {len(stale.parts)} of {self.step.expected} messages"
             )
             source = ",".join(self.step.inputs)
-            letter = self.letter(reason, source, "", dumps(stale.parts), stale.key)
+            parts = dumps(stale.parts)
+            letter = self.letter(StepError(reason), source, "", parts, key=stale.key)
             found.append((letter, stale))
         return found
 

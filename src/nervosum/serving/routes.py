@@ -20,6 +20,7 @@ from nervosum.config.types import Record
 from nervosum.errors import RequestError
 from nervosum.observe.feedback import parse_feedback
 from nervosum.observe.memory import workers_memory
+from nervosum.predict.runtime import answer
 from nervosum.serving.body import (
     FORM,
     check_row_count,
@@ -81,7 +82,7 @@ async def predict_with(state: ServingState, request: Request) -> Response:
     records, many = await parse_off_loop(body, engine.inputs.parse_json)
     check_row_count(len(records), settings.max_rows)
     outputs = await state.infer(records, proba=query_flag(request, "proba", default=True))
-    return JsonResponse(outputs if many else outputs[0])
+    return JsonResponse(answer(outputs, many))
 
 
 def _prediction(output: Record) -> Any:

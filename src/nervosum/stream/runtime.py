@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from nervosum.errors import ModelOutputError, NervosumError, new_error_id
 from nervosum.jsonio import dumps
@@ -29,6 +29,7 @@ from nervosum.predict.runtime import ModelRuntime
 from nervosum.predict.runtime import answer as reply
 from nervosum.predlog.events import Exchange
 from nervosum.schema import Record
+from nervosum.stream.letters import DeadLetter, too_often
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.sideport import SidePort
 from nervosum.stream.transport import Message, Outgoing, Transport
@@ -36,10 +37,6 @@ from nervosum.stream.transport import Message, Outgoing, Transport
 log = logging.getLogger("nervosum.stream")
 
 MAX_BACKOFF = 5.0
-# Bytes of a message kept in its dead letter: escaped into JSON the letter must stay under
-# the brokers' message limits (1 MB by default on NATS and Kafka), or writing it would be
-# retried forever and the batch never acknowledged. The position locates the original.
-MAX_LETTER_PAYLOAD = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -66,19 +63,9 @@ class _Parsed:
 def dead_letter(message: Message, error: NervosumError, source: str) -> Outgoing:
     """What the dead letter holds for ``message``: enough to replay (from its position when
     the payload was cut) or diagnose it."""
-    body: dict[str, Any] = {
-        "payload": message.payload[:MAX_LETTER_PAYLOAD].decode("utf-8", "replace"),
-        "reason": str(error),
-        "error": error.to_record(),
-        "source": source,
-        "position": message.position,
-        "attempts": message.attempts,
-    }
-    if len(message.payload) > MAX_LETTER_PAYLOAD:
-        body["payload_bytes"] = len(message.payload)  # the payload above is its beginning
-    if message.key is not None:
-        body["key"] = message.key.decode("utf-8", "replace")
-    return Outgoing(message.key, dumps(body))
+    key = message.key.decode("utf-8", "replace") if message.key is not None else None
+    letter = DeadLetter(error, source, message.position, message.payload, message.attempts, key)
+    return Outgoing(message.key, dumps(letter.to_record()))
 
 
 def unreadable(error: Exception) -> NervosumError:
@@ -191,12 +178,7 @@ class StreamWorker:
         limit = self.settings.max_deliveries
         for message in messages:
             if message.attempts > limit:
-                error = NervosumError(
-                    f"delivered {message.attempts} times without being acknowledged",
-                    hint=f"a message that stops its worker is dead-lettered after {limit}"
-                    " deliveries (--max-deliveries)",
-                )
-                dead.append((message, error))
+                dead.append((message, too_often(message.attempts, limit)))
                 continue
             try:
                 records, many = self.engine.inputs.parse_json(message.payload)
