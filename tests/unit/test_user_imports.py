@@ -6,6 +6,8 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
+
 from nervosum.model.imports import prepare_path
 
 
@@ -40,3 +42,28 @@ def test_a_namespace_package_whose_code_is_one_level_down_is_the_projects(tmp_pa
         sys.modules.pop("pkg", None)
         while str(tmp_path) in sys.path:
             sys.path.remove(str(tmp_path))
+
+
+class _ImportedMeanwhile(dict):  # type: ignore[type-arg]
+    """``sys.modules`` as another thread changes it: a module is added while it is read."""
+
+    def items(self):  # type: ignore[no-untyped-def]
+        for number, item in enumerate(dict.items(self)):
+            if number == 1:
+                self["imported_meanwhile"] = types.ModuleType("imported_meanwhile")
+            yield item
+
+
+def test_modules_imported_by_another_thread_meanwhile_do_not_stop_a_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "scoring.py").write_text("VALUE = 1\n", encoding="utf-8")
+    stale = types.ModuleType("scoring")
+    stale.__file__ = "/elsewhere/scoring.py"
+    modules = _ImportedMeanwhile(sys.modules)
+    modules["scoring"] = stale
+    monkeypatch.setattr(sys, "modules", modules)
+
+    prepare_path(tmp_path, tmp_path)
+
+    assert "scoring" not in modules  # the other project's module of that name is forgotten

@@ -60,13 +60,21 @@ def _evict_own_names(project_dir: Path, src_dir: Path) -> None:
     # Only names the project's code provides: a data folder called `logging/` or
     # `email/` must not evict the standard library's module of that name.
     own = _code_names((project_dir, src_dir))
-    for name, module in list(sys.modules.items()):
+    for name, module in loaded_modules():
         if name.split(".")[0] not in own:
             continue
         origin = getattr(module, "__file__", None)
         if origin is None and not hasattr(module, "__path__"):
             continue  # built-in module: never evict
-        del sys.modules[name]
+        sys.modules.pop(name, None)
+
+
+def loaded_modules() -> list[tuple[str, ModuleType]]:
+    """``sys.modules``' entries now. Another thread may import meanwhile (a Spark task,
+    a writer thread): iterating the dict itself then fails with "dictionary changed
+    size during iteration" (``list(items())`` too, when a collection runs a finaliser
+    that lets the other thread in), a copy made in one C call does not."""
+    return list(sys.modules.copy().items())
 
 
 def _where(exc: BaseException, project_dir: Path) -> str:
@@ -298,10 +306,10 @@ class Namespace:
 
     def _unalias(self) -> None:
         """Forget the bare names that point at this namespace's modules."""
-        for name, module in list(sys.modules.items()):
+        for name, module in loaded_modules():
             bare = not name.startswith(self.prefix) and name.partition(".")[0] in self.own
             if bare and getattr(module, "__name__", "").startswith(f"{self.prefix}."):
-                del sys.modules[name]
+                sys.modules.pop(name, None)
 
     def release(self) -> None:
         """The model is retired: drop its modules (what still uses them keeps them)."""
