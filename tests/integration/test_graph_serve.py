@@ -25,7 +25,7 @@ SPAM = "URGENT winner! Claim your free cash prize"
 HAM = "Lunch at noon?"
 TRACE = ["preprocess", "predict", "postprocess"]
 GENERATED_KEY = re.compile(r"^[0-9a-f]{32}$")
-REQUESTS = "nervosum_graph_requests_total"
+REQUESTS = "nervosum_http_requests_total"
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +53,13 @@ def by_stream(outputs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def request_counts(text: str) -> dict[str, float]:
-    """``nervosum_graph_requests_total`` of the exposition ``text``, by status."""
+    """``POST /predict``'s ``nervosum_http_requests_total`` of the exposition ``text``, by
+    status."""
     counts: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == REQUESTS:
-                assert sample.labels["graph"] == "spam-filter"
+            if sample.name == REQUESTS and sample.labels["route"] == "/predict":
+                assert sample.labels["model"] == "spam-filter"
                 counts[sample.labels["status"]] = sample.value
     return counts
 
@@ -227,7 +228,7 @@ def test_one_failing_message_of_a_list_does_not_fail_the_others(client: httpx.Cl
 
 
 def test_metrics_count_requests_by_status_on_get_and_post(client: httpx.Client) -> None:
-    """`nervosum_graph_requests_total` counts answered requests by status, on GET and POST
+    """`nervosum_http_requests_total` counts answered requests by status, on GET and POST
     /metrics alike."""
     before = request_counts(client.get("/metrics").text)
 
@@ -310,3 +311,32 @@ def test_a_graph_with_several_entries_is_fed_where_into_says(tmp_path: Path) -> 
     assert [(o["stream"], o["message"]["by"]) for o in fed.json()["outputs"]] == [("out_b", "two")]
     assert unsaid.status_code == 400
     assert "POST /predict?into=STREAM, one of: a, b" in unsaid.text
+
+
+def test_unknown_routes_and_methods_answer_in_the_json_error_shape(client: httpx.Client) -> None:
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "not_found"
+    wrong = client.get("/predict")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_metric_names_follow_the_prefix_and_dead_letters_count_by_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from starlette.testclient import TestClient
+
+    from nervosum.graph.http import create_graph_app
+    from nervosum.graph.load import load_graph
+    from nervosum.graph.local import GraphCode
+
+    monkeypatch.setenv("NERVOSUM_METRICS_PREFIX", "spam")
+    app = create_graph_app(GraphCode(load_graph(PIPELINE)))
+    with TestClient(app) as http:
+        assert http.post("/predict", json={"sender": "no text"}).status_code == 422
+        page = http.get("/metrics").text
+    names = {family.name for family in text_string_to_metric_families(page)}
+    assert {"spam_http_requests", "spam_graph_dead_letters"} <= names
+    assert not any(name.startswith("nervosum_") for name in names)
+    assert 'spam_graph_dead_letters_total{graph="spam-filter",step="score"} 1.0' in page

@@ -10,11 +10,15 @@ groups must complete within the request. A graph with several entry streams take
 thread-safe; the models load once, before the server starts, so a step that cannot load
 stops the command with its error. With ``auth`` on (``--api-keys-file``, ``--jwks-file``
 or ``NERVOSUM_API_KEYS``) every route but health needs a key; ``/metrics`` the admin scope.
+
+The app is a model server's: the same front door (gate, request ids, HTTP metrics), the
+same guarded handlers and JSON errors (unknown routes, failures), the same metric names
+with the graph's name as ``model``.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +26,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import Counter
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -30,39 +34,29 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nervosum.config.spec import AuthSpec, ServerSpec
-from nervosum.errors import InputValidationError, NervosumError, RequestError, StepError
+from nervosum.errors import InputValidationError, RequestError, StepError
 from nervosum.graph.local import GraphCode, LocalRun
 from nervosum.graph.process import non_finite
-from nervosum.observe.metrics import LATENCY_BUCKETS, AuthMetrics
+from nervosum.observe.metrics import CONTENT_TYPE, RequestMetrics, keep_sampled
 from nervosum.serving.app import http_errors
-from nervosum.serving.auth import AuthMiddleware, load_gate
+from nervosum.serving.auth import load_gate
 from nervosum.serving.body import load_json, parse_off_loop, read_json_body
-from nervosum.serving.responses import JsonResponse, error_response
+from nervosum.serving.front import FrontedApp, install_front_door
+from nervosum.serving.guard import guarded
+from nervosum.serving.responses import JsonResponse
 
 
-class GraphMetrics:
+class GraphMetrics(RequestMetrics):
+    """A served graph's HTTP traffic (labelled ``model=<graph>``) and its dead letters."""
+
     def __init__(self, graph: str) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "nervosum_graph_requests",
-            "Graph requests by HTTP status.",
-            ["graph", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "nervosum_graph_request_duration_seconds",
-            "Time to run a request's messages through the graph.",
-            ["graph"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        ).labels(graph)
+        super().__init__(graph)
         self.letters = Counter(
-            "nervosum_graph_dead_letters",
+            f"{self.prefix}_graph_dead_letters",
             "Messages a step refused, by step.",
             ["graph", "step"],
             registry=self.registry,
         )
-        self.auth = AuthMetrics(self.registry, "nervosum")
         self.graph = graph
 
 
@@ -126,20 +120,18 @@ def create_graph_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-graph")
         state["executor"] = executor
+        sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [metrics]))
         try:
             yield
         finally:
+            sampling.cancel()
             executor.shutdown(wait=True)
 
+    @guarded
     async def predict(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            stream = _entry(request, entries)
-            body = await read_json_body(request, max_body)
-            messages = await parse_off_loop(body, lambda b: _messages(b, spec.partition_key))
-        except NervosumError as exc:
-            metrics.requests.labels(metrics.graph, str(exc.http_status)).inc()
-            return error_response(exc)
+        stream = _entry(request, entries)
+        body = await read_json_body(request, max_body)
+        messages = await parse_off_loop(body, lambda b: _messages(b, spec.partition_key))
         run = LocalRun(code, executor=state["executor"])
         for index, message in enumerate(messages):
             await run.feed(stream, message, f"request item {index}")
@@ -149,31 +141,34 @@ def create_graph_app(
         letters = [letter.to_record(spec.slug) for letter in run.letters]
         outputs = [{"stream": e.stream, "key": e.key, "message": e.message} for e in run.results]
         answer: dict[str, Any] = {"outputs": outputs, "dead_letters": letters}
-        status = 200
         if letters and not outputs:  # nothing came through: an error, in the one shape
-            status = 422
-            answer["error"] = StepError(
+            failure = StepError(
                 f"every message was dead-lettered; the first: {letters[0]['reason']}",
                 details=[{"loc": [letter["step"]], "msg": letter["reason"]} for letter in letters],
-            ).to_record()
-        metrics.requests.labels(metrics.graph, str(status)).inc()
-        metrics.latency.observe(time.perf_counter() - started)
-        return JsonResponse(answer, status_code=status)
+            )
+            request.scope["nervosum.error"] = failure.code
+            answer["error"] = failure.to_record()
+            return JsonResponse(answer, status_code=failure.http_status)
+        return JsonResponse(answer)
 
+    @guarded
     async def live(_request: Request) -> Response:
         return JsonResponse({"status": "alive"})
 
+    @guarded
     async def ready(_request: Request) -> Response:
         return JsonResponse({"status": "ready"})  # the steps loaded before the server started
 
+    @guarded
     async def describe(_request: Request) -> Response:
         return JsonResponse(
             {"graph": spec.slug, "entry_streams": entries, "final_streams": spec.final_streams}
             | {"steps": [s.name for s in spec.steps]}
         )
 
+    @guarded
     async def exposition(_request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type="text/plain; version=0.0.4")
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     routes = [
         Route("/predict", predict, methods=["POST"]),
@@ -182,10 +177,18 @@ def create_graph_app(
         Route("/graph", describe),
         Route("/metrics", exposition, methods=["GET", "POST"]),
     ]
-    app = Starlette(
+    app = FrontedApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_errors("POST /predict runs the graph")},
     )
-    app.add_middleware(AuthMiddleware, gate=gate)
+    app.router.redirect_slashes = False  # unknown paths get a JSON 404, never a redirect
+    app.state.expose_details = True
+    install_front_door(
+        app,
+        gate=gate,
+        metrics=metrics,
+        target=lambda scope: (metrics, None),
+        prediction_routes=frozenset(),
+    )
     return app

@@ -122,12 +122,14 @@ class AuthMetrics:
         self._failures.labels(reason).inc()
 
 
-class HttpMetrics:
-    """The HTTP server's metric families, registered in their own registry."""
+class RequestMetrics:
+    """An HTTP server's traffic: requests, errors, latency, requests in flight and refused
+    authentications, in a registry of its own (every nervosum server's front door counts
+    into one). ``model`` labels them: the model's name, a graph's, the fleet's base."""
 
     def __init__(self, model: str, spec: MetricsSpec | None = None) -> None:
         spec = spec or MetricsSpec()
-        prefix = metrics_prefix(spec)
+        self.prefix = prefix = metrics_prefix(spec)
         self.model = model
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -156,6 +158,59 @@ class HttpMetrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         ).labels(model)
+        self.auth = AuthMetrics(self.registry, prefix)
+        # Label lookups cost more than the increments; children are cached per label set.
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._latency: dict[tuple[str, str], Any] = {}
+        # Requests in flight, counted as a plain number on the request path (a gauge write
+        # costs ~0.8 µs in multiprocess mode) and written by :meth:`sample`.
+        self.requests_in_flight = 0
+        self._flying = 0
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = self.requests.labels(
+                self.model, route, method, str(status)
+            )
+        counter.inc()
+        timer = self._latency.get(key[:2])
+        if timer is None:
+            timer = self._latency[key[:2]] = self.latency.labels(self.model, route, method)
+        timer.observe(seconds)
+
+    def error(self, route: str, kind: str) -> None:
+        self.errors.labels(self.model, route, kind).inc()
+
+    def sample(self) -> None:
+        """Write the live gauges from their counts, if they changed."""
+        if self.requests_in_flight != self._flying:
+            self._flying = self.requests_in_flight
+            self.in_flight.set(self._flying)
+
+    def exposition(self) -> bytes:
+        """The text format: this app's registry, or every worker's values summed (this
+        worker's live gauges as of now, the others' as of their last sample)."""
+        self.sample()
+        directory = os.environ.get(MULTIPROCESS_DIR)
+        if not directory:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+
+
+class HttpMetrics(RequestMetrics):
+    """A model server's metric families: its traffic, and the model (ready, build, load
+    and compile figures, the batcher, predictions, feedback, the prediction log)."""
+
+    def __init__(self, model: str, spec: MetricsSpec | None = None) -> None:
+        spec = spec or MetricsSpec()
+        super().__init__(model, spec)
+        prefix = self.prefix
         self.batch_rows = Histogram(
             f"{prefix}_batch_size",
             "Rows per model call made by the adaptive batcher.",
@@ -211,16 +266,9 @@ class HttpMetrics:
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
         self.feedback = FeedbackTracker(self.registry, prefix, model, spec.feedback_window)
         self.predlog = PredlogMetrics(self.registry, prefix)
-        self.auth = AuthMetrics(self.registry, prefix)
-        # Label lookups cost more than the increments; children are cached per label set.
-        self._requests: dict[tuple[str, str, int], Any] = {}
-        self._latency: dict[tuple[str, str], Any] = {}
-        # The live gauges' counts: kept as plain numbers on the request path (a gauge
-        # write costs ~0.8 µs in multiprocess mode, and a request made four) and written
-        # by :meth:`sample`.
-        self.requests_in_flight = 0
+        # The batcher's queue, read when the gauge is written (see :meth:`sample`).
         self.queued_rows: Callable[[], int] = lambda: 0
-        self._sampled = (0, 0)
+        self._queued = 0
 
     def loaded(
         self,
@@ -247,45 +295,16 @@ class HttpMetrics:
                     self.compile_difference.labels(self.model, measure).set(figure)
         self.ready.set(1)
 
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        counter = self._requests.get(key)
-        if counter is None:
-            counter = self._requests[key] = self.requests.labels(
-                self.model, route, method, str(status)
-            )
-        counter.inc()
-        timer = self._latency.get(key[:2])
-        if timer is None:
-            timer = self._latency[key[:2]] = self.latency.labels(self.model, route, method)
-        timer.observe(seconds)
-
-    def error(self, route: str, kind: str) -> None:
-        self.errors.labels(self.model, route, kind).inc()
-
     def sample(self) -> None:
         """Write the in-flight and queue gauges from their counts, if they changed."""
-        now = (self.requests_in_flight, self.queued_rows())
-        if now != self._sampled:
-            self.in_flight.set(now[0])
-            self.queue_rows.set(now[1])
-            self._sampled = now
-
-    def exposition(self) -> bytes:
-        """The text format: this app's registry, or every worker's values summed (this
-        worker's live gauges as of now, the others' as of their last sample)."""
-        self.sample()
-        directory = os.environ.get(MULTIPROCESS_DIR)
-        if not directory:
-            return generate_latest(self.registry)
-        from prometheus_client import multiprocess
-
-        merged = CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
-        return generate_latest(merged)
+        super().sample()
+        queued = self.queued_rows()
+        if queued != self._queued:
+            self._queued = queued
+            self.queue_rows.set(queued)
 
 
-async def keep_sampled(metrics: Callable[[], Iterable[HttpMetrics]]) -> None:
+async def keep_sampled(metrics: Callable[[], Iterable[RequestMetrics]]) -> None:
     """Write the live gauges every :data:`SAMPLE_SECONDS` until cancelled (the app's
     lifespan runs it), so a scrape served by another worker sees this one's."""
     import asyncio

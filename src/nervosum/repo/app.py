@@ -14,7 +14,7 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from nervosum.config.spec import AuthSpec, ServerSpec
-from nervosum.observe.metrics import HttpMetrics, keep_sampled
+from nervosum.observe.metrics import RequestMetrics, keep_sampled
 from nervosum.repo import routes
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet
@@ -56,9 +56,9 @@ def _attribution(fleet: ModelFleet) -> Attribution:
     """The model a handler named in the scope (its metrics, and its state once leased);
     the server's own metrics for everything else."""
 
-    def attribute(scope: Scope) -> tuple[HttpMetrics, ServingState | None]:
+    def attribute(scope: Scope) -> tuple[RequestMetrics, ServingState | None]:
         state: ServingState | None = scope.get(routes.STATE_KEY)
-        metrics: HttpMetrics | None = scope.get(routes.METRICS_KEY)
+        metrics: RequestMetrics | None = scope.get(routes.METRICS_KEY)
         return metrics or fleet.metrics, state
 
     return attribute

@@ -109,7 +109,7 @@ class ModelFleet:
 
     def all_metrics(self) -> list[HttpMetrics]:
         """The fleet's own metrics and each model's."""
-        return [self.metrics] + [s.metrics for s in self.ordered() if s.metrics is not None]
+        return [self.metrics, *(s.metrics for s in self.ordered() if s.metrics is not None)]
 
     def registries(self) -> list[Any]:
         return [metrics.registry for metrics in self.all_metrics()]

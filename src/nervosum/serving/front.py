@@ -35,17 +35,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nervosum.observe.metrics import HttpMetrics
+from nervosum.observe.metrics import RequestMetrics
 from nervosum.predlog.events import Exchange
+from nervosum.serving.auth.denial import denial_for, denial_response
 from nervosum.serving.auth.gate import Gate
-from nervosum.serving.auth.middleware import denial_for, denial_response
 from nervosum.serving.exchange import ALONE, CURRENT, HEADER, request_id
 from nervosum.serving.guard import is_guarded
 from nervosum.serving.state import ServingState
 
 # Who answered a request: the metrics to count it in, and the model state (if any)
 # whose prediction log gets it.
-Attribution = Callable[[Scope], tuple[HttpMetrics, ServingState | None]]
+Attribution = Callable[[Scope], tuple[RequestMetrics, ServingState | None]]
 
 
 def route_label(scope: Scope) -> str:
@@ -84,7 +84,7 @@ def install_front_door(
     app: FrontedApp,
     *,
     gate: Gate,
-    metrics: HttpMetrics,
+    metrics: RequestMetrics,
     target: Attribution,
     prediction_routes: frozenset[str],
 ) -> None:
@@ -119,7 +119,7 @@ class FrontDoor:
         *,
         routes: Sequence[BaseRoute],
         gate: Gate,
-        metrics: HttpMetrics,
+        metrics: RequestMetrics,
         target: Attribution,
         prediction_routes: frozenset[str],
     ) -> None:

@@ -1,12 +1,12 @@
-"""The gate in front of the router: asked by the model servers' front door
-(:mod:`nervosum.serving.front`), and as pure ASGI middleware by ``graph serve``.
+"""The gate's answer for an HTTP request, read from its scope; asked by the front door
+of every nervosum HTTP server (:mod:`nervosum.serving.front`).
 
 A denied request never reaches a handler or the prediction log.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from nervosum.serving.auth.gate import Denial, Gate
 from nervosum.serving.responses import JsonResponse, error_response
@@ -38,22 +38,3 @@ def denial_for(gate: Gate, scope: Scope) -> Denial | None:
         return authorization, api_key
 
     return gate.check(scope["method"], scope["path"], _client(scope), credentials)
-
-
-class AuthMiddleware:
-    """Asks ``gate`` about every HTTP request; answers its denials itself."""
-
-    def __init__(self, app: ASGIApp, gate: Gate) -> None:
-        self.app = app
-        self.gate = gate
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        denial = denial_for(self.gate, scope)
-        if denial is None:
-            await self.app(scope, receive, send)
-            return
-        scope["nervosum.error"] = denial.error.code
-        await denial_response(denial)(scope, receive, send)
