@@ -21,10 +21,11 @@ from nervosum.config.spec import MetricsSpec
 from nervosum.errors import NervosumError, RequestError
 from nervosum.graph.converge import ConvergeStore, Emit
 from nervosum.graph.load import Graph
-from nervosum.graph.process import StepProcessor
+from nervosum.graph.process import Read, StepProcessor
 from nervosum.graph.spec import Step
 from nervosum.graph.step import StepCode
 from nervosum.jsonio import dumps
+from nervosum.observe.merge import merged_exposition
 from nervosum.stream.brokers import open_transport
 from nervosum.stream.endpoints import Endpoint
 from nervosum.stream.letters import DeadLetter, too_often
@@ -86,6 +87,13 @@ class StepConsumer:
     def drain_timeout(self) -> float:
         return self.settings.drain_timeout
 
+    def exposition(self) -> bytes:
+        """The step's metrics: the stream worker's, and a project step's predictions."""
+        registries = [self.metrics.registry]
+        if self.code.registry is not None:
+            registries.append(self.code.registry)
+        return merged_exposition(registries)
+
     def stop(self) -> None:
         self._stopping.set()
 
@@ -138,6 +146,7 @@ class StepConsumer:
             store=store,
             executor=self._code_thread,
         )
+        await self.code.start()
         self.connected = True
         log.info("step %s reading %s", self.step.name, ", ".join(self.step.inputs))
         readers = [asyncio.create_task(self._consume(name, t)) for name, t in self.inputs.items()]
@@ -150,6 +159,7 @@ class StepConsumer:
                 task.cancel()
             for transport in self.inputs.values():
                 await transport.close()
+            await self.code.close()
             self._code_thread.shutdown(wait=True)
 
     async def _consume(self, stream: str, transport: Transport) -> None:
@@ -167,23 +177,19 @@ class StepConsumer:
         limit = self.settings.max_deliveries
         emitted = self.processor.emitted
         with self.metrics.latency.time():
+            fresh: list[Read] = []
             for message in messages:
+                read = Read(message.payload, message.position, message.attempts)
                 if message.attempts > limit:
+                    error = too_often(message.attempts, limit)
                     letters.append(
                         self.processor.letter(
-                            too_often(message.attempts, limit),
-                            stream,
-                            message.position,
-                            message.payload,
-                            attempts=message.attempts,
+                            error, stream, read.position, read.payload, attempts=read.attempts
                         )
                     )
-                    continue
-                letter = await self.processor.handle(
-                    stream, message.payload, message.position, message.attempts
-                )
-                if letter is not None:
-                    letters.append(letter)
+                else:
+                    fresh.append(read)
+            letters += await self.processor.handle_many(stream, fresh)
             await self._flush(letters)
             await transport.ack(messages)
         self.metrics.written.inc(self.processor.emitted - emitted)

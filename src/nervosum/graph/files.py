@@ -123,15 +123,20 @@ def run_files(
             f"--input {input_path}: no such file", hint="a JSON Lines file, or - for stdin"
         )
     dead_path = dead_letter or default_dead_letter(output)
-    run = LocalRun(GraphCode(graph))
+    code = GraphCode(graph)
+    run = LocalRun(code)
 
     async def feed(writer: _Writer) -> None:
-        for number, line in enumerate(_lines(input_path), start=1):
-            if line.strip():
-                await run.feed(stream, line.strip(), f"line {number}")
-                writer.drain()
-        await run.finish()
-        writer.drain()
+        await code.start()
+        try:
+            for number, line in enumerate(_lines(input_path), start=1):
+                if line.strip():
+                    await run.feed(stream, line.strip(), f"line {number}")
+                    writer.drain()
+            await run.finish()
+            writer.drain()
+        finally:
+            await code.close()
 
     with _open_out(output) as out, _open_out(dead_path) as dead:
         writer = _Writer(run, out, dead, graph.spec.slug)

@@ -37,6 +37,7 @@ from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.errors import InputValidationError, RequestError, StepError
 from nervosum.graph.local import GraphCode, LocalRun
 from nervosum.graph.process import non_finite
+from nervosum.observe.merge import merged_exposition
 from nervosum.observe.metrics import CONTENT_TYPE, RequestMetrics, keep_sampled
 from nervosum.serving.app import http_errors
 from nervosum.serving.auth import load_gate
@@ -121,10 +122,12 @@ def create_graph_app(
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-graph")
         state["executor"] = executor
         sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [metrics]))
+        await code.start()
         try:
             yield
         finally:
             sampling.cancel()
+            await code.close()
             executor.shutdown(wait=True)
 
     @guarded
@@ -168,7 +171,9 @@ def create_graph_app(
 
     @guarded
     async def exposition(_request: Request) -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+        metrics.sample()
+        page = merged_exposition([metrics.registry, *code.registries()])
+        return Response(page, media_type=CONTENT_TYPE)
 
     routes = [
         Route("/predict", predict, methods=["POST"]),

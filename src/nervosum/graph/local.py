@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Executor
 
+from prometheus_client import CollectorRegistry
+
 from nervosum.graph.converge import Emit, MemoryStore
 from nervosum.graph.load import Graph
 from nervosum.graph.process import StepProcessor
@@ -26,6 +28,20 @@ class GraphCode:
         self.graph = graph
         self.spec = graph.spec
         self.codes = {s.name: StepCode(graph, s) for s in graph.spec.steps}
+
+    def registries(self) -> list[CollectorRegistry]:
+        """The project steps' metrics (prediction metrics, one registry per model)."""
+        return [code.registry for code in self.codes.values() if code.registry is not None]
+
+    async def start(self) -> None:
+        """Open the project steps' prediction logs."""
+        for code in self.codes.values():
+            await code.start()
+
+    async def close(self) -> None:
+        """Release the project steps' model threads and flush their logs."""
+        for code in self.codes.values():
+            await code.close()
 
 
 class LocalRun:

@@ -5,7 +5,8 @@ A message is a JSON object carrying the graph's partition key. One that is not J
 not an object, lacks the key, or makes the step fail becomes a dead letter naming the
 step, the reason and the payload; the step goes on with the next message. A converge
 step stores the message as a part of its key's group and, when the group is complete,
-merges it, runs its methods on the merged message and emits once.
+merges it, runs its methods on the merged message and emits once. A project step predicts
+the messages read together in one model call (:meth:`StepProcessor.handle_many`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -25,6 +27,8 @@ from nervosum.graph.converge import ConvergeStore, Emit, Stale, State, ordered, 
 from nervosum.graph.spec import GraphSpec, Step
 from nervosum.graph.step import Message, StepCode, route
 from nervosum.jsonio import dumps, loads
+from nervosum.predlog.events import Exchange
+from nervosum.schema import Record
 from nervosum.stream.letters import DeadLetter
 
 
@@ -73,6 +77,14 @@ class Rejected(Exception):
 
 
 Send = Callable[[list[Emit]], Awaitable[None]]
+
+
+class Read(NamedTuple):
+    """A message as read: its bytes, where it was, how often it was delivered."""
+
+    payload: bytes
+    position: str
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -150,14 +162,47 @@ class StepProcessor:
         try:
             message, key = self.parse(payload)
             await self._process(source, position, message, key)
-        except Rejected as exc:
-            body = payload if exc.payload is None else exc.payload
-            return self.letter(
-                exc.error, source, position, body, key=exc.key or key, attempts=attempts
-            )
-        except NervosumError as exc:
-            return self.letter(exc, source, position, payload, key=key, attempts=attempts)
+        except (Rejected, NervosumError) as exc:
+            return self._failed(exc, Read(payload, position, attempts), source, key)
         return None
+
+    async def handle_many(self, source: str, items: Sequence[Read]) -> list[DeadLetter]:
+        """Process messages read together, in order; the dead letters. A project step
+        that does not converge predicts them in one model call (split until only the
+        failing messages fail, as a stream worker's batch)."""
+        if self.code.engine is None or self.step.converge is not None:
+            found = [await self.handle(source, *item) for item in items]
+            return [letter for letter in found if letter is not None]
+        letters: list[DeadLetter] = []
+        parsed: list[tuple[Read, Message, str]] = []
+        for item in items:
+            try:
+                message, key = self.parse(item.payload)
+            except Rejected as exc:
+                letters.append(self._failed(exc, item, source, None))
+                continue
+            parsed.append((item, message, key))
+        results = await self._predicted([(item.position, message) for item, message, _ in parsed])
+        for (item, message, key), result in zip(parsed, results, strict=True):
+            try:
+                if isinstance(result, NervosumError):
+                    raise result
+                await self._deliver(self._routed(result, message, key), key)
+            except (Rejected, NervosumError) as exc:
+                letters.append(self._failed(exc, item, source, key))
+        return letters
+
+    def _failed(
+        self, exc: Rejected | NervosumError, item: Read, source: str, key: str | None
+    ) -> DeadLetter:
+        if isinstance(exc, NervosumError):
+            return self.letter(
+                exc, source, item.position, item.payload, key=key, attempts=item.attempts
+            )
+        body = item.payload if exc.payload is None else exc.payload
+        return self.letter(
+            exc.error, source, item.position, body, key=exc.key or key, attempts=item.attempts
+        )
 
     def letter(
         self,
@@ -191,7 +236,7 @@ class StepProcessor:
                 return  # waiting for more parts, or a redelivered part of a done group
             try:
                 merged = await self._call(self.code.merge, ordered(self.step, added.parts))
-                routed = await self._run(merged, key)
+                routed = await self._run(merged, key, position)
             except NervosumError:
                 await self.store.complete(key, [])  # one dead letter closes the group
                 raise
@@ -199,15 +244,60 @@ class StepProcessor:
                 self.emitted += len(routed.emits)
                 routed.check_delivered(key)
             return
-        routed = await self._run(message, key)
+        await self._deliver(await self._run(message, key, position), key)
+
+    async def _deliver(self, routed: Routed, key: str) -> None:
         if routed.emits:
             await self.send(routed.emits)
             self.emitted += len(routed.emits)
         routed.check_delivered(key)
 
-    async def _run(self, message: Message, key: str) -> Routed:
-        """The step's methods on ``message``: what to write where (nothing if filtered)."""
-        result = await self._call(self.code.run, message)
+    async def _run(self, message: Message, key: str, position: str) -> Routed:
+        """The step on ``message``: what to write where (nothing if filtered)."""
+        if self.code.engine is not None:
+            (result,) = await self._predicted([(position, message)])
+            if isinstance(result, NervosumError):
+                raise result
+            return self._routed(result, message, key)
+        return self._routed(await self._call(self.code.run, message), message, key)
+
+    async def _predicted(
+        self, entries: Sequence[tuple[str, Message]]
+    ) -> list[Message | NervosumError]:
+        """A project step's messages (with their positions) predicted in one model call
+        of its runtime: each with the model's outputs added, or its error; each logged
+        when the project's prediction log is on."""
+        engine, runtime = self.code.engine, self.code.runtime
+        assert engine is not None and runtime is not None, "not a project step"
+        started = time.perf_counter()
+        route = f"{self.spec.slug}/{self.step.name}"
+        outcomes: list[Message | NervosumError] = []
+        records: list[Record] = []
+        logged: list[Record] = []
+        for position, message in entries:
+            try:
+                records.append(self.code.record_of(message))
+                outcomes.append(message)
+            except StepError as exc:
+                outcomes.append(exc)
+                failed = Exchange(position, route, started)
+                logged += runtime.failed_records(engine, failed, exc, message)
+        waiting = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, Exception)]
+        answers = await runtime.predict_groups(engine, [[r] for r in records], proba=False)
+        for index, record, answer in zip(waiting, records, answers, strict=True):
+            exchange = Exchange(entries[index][0], route, started, inputs=[record])
+            if isinstance(answer, NervosumError):
+                outcomes[index] = self.code.model_failed(answer)
+                logged += runtime.failed_records(engine, exchange, answer, record)
+                continue
+            exchange.outputs = answer
+            outcomes[index] = {**entries[index][1], **answer[0]}
+            logged += runtime.answered_records(engine, exchange)
+        runtime.log(logged)
+        return outcomes
+
+    def _routed(self, result: Message | None, message: Message, key: str) -> Routed:
+        """Where ``result`` goes (nowhere when a method filtered the message out)."""
         if result is None:
             self.filtered += 1
             return Routed([], [], b"")

@@ -9,7 +9,10 @@ output being the next input. A method takes ``(message)`` or the seed's
 returning None ends the message's path (a filter).
 
 A project step runs a nervosum project's model on the message: the fields of its
-input schema are validated and predicted, and the outputs are added to the message.
+input schema are validated and predicted, and the outputs are added to the message. The
+model runs in the prediction runtime every front end uses (``predict/``): its own
+model thread, metered calls counted in the step's own metrics registry, the project's
+prediction log; the step's processor predicts a batch of messages in one call.
 """
 
 from __future__ import annotations
@@ -22,11 +25,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nervosum.errors import ModelDefinitionError, NervosumError, RequestError, StepError
 from nervosum.graph.load import Graph
 from nervosum.graph.spec import Step
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from nervosum.engine import Engine
+    from nervosum.predict.runtime import ModelRuntime
+    from nervosum.schema import Record
 
 Message = dict[str, Any]
 
@@ -129,7 +139,9 @@ class StepCode:
         self.instance: Any = None
         self._calls: list[tuple[str, Callable[..., Any], bool]] = []
         self._merge: Callable[[list[Message]], Any] | None = None
-        self._project: Any = None
+        self.engine: Engine | None = None
+        self.runtime: ModelRuntime | None = None
+        self.registry: CollectorRegistry | None = None
         if step.project is not None:
             self._load_project(graph.root / step.project)
         elif step.class_module is not None:
@@ -137,10 +149,28 @@ class StepCode:
             self._load_class(add_module_paths(entries, graph.root), entries, graph.root)
 
     def _load_project(self, folder: Path) -> None:
+        # Imported here: a graph of class steps never loads pandas and the model libraries.
+        from prometheus_client import CollectorRegistry
+
         from nervosum.engine import Engine
+        from nervosum.observe.metrics import PredlogMetrics, metrics_prefix
+        from nervosum.observe.predictions import PredictionMetrics
+        from nervosum.predict.runtime import ModelRuntime
         from nervosum.project import load_config
 
-        self._project = Engine.load(load_config(folder))
+        project = load_config(folder)
+        config = project.config
+        self.engine = Engine.load(project)
+        self.registry = CollectorRegistry(auto_describe=True)
+        prefix = metrics_prefix(config.metrics)
+        self.runtime = ModelRuntime(
+            project,
+            PredictionMetrics(self.registry, prefix, config.name, config.metrics),
+            PredlogMetrics(self.registry, prefix),
+            runtime="graph",
+            batching=False,
+        )
+        self.runtime.serve(self.engine)
 
     def _load_class(self, paths: list[str], entries: list[str], root: Path) -> None:
         step = self.step
@@ -182,9 +212,7 @@ class StepCode:
             self._merge = getattr(self.instance, step.converge.merge)
 
     def run(self, message: Message) -> Message | None:
-        """The step applied to ``message``; None when a method filtered it out."""
-        if self._project is not None:
-            return self._predict(message)
+        """A class step's methods applied to ``message``; None when one filtered it out."""
         current: Any = message
         for name, method, with_context in self._calls:
             try:
@@ -224,20 +252,34 @@ class StepCode:
             )
         return result
 
-    def _predict(self, message: Message) -> Message:
-        engine = self._project
+    def record_of(self, message: Message) -> Record:
+        """A project step's input: the message's fields of the input schema (and its id),
+        validated; a :class:`StepError` naming the field otherwise."""
+        engine = self.engine
+        assert engine is not None, "not a project step"
         names = engine.inputs.names
         record = {k: v for k, v in message.items() if not names or k in names}
         if engine.id_field and engine.id_field in message:
             record[engine.id_field] = message[engine.id_field]
         try:
             (validated,) = engine.inputs.validate([record])
-            (output,) = engine.predict([validated], proba=False)
         except RequestError as exc:
             raise StepError(f"step {self.step.name!r}: {exc}") from exc
-        except NervosumError as exc:
-            raise StepError(f"step {self.step.name!r}: the model failed: {exc}") from exc
-        return {**message, **output}
+        return validated
+
+    def model_failed(self, error: NervosumError) -> StepError:
+        """A project step's error for a message its model did not answer."""
+        return StepError(f"step {self.step.name!r}: the model failed: {error}")
+
+    async def start(self) -> None:
+        """Open a project step's prediction log."""
+        if self.runtime is not None:
+            self.runtime.start()
+
+    async def close(self) -> None:
+        """Release a project step's model thread and flush its prediction log."""
+        if self.runtime is not None:
+            await self.runtime.close()
 
 
 def route(step: Step, message: Message) -> list[str]:

@@ -61,7 +61,7 @@ def run_step(graph: Graph, name: str, run: StepRun) -> int:
             run.host,
             run.port,
             ready=lambda: consumer.connected,
-            metrics=consumer.metrics.exposition,
+            metrics=consumer.exposition,
         )
     return asyncio.run(serve_stream(consumer, side))
 
