@@ -102,17 +102,13 @@ def _column_path(engine: Engine, chunk: Chunk, proba: bool) -> tuple[np.ndarray,
         return nothing, None
 
 
-def _fast_records(
-    engine: Engine, chunk: Chunk, good: np.ndarray, outputs: Outputs
-) -> dict[int, Record]:
-    """The column path's outputs as records by offset, each with its row's id."""
-    records = outputs.records()
+def _column_ids(engine: Engine, chunk: Chunk) -> np.ndarray | None:
+    """The chunk's id column, for the column path's outputs (the row path's come from the
+    engine, which echoes each validated record's id)."""
     id_field = engine.id_field
     if chunk.frame is not None and id_field and id_field in chunk.frame.columns:
-        for output, ident in zip(records, chunk.frame[id_field].to_numpy()[good], strict=True):
-            if not _absent(ident):
-                output[id_field] = ident
-    return dict(zip(good.tolist(), records, strict=True))
+        return chunk.frame[id_field].to_numpy()
+    return None
 
 
 def _row_outputs(
@@ -163,7 +159,9 @@ def score_chunk(
         if whole is not None:
             result.outputs = whole
             return result
-    outputs = _fast_records(engine, chunk, good, answer) if answer is not None else {}
+    outputs = dict(zip(good.tolist(), answer.records(), strict=True)) if answer is not None else {}
+    fast = set(outputs)
+    ids = _column_ids(engine, chunk)
     rest = [offset for offset in range(chunk.size) if offset not in outputs]
     rest = [offset for offset in rest if chunk.first_row + offset not in chunk.unreadable]
     outputs.update(_row_outputs(engine, chunk, rest, proba, result))
@@ -171,7 +169,11 @@ def score_chunk(
     records: list[Record] = []
     for offset in sorted(outputs):
         output = outputs[offset]
-        ident = {id_field: output.pop(id_field)} if id_field and id_field in output else {}
+        ident = {}
+        if id_field and id_field in output:  # the engine echoed it
+            ident[id_field] = output.pop(id_field)
+        elif id_field and offset in fast and ids is not None and not _absent(ids[offset]):
+            ident[id_field] = ids[offset]
         if keep_columns:
             row = _row(chunk, offset) or {}
             ident.update({name: row.get(name) for name in keep_columns})
