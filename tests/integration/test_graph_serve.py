@@ -283,7 +283,7 @@ def test_a_step_that_cannot_load_stops_serve_with_exit_2(tmp_path: Path) -> None
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert "step 'score': json has no 'Nothing'" in done.stderr
+    assert "step 'score': json has no class 'Nothing'" in done.stderr
     assert "Traceback" not in done.stderr
 
 

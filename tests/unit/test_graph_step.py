@@ -490,7 +490,7 @@ BROKEN = """
         ),
         (
             "class_module: loadable, class_name: Missing, methods: [predict]",
-            "step 'broken-step': loadable has no 'Missing'",
+            "step 'broken-step': loadable has no class 'Missing'",
         ),
         (
             "class_module: loadable, class_name: Fine, methods: [predict, explain]",
@@ -499,7 +499,7 @@ BROKEN = """
         (
             "class_module: loadable, class_name: Broken, class_init: {path: /w.bin},"
             " methods: [predict]",
-            "step 'broken-step': Broken(**class_init) failed: RuntimeError: no weights at /w.bin",
+            "step 'broken-step': Broken.__init__ raised RuntimeError: no weights at /w.bin",
         ),
         (
             "class_module: loadable, class_name: Fine, methods: [predict],"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from nervosum.errors import ModelDefinitionError, NervosumError, RequestError, StepError
 from nervosum.graph.load import Graph
 from nervosum.graph.spec import Step
+from nervosum.model.userclass import bound_method, construct, find_class
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -184,32 +185,22 @@ class StepCode:
                 f"{where}: cannot import {module_name!r}: {type(exc).__name__}: {exc}",
                 hint=_import_hint(exc, module_name, entries, root),
             ) from None
-        cls = getattr(module, str(step.class_name), None)
-        if cls is None:
-            raise ModelDefinitionError(f"{where}: {step.class_module} has no {step.class_name!r}")
+        label = f"{where}: {step.class_name}"
+        cls = find_class(
+            module,
+            str(step.class_name),
+            where=f"{where}: {module_name}",
+            otherwise="check class_name in the graph file",
+        )
         arguments = dict(step.class_init)
         if _accepts(cls, "logger"):
             arguments.setdefault("logger", self.logger)
-        try:
-            self.instance = cls(**arguments)
-        except Exception as exc:
-            raise ModelDefinitionError(
-                f"{where}: {step.class_name}(**class_init) failed: {type(exc).__name__}: {exc}"
-            ) from None
-        wanted = [
-            *step.methods,
-            *([step.converge.merge] if step.converge and step.converge.merge else []),
-        ]
-        missing = [name for name in wanted if not callable(getattr(self.instance, name, None))]
-        if missing:
-            raise ModelDefinitionError(
-                f"{where}: {step.class_name} has no method {', '.join(map(repr, missing))}"
-            )
+        self.instance = construct(cls, arguments, label=label, setting="class_init", root=root)
         for name in step.methods:
-            method = getattr(self.instance, name)
+            method = bound_method(self.instance, name, label)
             self._calls.append((name, method, _takes_context(method)))
         if step.converge and step.converge.merge:
-            self._merge = getattr(self.instance, step.converge.merge)
+            self._merge = bound_method(self.instance, step.converge.merge, label)
 
     def run(self, message: Message) -> Message | None:
         """A class step's methods applied to ``message``; None when one filtered it out."""

@@ -16,7 +16,6 @@ method and the fix, when the model loads, not at the first request.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from pathlib import Path
 from types import ModuleType
@@ -28,26 +27,13 @@ from nervosum.model.artifact import load_artifact
 from nervosum.model.classes import class_names
 from nervosum.model.imports import import_user_module
 from nervosum.model.loaded import Call, LoadedModel
+from nervosum.model.userclass import bound_method, construct, did_you_mean, find_class
 from nervosum.model.userframes import describe_user_error
 
 
 def _construct(cls: type, spec: ModelSpec, label: str, project: Project) -> Any:
-    try:
-        signature = inspect.signature(cls)
-        signature.bind(**spec.init)
-    except TypeError as exc:
-        raise ModelDefinitionError(
-            f"{label}.__init__ does not accept model.init {sorted(spec.init)}: {exc}",
-            hint=f"its signature is {label.rsplit('.', 1)[-1]}{signature}",
-        ) from None
-    except ValueError:
-        pass  # no introspectable signature (C extension): let the call decide
-    try:
-        instance = cls(**spec.init)
-    except Exception as exc:
-        raise ModelDefinitionError(
-            f"{label}.__init__ raised {describe_user_error(exc, project.project_dir)}"
-        ) from exc
+    root = project.project_dir
+    instance = construct(cls, spec.init, label=label, setting="model.init", root=root)
     load = getattr(instance, "load", None)
     if callable(load):
         try:
@@ -68,22 +54,6 @@ def _chain(methods: list[Call]) -> Call:
     return call
 
 
-def _did_you_mean(name: str, candidates: list[str], otherwise: str) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1)
-    return f"did you mean {close[0]!r}?" if close else otherwise
-
-
-def _bound(instance: Any, name: str, label: str) -> Call:
-    method = getattr(instance, name, None)
-    if not callable(method):
-        available = [
-            m for m in dir(instance) if not m.startswith("_") and callable(getattr(instance, m))
-        ]
-        hint = _did_you_mean(name, available, f"define `def {name}(self, data)`")
-        raise ModelDefinitionError(f"{label} has no method {name!r}", hint=hint)
-    return method  # type: ignore[no-any-return]
-
-
 def _user_module(project: Project, spec: ModelSpec) -> tuple[ModuleType, str]:
     """The imported model module and its dotted name (``src`` is its package, as in the seed)."""
     assert spec.module is not None
@@ -96,15 +66,13 @@ def _load_class(project: Project, spec: ModelSpec) -> LoadedModel:
     assert spec.class_ is not None
     module, dotted = _user_module(project, spec)
     label = f"{dotted}.{spec.class_}"
-    cls = getattr(module, spec.class_, None)
-    if not isinstance(cls, type):
-        classes = [n for n, v in vars(module).items() if isinstance(v, type)]
-        hint = _did_you_mean(spec.class_, classes, "check model.class in nervosum.yaml")
-        raise ModelDefinitionError(f"{module.__file__} has no class {spec.class_!r}", hint=hint)
+    where = str(module.__file__)
+    hint = "check model.class in nervosum.yaml"
+    cls = find_class(module, spec.class_, where=where, otherwise=hint)
     instance = _construct(cls, spec, label, project)
     per_record = False
     if spec.methods:
-        predict = _chain([_bound(instance, m, label) for m in spec.methods])
+        predict = _chain([bound_method(instance, m, label) for m in spec.methods])
     elif callable(getattr(instance, "predict", None)):
         predict = instance.predict
     elif callable(getattr(instance, "transform_predict", None)):
@@ -151,7 +119,7 @@ def _load_function(project: Project, spec: ModelSpec) -> LoadedModel:
     function = getattr(module, spec.function, None)
     if function is None:
         functions = [n for n, v in vars(module).items() if inspect.isfunction(v)]
-        hint = _did_you_mean(spec.function, functions, f"define `def {spec.function}(data)` in it")
+        hint = did_you_mean(spec.function, functions, f"define `def {spec.function}(data)` in it")
         raise ModelDefinitionError(f"{where} has no function {spec.function!r}", hint=hint)
     if isinstance(function, type):
         raise ModelDefinitionError(
