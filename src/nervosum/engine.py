@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from nervosum.config import Project
+from nervosum.config.types import Record
 from nervosum.errors import ModelOutputError, NervosumError, PredictionError, new_error_id
-from nervosum.model import ModelHandle, OutputShapeError
+from nervosum.model.handle import ModelHandle
+from nervosum.model.outputs import OutputShapeError
 from nervosum.model.userframes import format_user_traceback
-from nervosum.schema import Record, RecordSchema, records_to_frame
+from nervosum.schema.frame import records_to_frame
+from nervosum.schema.records import RecordSchema
 
 log = logging.getLogger("nervosum.engine")
 

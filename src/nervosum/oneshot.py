@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from nervosum.config.types import Record
 from nervosum.engine import Engine
 from nervosum.errors import RequestError
 from nervosum.predict.runtime import answer
-from nervosum.schema import Record
 from nervosum.schema.csvrows import csv_rows
 
 FORMATS = ("json", "jsonl", "csv")

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from starlette.testclient import TestClient
 
 from nervosum import Engine, load_config
-from nervosum.schema import RecordSchema
+from nervosum.schema.records import RecordSchema
 from nervosum.serving.app import create_app
 from tests.conftest import EXAMPLES, PROJECTS
 

@@ -21,6 +21,7 @@ import pytest
 
 from nervosum import Engine, load_config
 from nervosum.config.spec import BatchingSpec
+from nervosum.config.types import Record
 from nervosum.errors import (
     InvalidInputError,
     ModelOutputError,
@@ -30,7 +31,6 @@ from nervosum.errors import (
 )
 from nervosum.predict import batcher as batcher_module
 from nervosum.predict.batcher import Batcher
-from nervosum.schema import Record
 from tests.conftest import PROJECTS
 
 pytestmark = pytest.mark.anyio

@@ -490,7 +490,7 @@ def test_set_reports_every_problem_with_a_suggestion() -> None:
         (STREAM, ["ingress.enabled=true"], "stream bundles have none"),
         (BATCH, ["env.INPUT_PATH=/in.csv"], "a batch Job needs --output"),
         (BATCH, [*IO, "autoscaling.enabled=true"], "autoscaling applies to Deployments"),
-        (BATCH, [*IO, "schedule=0 25 * * *"], "cron hour"),
+        (BATCH, [*IO, "schedule=0 25 * * *"], "Bad hour"),
         (BATCH, [*IO, "schedule=@daily", f"name={'b' * 53}"], "at most 52 characters"),
         (HTTP, ["env.NERVOSUM_PORT=9000"], "sets NERVOSUM_PORT itself"),
         (HTTP, ["replicas=9", "autoscaling.enabled=true"], r"max_replicas \(5\) is below"),

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from nervosum.cli import main
 from nervosum.errors import ModelDefinitionError
-from nervosum.model import ModelHandle
+from nervosum.model.handle import ModelHandle
 from nervosum.project import load_config
 from tests.conftest import PROJECTS, ProjectFactory
 

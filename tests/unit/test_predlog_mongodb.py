@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from nervosum.config.spec import LoggingSpec, SinkSpec
+from nervosum.config.types import Record
 from nervosum.errors import RequestError
-from nervosum.model import PROBABILITIES
+from nervosum.model.outputs import PROBABILITIES
 from nervosum.predlog.events import Exchange, Origin, feedback_records, prediction_records
 from nervosum.predlog.mongodb import MongoSink, client_options, document
 from nervosum.predlog.opener import open_sinks
 from nervosum.predlog.writer import PredictionLog
-from nervosum.schema import Record
 from tests.unit.test_predlog_writer import counter
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")

@@ -7,9 +7,9 @@ import time
 from collections.abc import Sequence
 
 from nervosum.config.spec import LoggingSpec
+from nervosum.config.types import Record
 from nervosum.predlog.sinks import Sink
 from nervosum.predlog.writer import PredictionLog
-from nervosum.schema import Record
 
 
 class SlowSink(Sink):

@@ -12,7 +12,8 @@ import pytest
 
 from nervosum.config import SchemaField
 from nervosum.errors import InputValidationError, RequestError
-from nervosum.schema import RecordSchema, records_to_frame
+from nervosum.schema.frame import records_to_frame
+from nervosum.schema.records import RecordSchema
 
 
 def field(name: str, type_: str, **values: object) -> SchemaField:

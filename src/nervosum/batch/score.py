@@ -20,10 +20,10 @@ import pyarrow as pa
 from nervosum.batch import columns
 from nervosum.batch.sources import Chunk
 from nervosum.batch.table import outputs_table
+from nervosum.config.types import Record
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError
-from nervosum.model import Outputs
-from nervosum.schema import Record
+from nervosum.model.outputs import Outputs
 
 
 @dataclass

@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from nervosum.batch.table import records_table
+from nervosum.config.types import Record
 from nervosum.jsonio import dumps
-from nervosum.schema import Record
 
 SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl"}
 

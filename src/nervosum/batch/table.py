@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from nervosum.config.types import Record
 from nervosum.jsonio import dumps
-from nervosum.model import PROBABILITIES, Outputs
-from nervosum.schema import Record
+from nervosum.model.outputs import PROBABILITIES, Outputs
 
 # Output columns the columnar path writes as they are; anything else (nested values,
 # dates, mixed objects) goes through records, whose JSON rules it must follow.

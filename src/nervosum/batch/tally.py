@@ -16,8 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nervosum.config.types import Record
 from nervosum.jsonio import dumps
-from nervosum.schema import Record
 
 MAX_CLASSES = 100
 OTHER = "other"

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nervosum.config.types import Record
 from nervosum.errors import RequestError
-from nervosum.schema import Record
 
 BINS = 10
 TOP_CATEGORIES = 20

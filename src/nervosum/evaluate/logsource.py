@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
+from nervosum.config.types import Record
 from nervosum.errors import RequestError
-from nervosum.schema import Record
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 

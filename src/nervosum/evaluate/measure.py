@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nervosum.config.types import Record
 from nervosum.errors import RequestError
 from nervosum.predlog.events import FEEDBACK, PREDICTION
-from nervosum.schema import Record
 
 CALIBRATION_BINS = 10
 

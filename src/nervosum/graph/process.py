@@ -22,13 +22,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from nervosum.config.types import Record
 from nervosum.errors import NervosumError, RequestError, StepError
 from nervosum.graph.converge import ConvergeStore, Emit, Stale, State, ordered, part_id
 from nervosum.graph.spec import GraphSpec, Step
 from nervosum.graph.step import Message, StepCode, route
 from nervosum.jsonio import dumps, loads
 from nervosum.predlog.events import Exchange
-from nervosum.schema import Record
 from nervosum.stream.letters import DeadLetter
 
 

@@ -35,9 +35,9 @@ from nervosum.model.userclass import bound_method, construct, find_class
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from nervosum.config.types import Record
     from nervosum.engine import Engine
     from nervosum.predict.runtime import ModelRuntime
-    from nervosum.schema import Record
 
 Message = dict[str, Any]
 

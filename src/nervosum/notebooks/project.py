@@ -66,7 +66,7 @@ def last_stage_kind(project: Project) -> str:
     ``classifier``, ``regressor`` or ``other`` (a failed load is the server's error)."""
     from sklearn.base import is_classifier, is_regressor
 
-    from nervosum.model import ModelHandle
+    from nervosum.model.handle import ModelHandle
 
     pipeline = ModelHandle.load(project).loaded.instance
     if is_classifier(pipeline):

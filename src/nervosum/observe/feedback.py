@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from nervosum.config.types import Record
 from nervosum.errors import InputValidationError, RequestError
-from nervosum.model import PROBABILITIES
-from nervosum.schema import Record
+from nervosum.model.outputs import PROBABILITIES
 
 REMEMBERED = 100_000  # most recent predictions kept for matching; older ones are forgotten
 

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from nervosum.config.spec import MetricsSpec
+from nervosum.config.types import Record
 from nervosum.jsonio import dumps
-from nervosum.model import PROBABILITIES
-from nervosum.schema import Record
+from nervosum.model.outputs import PROBABILITIES
 
 if TYPE_CHECKING:
     from nervosum.engine import Engine

@@ -33,10 +33,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from nervosum.config.spec import BatchingSpec
+from nervosum.config.types import Record
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, OverloadedError
-from nervosum.model import PROBABILITIES
-from nervosum.schema import Record
+from nervosum.model.outputs import PROBABILITIES
 
 # A batch runs on the event loop when it should take less (thread-safe models only): it
 # holds the other connections up for less than a millisecond.

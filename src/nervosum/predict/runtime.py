@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from nervosum.config import Project
+from nervosum.config.types import Record
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, RequestTimeoutError
 from nervosum.observe.metrics import PredlogMetrics
@@ -23,7 +24,6 @@ from nervosum.observe.predictions import PredictionMetrics
 from nervosum.predict.batcher import Batcher, refuse_when_full
 from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
 from nervosum.predlog.writer import PredictionLog
-from nervosum.schema import Record
 
 T = TypeVar("T")
 Answer = list[Record] | NervosumError

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from nervosum.config.types import Record
 from nervosum.errors import NervosumError, RequestError
-from nervosum.model import PROBABILITIES
-from nervosum.schema import Record
+from nervosum.model.outputs import PROBABILITIES
 
 PREDICTION = "prediction"
 FEEDBACK = "feedback"

@@ -25,11 +25,11 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from nervosum.config.spec import SinkSpec
+from nervosum.config.types import Record
 from nervosum.errors import RequestError
 from nervosum.jsonio import dumps
 from nervosum.predlog.events import PREDICTION
 from nervosum.predlog.sinks import Sink, sink_password
-from nervosum.schema import Record
 
 # pymongo waits this long for a server before a write fails (its default is 30 s); a URL's
 # own serverSelectionTimeoutMS / connectTimeoutMS win.

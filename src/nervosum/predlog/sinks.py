@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from nervosum.config.spec import SinkSpec
+from nervosum.config.types import Record
 from nervosum.errors import RequestError
 from nervosum.jsonio import dumps
-from nervosum.schema import Record
 
 COLUMNS: tuple[str, ...] = ("kind", "id", "request_id", "timestamp", "epoch", "model", "tag")
 COLUMNS += ("uuid", "route", "status", "latency_ms")

@@ -20,9 +20,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from nervosum.config.spec import LoggingSpec
+from nervosum.config.types import Record
 from nervosum.predlog.opener import open_sinks
 from nervosum.predlog.sinks import Sink
-from nervosum.schema import Record
 
 log = logging.getLogger("nervosum.predlog")
 

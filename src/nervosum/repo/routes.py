@@ -28,12 +28,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from nervosum.config.spec import ServerSpec
+from nervosum.config.types import Record
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotReadyError
 from nervosum.observe.merge import merged_exposition
 from nervosum.repo.fleet import ModelFleet
 from nervosum.repo.slots import ModelSlot
 from nervosum.repo.variables import parse_variables
-from nervosum.schema import Record
 from nervosum.serving.body import load_json, read_json_body
 from nervosum.serving.guard import guarded_as, native_error
 from nervosum.serving.responses import JsonResponse, error_response

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nervosum.config.types import Record
 from nervosum.errors import InputValidationError
-from nervosum.schema import Record
 from nervosum.serving.body import load_json
 
 FIELD = "variables"

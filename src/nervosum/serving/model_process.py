@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, Pipe
 from typing import Any
 
+from nervosum.config.types import Record
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, NotReadyError, PredictionError, error_from_record
-from nervosum.schema import Record
 from nervosum.serving.supervision import (
     MAX_RESTARTS,
     RESTART_WINDOW,

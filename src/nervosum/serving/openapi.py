@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from nervosum.config import Project, SchemaField
-from nervosum.model import PROBABILITIES
-from nervosum.schema import RecordSchema
+from nervosum.model.outputs import PROBABILITIES
+from nervosum.schema.records import RecordSchema
 
 _ERRORS = {
     "400": "Unreadable body (not JSON, nested past 200 levels, empty, broken gzip)",

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
+from nervosum.config.types import Record
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, NotReadyError
 from nervosum.model.compile.threads import serving_threads
@@ -28,7 +29,6 @@ from nervosum.predlog.events import (
     feedback_records,
     prediction_ids,
 )
-from nervosum.schema import Record
 from nervosum.serving.body import check_row_count
 from nervosum.serving.exchange import current as current_exchange
 from nervosum.serving.model_process import RemoteEngine

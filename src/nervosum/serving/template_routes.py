@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nervosum.config.types import Record
 from nervosum.detect.template import MODEL_MODULE
 from nervosum.engine import Engine
 from nervosum.errors import InputValidationError, NotFoundError
-from nervosum.model import PROBABILITIES
-from nervosum.schema import Record
+from nervosum.model.outputs import PROBABILITIES
 from nervosum.serving.body import check_row_count, load_json, parse_off_loop, read_json_body
 from nervosum.serving.guard import guarded, state_of
 from nervosum.serving.protocols import mlflow

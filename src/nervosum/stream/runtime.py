@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from nervosum.config.types import Record
 from nervosum.errors import ModelOutputError, NervosumError, new_error_id
 from nervosum.jsonio import dumps
 from nervosum.predict.runtime import ModelRuntime
 from nervosum.predict.runtime import answer as reply
 from nervosum.predlog.events import Exchange
-from nervosum.schema import Record
 from nervosum.stream.letters import DeadLetter, too_often
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.sideport import SidePort

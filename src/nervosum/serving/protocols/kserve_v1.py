@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nervosum.config.types import Record
 from nervosum.errors import NervosumError, RequestError
-from nervosum.schema import Record, RecordSchema
+from nervosum.schema.records import RecordSchema
 from nervosum.serving.body import check_row_count, load_json, parse_off_loop, read_json_body
 from nervosum.serving.guard import guarded_as, state_of
 from nervosum.serving.protocols.naming import served_project

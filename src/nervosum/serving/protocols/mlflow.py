@@ -15,9 +15,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from nervosum import __version__
+from nervosum.config.types import Record
 from nervosum.errors import NervosumError, RequestError
-from nervosum.schema import Record, RecordSchema
 from nervosum.schema.csvrows import csv_rows
+from nervosum.schema.records import RecordSchema
 from nervosum.serving.body import (
     check_row_count,
     load_json,

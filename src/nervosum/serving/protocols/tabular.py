@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from nervosum.config.types import Record
 from nervosum.errors import InputValidationError, RequestError
-from nervosum.model import PROBABILITIES
-from nervosum.schema import Record
+from nervosum.model.outputs import PROBABILITIES
 
 
 def _invalid(message: str, loc: list[Any]) -> InputValidationError:

@@ -21,9 +21,10 @@ from starlette.routing import Route
 
 from nervosum import __version__
 from nervosum.config import Project
+from nervosum.config.types import Record
 from nervosum.errors import NervosumError, NotFoundError, RequestError
-from nervosum.model import PROBABILITIES
-from nervosum.schema import Record, RecordSchema
+from nervosum.model.outputs import PROBABILITIES
+from nervosum.schema.records import RecordSchema
 from nervosum.serving.body import check_row_count, load_json, parse_off_loop, read_json_body
 from nervosum.serving.guard import guarded_as, state_of
 from nervosum.serving.protocols.naming import served_project
