@@ -36,7 +36,7 @@ def actions(plan: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def test_seed_plan_creates_the_streams_then_the_steps(seed: GraphSpec) -> None:
-    plan = plan_graph(seed)
+    plan = plan_graph(seed).to_record()
 
     assert plan["graph"] == "super-cool-project"
     assert list(plan["streams"]["create"]) == SEED_STREAMS
@@ -49,7 +49,7 @@ def test_seed_plan_creates_the_streams_then_the_steps(seed: GraphSpec) -> None:
 
 
 def test_seed_plan_streams_hold_transport_names_and_reader_groups(seed: GraphSpec) -> None:
-    streams = plan_graph(seed)["streams"]["create"]
+    streams = plan_graph(seed).to_record()["streams"]["create"]
 
     assert streams["input_stream"] == {
         "name": "super-cool-project.streams.input-stream",
@@ -67,7 +67,7 @@ def test_seed_plan_streams_hold_transport_names_and_reader_groups(seed: GraphSpe
 def test_seed_plan_steps_hold_what_runs_and_where(seed: GraphSpec) -> None:
     """What the three merged defaults gave each function, explicit keys winning
     (``max_replicas: 1`` over scaling_defaults' 6)."""
-    step = plan_graph(seed)["steps"]["create"]["stream-converge"]
+    step = plan_graph(seed).to_record()["steps"]["create"]["stream-converge"]
 
     assert step == {
         "class_module": "stream_converge_with_init",
@@ -96,7 +96,7 @@ def test_seed_plan_steps_hold_what_runs_and_where(seed: GraphSpec) -> None:
 def test_seed_plan_keeps_an_output_to_an_undeclared_stream(seed: GraphSpec) -> None:
     """iguazioig planned ``step_1``'s output to ``output_stream``, which v3io_streams
     does not declare; so does the plan, marking it, and no stream is created for it."""
-    plan = plan_graph(seed)
+    plan = plan_graph(seed).to_record()
     step = plan["steps"]["create"]["step-1"]
 
     assert step["outputs"] == [{"stream": None, "undeclared": "output_stream"}]
@@ -110,14 +110,14 @@ def test_seed_plan_keeps_an_output_to_an_undeclared_stream(seed: GraphSpec) -> N
 
 
 def test_functions_is_the_seeds_name_for_steps(seed: GraphSpec) -> None:
-    plan = plan_graph(seed)
+    plan = plan_graph(seed).to_record()
 
     assert plan["functions"] is plan["steps"]
     assert plan["dead_letter"] == "super-cool-project.dead-letter"
 
 
 def test_ordered_lines_carry_each_entry_as_json(seed: GraphSpec) -> None:
-    plan = plan_graph(seed)
+    plan = plan_graph(seed).to_record()
 
     first = plan["ordered"][0]
     assert first.startswith("Create stream input_stream {")
@@ -125,7 +125,7 @@ def test_ordered_lines_carry_each_entry_as_json(seed: GraphSpec) -> None:
 
 
 def test_recreate_deletes_every_step_then_recreates_each_stream(seed: GraphSpec) -> None:
-    plan = plan_graph(seed, recreate=True)
+    plan = plan_graph(seed, recreate=True).to_record()
 
     assert actions(plan) == [
         ("Delete", "step", "step-1"),
@@ -145,14 +145,14 @@ def test_recreate_deletes_every_step_then_recreates_each_stream(seed: GraphSpec)
 
 @pytest.mark.parametrize("name", ["step_1", "step-1"])
 def test_include_takes_the_name_as_written_or_slugged(seed: GraphSpec, name: str) -> None:
-    plan = plan_graph(seed, include=[name])
+    plan = plan_graph(seed, include=[name]).to_record()
 
     assert list(plan["steps"]["create"]) == ["step-1"]
     assert list(plan["streams"]["create"]) == SEED_STREAMS
 
 
 def test_recreate_with_include_still_deletes_every_step(seed: GraphSpec) -> None:
-    plan = plan_graph(seed, recreate=True, include=["step_1"])
+    plan = plan_graph(seed, recreate=True, include=["step_1"]).to_record()
 
     assert list(plan["steps"]["delete"]) == SEED_STEPS
     assert list(plan["steps"]["create"]) == ["step-1"]
@@ -182,7 +182,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> GraphSpec:
 
 
 def test_example_streams_default_to_graph_dot_stream(example: GraphSpec) -> None:
-    streams = plan_graph(example)["streams"]["create"]
+    streams = plan_graph(example).to_record()["streams"]["create"]
 
     assert {name: entry["name"] for name, entry in streams.items()} == {
         "requests": "shop-orders.requests",
@@ -197,7 +197,7 @@ def test_example_streams_default_to_graph_dot_stream(example: GraphSpec) -> None
 
 
 def test_example_converge_step_expects_one_message_per_input(example: GraphSpec) -> None:
-    join = plan_graph(example)["steps"]["create"]["join"]
+    join = plan_graph(example).to_record()["steps"]["create"]["join"]
 
     assert join["converge"] == {"expect": 2, "timeout": 60, "merge": None}
     assert join["inputs"] == ["shop-orders.enriched", "shop-orders.scored"]
@@ -205,7 +205,7 @@ def test_example_converge_step_expects_one_message_per_input(example: GraphSpec)
 
 
 def test_example_project_step_and_its_conditional_output(example: GraphSpec) -> None:
-    score = plan_graph(example)["steps"]["create"]["score"]
+    score = plan_graph(example).to_record()["steps"]["create"]["score"]
 
     assert score["project"] == "models/fraud"
     assert "class_name" not in score
@@ -226,5 +226,5 @@ def test_an_in_condition_keeps_its_written_key(tmp_path: Path) -> None:
         "     outputs: [{stream: b, when: {field: level, in: [high, top]}}]}\n"
     )
 
-    [output] = plan_graph(load_graph(graph).spec)["steps"]["create"]["s"]["outputs"]
+    [output] = plan_graph(load_graph(graph).spec).to_record()["steps"]["create"]["s"]["outputs"]
     assert output == {"stream": "g.b", "when": {"field": "level", "in": ["high", "top"]}}

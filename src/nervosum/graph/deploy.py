@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nervosum.errors import NervosumError
+from nervosum.graph.plan import Action, Plan
 from nervosum.stream.endpoints import Endpoint
 
 CREATED = "created"
@@ -463,39 +464,6 @@ ADMINS: dict[str, type[BrokerAdmin]] = {
 }
 
 
-# --------------------------------------------------------------------------- the plan
-
-
-@dataclass(frozen=True)
-class Action:
-    """One entry of the plan: ``verb`` ("create" or "delete") a ``kind`` ("stream" or
-    "step") as the plan names it, with the plan's entry for it."""
-
-    verb: str
-    kind: str
-    name: str
-    entry: dict[str, Any]
-
-
-def planned_actions(planned: dict[str, Any]) -> list[Action]:
-    """The plan's entries in the order of its ``ordered`` lines. A line starts with
-    ``<Verb> <kind> <name>``; a stream's name may hold spaces, so each line goes to the
-    longest such head the plan's entries make."""
-    heads = {
-        f"{verb.capitalize()} {kind} {name}": Action(verb, kind, name, entry)
-        for kind in ("stream", "step")
-        for verb in ("delete", "create")
-        for name, entry in planned[f"{kind}s"][verb].items()
-    }
-    actions = []
-    for line in planned["ordered"]:
-        matching = [head for head in heads if line == head or line.startswith(f"{head} {{")]
-        if not matching:
-            raise NervosumError(f"the plan has an action deploy does not know: {line}")
-        actions.append(heads[max(matching, key=len)])
-    return actions
-
-
 async def _step(
     action: Action, admin: BrokerAdmin, report: Callable[[Done], None], graph: str
 ) -> None:
@@ -555,7 +523,7 @@ async def _deploy(
 
 
 def deploy_plan(
-    planned: dict[str, Any],
+    planned: Plan,
     broker: Endpoint,
     settings: DeploySettings,
     report: Callable[[Done], None],
@@ -563,6 +531,5 @@ def deploy_plan(
     """Carry out ``planned`` (from :func:`~nervosum.graph.plan.plan_graph`) on
     ``broker``, calling ``report`` after each action; :class:`NervosumError` (exit 1)
     when the broker cannot be reached or refuses an action."""
-    actions = planned_actions(planned)
     admin = ADMINS[broker.scheme](broker, settings)
-    asyncio.run(_deploy(actions, admin, report, planned["graph"]))
+    asyncio.run(_deploy(list(planned.actions), admin, report, planned.graph))

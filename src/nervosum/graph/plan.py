@@ -1,8 +1,10 @@
 """What deploying a graph would do, in order, without touching anything (the dry run).
 
-The plan keeps the seed's shape (``streams`` and ``functions``, each with ``create`` and
-``delete``, plus the ``ordered`` lines) so a team reading iguazioig's dry-run output
-finds the same thing; ``steps`` is the native name of ``functions``. Streams are created
+A :class:`Plan` is a list of typed actions: ``graph plan`` prints them, ``graph deploy``
+carries them out (``deploy.py``). Its record keeps the seed's shape (``streams`` and
+``functions``, each with ``create`` and ``delete``, plus the ``ordered`` lines) so a team
+reading iguazioig's dry-run output finds the same thing; ``steps`` is the native name of
+``functions``. Streams are created
 before steps, so no step starts reading a stream that is not there yet. Recreating
 deletes every step of the graph first, not only the included ones: a recreated stream
 loses every consumer group's position, so no step may keep running against it.
@@ -11,46 +13,73 @@ loses every consumer group's position, so no step may keep running against it.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from nervosum.errors import RequestError
 from nervosum.graph.spec import GraphSpec, Step
 
 
+@dataclass(frozen=True)
+class Action:
+    """One thing deploying does: ``verb`` ("create" or "delete") a ``kind`` ("stream" or
+    "step") named as the graph file names it, with what the plan says of it."""
+
+    verb: str
+    kind: str
+    name: str
+    entry: dict[str, Any]
+
+    @property
+    def line(self) -> str:
+        detail = f" {json.dumps(self.entry, default=str)}" if self.entry else ""
+        return f"{self.verb.capitalize()} {self.kind} {self.name}{detail}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What deploying a graph does, in order."""
+
+    graph: str
+    dead_letter: str
+    actions: tuple[Action, ...]
+
+    def of(self, kind: str, verb: str) -> dict[str, dict[str, Any]]:
+        """The entries of one kind and verb, by name, in order."""
+        return {a.name: a.entry for a in self.actions if (a.kind, a.verb) == (kind, verb)}
+
+    @property
+    def lines(self) -> list[str]:
+        return [action.line for action in self.actions]
+
+    def to_record(self) -> dict[str, Any]:
+        """The plan as ``graph plan --json`` prints it (the seed's dry-run shape)."""
+        steps = {verb: self.of("step", verb) for verb in ("create", "delete")}
+        return {
+            "graph": self.graph,
+            "streams": {verb: self.of("stream", verb) for verb in ("create", "delete")},
+            "steps": steps,
+            "functions": steps,
+            "dead_letter": self.dead_letter,
+            "ordered": self.lines,
+        }
+
+
 def plan_graph(
     spec: GraphSpec, *, recreate: bool = False, include: list[str] | None = None
-) -> dict[str, Any]:
+) -> Plan:
     """The dry-run plan of ``spec``; ``include`` limits the steps created (names as
     written in the file or slugged), :class:`RequestError` when one matches no step."""
     created = _included(spec, include)
-    streams: dict[str, dict[str, Any]] = {"create": {}, "delete": {}}
-    steps: dict[str, dict[str, Any]] = {"create": {}, "delete": {}}
-    ordered: list[str] = []
-
-    def record(
-        kind: str, plan: dict[str, dict[str, Any]], action: str, name: str, entry: dict[str, Any]
-    ) -> None:
-        plan[action][name] = entry
-        detail = f" {json.dumps(entry, default=str)}" if entry else ""
-        ordered.append(f"{action.capitalize()} {kind} {name}{detail}")
-
+    actions: list[Action] = []
     if recreate:
-        for step in spec.steps:
-            record("step", steps, "delete", step.name, {})
+        actions += [Action("delete", "step", step.name, {}) for step in spec.steps]
     for stream in spec.streams:
         if recreate:
-            record("stream", streams, "delete", stream, {"name": spec.stream_name(stream)})
-        record("stream", streams, "create", stream, _stream_entry(spec, stream))
-    for step in created:
-        record("step", steps, "create", step.name, _step_entry(spec, step))
-    return {
-        "graph": spec.slug,
-        "streams": streams,
-        "steps": steps,
-        "functions": steps,
-        "dead_letter": spec.dead_letter_name,
-        "ordered": ordered,
-    }
+            actions.append(Action("delete", "stream", stream, {"name": spec.stream_name(stream)}))
+        actions.append(Action("create", "stream", stream, _stream_entry(spec, stream)))
+    actions += [Action("create", "step", step.name, _step_entry(spec, step)) for step in created]
+    return Plan(spec.slug, spec.dead_letter_name, tuple(actions))
 
 
 def _included(spec: GraphSpec, include: list[str] | None) -> list[Step]:

@@ -51,9 +51,9 @@ def plan(graph_file: str, as_json: bool, recreate: bool, names: tuple[str, ...])
     include = step_names(names)
     planned = plan_graph(loaded.spec, recreate=recreate, include=include or None)
     if as_json:
-        click.echo(json.dumps(planned, indent=2, default=str))
+        click.echo(json.dumps(planned.to_record(), indent=2, default=str))
     else:
-        for line in planned["ordered"]:
+        for line in planned.lines:
             click.echo(line)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
 from nervosum.cli.graph.file import open_graph, step_names
 from nervosum.cli.output import reports_errors
 from nervosum.errors import NervosumError, RequestError
+from nervosum.graph.plan import Plan
 from nervosum.stream.endpoints import Endpoint
 
 
@@ -99,9 +99,9 @@ def deploy(
     deploy_plan(planned, broker, DeploySettings(idle_ms, timeout), report)
 
 
-def _confirm_recreate(planned: dict[str, Any], broker: Endpoint) -> None:
+def _confirm_recreate(planned: Plan, broker: Endpoint) -> None:
     """Ask before deleting streams; in a run nobody can answer, refuse (exit 2)."""
-    doomed = [entry["name"] for entry in planned["streams"]["delete"].values()]
+    doomed = [entry["name"] for entry in planned.of("stream", "delete").values()]
     if not sys.stdin.isatty():
         raise RequestError(
             f"--recreate deletes {len(doomed)} streams with their messages, and nobody"
