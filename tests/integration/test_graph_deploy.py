@@ -130,10 +130,11 @@ def deploy(
 
 def deployed(graph: Path, broker: Broker) -> None:
     """Deploy ``graph`` in this process, to arrange a test (quicker than the CLI)."""
-    from nervosum.graph.deploy import DeploySettings, deploy_plan
+    from nervosum.brokers.addresses import parse_broker
+    from nervosum.brokers.admin import DeploySettings
+    from nervosum.graph.deploy import deploy_plan
     from nervosum.graph.load import load_graph
     from nervosum.graph.plan import plan_graph
-    from nervosum.stream.endpoints import parse_broker
 
     planned = plan_graph(load_graph(graph).spec)
     deploy_plan(planned, parse_broker(transport(broker)), DeploySettings(), lambda done: None)

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from nervosum.graph.converge import Emit
+from nervosum.brokers.converge import Emit
 from nervosum.graph.load import load_graph
 from nervosum.graph.local import GraphCode
 from nervosum.graph.process import Read, StepProcessor

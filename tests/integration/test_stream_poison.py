@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from nervosum.brokers.addresses import parse_endpoint
+from nervosum.brokers.schemes import open_transport
 from nervosum.config.spec import MetricsSpec
 from nervosum.config.types import Record
 from nervosum.engine import Engine
 from nervosum.predict.runtime import ModelRuntime
 from nervosum.project import load_config
 from nervosum.schema.records import RecordSchema
-from nervosum.stream.brokers import open_transport
-from nervosum.stream.endpoints import parse_endpoint
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import StreamSettings, StreamWorker
 from tests.conftest import ProjectFactory

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nervosum.stream.kafka import Delivery
+from nervosum.brokers.kafka import Delivery
 
 
 def test_a_mark_reads_back_as_written() -> None:

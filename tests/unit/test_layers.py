@@ -32,6 +32,7 @@ LAYERS: list[set[str]] = [
     {"engine"},
     {"observe", "predlog"},
     {"predict"},
+    {"brokers"},
 ]
 
 

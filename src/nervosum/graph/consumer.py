@@ -17,21 +17,21 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from nervosum.brokers.addresses import Endpoint
+from nervosum.brokers.converge import ConvergeStore, Emit
+from nervosum.brokers.schemes import open_store, open_transport
+from nervosum.brokers.transport import Message, Outgoing, Transport
 from nervosum.config.spec import MetricsSpec
 from nervosum.errors import NervosumError, RequestError
-from nervosum.graph.converge import ConvergeStore, Emit
 from nervosum.graph.load import Graph
 from nervosum.graph.process import Read, StepProcessor
 from nervosum.graph.spec import Step
 from nervosum.graph.step import StepCode
 from nervosum.jsonio import dumps
 from nervosum.observe.merge import merged_exposition
-from nervosum.stream.brokers import open_transport
-from nervosum.stream.endpoints import Endpoint
 from nervosum.stream.letters import DeadLetter, too_often
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import persist
-from nervosum.stream.transport import Message, Outgoing, Transport
 
 log = logging.getLogger("nervosum.graph")
 
@@ -111,20 +111,8 @@ class StepConsumer:
     async def _store(self) -> ConvergeStore | None:
         if self.step.converge is None:
             return None
-        slug, name = self.spec.slug, self.step.name
         ttl = max(DONE_TTL, int(self.step.converge.timeout * 4))
-        if self.broker.scheme == "redis":
-            from nervosum.graph.redis_store import RedisStore
-            from nervosum.stream.redis import RedisTransport
-
-            assert isinstance(self.writer, RedisTransport)
-            return RedisStore(self.writer.db, slug, name, self.names, ttl)
-        from nervosum.graph.nats_store import NatsStore, bucket_name
-        from nervosum.stream.nats import NatsTransport
-
-        assert isinstance(self.writer, NatsTransport)
-        kv = await self.writer.key_value(bucket_name(slug, name), ttl)
-        return NatsStore(self.writer, kv, slug, name, self.names)
+        return await open_store(self.writer, self.spec.slug, self.step.name, self.names, ttl)
 
     async def run(self) -> None:
         try:

@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 
 from prometheus_client import CollectorRegistry
 
-from nervosum.graph.converge import Emit, MemoryStore
+from nervosum.brokers.converge import Emit, MemoryStore
 from nervosum.graph.load import Graph
 from nervosum.graph.process import StepProcessor
 from nervosum.graph.step import StepCode

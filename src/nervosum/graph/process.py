@@ -22,9 +22,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from nervosum.brokers.converge import ConvergeStore, Emit, Stale, State
 from nervosum.config.types import Record
 from nervosum.errors import NervosumError, RequestError, StepError
-from nervosum.graph.converge import ConvergeStore, Emit, Stale, State, ordered, part_id
+from nervosum.graph.converge import ordered, part_id
 from nervosum.graph.spec import GraphSpec, Step
 from nervosum.graph.step import Message, StepCode, route
 from nervosum.jsonio import dumps, loads

@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, fields
 from types import FrameType
 
+from nervosum.brokers.addresses import parse_broker
 from nervosum.errors import RequestError
 from nervosum.graph.consumer import StepConsumer, StepSettings
 from nervosum.graph.load import Graph
-from nervosum.stream.endpoints import parse_broker
 from nervosum.stream.runtime import serve_stream
 from nervosum.stream.sideport import SidePort
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from nervosum.brokers.transport import Message, Outgoing, Transport
 from nervosum.config.types import Record
 from nervosum.errors import ModelOutputError, NervosumError, new_error_id
 from nervosum.jsonio import dumps
@@ -32,7 +33,6 @@ from nervosum.predlog.events import Exchange
 from nervosum.stream.letters import DeadLetter, too_often
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.sideport import SidePort
-from nervosum.stream.transport import Message, Outgoing, Transport
 
 log = logging.getLogger("nervosum.stream")
 

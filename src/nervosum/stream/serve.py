@@ -8,6 +8,8 @@ from typing import Any
 
 import pydantic
 
+from nervosum.brokers.addresses import parse_endpoint
+from nervosum.brokers.schemes import open_transport
 from nervosum.config import Project
 from nervosum.config.spec import AuthSpec, ServerSpec, StreamSpec
 from nervosum.engine import Engine
@@ -16,8 +18,6 @@ from nervosum.observe.metrics import AuthMetrics, metrics_prefix
 from nervosum.predict.runtime import ModelRuntime
 from nervosum.serving.auth import Gate, load_gate
 from nervosum.serving.tls import server_context
-from nervosum.stream.brokers import open_transport
-from nervosum.stream.endpoints import parse_endpoint
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import StreamSettings, StreamWorker, serve_stream
 from nervosum.stream.sideport import SidePort

@@ -7,11 +7,11 @@ import sys
 
 import click
 
+from nervosum.brokers.addresses import Endpoint
 from nervosum.cli.graph.file import open_graph, step_names
 from nervosum.cli.output import reports_errors
 from nervosum.errors import NervosumError, RequestError
 from nervosum.graph.plan import Plan
-from nervosum.stream.endpoints import Endpoint
 
 
 @click.command("deploy", short_help="Create a graph's streams and consumer groups on a broker.")
@@ -77,9 +77,10 @@ def deploy(
       nervosum graph deploy graph.yaml --transport nats://127.0.0.1:4222 --include score
       nervosum graph deploy graph.yaml --transport kafka://broker:9092 --recreate --yes
     """
-    from nervosum.graph.deploy import DeploySettings, Done, deploy_plan
+    from nervosum.brokers.addresses import parse_broker
+    from nervosum.brokers.admin import DeploySettings
+    from nervosum.graph.deploy import Done, deploy_plan
     from nervosum.graph.plan import plan_graph
-    from nervosum.stream.endpoints import parse_broker
 
     if target == "kubernetes":  # [compat] the option before the command had a name
         raise RequestError(

@@ -50,8 +50,8 @@ def kubernetes(
       nervosum graph kubernetes graph.yaml --transport redis://redis:6379/0 --apply \\
         --set image=registry.example.com/scoring:v3
     """
+    from nervosum.brokers.addresses import parse_broker
     from nervosum.deploy import Delivery, deliver, graph_settings, graph_source, render_graph
-    from nervosum.stream.endpoints import parse_broker
 
     parse_broker(transport)
     loaded = open_graph(graph_file)

@@ -12,18 +12,28 @@ worker reaches ``--max-deliveries`` and is dead-lettered as on Redis and NATS. A
 read again is cut at the marked batch's end, so every message of a batch has the same
 count. The message key is the Kafka key. The client is synchronous; its calls run on a
 worker thread.
+
+The admin ``graph deploy`` uses makes topics with the admin client; Kafka keeps no
+converge groups (converge steps run on Redis or NATS).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nervosum.brokers.addresses import Endpoint
+from nervosum.brokers.admin import (
+    NOT_NEEDED,
+    BrokerAdmin,
+    BrokerRefusal,
+    StreamSettings,
+)
+from nervosum.brokers.transport import Message, Outgoing, Transport
 from nervosum.errors import NervosumError
-from nervosum.stream.endpoints import Endpoint
-from nervosum.stream.transport import Message, Outgoing, Transport
 
 FLUSH_TIMEOUT = 30.0
 COMMITTED_TIMEOUT = 30.0
@@ -60,6 +70,20 @@ class Delivery:
             return cls(int(first), int(last), int(count))
         except ValueError:
             return None
+
+
+def _rebalancing() -> frozenset[int]:
+    """The commit errors of a group that is rebalancing: the commit can be made again
+    once the member has its partitions back."""
+    from confluent_kafka import KafkaError
+
+    return frozenset(
+        {
+            KafkaError.REBALANCE_IN_PROGRESS,
+            KafkaError.ILLEGAL_GENERATION,
+            KafkaError.UNKNOWN_MEMBER_ID,
+        }
+    )
 
 
 def _place(record: Any) -> Place:
@@ -152,34 +176,48 @@ class KafkaTransport(Transport):
             self._marks[place] = Delivery.parse(committed.metadata)
         return self._marks[place]
 
-    def _hand_out(self, records: list[Any]) -> list[Message]:
+    def _hand_out(self, records: list[Any], wait: float) -> list[Message]:
         """Count this delivery of ``records`` and commit the count before the model sees
-        them; records past a re-read batch's end wait for the next read."""
-        from confluent_kafka import TopicPartition
+        them; records past a re-read batch's end wait for the next read.
+
+        While the group rebalances the commit is refused: the records wait too, and the
+        consumer is polled for ``wait`` seconds, which lets the rebalance finish (a
+        partition that goes to another member is read there from its committed offset,
+        and :meth:`_revoked` drops what was held from it here)."""
+        from confluent_kafka import KafkaException, TopicPartition
 
         by_place: dict[Place, list[Any]] = {}
         for record in records:
             by_place.setdefault(_place(record), []).append(record)
         handed: list[Message] = []
         marks: list[Any] = []
+        counted: dict[Place, Delivery] = {}
+        later: list[Any] = []
         for place, read in by_place.items():
             first = read[0].offset()
             earlier = self._mark(place)
             if earlier is not None and earlier.covers(first):
                 batch = [r for r in read if r.offset() <= earlier.last]
-                self._held += read[len(batch) :]
+                later += read[len(batch) :]
                 count = earlier.count + 1
             else:
                 batch, count = read, 1
-            mark = Delivery(first, batch[-1].offset(), count)
-            self._marks[place] = mark
+            counted[place] = mark = Delivery(first, batch[-1].offset(), count)
             marks.append(TopicPartition(*place, first, mark.metadata()))
             handed += [
                 Message(r.value() or b"", r.key(), f"{place[0]}/{place[1]}/{r.offset()}", count, r)
                 for r in batch
             ]
         if marks:
-            self._consumer.commit(offsets=marks, asynchronous=False)
+            try:
+                self._consumer.commit(offsets=marks, asynchronous=False)
+            except KafkaException as exc:
+                if exc.args[0].code() not in _rebalancing():
+                    raise
+                self._held = [*records, *self._held, *self._consume(len(records), wait)]
+                return []
+        self._marks.update(counted)
+        self._held += later
         return handed
 
     def _take(self, most: int, wait: float) -> list[Message]:
@@ -187,7 +225,7 @@ class KafkaTransport(Transport):
             records, self._held = self._held[:most], self._held[most:]
         else:
             records = self._consume(most, wait)
-        return self._hand_out(records)
+        return self._hand_out(records, wait)
 
     async def read(self, most: int, wait_ms: float) -> list[Message]:
         return await asyncio.to_thread(self._take, most, max(wait_ms, 1) / 1000)
@@ -234,3 +272,111 @@ class KafkaTransport(Transport):
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await asyncio.to_thread(producer.flush, FLUSH_TIMEOUT)
+
+
+def _retention_ms(stream: StreamSettings) -> int | None:
+    hours = stream.retention_hours
+    return round(hours * 3_600_000) if hours else None
+
+
+class KafkaAdmin(BrokerAdmin):
+    """Kafka: a topic per stream, made and deleted with the admin client. A consumer
+    group needs no creating: the broker makes it when its first member joins, and
+    graph run's members start from the earliest offset, as groups do elsewhere."""
+
+    async def open(self) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        self._admin = AdminClient(
+            {
+                "bootstrap.servers": f"{self.broker.host}:{self.broker.port}",
+                "log_level": 0,  # failures are raised and reported once, not logged
+            }
+        )
+        await self._topics()
+
+    async def close(self) -> None:
+        """Nothing to close: the admin client's connections end with the process."""
+
+    async def _call(self, work: Callable[[], Any]) -> Any:
+        """``work`` on a worker thread (the client blocks), its Kafka error in words."""
+        from confluent_kafka import KafkaException
+
+        try:
+            return await asyncio.to_thread(work)
+        except KafkaException as exc:
+            raise BrokerRefusal(exc.args[0].str()) from exc
+
+    async def _topics(self) -> set[str]:
+        # every topic, never one by name: a metadata request naming a topic can create it
+        found = await self._call(lambda: self._admin.list_topics(timeout=self.settings.timeout))
+        return set(found.topics)
+
+    def _wait(self, futures: dict[str, Any], tolerated: str) -> bool:
+        """Wait for the one admin request in ``futures``; False when it failed with the
+        error named ``tolerated`` (already so)."""
+        from confluent_kafka import KafkaException
+
+        (future,) = futures.values()
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].name() == tolerated:
+                return False
+            raise
+        return True
+
+    async def create_stream(self, stream: StreamSettings) -> bool:
+        from confluent_kafka.cimpl import NewTopic
+
+        if stream.name in await self._topics():
+            return False
+        retention = _retention_ms(stream)
+        topic = NewTopic(
+            stream.name,
+            num_partitions=stream.partitions or 1,
+            config={"retention.ms": str(retention)} if retention else {},
+        )
+        timeout = self.settings.timeout
+        return bool(
+            await self._call(
+                lambda: self._wait(
+                    self._admin.create_topics(
+                        [topic], request_timeout=timeout, operation_timeout=timeout
+                    ),
+                    "TOPIC_ALREADY_EXISTS",
+                )
+            )
+        )
+
+    async def delete_stream(self, name: str) -> bool:
+        if name not in await self._topics():
+            return False
+        timeout = self.settings.timeout
+        deleted = await self._call(
+            lambda: self._wait(
+                self._admin.delete_topics(
+                    [name], request_timeout=timeout, operation_timeout=timeout
+                ),
+                "UNKNOWN_TOPIC_OR_PART",
+            )
+        )
+        # Kafka deletes in the background: creating the topic again must wait until
+        # the brokers no longer list it
+        deadline = time.monotonic() + timeout
+        while name in await self._topics():
+            if time.monotonic() > deadline:
+                raise BrokerRefusal(f"{name} is still listed {timeout:g} s after its deletion")
+            await asyncio.sleep(0.2)
+        return bool(deleted)
+
+    async def create_group(self, stream: str, group: str) -> str:
+        return NOT_NEEDED
+
+    def applied(self, stream: StreamSettings) -> str | None:
+        count = stream.partitions or 1
+        parts = [f"{count} partition{'s' * (count != 1)}"]
+        retention = _retention_ms(stream)
+        if retention:
+            parts.append(f"retention.ms {retention}")
+        return ", ".join(parts)

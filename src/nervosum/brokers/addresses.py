@@ -1,5 +1,5 @@
 """Stream addresses: ``redis://host:port/db/stream``, ``nats://host:port/subject``,
-``kafka://host:port/topic`` (``brokers.py`` opens the transport serving one)."""
+``kafka://host:port/topic`` (``schemes.py`` opens what serves one)."""
 
 from __future__ import annotations
 
