@@ -53,7 +53,8 @@ def payloads(count: int) -> list[tuple[bytes | None, bytes]]:
 
 async def raw_round_trip(broker: Broker, source: str, sink: str, count: int, batch: int) -> float:
     """Messages/s of read -> write unchanged -> ack, with nervosum's transport, no model."""
-    from nervosum.brokers.addresses import open_transport, parse_endpoint
+    from nervosum.brokers.addresses import parse_endpoint
+    from nervosum.brokers.schemes import open_transport
     from nervosum.brokers.transport import Outgoing
 
     transport = open_transport(parse_endpoint(broker.url(source), "source"), "raw", idle_ms=30_000)

@@ -115,3 +115,23 @@ def test_messages_read_together_are_one_call_and_only_the_failing_ones_fail(
     statuses = sorted((record["id"], record["status"]) for record in logged)
     assert statuses == [("#0", "ok"), ("#1", "ok"), ("#2", "error"), ("#3", "ok"), ("#4", "error")]
     assert {record["runtime"] for record in logged} == {"graph"}
+
+
+def test_graph_serve_logs_each_request_under_its_own_ids(tmp_path: Path) -> None:
+    """Positions under ``graph serve`` start with the request's id, so two requests'
+    prediction-log records never share an ``id`` (evaluate joins labels on it)."""
+    from starlette.testclient import TestClient
+
+    from nervosum.graph.http import create_graph_app
+
+    app = create_graph_app(GraphCode(load_graph(write(tmp_path))))
+    with TestClient(app) as client:
+        answers = [client.post("/predict", json={"x": x}) for x in (1, 2)]
+    assert [a.status_code for a in answers] == [200, 200]
+    logged = [
+        json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert len(logged) == 2
+    assert len({record["id"] for record in logged}) == 2
+    for record, answer in zip(logged, answers, strict=True):
+        assert record["id"].startswith(answer.headers["x-request-id"])

@@ -179,6 +179,7 @@ def test_a_reader_bug_costs_its_message_not_the_worker(
                 await asyncio.sleep(0.05)
             reading.stop()
             await task
+            await runtime.close()
 
         asyncio.run(asyncio.wait_for(until_all_out(), 30))
         out, letters = broker.take(streams.sink), broker.take(streams.dead)

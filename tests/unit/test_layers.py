@@ -49,12 +49,28 @@ def _modules() -> dict[str, Path]:
 
 
 def _type_checking_only(tree: ast.Module) -> set[int]:
-    """The ids of the import nodes under ``if TYPE_CHECKING:``."""
+    """The ids of the import nodes under ``if TYPE_CHECKING:`` (not its ``else``)."""
     hidden: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in _TYPE_CHECKING:
             hidden.update(id(inner) for part in node.body for inner in ast.walk(part))
     return hidden
+
+
+_TYPE_CHECKING = {"TYPE_CHECKING", "typing.TYPE_CHECKING"}
+
+
+@cache
+def _root_names() -> dict[str, str]:
+    """The names the root package resolves on first use (its ``_LAZY`` table): importing
+    one depends on the module that defines it."""
+    tree = ast.parse((SOURCE / ROOT / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "_LAZY" for target in node.targets
+        ):
+            return dict(ast.literal_eval(node.value))
+    return {}
 
 
 def _imported(
@@ -75,7 +91,10 @@ def _imported(
         prefix = node.module or ""
     for alias in node.names:
         name = f"{prefix}.{alias.name}"
-        yield name if name in modules else prefix
+        if prefix == ROOT and alias.name in _root_names():
+            yield _root_names()[alias.name]
+        else:
+            yield name if name in modules else prefix
 
 
 @cache
@@ -202,6 +221,11 @@ def test_every_package_is_seen() -> None:
     assert {"config", "schema", "model", "serving", "stream", "batch", "graph"} <= set(packages)
     assert "config" in packages["schema"]
     assert "engine" in packages["serving"]
+
+
+def test_the_root_packages_lazy_names_count_as_their_modules() -> None:
+    assert _root_names()["Engine"] == "nervosum.engine"
+    assert _root_names()["load_config"] == "nervosum.project"
 
 
 def test_a_cycle_is_found() -> None:

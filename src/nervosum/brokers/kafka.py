@@ -20,6 +20,7 @@ converge groups (converge steps run on Redis or NATS).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from nervosum.brokers.transport import Message, Outgoing, Transport
 from nervosum.errors import NervosumError
 
 FLUSH_TIMEOUT = 30.0
+log = logging.getLogger("nervosum.stream")
+
 COMMITTED_TIMEOUT = 30.0
 METADATA_TIMEOUT = 10.0  # seconds to learn whether the source topic exists
 MARK = "nervosum-delivery:"
@@ -120,7 +123,8 @@ class KafkaTransport(Transport):
             return  # nothing to take part in yet: the group assigns it once it exists
         deadline = asyncio.get_running_loop().time() + timeout
         while not self._has_partitions and asyncio.get_running_loop().time() < deadline:
-            self._held += await asyncio.to_thread(self._consume, 64, 0.2)
+            polled = await asyncio.to_thread(self._consume, 64, 0.2)
+            self._held += polled  # after the poll: its revocations filter what is held
 
     def _source_exists(self) -> bool:
         """Whether the source topic has partitions (a worker may start before the first
@@ -214,7 +218,9 @@ class KafkaTransport(Transport):
             except KafkaException as exc:
                 if exc.args[0].code() not in _rebalancing():
                     raise
-                self._held = [*records, *self._held, *self._consume(len(records), wait)]
+                self._held = [*records, *self._held]
+                polled = self._consume(len(records), wait)  # may revoke what is held
+                self._held += polled
                 return []
         self._marks.update(counted)
         self._held += later
@@ -250,7 +256,7 @@ class KafkaTransport(Transport):
         await asyncio.to_thread(self._produce, destination, messages)
 
     def _commit(self, messages: Sequence[Message]) -> None:
-        from confluent_kafka import TopicPartition
+        from confluent_kafka import KafkaException, TopicPartition
 
         latest: dict[Place, int] = {}
         for message in messages:
@@ -258,7 +264,15 @@ class KafkaTransport(Transport):
             latest[place] = max(latest.get(place, -1), message.handle.offset())
         offsets = [TopicPartition(*place, offset + 1) for place, offset in latest.items()]
         if offsets:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:
+                if exc.args[0].code() not in _rebalancing():
+                    raise
+                # Written but not acknowledged: whoever reads the partitions after the
+                # rebalance gets these messages again (at least once, as after a crash).
+                log.warning("acknowledging %d messages refused during a rebalance", len(messages))
+                return
         for place in latest:
             self._marks[place] = None  # committed past the marked batch
 

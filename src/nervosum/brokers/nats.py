@@ -6,9 +6,20 @@ The source, sink and dead-letter subjects must belong to JetStream streams; one 
 created (named after the subject) for a subject no stream covers. The message key
 travels in the ``key`` header.
 
-The converge store keeps open groups in a JetStream key-value bucket per step; the
-admin ``graph deploy`` uses makes the streams and durable consumers as the transport
-names them.
+The converge store: one key-value bucket per step (``nervosum-converge-<graph>-<step>``)
+holds ``g.<key>``, the open group (when its first part came, and its parts), and
+``d.<key>`` once the group was emitted; keys are base64url-encoded, as KV keys allow few
+characters. A part is added by compare-and-set on the group's revision, so replicas
+adding parts of one key at once never lose one. Completing a group publishes the merged
+message with a ``Nats-Msg-Id`` made of the step and the key, then marks the key done: a
+process killed between the two publishes again after redelivery, and JetStream drops
+the copy (within the stream's duplicate window, two minutes by default), so the group
+is emitted once. ``d.<key>`` holds each part's digest, to tell a redelivered part from a
+late new message. An expired group is forgotten by deleting it at the revision read, so
+a part that came meanwhile keeps it open.
+
+The admin ``graph deploy`` uses makes the streams and durable consumers as the
+transport names them.
 """
 
 from __future__ import annotations

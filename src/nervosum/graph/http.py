@@ -7,8 +7,9 @@ without the partition key gets a generated one, so clients need not invent keys.
 request whose every message was dead-lettered answers 422 with the reasons; converge
 groups must complete within the request. A graph with several entry streams takes
 ``?into=STREAM``. The steps' code runs on one thread, so a step class need not be
-thread-safe; the models load once, before the server starts, so a step that cannot load
-stops the command with its error. With ``auth`` on (``--api-keys-file``, ``--jwks-file``
+thread-safe (a project step's model runs on its own model thread); the models load once,
+before the server starts, so a step that cannot load stops the command with its error.
+With ``auth`` on (``--api-keys-file``, ``--jwks-file``
 or ``NERVOSUM_API_KEYS``) every route but health needs a key; ``/metrics`` the admin scope.
 
 The app is a model server's: the same front door (gate, request ids, HTTP metrics), the
@@ -19,6 +20,7 @@ with the graph's name as ``model``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +44,7 @@ from nervosum.observe.metrics import CONTENT_TYPE, RequestMetrics, keep_sampled
 from nervosum.serving.app import http_errors
 from nervosum.serving.auth import load_gate
 from nervosum.serving.body import load_json, parse_off_loop, read_json_body
+from nervosum.serving.exchange import current as current_exchange
 from nervosum.serving.front import FrontedApp, install_front_door
 from nervosum.serving.guard import guarded
 from nervosum.serving.responses import JsonResponse
@@ -122,11 +125,13 @@ def create_graph_app(
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-graph")
         state["executor"] = executor
         sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [metrics]))
-        await code.start()
         try:
+            await code.start()
             yield
         finally:
             sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
             await code.close()
             executor.shutdown(wait=True)
 
@@ -135,9 +140,11 @@ def create_graph_app(
         stream = _entry(request, entries)
         body = await read_json_body(request, max_body)
         messages = await parse_off_loop(body, lambda b: _messages(b, spec.partition_key))
-        run = LocalRun(code, executor=state["executor"])
+        exchange = current_exchange()
+        request_id = exchange.request_id if exchange is not None else uuid.uuid4().hex
+        run = LocalRun(code, executor=state["executor"], label=request_id)
         for index, message in enumerate(messages):
-            await run.feed(stream, message, f"request item {index}")
+            await run.feed(stream, message, f"{request_id}/{index}")
         await run.finish()
         for letter in run.letters:
             metrics.letters.labels(metrics.graph, letter.step).inc()
@@ -194,6 +201,6 @@ def create_graph_app(
         gate=gate,
         metrics=metrics,
         target=lambda scope: (metrics, None),
-        prediction_routes=frozenset(),
+        prediction_routes=frozenset({"/predict"}),  # answered with X-Request-ID
     )
     return app

@@ -39,16 +39,28 @@ class GraphCode:
             await code.start()
 
     async def close(self) -> None:
-        """Release the project steps' model threads and flush their logs."""
+        """Release the project steps' model threads and flush their logs: every step's,
+        even when one of them fails (the first failure is raised after)."""
+        failures = []
         for code in self.codes.values():
-            await code.close()
+            try:
+                await code.close()
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
 
 class LocalRun:
     """One run of the graph: its queues, converge groups and what came out."""
 
-    def __init__(self, code: GraphCode, executor: Executor | None = None) -> None:
+    def __init__(
+        self, code: GraphCode, executor: Executor | None = None, *, label: str = ""
+    ) -> None:
+        """``label`` begins the positions of the messages steps write (``<label>#3``): a
+        request's id under ``graph serve``, so prediction-log ids differ per request."""
         self.spec = code.spec
+        self.label = label
         # stream, body, position, and the Emit when a step wrote it
         self._pending: deque[tuple[str, bytes, str, Emit | None]] = deque()
         self._sent = 0
@@ -74,7 +86,7 @@ class LocalRun:
     async def _send(self, emits: list[Emit]) -> None:
         for emit in emits:
             self._sent += 1
-            self._pending.append((emit.stream, emit.payload, f"#{self._sent}", emit))
+            self._pending.append((emit.stream, emit.payload, f"{self.label}#{self._sent}", emit))
 
     async def feed(self, stream: str, payload: bytes, position: str) -> None:
         """Carry one message from ``stream`` through every step it reaches."""

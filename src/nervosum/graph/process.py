@@ -174,24 +174,25 @@ class StepProcessor:
         if self.code.engine is None or self.step.converge is not None:
             found = [await self.handle(source, *item) for item in items]
             return [letter for letter in found if letter is not None]
-        letters: list[DeadLetter] = []
-        parsed: list[tuple[Read, Message, str]] = []
-        for item in items:
+        letters: dict[int, DeadLetter] = {}  # by the message's place in ``items``
+        parsed: list[tuple[int, Message, str]] = []
+        for index, item in enumerate(items):
             try:
                 message, key = self.parse(item.payload)
             except Rejected as exc:
-                letters.append(self._failed(exc, item, source, None))
+                letters[index] = self._failed(exc, item, source, None)
                 continue
-            parsed.append((item, message, key))
-        results = await self._predicted([(item.position, message) for item, message, _ in parsed])
-        for (item, message, key), result in zip(parsed, results, strict=True):
+            parsed.append((index, message, key))
+        entries = [(items[index].position, message) for index, message, _ in parsed]
+        results = await self._predicted(entries)
+        for (index, message, key), result in zip(parsed, results, strict=True):
             try:
                 if isinstance(result, NervosumError):
                     raise result
                 await self._deliver(self._routed(result, message, key), key)
             except (Rejected, NervosumError) as exc:
-                letters.append(self._failed(exc, item, source, key))
-        return letters
+                letters[index] = self._failed(exc, items[index], source, key)
+        return [letters[index] for index in sorted(letters)]
 
     def _failed(
         self, exc: Rejected | NervosumError, item: Read, source: str, key: str | None
@@ -282,7 +283,10 @@ class StepProcessor:
             except StepError as exc:
                 outcomes.append(exc)
                 failed = Exchange(position, route, started)
-                logged += runtime.failed_records(engine, failed, exc, message)
+                # The validation error itself: the log withholds its fields' values as for
+                # any rejected request when logging.inputs is false.
+                cause = exc.__cause__ if isinstance(exc.__cause__, NervosumError) else exc
+                logged += runtime.failed_records(engine, failed, cause, message)
         waiting = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, Exception)]
         answers = await runtime.predict_groups(engine, [[r] for r in records], proba=False)
         for index, record, answer in zip(waiting, records, answers, strict=True):

@@ -150,7 +150,7 @@ class StepCode:
             self._load_class(add_module_paths(entries, graph.root), entries, graph.root)
 
     def _load_project(self, folder: Path) -> None:
-        # Imported here: a graph of class steps never loads pandas and the model libraries.
+        # Imported here: a graph of class steps never loads the model libraries.
         from prometheus_client import CollectorRegistry
 
         from nervosum.engine import Engine
@@ -191,6 +191,7 @@ class StepCode:
             str(step.class_name),
             where=f"{where}: {module_name}",
             otherwise="check class_name in the graph file",
+            factories=True,
         )
         arguments = dict(step.class_init)
         if _accepts(cls, "logger"):

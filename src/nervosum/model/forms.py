@@ -17,6 +17,7 @@ method and the fix, when the model loads, not at the first request.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,7 +32,7 @@ from nervosum.model.userclass import bound_method, construct, did_you_mean, find
 from nervosum.model.userframes import describe_user_error
 
 
-def _construct(cls: type, spec: ModelSpec, label: str, project: Project) -> Any:
+def _construct(cls: Callable[..., Any], spec: ModelSpec, label: str, project: Project) -> Any:
     root = project.project_dir
     instance = construct(cls, spec.init, label=label, setting="model.init", root=root)
     load = getattr(instance, "load", None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,11 +22,14 @@ def did_you_mean(name: str, candidates: list[str], otherwise: str) -> str:
     return f"did you mean {close[0]!r}?" if close else otherwise
 
 
-def find_class(module: ModuleType, name: str, *, where: str, otherwise: str) -> type:
-    """The class ``name`` of ``module``; ``where`` names the module in the error,
+def find_class(
+    module: ModuleType, name: str, *, where: str, otherwise: str, factories: bool = False
+) -> Callable[..., Any]:
+    """The class ``name`` of ``module`` (with ``factories``, any callable making the
+    instance, as graph steps accept); ``where`` names the module in the error,
     ``otherwise`` is the hint when no class has a name close to it."""
     found = getattr(module, name, None)
-    if isinstance(found, type):
+    if isinstance(found, type) or (factories and callable(found)):
         return found
     classes = [n for n, v in vars(module).items() if isinstance(v, type)]
     raise ModelDefinitionError(
@@ -35,7 +38,7 @@ def find_class(module: ModuleType, name: str, *, where: str, otherwise: str) -> 
 
 
 def construct(
-    cls: type, arguments: Mapping[str, Any], *, label: str, setting: str, root: Path
+    cls: Callable[..., Any], arguments: Mapping[str, Any], *, label: str, setting: str, root: Path
 ) -> Any:
     """``cls(**arguments)``; a signature that does not take them, or a constructor that
     raises, is one error naming ``label`` and the ``setting`` the arguments came from

@@ -101,7 +101,7 @@ class StreamWorker:
         metrics: StreamMetrics,
     ) -> None:
         """``runtime``: the model's, serving an engine; it logs each message's prediction
-        (or failure) when the project's log is on, as on HTTP."""
+        (or failure) when the project's log is on, as on HTTP. Its owner closes it."""
         assert runtime.engine is not None, "the runtime serves no model"
         self.runtime = runtime
         self.engine = runtime.engine
@@ -147,7 +147,6 @@ class StreamWorker:
         finally:
             self.connected = False
             await self.transport.close()
-            await self.runtime.close()
 
     async def handle(self, messages: list[Message]) -> None:
         """One batch, from parsing to acknowledgement."""

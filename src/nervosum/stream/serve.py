@@ -107,4 +107,13 @@ def serve(
             gate=security[0],
             tls=security[1],
         )
-    return asyncio.run(serve_stream(worker, side))
+    return asyncio.run(_serve(worker, side, runtime))
+
+
+async def _serve(worker: StreamWorker, side: SidePort | None, runtime: ModelRuntime) -> int:
+    """The worker until it stops; the model thread and prediction log are released
+    however it ends (a broker that cannot be reached, a side port that cannot bind)."""
+    try:
+        return await serve_stream(worker, side)
+    finally:
+        await runtime.close()
