@@ -25,6 +25,8 @@ import pytest
 from tests.conftest import free_port
 from tests.services.brokers import Broker, RedisBroker, _wait_port, running
 
+pytestmark = pytest.mark.slow  # real brokers and worker processes
+
 TRANSPORTS = ["redis", "nats", "kafka"]
 # iguazioig's own 0.2.0 graph, as published (tests/data/seeds/marcelonyc__iguazioig/SOURCE.md)
 SEED_GRAPH = (

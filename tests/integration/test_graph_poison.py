@@ -27,6 +27,8 @@ from tests.integration.test_graph_run import (
 )
 from tests.services.brokers import RedisBroker, running
 
+pytestmark = pytest.mark.slow  # real brokers and worker processes
+
 graph_file = test_graph_run.graph_file  # the same graph and step code
 
 # (payload, what the reason of its dead letters says)

@@ -25,6 +25,8 @@ import pytest
 from tests.conftest import free_port, nervosum
 from tests.services.brokers import Broker, Item, RedisBroker, running
 
+pytestmark = pytest.mark.slow  # real brokers and worker processes
+
 GRAPH = """\
 graph: orders
 partition_key: PartitionKey

@@ -42,6 +42,8 @@ from tests.conftest import (
 from tests.integration.model_corpus import Corpus, Entry, Expected
 from tests.services.brokers import Broker, running
 
+pytestmark = pytest.mark.slow  # real brokers and worker processes
+
 MODES = ["auto", "off"]
 FLAGS = {"auto": (), "off": ("--no-compile",)}
 PROBABILITY = 1e-5  # absolute, model.compile.tolerance.probabilities' default

@@ -25,6 +25,8 @@ from tests.conftest import DOUBLER, DOUBLER_CODE, ProjectFactory, free_port, iri
 from tests.integration.test_metrics import promtool_accepts
 from tests.services.brokers import Broker, Item, RedisBroker, running
 
+pytestmark = pytest.mark.slow  # real brokers and worker processes
+
 TRANSPORTS = ["redis", "nats", "kafka"]
 
 

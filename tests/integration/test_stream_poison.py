@@ -30,6 +30,8 @@ from tests.integration import test_stream
 from tests.integration.test_stream import Streams, worker
 from tests.services.brokers import Broker, Item, RedisBroker, running
 
+pytestmark = pytest.mark.slow  # real brokers and worker processes
+
 streams = test_stream.streams
 
 
