@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -113,15 +113,21 @@ class ModelRuntime:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: func(*args))
 
-    async def predict(
+    def predict(
         self, engine: Engine, records: list[Record], *, proba: bool, alone: bool = False
-    ) -> list[Record]:
+    ) -> Awaitable[list[Record]]:
         """One request's outputs: batched with others when batching is on, else one
         metered call; a 504 past ``timeout``. ``alone``: no other request is in progress
-        (see :meth:`Batcher.submit`)."""
+        (see :meth:`Batcher.submit`). The batcher's own coroutine is returned as it is:
+        no extra frame on the request path (the batcher bounds every wait itself)."""
+        if self.batcher is not None:
+            return self.batcher.submit(records, proba=proba, alone=alone)
+        return self._unbatched_within_timeout(engine, records, proba)
+
+    async def _unbatched_within_timeout(
+        self, engine: Engine, records: list[Record], proba: bool
+    ) -> list[Record]:
         try:
-            if self.batcher is not None:  # it bounds every request's wait itself
-                return await self.batcher.submit(records, proba=proba, alone=alone)
             # asyncio.timeout, not wait_for: no extra task per request.
             async with asyncio.timeout(self.timeout):
                 return await self._unbatched(engine, records, proba)
