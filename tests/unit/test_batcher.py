@@ -28,6 +28,7 @@ from nervosum.errors import (
     NervosumError,
     OverloadedError,
     PredictionError,
+    RequestTimeoutError,
 )
 from nervosum.predict import batcher as batcher_module
 from nervosum.predict.batcher import Batcher
@@ -329,7 +330,7 @@ async def test_rows_of_a_request_that_gave_up_are_never_predicted(
     assert model.calls == [1, 1]
 
 
-async def test_a_request_unanswered_within_the_timeout_gets_timeout_error(
+async def test_a_request_unanswered_within_the_timeout_gets_the_504(
     engine: Engine,
     executor: ThreadPoolExecutor,
     model: Any,
@@ -339,7 +340,7 @@ async def test_a_request_unanswered_within_the_timeout_gets_timeout_error(
     batcher = make_batcher(engine, executor, sizes, gate, timeout=0.1, max_wait_ms=0)
     with anyio.fail_after(5):
         started = time.monotonic()
-        with pytest.raises(TimeoutError):
+        with pytest.raises(RequestTimeoutError, match=r"no answer from the model within 0\.1s"):
             await batcher.submit(rows(1), proba=False)  # held in the model call by the gate
         elapsed = time.monotonic() - started
         assert 0.09 < elapsed < 0.5, f"timed out after {elapsed:.3f}s, not at 0.1s"

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from nervosum.config.spec import BatchingSpec
 from nervosum.config.types import Record
 from nervosum.engine import Engine
-from nervosum.errors import NervosumError, OverloadedError
+from nervosum.errors import NervosumError, OverloadedError, RequestTimeoutError
 from nervosum.model.outputs import PROBABILITIES
 
 # A batch runs on the event loop when it should take less (thread-safe models only): it
@@ -84,13 +84,21 @@ class _Deadlines:
                 if remaining > 0:
                     self._timer = asyncio.get_running_loop().call_later(remaining, self._expire)
                     return
-                head.future.set_exception(TimeoutError())
+                head.future.set_exception(timed_out(self.seconds))
             watched.popleft()
 
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def timed_out(seconds: float | None) -> RequestTimeoutError:
+    """The 504 of a prediction the model did not answer within ``seconds``."""
+    return RequestTimeoutError(
+        f"no answer from the model within {seconds:g}s",
+        hint="raise server.timeout (--timeout) or send fewer rows per request",
+    )
 
 
 def refuse_when_full(waiting: int, incoming: int, limit: int) -> None:

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.engine import Engine
-from nervosum.errors import NervosumError, RequestTimeoutError
+from nervosum.errors import NervosumError
 from nervosum.observe.metrics import PredlogMetrics
 from nervosum.observe.predictions import PredictionMetrics
-from nervosum.predict.batcher import Batcher, refuse_when_full
+from nervosum.predict.batcher import Batcher, refuse_when_full, timed_out
 from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
 from nervosum.predlog.writer import PredictionLog
 
@@ -132,7 +132,7 @@ class ModelRuntime:
             async with asyncio.timeout(self.timeout):
                 return await self._unbatched(engine, records, proba)
         except TimeoutError:
-            raise self.timed_out() from None
+            raise timed_out(self.timeout) from None
 
     async def transform(self, engine: Engine, records: list[Record]) -> Record:
         """One ``transform_predict`` call on all of ``records`` (the seed routes of the
@@ -141,7 +141,7 @@ class ModelRuntime:
             async with asyncio.timeout(self.timeout):
                 (result,) = await self.run(self.metered, lambda: [engine.transform(records)])
         except TimeoutError:
-            raise self.timed_out() from None
+            raise timed_out(self.timeout) from None
         return result
 
     async def predict_groups(
@@ -156,13 +156,6 @@ class ModelRuntime:
         answers = await self.run(lambda: engine.predict_groups(groups, proba=proba))
         self.predictions.observe(answers, time.perf_counter() - started)
         return answers
-
-    def timed_out(self) -> RequestTimeoutError:
-        """The 504 of a prediction the model did not answer within ``timeout``."""
-        return RequestTimeoutError(
-            f"no answer from the model within {self.timeout:g}s",
-            hint="raise server.timeout (--timeout) or send fewer rows per request",
-        )
 
     async def _unbatched(self, engine: Engine, records: list[Record], proba: bool) -> list[Record]:
         refuse_when_full(self._unbatched_rows, len(records), self.project.config.batching.max_queue)
