@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from nervosum.brokers.addresses import Endpoint
@@ -29,6 +28,7 @@ from nervosum.graph.spec import Step
 from nervosum.graph.step import StepCode
 from nervosum.jsonio import dumps
 from nervosum.observe.merge import merged_exposition
+from nervosum.predict.runtime import user_code_thread
 from nervosum.stream.letters import DeadLetter, too_often
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import persist
@@ -65,7 +65,7 @@ class StepConsumer:
         self.metrics = StreamMetrics(f"{self.spec.slug}/{step.name}", MetricsSpec())
         self.connected = False
         self._stopping = asyncio.Event()
-        self._code_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-step")
+        self._code_thread = user_code_thread("step")
         self.code = StepCode(graph, step)
         self.names = {stream: self.spec.stream_name(stream) for stream in self.spec.streams}
         self.inputs: dict[str, Transport] = {

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,6 +40,7 @@ from nervosum.graph.local import GraphCode, LocalRun
 from nervosum.graph.process import non_finite
 from nervosum.observe.merge import merged_exposition
 from nervosum.observe.metrics import CONTENT_TYPE, RequestMetrics, keep_sampled
+from nervosum.predict.runtime import user_code_thread
 from nervosum.serving.app import http_errors
 from nervosum.serving.auth import load_gate
 from nervosum.serving.body import load_json, parse_off_loop, read_json_body
@@ -122,7 +122,7 @@ def create_graph_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-graph")
+        executor = user_code_thread("graph")
         state["executor"] = executor
         sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [metrics]))
         try:

@@ -29,6 +29,12 @@ T = TypeVar("T")
 Answer = list[Record] | NervosumError
 
 
+def user_code_thread(purpose: str) -> ThreadPoolExecutor:
+    """The one thread user code runs on (a model, a graph step's class): it is not
+    assumed thread-safe, and the event loop stays free while it computes."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"nervosum-{purpose}")
+
+
 def answer(outputs: list[Record], many: bool) -> Record | list[Record]:
     """What a caller gets back: every output for a request of many records, the one
     output for a request of one (an empty object when a filter answered nothing)."""
@@ -77,7 +83,7 @@ class ModelRuntime:
         stays free while the model computes. A model is also loaded on it, so objects it
         binds to its thread at load time work when it predicts."""
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nervosum-model")
+            self._executor = user_code_thread("model")
         return self._executor
 
     def serve(self, engine: Engine) -> None:
