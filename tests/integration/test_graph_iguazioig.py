@@ -30,6 +30,8 @@ import pytest
 from tests.conftest import free_port, spawned_nervosum, wait_ready
 from tests.services.brokers import running
 
+pytestmark = pytest.mark.slow  # a real broker and step processes
+
 SEED = Path(__file__).resolve().parents[1] / "data" / "seeds" / "marcelonyc__iguazioig"
 GRAPH = SEED / "tests" / "api_0_2_0" / "util" / "inference_graph.yaml"
 MODULES = SEED / "examples" / "modules"

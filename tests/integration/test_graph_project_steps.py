@@ -73,7 +73,10 @@ def test_messages_read_together_are_one_call_and_only_the_failing_ones_fail(
         sent.extend(emits)
 
     processor = StepProcessor(code.spec, step, code.codes["double"], send=send)
-    bodies = [{"PartitionKey": str(i), "x": x} for i, x in enumerate([1, 2, 13, 4])]
+    bodies: list[dict[str, object]] = [
+        {"PartitionKey": str(i), "x": x} for i, x in enumerate([1, 2, 13, 4])
+    ]
+    bodies.insert(3, {"x": 5})  # no partition key: refused before the model, in its place
     bodies.append({"PartitionKey": "bad", "x": "not a number"})
     reads = [Read(orjson.dumps(body), f"#{i}") for i, body in enumerate(bodies)]
 
@@ -87,12 +90,13 @@ def test_messages_read_together_are_one_call_and_only_the_failing_ones_fail(
     letters = asyncio.run(run())
 
     assert [(e.key, e.message["doubled"]) for e in sent] == [("0", 2.0), ("1", 4.0), ("3", 8.0)]
-    assert [(letter.key, letter.error.code) for letter in letters] == [
-        ("2", "step_failed"),
-        ("bad", "step_failed"),
+    assert [(letter.position, letter.error.code) for letter in letters] == [
+        ("#2", "step_failed"),
+        ("#3", "bad_request"),
+        ("#5", "step_failed"),
     ]
     assert "the model failed" in letters[0].reason
-    assert "x" in letters[1].reason
+    assert "x" in letters[2].reason
     import model  # type: ignore[import-not-found]  # the project's module, as the step loaded it
 
     assert model.CALLS[0] == 4  # the four valid messages went to the model together
@@ -113,7 +117,7 @@ def test_messages_read_together_are_one_call_and_only_the_failing_ones_fail(
         json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()
     ]
     statuses = sorted((record["id"], record["status"]) for record in logged)
-    assert statuses == [("#0", "ok"), ("#1", "ok"), ("#2", "error"), ("#3", "ok"), ("#4", "error")]
+    assert statuses == [("#0", "ok"), ("#1", "ok"), ("#2", "error"), ("#4", "ok"), ("#5", "error")]
     assert {record["runtime"] for record in logged} == {"graph"}
 
 

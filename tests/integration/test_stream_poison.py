@@ -176,12 +176,14 @@ def test_a_reader_bug_costs_its_message_not_the_worker(
 
         async def until_all_out() -> None:
             task = asyncio.create_task(reading.run())
-            while len(broker.take(streams.sink)) + len(broker.take(streams.dead)) < 3:
-                assert not task.done(), task
-                await asyncio.sleep(0.05)
-            reading.stop()
-            await task
-            await runtime.close()
+            try:
+                while len(broker.take(streams.sink)) + len(broker.take(streams.dead)) < 3:
+                    assert not task.done(), task
+                    await asyncio.sleep(0.05)
+                reading.stop()
+                await task
+            finally:
+                await runtime.close()
 
         asyncio.run(asyncio.wait_for(until_all_out(), 30))
         out, letters = broker.take(streams.sink), broker.take(streams.dead)

@@ -223,7 +223,7 @@ class KafkaTransport(Transport):
                 self._held += polled
                 return []
         self._marks.update(counted)
-        self._held += later
+        self._held = [*later, *self._held]  # before what was held after them: in order
         return handed
 
     def _take(self, most: int, wait: float) -> list[Message]:

@@ -22,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import orjson
@@ -104,6 +104,32 @@ def _entry(request: Request, entries: list[str]) -> str:
     )
 
 
+def _lifespan(
+    code: GraphCode, metrics: RequestMetrics, state: dict[str, Any]
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """The app's start and stop: the code thread (in ``state``), the live-gauge sampler,
+    the project steps' runtimes."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        executor = user_code_thread("graph")
+        state["executor"] = executor
+        sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [metrics]))
+        try:
+            await code.start()
+            yield
+        finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+            try:
+                await code.close()
+            finally:
+                executor.shutdown(wait=True)
+
+    return lifespan
+
+
 def create_graph_app(
     code: GraphCode, *, auth: AuthSpec | None = None, settings: ServerSpec | None = None
 ) -> Starlette:
@@ -120,20 +146,7 @@ def create_graph_app(
     entries = spec.entry_streams
     max_body = (settings or ServerSpec()).max_body_size
 
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        executor = user_code_thread("graph")
-        state["executor"] = executor
-        sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [metrics]))
-        try:
-            await code.start()
-            yield
-        finally:
-            sampling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampling
-            await code.close()
-            executor.shutdown(wait=True)
+    lifespan = _lifespan(code, metrics, state)
 
     @guarded
     async def predict(request: Request) -> Response:

@@ -19,7 +19,7 @@ Each request gets exactly its own rows back. A failing merged call is bisected b
 :meth:`Engine.predict_groups`, so only the failing request gets the error. The queue is
 bounded in rows: past ``max_queue`` a request is refused with 503 (backpressure)
 instead of growing memory without limit. A request still unanswered ``timeout`` seconds
-after it arrived gets :class:`TimeoutError` (the server's 504).
+after it arrived gets the 504 (:func:`timed_out`).
 """
 
 from __future__ import annotations

@@ -95,7 +95,6 @@ def serve(
         project, metrics.predictions, metrics.predlog, runtime="stream", batching=False
     )
     runtime.serve(engine)
-    runtime.start()
     worker = StreamWorker(runtime, transport, settings, metrics)
     side = None
     if options.port and security is not None:
@@ -114,6 +113,7 @@ async def _serve(worker: StreamWorker, side: SidePort | None, runtime: ModelRunt
     """The worker until it stops; the model thread and prediction log are released
     however it ends (a broker that cannot be reached, a side port that cannot bind)."""
     try:
+        runtime.start()  # the prediction log, closed below however the worker ends
         return await serve_stream(worker, side)
     finally:
         await runtime.close()
