@@ -331,8 +331,6 @@ class NatsAdmin(BrokerAdmin):
     async def create_stream(self, stream: StreamSettings) -> bool:
         from nats.js.api import StreamConfig
 
-        from nervosum.brokers.nats import stream_name
-
         if await self._stream_of(stream.name) is not None:
             return False
         hours = stream.retention_hours
@@ -351,16 +349,12 @@ class NatsAdmin(BrokerAdmin):
     async def forget_converge(self, graph: str, step: str) -> bool:
         from nats.js.errors import NotFoundError
 
-        from nervosum.brokers.nats import bucket_name
-
         try:
             return bool(await self._js.delete_key_value(bucket_name(graph, step)))
         except NotFoundError:
             return False
 
     def group_name(self, group: str) -> str:
-        from nervosum.brokers.nats import durable_name
-
         return durable_name(group)  # the durable name graph run attaches to
 
     async def create_group(self, stream: str, group: str) -> str:
@@ -386,7 +380,5 @@ class NatsAdmin(BrokerAdmin):
         return PRESENT
 
     def applied(self, stream: StreamSettings) -> str | None:
-        from nervosum.brokers.nats import stream_name
-
         age = f", max age {stream.retention_hours:g} h" if stream.retention_hours else ""
         return f"JetStream stream {stream_name(stream.name)}{age}"

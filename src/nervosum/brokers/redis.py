@@ -309,7 +309,5 @@ class RedisAdmin(BrokerAdmin):
         return "partitions and retention_hours do not apply to a Redis stream"
 
     async def forget_converge(self, graph: str, step: str) -> bool:
-        from nervosum.brokers.redis import state_prefix
-
         keys = [key async for key in self._db.scan_iter(match=f"{state_prefix(graph, step)}:*")]
         return bool(keys) and bool(await self._db.delete(*keys))

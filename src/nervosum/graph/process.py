@@ -269,16 +269,18 @@ class StepProcessor:
         """A project step's messages (with their positions) predicted in one model call
         of its runtime: each with the model's outputs added, or its error; each logged
         when the project's prediction log is on."""
-        engine, runtime = self.code.engine, self.code.runtime
-        assert engine is not None and runtime is not None, "not a project step"
+        runtime = self.code.runtime
+        assert runtime is not None, "not a project step"
         started = time.perf_counter()
         route = f"{self.spec.slug}/{self.step.name}"
         outcomes: list[Message | NervosumError] = []
         records: list[Record] = []
+        waiting: list[int] = []  # the outcomes the model answers
         logged: list[Record] = []
         for position, message in entries:
             try:
                 records.append(self.code.record_of(message))
+                waiting.append(len(outcomes))
                 outcomes.append(message)
             except StepError as exc:
                 outcomes.append(exc)
@@ -286,18 +288,17 @@ class StepProcessor:
                 # The validation error itself: the log withholds its fields' values as for
                 # any rejected request when logging.inputs is false.
                 cause = exc.__cause__ if isinstance(exc.__cause__, NervosumError) else exc
-                logged += runtime.failed_records(engine, failed, cause, message)
-        waiting = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, Exception)]
-        answers = await runtime.predict_groups(engine, [[r] for r in records], proba=False)
+                logged += runtime.failed_records(failed, cause, message)
+        answers = await runtime.predict_groups([[r] for r in records], proba=False)
         for index, record, answer in zip(waiting, records, answers, strict=True):
             exchange = Exchange(entries[index][0], route, started, inputs=[record])
             if isinstance(answer, NervosumError):
                 outcomes[index] = self.code.model_failed(answer)
-                logged += runtime.failed_records(engine, exchange, answer, record)
+                logged += runtime.failed_records(exchange, answer, record)
                 continue
             exchange.outputs = answer
             outcomes[index] = {**entries[index][1], **answer[0]}
-            logged += runtime.answered_records(engine, exchange)
+            logged += runtime.answered_records(exchange)
         runtime.log(logged)
         return outcomes
 

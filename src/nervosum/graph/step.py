@@ -140,7 +140,6 @@ class StepCode:
         self.instance: Any = None
         self._calls: list[tuple[str, Callable[..., Any], bool]] = []
         self._merge: Callable[[list[Message]], Any] | None = None
-        self.engine: Engine | None = None
         self.runtime: ModelRuntime | None = None
         self.registry: CollectorRegistry | None = None
         if step.project is not None:
@@ -161,7 +160,7 @@ class StepCode:
 
         project = load_config(folder)
         config = project.config
-        self.engine = Engine.load(project)
+        engine = Engine.load(project)
         self.registry = CollectorRegistry(auto_describe=True)
         prefix = metrics_prefix(config.metrics)
         self.runtime = ModelRuntime(
@@ -171,7 +170,7 @@ class StepCode:
             runtime="graph",
             batching=False,
         )
-        self.runtime.serve(self.engine)
+        self.runtime.serve(engine)
 
     def _load_class(self, paths: list[str], entries: list[str], root: Path) -> None:
         step = self.step
@@ -243,6 +242,11 @@ class StepCode:
                 f"step {self.step.name!r}: the merge method returned no message (a dict)"
             )
         return result
+
+    @property
+    def engine(self) -> Engine | None:
+        """A project step's engine (None for a class step)."""
+        return self.runtime.engine if self.runtime is not None else None
 
     def record_of(self, message: Message) -> Record:
         """A project step's input: the message's fields of the input schema (and its id),

@@ -114,13 +114,19 @@ class ModelRuntime:
         if self.batcher is not None:
             self.batcher.reopen(self.executor)
 
+    @property
+    def serving(self) -> Engine:
+        """The engine :meth:`serve` was given (a front end predicts only once it has one)."""
+        assert self.engine is not None, "the runtime serves no model yet"
+        return self.engine
+
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func`` on the model thread, keeping the event loop free."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: func(*args))
 
     def predict(
-        self, engine: Engine, records: list[Record], *, proba: bool, alone: bool = False
+        self, records: list[Record], *, proba: bool, alone: bool = False
     ) -> Awaitable[list[Record]]:
         """One request's outputs: batched with others when batching is on, else one
         metered call; a 504 past ``timeout``. ``alone``: no other request is in progress
@@ -128,42 +134,41 @@ class ModelRuntime:
         no extra frame on the request path (the batcher bounds every wait itself)."""
         if self.batcher is not None:
             return self.batcher.submit(records, proba=proba, alone=alone)
-        return self._unbatched_within_timeout(engine, records, proba)
+        return self._unbatched_within_timeout(records, proba)
 
-    async def _unbatched_within_timeout(
-        self, engine: Engine, records: list[Record], proba: bool
-    ) -> list[Record]:
+    async def _unbatched_within_timeout(self, records: list[Record], proba: bool) -> list[Record]:
         try:
             # asyncio.timeout, not wait_for: no extra task per request.
             async with asyncio.timeout(self.timeout):
-                return await self._unbatched(engine, records, proba)
+                return await self._unbatched(records, proba)
         except TimeoutError:
             raise timed_out(self.timeout) from None
 
-    async def transform(self, engine: Engine, records: list[Record]) -> Record:
+    async def transform(self, records: list[Record]) -> Record:
         """One ``transform_predict`` call on all of ``records`` (the seed routes of the
         multi-model server), metered, within ``timeout``."""
         try:
             async with asyncio.timeout(self.timeout):
+                engine = self.serving
                 (result,) = await self.run(self.metered, lambda: [engine.transform(records)])
         except TimeoutError:
             raise timed_out(self.timeout) from None
         return result
 
-    async def predict_groups(
-        self, engine: Engine, groups: Sequence[list[Record]], *, proba: bool
-    ) -> list[Answer]:
+    async def predict_groups(self, groups: Sequence[list[Record]], *, proba: bool) -> list[Answer]:
         """Each group's outputs or error from one metered model call on the model thread
         (a failing call is split until only the failing groups get the error): a stream's
         or a graph step's batch of messages."""
         if not groups:
             return []
+        engine = self.serving
         started = time.perf_counter()
         answers = await self.run(lambda: engine.predict_groups(groups, proba=proba))
         self.predictions.observe(answers, time.perf_counter() - started)
         return answers
 
-    async def _unbatched(self, engine: Engine, records: list[Record], proba: bool) -> list[Record]:
+    async def _unbatched(self, records: list[Record], proba: bool) -> list[Record]:
+        engine = self.serving
         refuse_when_full(self._unbatched_rows, len(records), self.project.config.batching.max_queue)
         self._unbatched_rows += len(records)
         try:
@@ -182,39 +187,37 @@ class ModelRuntime:
         self.predictions.observe([outputs], time.perf_counter() - started)
         return outputs
 
-    def origin(self, engine: Engine) -> Origin:
+    def origin(self) -> Origin:
         """The model and front end every prediction-log record of this runtime names."""
         if self._origin is None:
-            identity = engine.handle.identity
+            identity = self.serving.handle.identity
             config = self.project.config
             self._origin = Origin(
                 config.name, config.tag, identity.uuid, identity.created, runtime=self.kind
             )
         return self._origin
 
-    def answered_records(self, engine: Engine, exchange: Exchange) -> list[Record]:
+    def answered_records(self, exchange: Exchange) -> list[Record]:
         """The prediction-log records of an answered request or message (none when the
         log is off)."""
         if self.predlog is None:
             return []
         spec = self.predlog.spec
         return prediction_records(
-            self.origin(engine),
+            self.origin(),
             exchange,
-            id_field=engine.id_field,
+            id_field=self.serving.id_field,
             keep_best=spec.n_best,
             log_inputs=spec.inputs,
         )
 
-    def failed_records(
-        self, engine: Engine, exchange: Exchange, error: NervosumError, sent: Any
-    ) -> list[Record]:
+    def failed_records(self, exchange: Exchange, error: NervosumError, sent: Any) -> list[Record]:
         """The prediction-log record of a request or message that got no prediction,
         with what was sent (none when the log is off)."""
         if self.predlog is None:
             return []
         spec = self.predlog.spec
-        return [failure_record(self.origin(engine), exchange, error, sent, log_inputs=spec.inputs)]
+        return [failure_record(self.origin(), exchange, error, sent, log_inputs=spec.inputs)]
 
     def log(self, records: list[Record]) -> None:
         """Hand records to the prediction log (a bounded buffer: never blocks)."""

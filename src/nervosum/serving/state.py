@@ -70,7 +70,6 @@ class ServingState:
             timeout=settings.timeout,
             on_batch=self.metrics.batch_rows.observe,
         )
-        self._engine: Engine | None = None
         if engine is not None:
             self._set_ready(engine)
 
@@ -83,7 +82,6 @@ class ServingState:
         batcher = self.runtime.batcher
         if batcher is not None:
             self.metrics.queued_rows = lambda: batcher.queued_rows
-        self._engine = engine
         if isinstance(engine, RemoteEngine):
             engine.when_lost(self._model_process_lost)
         handle = engine.handle
@@ -99,7 +97,7 @@ class ServingState:
     def engine(self) -> Engine | None:
         """The engine while it can answer: None while the model loads, after a failed load
         and while its model process is down, so every readiness route says not ready."""
-        engine = self._engine
+        engine = self.runtime.engine
         return engine if engine is not None and engine.running else None
 
     def _model_process_lost(self, error: NervosumError) -> None:
@@ -113,7 +111,7 @@ class ServingState:
         """App startup: start the prediction log's writers; load the model in the
         background (on the model thread) unless it was given loaded."""
         self.runtime.start()
-        if self._engine is None:
+        if self.runtime.engine is None:
             self.runtime.executor.submit(self._load)
 
     async def load(self) -> None:
@@ -152,7 +150,7 @@ class ServingState:
 
     def require_engine(self) -> Engine:
         """The engine, or the 503 that says why there is none to answer now."""
-        engine = self._engine
+        engine = self.runtime.engine
         if engine is None:
             reason = "failed to load" if self.load_error else "is still loading"
             raise NotReadyError(f"model {self.project.config.name} {reason}")
@@ -163,12 +161,12 @@ class ServingState:
         """Predict ``records`` (batched when enabled), within ``server.timeout``; the
         request's exchange keeps both for the prediction log."""
         check_row_count(len(records), self.settings.max_rows)
-        engine = self.require_engine()
+        self.require_engine()  # the 503 while there is none
         exchange = current_exchange()
         if exchange is not None:
             exchange.inputs = records
         alone = exchange is not None and exchange.alone
-        outputs = await self.runtime.predict(engine, records, proba=proba, alone=alone)
+        outputs = await self.runtime.predict(records, proba=proba, alone=alone)
         if exchange is not None:
             exchange.outputs = outputs
         return outputs
@@ -177,11 +175,11 @@ class ServingState:
         """One ``transform_predict`` call on all of ``records`` (the seed routes of the
         multi-model server), on the model thread, within ``server.timeout``."""
         check_row_count(len(records), self.settings.max_rows)
-        engine = self.require_engine()
+        self.require_engine()  # the 503 while there is none
         exchange = current_exchange()
         if exchange is not None:  # one answer: logged as one row holding every input
             exchange.inputs = records if len(records) == 1 else [{"variables": records}]
-        answer = await self.runtime.transform(engine, records)
+        answer = await self.runtime.transform(records)
         if exchange is not None:
             exchange.outputs = [answer]
         return answer
@@ -191,7 +189,7 @@ class ServingState:
     ) -> None:
         """Remember its predictions for feedback; hand it to the prediction log (also
         while a model process restarts: its 503s are logged like any failure)."""
-        engine = self._engine
+        engine = self.runtime.engine
         if engine is None:
             return
         if failure is None and exchange.outputs is not None:
@@ -200,11 +198,11 @@ class ServingState:
         if self.runtime.predlog is None:
             return
         if failure is None and exchange.outputs is not None:
-            self.runtime.log(self.runtime.answered_records(engine, exchange))
+            self.runtime.log(self.runtime.answered_records(exchange))
             return
         failure = failure or NervosumError("the request got no prediction")
         sent = exchange.inputs if exchange.inputs is not None else scope.get("nervosum.body")
-        self.runtime.log(self.runtime.failed_records(engine, exchange, failure, sent))
+        self.runtime.log(self.runtime.failed_records(exchange, failure, sent))
 
     def feedback(self, items: list[Record]) -> dict[str, Any]:
         """Grade remembered predictions and log the labels next to them."""

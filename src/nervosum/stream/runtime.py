@@ -102,9 +102,8 @@ class StreamWorker:
     ) -> None:
         """``runtime``: the model's, serving an engine; it logs each message's prediction
         (or failure) when the project's log is on, as on HTTP. Its owner closes it."""
-        assert runtime.engine is not None, "the runtime serves no model"
         self.runtime = runtime
-        self.engine = runtime.engine
+        self.engine = runtime.serving
         self.transport = transport
         self.settings = settings
         self.metrics = metrics
@@ -200,7 +199,7 @@ class StreamWorker:
         if not parsed:
             return [], [], []
         groups = [item.records for item in parsed]
-        answers = await self.runtime.predict_groups(self.engine, groups, proba=self.settings.proba)
+        answers = await self.runtime.predict_groups(groups, proba=self.settings.proba)
         outputs: list[Outgoing] = []
         failed: list[tuple[Message, NervosumError]] = []
         answered: list[tuple[_Parsed, list[Record]]] = []
@@ -225,7 +224,7 @@ class StreamWorker:
     ) -> None:
         """Each message's records in the prediction log: its predictions, or its failure;
         the latency is the batch's, from reading to acknowledging."""
-        runtime, engine = self.runtime, self.engine
+        runtime = self.runtime
         if runtime.predlog is None:
             return
         route = self.settings.source_label
@@ -234,10 +233,10 @@ class StreamWorker:
             exchange = Exchange(
                 item.message.position, route, started, inputs=item.records, outputs=outputs
             )
-            records += runtime.answered_records(engine, exchange)
+            records += runtime.answered_records(exchange)
         for message, error in dead:
             exchange = Exchange(message.position, route, started)
-            records += runtime.failed_records(engine, exchange, error, message.payload)
+            records += runtime.failed_records(exchange, error, message.payload)
         runtime.log(records)
 
 
