@@ -8,7 +8,7 @@ same in every runtime (MLServer's DataPlane plays the same role there).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nervosum.config import Project
@@ -59,6 +59,16 @@ class Engine:
     @property
     def name(self) -> str:
         return self.project.config.name
+
+    def schema_fields(self, row: Mapping[str, Any]) -> Record:
+        """``row`` restricted to the input schema's fields and the id field: a file's
+        other columns or a graph message's other fields are not the model's (without a
+        schema, the whole row is)."""
+        names = self.inputs.names
+        if not names:
+            return dict(row)
+        keep = {*names, self.id_field} if self.id_field else set(names)
+        return {key: value for key, value in row.items() if key in keep}
 
     def predict(self, records: list[Record], *, proba: bool = True) -> list[Record]:
         """One output record per validated input record, in order, with its id echoed."""

@@ -39,15 +39,6 @@ def _reject(chunk: Chunk, number: int, values: Any, reason: str) -> Record:
     return {"file": chunk.source, "row": number, "values": values, "reason": reason}
 
 
-def _model_fields(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
-    """The row restricted to the schema (and id) fields: files carry other columns."""
-    names = engine.inputs.names
-    if not names:
-        return row
-    keep = {*names, engine.id_field} if engine.id_field else set(names)
-    return {key: value for key, value in row.items() if key in keep}
-
-
 def _row(chunk: Chunk, offset: int) -> dict[str, Any] | None:
     """A row as a dict of its present values (empty cells and nulls left out)."""
     if chunk.frame is None:
@@ -66,7 +57,7 @@ def _validate(
     """(row offset, record) for every valid row among ``offsets``; the others are rejected."""
     raw = {offset: _row(chunk, offset) for offset in offsets}
     present = [offset for offset in offsets if raw[offset] is not None]
-    rows = [_model_fields(engine, raw[offset] or {}) for offset in present]
+    rows = [engine.schema_fields(raw[offset] or {}) for offset in present]
     try:
         return list(zip(present, engine.inputs.validate(rows), strict=True))
     except NervosumError:

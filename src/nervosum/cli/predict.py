@@ -40,7 +40,6 @@ def predict(project_dir: str, config: str, input_path: str, fmt: str, proba: boo
         | nervosum predict examples/iris
       nervosum predict examples/iris --input rows.csv
     """
-    from nervosum.engine import Engine
     from nervosum.jsonio import dumps
     from nervosum.oneshot import predict_text, sniff_format
     from nervosum.project import load_config
@@ -52,6 +51,5 @@ def predict(project_dir: str, config: str, input_path: str, fmt: str, proba: boo
         with open(input_path, encoding="utf-8") as handle:
             text, filename = handle.read(), input_path
     chosen = sniff_format(text, filename) if fmt == "auto" else fmt
-    engine = Engine.load(project)
-    result = predict_text(engine, text, chosen, proba=proba)
+    result = predict_text(project, text, chosen, proba=proba)
     sys.stdout.write(dumps(result).decode() + "\n")

@@ -153,23 +153,13 @@ class StepCode:
         from prometheus_client import CollectorRegistry
 
         from nervosum.engine import Engine
-        from nervosum.observe.metrics import PredlogMetrics, metrics_prefix
-        from nervosum.observe.predictions import PredictionMetrics
         from nervosum.predict.runtime import ModelRuntime
         from nervosum.project import load_config
 
         project = load_config(folder)
-        config = project.config
         engine = Engine.load(project)
         self.registry = CollectorRegistry(auto_describe=True)
-        prefix = metrics_prefix(config.metrics)
-        self.runtime = ModelRuntime(
-            project,
-            PredictionMetrics(self.registry, prefix, config.name, config.metrics),
-            PredlogMetrics(self.registry, prefix),
-            runtime="graph",
-            batching=False,
-        )
+        self.runtime = ModelRuntime.on_registry(project, self.registry, runtime="graph")
         self.runtime.serve(engine)
 
     def _load_class(self, paths: list[str], entries: list[str], root: Path) -> None:
@@ -251,14 +241,10 @@ class StepCode:
     def record_of(self, message: Message) -> Record:
         """A project step's input: the message's fields of the input schema (and its id),
         validated; a :class:`StepError` naming the field otherwise."""
-        engine = self.engine
-        assert engine is not None, "not a project step"
-        names = engine.inputs.names
-        record = {k: v for k, v in message.items() if not names or k in names}
-        if engine.id_field and engine.id_field in message:
-            record[engine.id_field] = message[engine.id_field]
+        runtime = self.runtime
+        assert runtime is not None, "not a project step"
         try:
-            (validated,) = engine.inputs.validate([record])
+            (validated,) = runtime.validate([runtime.serving.schema_fields(message)])
         except RequestError as exc:
             raise StepError(f"step {self.step.name!r}: {exc}") from exc
         return validated

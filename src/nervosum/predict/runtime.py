@@ -1,10 +1,11 @@
 """One model's predictions, for every front end: its model thread, the batcher, timed and
 counted model calls, and the prediction log.
 
-HTTP (``serving/state.py``), streams (``stream/runtime.py``) and graph steps hold a
-:class:`ModelRuntime` and call it; none of them makes a model thread, times a model
-call, or builds a prediction-log record itself. What stays in a front end is what its
-transport needs: reading requests or messages, its errors, acknowledging.
+HTTP (``serving/state.py``), streams (``stream/runtime.py``), graph steps and one-shot
+``nervosum predict`` (``oneshot.py``) hold a :class:`ModelRuntime` and call it; none of
+them validates records, makes a model thread, times a model call, or builds a
+prediction-log record itself. What stays in a front end is what its transport needs:
+reading requests or messages, its errors, acknowledging.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from prometheus_client import CollectorRegistry
+
 from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError
-from nervosum.observe.metrics import PredlogMetrics
+from nervosum.observe.metrics import PredlogMetrics, metrics_prefix
 from nervosum.observe.predictions import PredictionMetrics
 from nervosum.predict.batcher import Batcher, refuse_when_full, timed_out
 from nervosum.predlog.events import Exchange, Origin, failure_record, prediction_records
@@ -77,6 +80,22 @@ class ModelRuntime:
         self._unbatched_rows = 0
         self._origin: Origin | None = None
 
+    @classmethod
+    def on_registry(
+        cls, project: Project, registry: CollectorRegistry, *, runtime: str
+    ) -> ModelRuntime:
+        """A runtime that takes its batches as they come, its metrics in ``registry``
+        under the project's prefix: a graph step's, or a one-shot prediction's."""
+        config = project.config
+        prefix = metrics_prefix(config.metrics)
+        return cls(
+            project,
+            PredictionMetrics(registry, prefix, config.name, config.metrics),
+            PredlogMetrics(registry, prefix),
+            runtime=runtime,
+            batching=False,
+        )
+
     @property
     def executor(self) -> ThreadPoolExecutor:
         """The one model thread: user models are not assumed thread-safe, and the event loop
@@ -119,6 +138,16 @@ class ModelRuntime:
         """The engine :meth:`serve` was given (a front end predicts only once it has one)."""
         assert self.engine is not None, "the runtime serves no model yet"
         return self.engine
+
+    def parse(self, body: bytes) -> tuple[list[Record], bool]:
+        """A JSON object or array as records valid for the input schema, and whether it
+        held many (a 400 naming the row and field otherwise)."""
+        return self.serving.inputs.parse_json(body)
+
+    def validate(self, rows: Sequence[Any]) -> list[Record]:
+        """Rows (decoded from any wire format: CSV, tensors, a graph message) as records
+        valid for the input schema, defaults filled in."""
+        return self.serving.inputs.validate(rows)
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func`` on the model thread, keeping the event loop free."""

@@ -89,7 +89,7 @@ async def _seed_answer(state: ServingState, records: list[Record], many: bool) -
     """A model's answer to a seed request, always a dict: an ``etls.py`` model's own dict;
     for other models the output record (one row) or ``{"predictions": [...]}`` (rows)."""
     engine = state.require_engine()
-    records = engine.inputs.validate(records)
+    records = state.runtime.validate(records)
     if engine.handle.per_record:
         return await state.transform(records)
     outputs = await state.infer(records, proba=True)

@@ -70,6 +70,7 @@ async def predict_with(state: ServingState, request: Request) -> Response:
     """The native prediction: a JSON record or array in, the model's records out; or
     nachlass's form ``json_args=<JSON list>``, answered with the list of predictions."""
     engine = state.require_engine()
+    runtime = state.runtime
     settings = state.settings
     media, body = await read_body(
         request, settings.max_body_size, also=(FORM,), text_plain=settings.json_text_plain
@@ -77,9 +78,9 @@ async def predict_with(state: ServingState, request: Request) -> Response:
     if media == FORM:
         rows = await parse_off_loop(body, lambda raw: json_args_rows(raw, engine.inputs.names))
         check_row_count(len(rows), settings.max_rows)
-        outputs = await state.infer(engine.inputs.validate(rows), proba=False)
+        outputs = await state.infer(runtime.validate(rows), proba=False)
         return JsonResponse([_prediction(output) for output in outputs])
-    records, many = await parse_off_loop(body, engine.inputs.parse_json)
+    records, many = await parse_off_loop(body, runtime.parse)
     check_row_count(len(records), settings.max_rows)
     outputs = await state.infer(records, proba=query_flag(request, "proba", default=True))
     return JsonResponse(answer(outputs, many))

@@ -72,7 +72,7 @@ def _require_trained(state: ServingState, path: str) -> Engine:
     return engine
 
 
-async def _listed_records(state: ServingState, engine: Engine, request: Request) -> list[Record]:
+async def _listed_records(state: ServingState, request: Request) -> list[Record]:
     """The body's records; the template takes a list only (one object is a 422)."""
     settings = state.settings
     body = await read_json_body(
@@ -86,7 +86,7 @@ async def _listed_records(state: ServingState, engine: Engine, request: Request)
             hint="wrap a single record in [ ]",
             details=[{"loc": [], "msg": "Input should be a valid list", "type": "list_type"}],
         )
-    records, _ = await parse_off_loop(body, engine.inputs.parse_json)
+    records, _ = await parse_off_loop(body, state.runtime.parse)
     check_row_count(len(records), settings.max_rows)
     return records
 
@@ -103,7 +103,7 @@ def _answer(output: Record, id_field: str | None) -> tuple[dict[str, Any], Any]:
 async def predictions(request: Request) -> Response:
     state = state_of(request)
     engine = _require_trained(state, PREDICTIONS)
-    outputs = await state.infer(await _listed_records(state, engine, request), proba=False)
+    outputs = await state.infer(await _listed_records(state, request), proba=False)
     answers = []
     for output in outputs:
         echo, predicted = _answer(output, engine.id_field)
@@ -120,7 +120,7 @@ async def proba_predictions(request: Request) -> Response:
             f"no route {PROBA_PREDICTIONS}: the model is a regression, without class probabilities",
             hint=f"use POST {PREDICTIONS}",
         )
-    outputs = await state.infer(await _listed_records(state, engine, request), proba=True)
+    outputs = await state.infer(await _listed_records(state, request), proba=True)
     answers = []
     for output in outputs:
         echo, _ = _answer(output, engine.id_field)

@@ -103,7 +103,6 @@ class StreamWorker:
         """``runtime``: the model's, serving an engine; it logs each message's prediction
         (or failure) when the project's log is on, as on HTTP. Its owner closes it."""
         self.runtime = runtime
-        self.engine = runtime.serving
         self.transport = transport
         self.settings = settings
         self.metrics = metrics
@@ -179,7 +178,7 @@ class StreamWorker:
                 dead.append((message, too_often(message.attempts, limit)))
                 continue
             try:
-                records, many = self.engine.inputs.parse_json(message.payload)
+                records, many = self.runtime.parse(message.payload)
             except NervosumError as exc:
                 dead.append((message, exc))
                 continue
