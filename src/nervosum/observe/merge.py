@@ -22,6 +22,8 @@ log = logging.getLogger("nervosum.metrics")
 
 SampleKey = tuple[str, tuple[tuple[str, str], ...]]
 
+_warned: set[tuple[str, str, str]] = set()  # every scrape merges again: say it once
+
 
 class _Merged:
     """A collector that yields the merged families (built once per scrape)."""
@@ -37,6 +39,20 @@ def _combine(kept: Sample, new: Sample) -> Sample:
     if kept.name.endswith("_created"):
         return kept._replace(value=min(kept.value, new.value))
     return kept._replace(value=kept.value + new.value)
+
+
+def _warn_once(name: str, kept: str, left_out: str) -> None:
+    if (name, kept, left_out) in _warned:
+        return
+    _warned.add((name, kept, left_out))
+    log.warning(
+        "metric %s is a %s in one model and a %s in another; the %s samples are left out"
+        " (set metrics.predictions to one kind in every model)",
+        name,
+        kept,
+        left_out,
+        left_out,
+    )
 
 
 def merge_families(registries: Iterable[CollectorRegistry]) -> list[Metric]:
@@ -58,14 +74,7 @@ def merge_families(registries: Iterable[CollectorRegistry]) -> list[Metric]:
                 )
                 samples[family.name] = {}
             elif kept.type != family.type:
-                log.warning(
-                    "metric %s is a %s in one model and a %s in another; the %s samples are "
-                    "left out (set metrics.predictions to one kind in every model)",
-                    family.name,
-                    kept.type,
-                    family.type,
-                    family.type,
-                )
+                _warn_once(family.name, kept.type, family.type)
                 continue
             series = samples[family.name]
             for sample in family.samples:
