@@ -28,6 +28,16 @@ IRIS_SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "pe
 IRIS_VIRGINICA = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Check ``-m`` before xdist starts its workers: a mistyped marker is then pytest's
+    one-line usage error, not an INTERNALERROR from every worker."""
+    if config.option.markexpr and not hasattr(config, "workerinput"):
+        from _pytest.mark import deselect_by_mark
+
+        deselect_by_mark([], config)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
