@@ -63,6 +63,18 @@ def n_best(probabilities: dict[str, float], count: int) -> list[dict[str, Any]]:
     return [{"class": label, "probability": p} for label, p in ranked]
 
 
+def _source(origin: Origin, exchange: Exchange) -> Record:
+    """What every record of one exchange says of where it came from."""
+    return {
+        "model": origin.model,
+        "tag": origin.tag,
+        "uuid": origin.uuid,
+        "created": origin.created,
+        "route": exchange.route,
+        "runtime": origin.runtime,
+    }
+
+
 def prediction_ids(exchange: Exchange, id_field: str | None) -> list[Any]:
     """The ``id`` of each answered row: its ``id_field`` value, else the request id
     (``<request id>/<row>`` when the request had several rows)."""
@@ -90,6 +102,7 @@ def prediction_records(
     outputs = exchange.outputs or []
     latency = round((time.perf_counter() - exchange.started) * 1000, 3)
     when = _when()
+    source = _source(origin, exchange)
     records = []
     ids = prediction_ids(exchange, id_field)
     for row, (output, ident) in enumerate(zip(outputs, ids, strict=True)):
@@ -101,12 +114,7 @@ def prediction_records(
             "id": ident,
             "request_id": exchange.request_id,
             "row": row,
-            "model": origin.model,
-            "tag": origin.tag,
-            "uuid": origin.uuid,
-            "created": origin.created,
-            "route": exchange.route,
-            "runtime": origin.runtime,
+            **source,
             "status": "ok",
             "latency_ms": latency,
             "outputs": answer,
@@ -140,12 +148,7 @@ def failure_record(
         "id": exchange.request_id,
         "request_id": exchange.request_id,
         "row": None,
-        "model": origin.model,
-        "tag": origin.tag,
-        "uuid": origin.uuid,
-        "created": origin.created,
-        "route": exchange.route,
-        "runtime": origin.runtime,
+        **_source(origin, exchange),
         "status": "error",
         "latency_ms": round((time.perf_counter() - exchange.started) * 1000, 3),
     }
