@@ -118,6 +118,17 @@ def listen_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def grpc_port_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--grpc-port``: the commands that serve the Open Inference Protocol over gRPC too."""
+    return click.option(
+        "--grpc-port",
+        type=click.IntRange(1, 65535),
+        envvar="NERVOSUM_GRPC_PORT",
+        help="Also serve the Open Inference Protocol over gRPC on this port, with the same"
+        " models, keys and TLS [env NERVOSUM_GRPC_PORT; default: off].",
+    )(func)
+
+
 def security_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The TLS and authentication flags (:data:`SECURITY_FLAGS`), kept in ``ctx.meta``
     for :func:`with_security_flags`: every HTTP server and the stream side port take them."""

@@ -7,6 +7,7 @@ import sys
 import click
 
 from nervosum.cli.options import (
+    grpc_port_option,
     listen_options,
     model_arguments,
     parse_workers,
@@ -18,6 +19,7 @@ from nervosum.cli.output import reports_errors
 @click.command()
 @model_arguments
 @listen_options
+@grpc_port_option
 @click.option(
     "--max-body-size",
     type=click.IntRange(min=1),
@@ -55,6 +57,7 @@ def serve(
     config: str,
     host: str | None,
     port: int | None,
+    grpc_port: int | None,
     max_body_size: int | None,
     workers: int | str | None,
     preload: bool | None,
@@ -64,7 +67,7 @@ def serve(
     access_log: bool,
     log_level: str,
 ) -> None:
-    """Serve a model over HTTP: /predict, /docs, /metrics.
+    """Serve a model over HTTP: /predict, /docs, /metrics (and gRPC with --grpc-port).
 
     Settings come from, lowest to highest: defaults, the `server:` block of
     nervosum.yaml, NERVOSUM_* environment variables, then these flags.
@@ -74,6 +77,7 @@ def serve(
       nervosum serve examples/iris --port 5000
       curl -s localhost:5000/predict -H 'content-type: application/json' \\
            -d '{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}'
+      nervosum serve examples/iris --grpc-port 8081   # also gRPC (KServe v2 / Triton)
     """
     from nervosum.project import load_config
     from nervosum.serving.server import ServeOptions
@@ -87,6 +91,7 @@ def serve(
     options = ServeOptions(
         host=host,
         port=port,
+        grpc_port=grpc_port,
         max_body_size=max_body_size,
         workers=workers,
         preload=preload,

@@ -294,6 +294,8 @@ class ServerSpec(_Frozen):
 
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=0, le=65535)
+    # The Open Inference Protocol over gRPC on this port too; None: no gRPC.
+    grpc_port: int | None = Field(default=None, ge=1, le=65535)
     max_body_size: int = Field(default=8 * 1024 * 1024, gt=0)  # also bounds an inflated body
     workers: int | Literal["auto"] = 1
     timeout: float = Field(default=60.0, gt=0)

@@ -14,6 +14,7 @@ it on in the supervisor before it forks.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -122,6 +123,47 @@ class AuthMetrics:
         self._failures.labels(reason).inc()
 
 
+class GrpcMetrics:
+    """A gRPC server's calls, by method and status code, and their latency: the gRPC
+    counterpart of the ``http_*`` families, in the same registry."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str, model: str) -> None:
+        self.model = model
+        self.calls = Counter(
+            f"{prefix}_grpc_requests",
+            "gRPC calls answered, by method and status code.",
+            ["model", "method", "code"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            f"{prefix}_grpc_request_duration_seconds",
+            "Time from a gRPC call's start to its answer, by method.",
+            ["model", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.errors = Counter(
+            f"{prefix}_grpc_errors",
+            "gRPC calls answered with an error, by method and error type.",
+            ["model", "method", "type"],
+            registry=registry,
+        )
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, code: str, seconds: float) -> None:
+        children = self._children.get((method, code))
+        if children is None:
+            children = self._children[(method, code)] = (
+                self.calls.labels(self.model, method, code),
+                self.latency.labels(self.model, method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def error(self, method: str, kind: str) -> None:
+        self.errors.labels(self.model, method, kind).inc()
+
+
 class RequestMetrics:
     """An HTTP server's traffic: requests, errors, latency, requests in flight and refused
     authentications, in a registry of its own (every nervosum server's front door counts
@@ -182,6 +224,11 @@ class RequestMetrics:
 
     def error(self, route: str, kind: str) -> None:
         self.errors.labels(self.model, route, kind).inc()
+
+    @functools.cached_property
+    def grpc(self) -> GrpcMetrics:
+        """The gRPC calls' families, made when a gRPC server first counts one."""
+        return GrpcMetrics(self.registry, self.prefix, self.model)
 
     def sample(self) -> None:
         """Write the live gauges from their counts, if they changed."""

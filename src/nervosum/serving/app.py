@@ -28,6 +28,7 @@ from nervosum.serving.auth import load_gate
 from nervosum.serving.docs import ASSETS, docs_assets
 from nervosum.serving.exchange import PREDICTION_ROUTES
 from nervosum.serving.front import FrontedApp, install_front_door
+from nervosum.serving.inference_grpc.beside import grpc_for_model
 from nervosum.serving.responses import error_response
 from nervosum.serving.state import ServingState
 
@@ -102,9 +103,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.start()
         sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [state.metrics]))
+        beside = await grpc_for_model(settings, state, gate)
         try:
             yield
         finally:
+            if beside is not None:
+                await beside.stop()
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling

@@ -40,6 +40,7 @@ class ServeOptions:
 
     host: str | None = None
     port: int | None = None
+    grpc_port: int | None = None
     max_body_size: int | None = None
     workers: int | str | None = None
     timeout: float | None = None

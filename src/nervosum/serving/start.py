@@ -7,6 +7,7 @@ from nervosum.config import Project
 from nervosum.engine import Engine
 from nervosum.model.compile.threads import serving_threads
 from nervosum.serving.auth import load_gate
+from nervosum.serving.inference_grpc.beside import check_grpc
 from nervosum.serving.prefork import serve_prefork
 from nervosum.serving.server import ServeOptions, run_server
 from nervosum.serving.tls import server_context
@@ -16,6 +17,7 @@ def serve(project: Project, options: ServeOptions) -> int:
     """Serve until stopped (SIGTERM drains in-flight requests); returns the exit code."""
     settings = options.settings(project.config.server)
     server_context(settings)  # a bad certificate is one error before the model loads
+    check_grpc(settings)
     workers = settings.worker_count
     if workers > 1:
         # A bad keys file or JWKS is one error here, not a traceback in every worker.

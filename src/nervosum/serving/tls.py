@@ -91,3 +91,20 @@ def _no_password() -> bytes:
         "--ssl-keyfile: the private key is encrypted with a passphrase",
         hint="give an unencrypted PEM private key, readable only by the server",
     )
+
+
+def grpc_credentials(settings: ServerSpec) -> Any:
+    """``grpc.ServerCredentials`` from the same settings, or ``None`` when TLS is off.
+    gRPC's own TLS (BoringSSL) negotiates TLS 1.2 or newer with forward-secret suites;
+    a CA bundle makes client certificates required, as on HTTPS."""
+    if server_context(settings) is None:  # checks the files as HTTPS does
+        return None
+    import grpc
+
+    assert settings.ssl_certfile is not None and settings.ssl_keyfile is not None
+    key = Path(settings.ssl_keyfile).read_bytes()
+    chain = Path(settings.ssl_certfile).read_bytes()
+    roots = Path(settings.ssl_ca_certs).read_bytes() if settings.ssl_ca_certs else None
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=roots, require_client_auth=roots is not None
+    )

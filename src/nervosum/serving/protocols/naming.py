@@ -1,4 +1,5 @@
-"""Which model a protocol URL names: ``{name}`` (exact or lower-case) and optional ``{version}``."""
+"""Which model a protocol call names: ``{name}`` (exact or lower-case) and optional
+``{version}``, in a REST path or a gRPC message."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ from nervosum.errors import NotFoundError
 from nervosum.serving.guard import state_of
 
 
-def served_project(request: Request) -> Project:
-    """The served project, when the URL's name (and version, if any) match it; else 404."""
-    project = state_of(request).project
+def check_model_name(project: Project, name: str, version: str | None) -> None:
+    """A 404 unless ``name`` (and ``version``, if any) are the served project's."""
     config = project.config
-    name = request.path_params["name"]
-    version = request.path_params.get("version")
     if name not in (config.name, config.name.lower()):
         raise NotFoundError(
             f"model {name!r} is not served here (this server serves {config.name!r})"
         )
     if version is not None and version != config.tag:
         raise NotFoundError(f"model {name!r} has no version {version!r} (served: {config.tag!r})")
+
+
+def served_project(request: Request) -> Project:
+    """The served project, when the URL's name (and version, if any) match it; else 404."""
+    project = state_of(request).project
+    check_model_name(project, request.path_params["name"], request.path_params.get("version"))
     return project
