@@ -60,12 +60,18 @@ def token_create(scope: str, name: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return make_keys(tmp_path_factory.mktemp("keys"))
+
+
+def make_keys(folder: Path) -> Keys:
+    """A predict key and an admin key made by `nervosum token create`, their file in
+    ``folder``."""
     predict, predict_line = token_create("predict", "web")
     admin, admin_line = token_create("admin", "ops")
     assert predict_line.endswith(" predict web") and admin_line.endswith(" admin ops")
     assert predict not in predict_line  # only the hash is written down
     lines = f"# made by nervosum token create\n{predict_line}\n{admin_line}\n"
-    file = tmp_path_factory.mktemp("keys") / "keys.txt"
+    file = folder / "keys.txt"
     file.write_text(lines)
     return Keys(predict, admin, file, lines)
 

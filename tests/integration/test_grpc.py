@@ -36,6 +36,8 @@ from tests.conftest import (
     spawned_server,
     wait_ready,
 )
+from tests.integration.test_auth import Keys, make_keys
+from tests.integration.test_tls import Certificates, make_certificates, wait_https_ready
 
 pytestmark = pytest.mark.slow
 
@@ -131,6 +133,16 @@ def iris_inputs(rows: list[dict[str, float]], datatype: str = "FP32") -> list[An
         tensor.set_data_from_numpy(np.array([row[name] for row in rows], dtype=dtype))
         tensors.append(tensor)
     return tensors
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return make_keys(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 def typed_inputs(rows: list[dict[str, Any]]) -> list[Any]:
@@ -338,7 +350,6 @@ def test_health_per_model_and_server_before_and_after_loading(tmp_path: Path) ->
         assert health_status(server.target, "typed") == health_pb2.HealthCheckResponse.NOT_SERVING
         assert not server.client().is_model_ready("typed")
         wait_ready(server.server)
-        time.sleep(0.7)  # the health service reads readiness twice a second
         for service in ("", "typed", "inference.GRPCInferenceService"):
             assert health_status(server.target, service) == health_pb2.HealthCheckResponse.SERVING
         with pytest.raises(grpc.RpcError) as caught:
@@ -391,3 +402,65 @@ def test_sigterm_lets_a_call_in_flight_finish(typed: GrpcServer, tmp_path: Path)
         thread.join(timeout=20)
         assert answers and answers[0].as_numpy("next").tolist() == [6]
         assert server.server.process.wait(timeout=20) == 0
+
+
+# --------------------------------------------------------------------------- keys and TLS
+
+
+def test_keys_are_read_from_the_authorization_metadata(keys: Keys) -> None:
+    with grpc_server(EXAMPLES / "iris", "--api-keys-file", str(keys.file)) as server:
+        client = server.client()
+        inputs = iris_inputs([IRIS_SETOSA])
+        error = failure(lambda: client.infer("Iris", inputs))
+        assert error.status() == "StatusCode.UNAUTHENTICATED"
+        assert "needs an API key or token" in error.message()
+        error = failure(lambda: client.infer("Iris", inputs, headers={"authorization": "Bearer x"}))
+        assert error.status() == "StatusCode.UNAUTHENTICATED"
+        for headers in ({"authorization": f"Bearer {keys.predict}"}, {"x-api-key": keys.predict}):
+            assert client.infer("Iris", inputs, headers=headers).as_numpy("prediction")[0] == 0
+        # Probes need no key: the protocol's liveness and readiness, and the health service.
+        assert client.is_server_live() and client.is_server_ready()
+        assert health_status(server.target, "") == health_pb2.HealthCheckResponse.SERVING
+        error = failure(lambda: client.get_model_metadata("Iris"))
+        assert error.status() == "StatusCode.UNAUTHENTICATED"
+
+
+def _tls_channel(target: str, certificates: Certificates, *, with_certificate: bool) -> Any:
+    client = certificates.client.read_bytes() if with_certificate else None
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=certificates.ca.read_bytes(),
+        private_key=client,
+        certificate_chain=client,
+    )
+    return grpc.secure_channel(target, credentials)
+
+
+def _infer_over(channel: Any) -> Any:
+    from nervosum.serving.inference_grpc import messages
+
+    request = messages.InferRequest(model_name="Iris")
+    for name in FEATURES:
+        request.inputs.add(name=name, datatype="FP64", shape=[1]).contents.fp64_contents.append(
+            IRIS_VIRGINICA[name]
+        )
+    infer = channel.unary_unary(
+        "/inference.GRPCInferenceService/ModelInfer",
+        request_serializer=messages.InferRequest.SerializeToString,
+        response_deserializer=messages.InferResponse.FromString,
+    )
+    return infer(request, timeout=10)
+
+
+def test_mutual_tls_with_the_https_settings(certificates: Certificates) -> None:
+    with grpc_server(EXAMPLES / "iris", *certificates.flags(), ready=False) as server:
+        https = certificates.client_context(with_certificate=True)
+        wait_https_ready(server.server, server.server.url.replace("http:", "https:"), https)
+        with _tls_channel(server.target, certificates, with_certificate=True) as channel:
+            answer = _infer_over(channel)
+            assert list(answer.outputs[0].contents.int64_contents) == [2]
+        with _tls_channel(server.target, certificates, with_certificate=False) as channel:
+            with pytest.raises(grpc.RpcError) as caught:
+                _infer_over(channel)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        with grpc.insecure_channel(server.target) as plain, pytest.raises(grpc.RpcError):
+            _infer_over(plain)

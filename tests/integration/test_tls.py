@@ -45,7 +45,11 @@ class Certificates:
 
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    folder = tmp_path_factory.mktemp("tls")
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+def make_certificates(folder: Path) -> Certificates:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client's, in ``folder``."""
     ca = trustme.CA()
     server = ca.issue_cert("127.0.0.1", "localhost")
     found = Certificates(

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -32,6 +34,21 @@ _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+class _Health(health.aio.HealthServicer):
+    """grpc_health's servicer, brought up to date before each Check (Watch streams follow
+    the twice-a-second refresh)."""
+
+    def __init__(self, refresh: Callable[[], Awaitable[None]]) -> None:
+        super().__init__()
+        self._refresh = refresh
+
+    async def Check(
+        self, request: health_pb2.HealthCheckRequest, context: Any
+    ) -> health_pb2.HealthCheckResponse:
+        await self._refresh()
+        return await super().Check(request, context)
+
+
 def address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -43,7 +60,7 @@ class GrpcServer:
         self.directory = directory
         self.settings = settings
         self.service = service
-        self.health = health.aio.HealthServicer()
+        self.health = _Health(self._say_health)
         self._server: grpc.aio.Server | None = None
         self._watch: asyncio.Task[None] | None = None
         self._said: dict[str, bool] = {}
