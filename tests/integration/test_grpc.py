@@ -32,7 +32,9 @@ from tests.conftest import (
     IRIS_VIRGINICA,
     LiveServer,
     free_port,
+    iris_copy,
     metric_samples,
+    spawned_nervosum,
     spawned_server,
     wait_ready,
 )
@@ -464,3 +466,41 @@ def test_mutual_tls_with_the_https_settings(certificates: Certificates) -> None:
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         with grpc.insecure_channel(server.target) as plain, pytest.raises(grpc.RpcError):
             _infer_over(plain)
+
+
+# --------------------------------------------------------------------------- serve-repo
+
+
+def test_serve_repo_answers_every_model_by_name_and_the_repository_extension(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "models"
+    iris_copy(folder, "iris")
+    typed_project(folder / "typed")
+    port, grpc_port = free_port(), free_port()
+    args = ("serve-repo", str(folder), "--port", str(port), "--grpc-port", str(grpc_port))
+    with spawned_nervosum(*args, port=port) as live:
+        wait_ready(live, timeout=90)
+        server = GrpcServer(live, grpc_port)
+        client = server.client()
+        rows = [{"count": 2, "ratio": 0.5, "word": "q"}]
+        typed_answer = client.infer("typed", typed_inputs(rows))
+        rest_answer = httpx.post(f"{live.url}/models/typed/predict", json=rows, timeout=30).json()
+        assert typed_answer.as_numpy("next").tolist() == [r["next"] for r in rest_answer]
+        iris_answer = client.infer("iris", iris_inputs([IRIS_VIRGINICA]))
+        assert iris_answer.as_numpy("prediction").tolist() == [2]
+        index = client.get_model_repository_index(as_json=True)["models"]
+        assert {(m["name"], m["state"]) for m in index} == {("iris", "READY"), ("typed", "READY")}
+        assert client.get_server_metadata().extensions == ["model_repository"]
+
+        client.unload_model("typed")
+        assert not client.is_model_ready("typed") and client.is_model_ready("iris")
+        error = failure(lambda: client.infer("typed", typed_inputs(rows)))
+        assert error.status() == "StatusCode.UNAVAILABLE" and "unloaded" in error.message()
+        ready_only = client.get_model_repository_index(as_json=True)["models"]
+        assert [m["name"] for m in ready_only if m["state"] == "READY"] == ["iris"]
+        client.load_model("typed")
+        assert client.infer("typed", typed_inputs(rows)).as_numpy("next").tolist() == [3]
+
+        error = failure(lambda: client.infer("nope", typed_inputs(rows)))
+        assert error.status() == "StatusCode.NOT_FOUND" and "'nope'" in error.message()

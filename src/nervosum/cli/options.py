@@ -174,13 +174,16 @@ def listen_settings(
     graceful_timeout: float | None,
     access_log: bool,
     log_level: str,
+    grpc_port: int | None = None,
 ) -> ServeOptions:
-    """What :func:`listen_options` gave, as the server's options (``--debug`` included)."""
+    """What :func:`listen_options` (and :func:`grpc_port_option`) gave, as the server's
+    options (``--debug`` included)."""
     from nervosum.serving.server import ServeOptions
 
     options = ServeOptions(
         host=host,
         port=port,
+        grpc_port=grpc_port,
         graceful_timeout=graceful_timeout,
         access_log=access_log,
         log_level=log_level,

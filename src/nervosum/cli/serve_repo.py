@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from nervosum.cli.options import compile_option, listen_options, listen_settings
+from nervosum.cli.options import (
+    compile_option,
+    grpc_port_option,
+    listen_options,
+    listen_settings,
+)
 from nervosum.cli.output import reports_errors
 
 
@@ -46,6 +51,7 @@ from nervosum.cli.output import reports_errors
     help="Where git checkouts go [default $NERVOSUM_HOME/repos/<hash of the URL>].",
 )
 @listen_options
+@grpc_port_option
 @compile_option
 @click.pass_context
 @reports_errors
@@ -60,6 +66,7 @@ def serve_repo(
     workdir: Path | None,
     host: str | None,
     port: int | None,
+    grpc_port: int | None,
     graceful_timeout: float | None,
     access_log: bool,
     log_level: str,
@@ -86,6 +93,7 @@ def serve_repo(
       nervosum serve-repo https://git.example/team/models.git --branch main --refresh '0 2 * * *'
       curl -s localhost:5000/models_serve/DummyExample -H 'content-type: application/json' \\
            -d '{"variables": {"revenueAmount": 1000}}'
+      nervosum serve-repo ./models --grpc-port 8081   # every model over gRPC too, by name
     """
     from nervosum.errors import RequestError
     from nervosum.repo.server import RepoOptions
@@ -105,5 +113,5 @@ def serve_repo(
         watch_interval=watch_interval,
         workdir=workdir,
     )
-    serve = listen_settings(ctx, host, port, graceful_timeout, access_log, log_level)
+    serve = listen_settings(ctx, host, port, graceful_timeout, access_log, log_level, grpc_port)
     sys.exit(run(options, serve))

@@ -70,18 +70,20 @@ def create_repo_app(
     schedule: CronSchedule | None = None,
     watch_interval: float | None = None,
     auth: AuthSpec | None = None,
-    admin_rate_limit: int = ServerSpec().admin_rate_limit,
+    settings: ServerSpec | None = None,
 ) -> Starlette:
     """The app serving every model of ``fleet``; models load in the background at startup
     (``/health/live`` answers at once, ``/health/ready`` once the first load is done).
 
     ``auth`` (off by default) guards every route but health; refresh, load, unload and
-    the index need the admin scope and are limited to ``admin_rate_limit`` a minute per
-    client address.
+    the index need the admin scope and are limited to ``server.admin_rate_limit`` a
+    minute per client address. ``settings`` (the ``server:`` defaults when not given)
+    with a ``grpc_port`` also serves every model over gRPC.
     """
+    settings = settings or ServerSpec()
     gate = load_gate(
         auth or AuthSpec(),
-        admin_rate_limit=admin_rate_limit,
+        admin_rate_limit=settings.admin_rate_limit,
         base=fleet.base_url,
         on_failure=fleet.metrics.auth.failed,
     )
@@ -96,9 +98,16 @@ def create_repo_app(
             loops.append(refresh_on_change(fleet, watch_interval))
         loops.append(keep_sampled(fleet.all_metrics))
         tasks = [asyncio.get_running_loop().create_task(loop) for loop in loops]
+        beside = None
+        if settings.grpc_port is not None:
+            from nervosum.repo.inference_grpc import grpc_for_fleet
+
+            beside = await grpc_for_fleet(settings, fleet, gate)
         try:
             yield
         finally:
+            if beside is not None:
+                await beside.stop()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

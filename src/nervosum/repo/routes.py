@@ -22,7 +22,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -215,21 +214,12 @@ async def metrics(request: Request) -> Response:
     return Response(page, media_type=CONTENT_TYPE)
 
 
-def _v2_state(slot: ModelSlot) -> dict[str, Any]:
-    """The repository extension's index entry (states as the protocol names them)."""
-    state = {"ready": "READY", "loading": "LOADING"}.get(slot.status, "UNAVAILABLE")
-    entry: dict[str, Any] = {"name": slot.name, "state": state, "reason": slot.error or ""}
-    if slot.current is not None:
-        entry["version"] = slot.current.snapshot.version
-    return entry
-
-
 @guarded
 async def v2_index(request: Request) -> Response:
     sent = request.headers.get("content-length", "0") != "0"
     options = load_json(await read_json_body(request, MAX_BODY)) if sent else {}
     ready_only = bool(isinstance(options, dict) and options.get("ready"))
-    entries = [_v2_state(slot) for slot in fleet_of(request).ordered()]
+    entries = [slot.index_entry() for slot in fleet_of(request).ordered()]
     return JsonResponse([e for e in entries if e["state"] == "READY" or not ready_only])
 
 

@@ -16,6 +16,7 @@ from nervosum.repo.app import create_repo_app
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet
 from nervosum.repo.sources import GitAuth, GitSource, LocalSource, Source, seed_git_url
+from nervosum.serving.inference_grpc.beside import check_grpc
 from nervosum.serving.server import ServeOptions, stop_signals_end_cleanly, uvicorn_config
 
 DEFAULT_SCHEDULE = "0 2 * * *"  # the seed's crontab: 02:00 every day
@@ -97,8 +98,9 @@ def serve_repo(options: RepoOptions, serve: ServeOptions) -> int:
     local = isinstance(source, LocalSource)
     schedule = refresh_schedule(options, local)
     watch = options.watch if options.watch is not None else local
-    snapshot = source.snapshot(None)
     settings = serve.settings(ServerSpec())
+    check_grpc(settings)
+    snapshot = source.snapshot(None)
     fleet = ModelFleet(
         source,
         base_url,
@@ -111,7 +113,7 @@ def serve_repo(options: RepoOptions, serve: ServeOptions) -> int:
         schedule=schedule,
         watch_interval=options.watch_interval if watch else None,
         auth=auth,
-        admin_rate_limit=settings.admin_rate_limit,
+        settings=settings,
     )
     server = uvicorn.Server(uvicorn_config(app, settings, serve))
     with stop_signals_end_cleanly():

@@ -85,6 +85,15 @@ class ModelSlot:
             )
         return NotReadyError(f"model {self.name} is still loading")
 
+    def index_entry(self) -> dict[str, Any]:
+        """The model in the Open Inference Protocol's repository index (states as the
+        protocol names them), over REST and gRPC."""
+        state = {"ready": "READY", "loading": "LOADING"}.get(self.status, "UNAVAILABLE")
+        entry: dict[str, Any] = {"name": self.name, "state": state, "reason": self.error or ""}
+        if self.current is not None:
+            entry["version"] = self.current.snapshot.version
+        return entry
+
     def describe(self) -> dict[str, Any]:
         """The model's entry in ``GET /models``."""
         version = self.current

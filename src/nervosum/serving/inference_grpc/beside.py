@@ -51,10 +51,7 @@ async def grpc_for_model(
     """The gRPC server answering for ``state``'s model, started; None without a gRPC port."""
     if settings.grpc_port is None:
         return None
-    from nervosum.serving.inference_grpc.server import GrpcServer
-    from nervosum.serving.inference_grpc.service import InferenceService, OneModel
+    from nervosum.serving.inference_grpc.server import start_grpc
+    from nervosum.serving.inference_grpc.service import OneModel
 
-    directory = OneModel(state, gate)
-    server = GrpcServer(directory, settings, InferenceService(directory))
-    await server.start()
-    return server
+    return await start_grpc(settings, OneModel(state, gate))

@@ -109,9 +109,12 @@ class GrpcServer:
     async def _say_health(self) -> None:
         """Set each model's status, the service's and the server's (all models ready),
         when it changed."""
-        ready = self.directory.readiness()
-        everything = bool(ready) and all(ready.values())
-        statuses = {**ready, messages.SERVICE: everything, health.OVERALL_HEALTH: everything}
+        ready = self.directory.server_ready()
+        statuses = {
+            **self.directory.readiness(),
+            messages.SERVICE: ready,
+            health.OVERALL_HEALTH: ready,
+        }
         for name, up in statuses.items():
             if self._said.get(name) != up:
                 self._said[name] = up
@@ -128,3 +131,13 @@ class GrpcServer:
             await self.health.enter_graceful_shutdown()
             await self._server.stop(self.settings.graceful_timeout)
             self._server = None
+
+
+async def start_grpc(
+    settings: ServerSpec, directory: Directory, service: InferenceService | None = None
+) -> GrpcServer:
+    """A gRPC server for ``directory``'s models, listening (``service``: one with more
+    methods than the protocol's core, e.g. the repository extension)."""
+    server = GrpcServer(directory, settings, service or InferenceService(directory))
+    await server.start()
+    return server

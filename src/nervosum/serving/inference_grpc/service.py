@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import grpc
 from google.protobuf import json_format
 
-from nervosum.errors import NervosumError, PredictionError, new_error_id
+from nervosum.errors import NervosumError, NotReadyError, PredictionError, new_error_id
 from nervosum.model.outputs import PROBABILITIES
 from nervosum.observe.metrics import RequestMetrics
 from nervosum.predlog.events import Exchange
@@ -58,6 +58,10 @@ class Directory(Protocol):
         """Each model's name and whether it can answer now."""
         ...
 
+    def server_ready(self) -> bool:
+        """Whether the server as a whole is ready (as its REST readiness route says)."""
+        ...
+
 
 class OneModel:
     """The directory of ``nervosum serve``: one model, under its name."""
@@ -74,7 +78,10 @@ class OneModel:
         yield self.state
 
     def readiness(self) -> dict[str, bool]:
-        return {self.state.project.config.name: self.state.engine is not None}
+        return {self.state.project.config.name: self.server_ready()}
+
+    def server_ready(self) -> bool:
+        return self.state.engine is not None
 
 
 class Call:
@@ -204,12 +211,15 @@ class InferenceService:
         return messages.message("ServerLiveResponse")(live=True)
 
     async def server_ready(self, request: Any, call: Call) -> Any:
-        ready = self.directory.readiness()
-        return messages.message("ServerReadyResponse")(ready=bool(ready) and all(ready.values()))
+        return messages.message("ServerReadyResponse")(ready=self.directory.server_ready())
 
     async def model_ready(self, request: Any, call: Call) -> Any:
-        with self.directory.lease(request.name, request.version) as state:
-            return messages.message("ModelReadyResponse")(ready=state.engine is not None)
+        try:
+            with self.directory.lease(request.name, request.version) as state:
+                ready = state.engine is not None
+        except NotReadyError:  # a known model that cannot answer now (unloaded, failed)
+            ready = False
+        return messages.message("ModelReadyResponse")(ready=ready)
 
     async def server_metadata(self, request: Any, call: Call) -> Any:
         answer = tensors.server_metadata(self.directory.extensions)
