@@ -14,6 +14,9 @@ and no thread is woken. For such models the hand-off cost more than the call: tw
 hops (~0.1 ms against ~0.03 ms for the compiled forest's lone row, all of a quiet
 server's latency) and, under load, the two threads taking the GIL from each other
 (10,900 against 9,200 req/s for one worker at c=64, 16,500 against 12,000 for two).
+Requests that come one loop turn after another (gRPC hands its calls to the loop so)
+are taken on the model thread instead, where the ones arriving meanwhile join the next
+batch: answered one by one on the loop, each would have been a batch of one.
 
 Each request gets exactly its own rows back. A failing merged call is bisected by
 :meth:`Engine.predict_groups`, so only the failing request gets the error. The queue is
@@ -191,7 +194,7 @@ class Batcher:
             self._working = True
             self._lock.notify()
         if start and alone:
-            self._start(loop)
+            self._start(loop, alone=True)
         elif start:  # after this loop turn, so requests arriving together start together
             loop.call_soon(self._start, loop)
         if self._deadlines is not None and not pending.future.done():
@@ -215,11 +218,17 @@ class Batcher:
         if self._deadlines is not None:
             self._deadlines.stop()
 
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _start(self, loop: asyncio.AbstractEventLoop, *, alone: bool = False) -> None:
         """On the event loop, a turn after a request found the model idle: answer a quick
-        batch here, else hand the queue to the model thread."""
+        batch here, else hand the queue to the model thread.
+
+        A lone request that did not come ``alone`` goes to the model thread: others are
+        in progress and will arrive while it computes, one loop turn after another (gRPC
+        hands calls to the loop one at a time), and answering each on the loop would
+        keep every batch at one request. Over HTTP they arrive together, as a batch."""
         with self._lock:
-            batch = self._take() if self._quick() else None
+            lone = len(self._queue) == 1 and not alone
+            batch = self._take() if self._quick() and not lone else None
         if batch is None:
             self.executor.submit(self._work, loop)
             return
@@ -267,7 +276,9 @@ class Batcher:
             else:
                 loop.call_soon_threadsafe(_answer, batch, answers)
             with self._lock:
-                if self._quick():  # else a client that asks again at once stays here
+                # Quick batches go back to the loop, unless one request waits: others are
+                # then arriving one at a time (see _start), and are taken here.
+                if self._quick() and len(self._queue) != 1:
                     if self._queue:
                         loop.call_soon_threadsafe(self._start, loop)
                     else:
