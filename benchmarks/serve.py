@@ -11,6 +11,8 @@ one row per request, measured with wrk (`apt-get install wrk`) at concurrency 1,
 p50 and p99 latency, errors, and the CPU used by the server and by wrk, then the ratios
 nervosum / naive, / best peer and / ceiling, and what authentication costs (the same
 server with an API key checked on every request, ``*-auth``, against the one without).
+The ``*-grpc`` cells send the same row over the Open Inference Protocol's gRPC, loaded by
+benchmarks/grpc_load.py (its CPU in the wrk column), nervosum against MLServer's gRPC.
 Figures, not pass/fail: the machine is small and shared, so compare cells of one run,
 never across runs.
 """
@@ -27,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +134,9 @@ class Server:
     body: dict[str, object] = field(default_factory=lambda: dict(ROW))
     env: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # A gRPC cell: the load goes to port2 over the Open Inference Protocol's gRPC, to this
+    # model (benchmarks/grpc_load.py); HTTP is only asked whether the server answers.
+    grpc_model: str | None = None
 
 
 def free_port() -> int:
@@ -261,20 +266,22 @@ def servers(work: Path, venvs: Path, peers: list[str]) -> list[Server]:
     if "litserve" in peers and (lit := venv_python(venvs, "litserve")):
         found.append(Server("litserve-batch64", "peer", [str(lit), "lit_server.py", port]))
     if "mlserver" in peers and (mls := venv_python(venvs, "mlserver")):
+        mlserver = Server(
+            "mlserver-batch64",
+            "peer",
+            [str(mls.parent / "mlserver"), "start", "mls"],
+            path="/v2/models/iris/infer",
+            body=V2_BODY,
+            env={
+                "MLSERVER_HTTP_PORT": port,
+                "MLSERVER_HOST": "127.0.0.1",
+                "MLSERVER_GRPC_PORT": "{port2}",
+                "MLSERVER_METRICS_PORT": "{port3}",
+            },
+        )
+        found.append(mlserver)
         found.append(
-            Server(
-                "mlserver-batch64",
-                "peer",
-                [str(mls.parent / "mlserver"), "start", "mls"],
-                path="/v2/models/iris/infer",
-                body=V2_BODY,
-                env={
-                    "MLSERVER_HTTP_PORT": port,
-                    "MLSERVER_HOST": "127.0.0.1",
-                    "MLSERVER_GRPC_PORT": "{port2}",
-                    "MLSERVER_METRICS_PORT": "{port3}",
-                },
-            )
+            replace(mlserver, name="mlserver-batch64-grpc", kind="grpc-peer", grpc_model="iris")
         )
     serve = [
         sys.executable,
@@ -318,6 +325,17 @@ def servers(work: Path, venvs: Path, peers: list[str]) -> list[Server]:
                     path="/predict?proba=false",
                 )
             )
+    # The same file over gRPC (issue 23), beside its REST cells.
+    for workers in (1, 2):
+        found.append(
+            Server(
+                f"nervosum-file-compiled-{workers}w-grpc",
+                "grpc-nervosum",
+                [*model_file, "--workers", str(workers), "--grpc-port", "{port2}"],
+                path="/predict?proba=false",
+                grpc_model="model",
+            )
+        )
     return found
 
 
@@ -405,6 +423,28 @@ def wrk(
     return figures
 
 
+def grpc_load(target: str, model: str, concurrency: int, seconds: float) -> dict[str, float]:
+    """One run of benchmarks/grpc_load.py, in wrk's figures (its CPU as ``wrk_cpu``)."""
+    output = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("grpc_load.py")),
+            target,
+            model,
+            str(concurrency),
+            f"{seconds:g}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = json.loads(output)
+    figures = {key: float(found[key]) for key in ("rps", "p50", "p99", "errors", "requests")}
+    figures["wrk_cpu"] = float(found["load_cpu"])
+    figures["ok_rps"] = figures["rps"]  # counted from answered calls only
+    return figures
+
+
 def _ms(text: str) -> float:
     for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
         if text.endswith(unit):
@@ -429,9 +469,15 @@ def measure(
             print(f"  {server.name}: never answered (see {log.name})")
             return results
         for concurrency in levels:
-            wrk(url, server.body, concurrency, warmup, server.headers)
-            cpu = tree_cpu(process.pid)
-            figures = wrk(url, server.body, concurrency, seconds, server.headers)
+            if server.grpc_model is not None:
+                target = f"127.0.0.1:{ports['port2']}"
+                grpc_load(target, server.grpc_model, concurrency, warmup)
+                cpu = tree_cpu(process.pid)
+                figures = grpc_load(target, server.grpc_model, concurrency, seconds)
+            else:
+                wrk(url, server.body, concurrency, warmup, server.headers)
+                cpu = tree_cpu(process.pid)
+                figures = wrk(url, server.body, concurrency, seconds, server.headers)
             figures["server_cpu"] = (tree_cpu(process.pid) - cpu) / seconds
             results[concurrency] = figures
             print(f"  {server.name:30} c={concurrency:<3} {_row(figures)}", flush=True)
@@ -507,6 +553,52 @@ def report(
     _auth_cost(all_results, levels)
     _cpu_per_request(all_results, levels)
     _targets(all_results, kinds)
+    _grpc_targets(all_results)
+
+
+def _grpc_targets(all_results: dict[str, Cells]) -> None:
+    """Issue 23's gRPC targets at c=64, against MLServer's gRPC with adaptive batching
+    and against nervosum's own REST path with as many workers."""
+    peer = all_results.get("mlserver-batch64-grpc", {}).get(64, {}).get("ok_rps", 0.0)
+    cells = [(f"nervosum-file-compiled-{w}w-grpc", f"nervosum-file-compiled-{w}w") for w in (1, 2)]
+    cells = [(name, rest) for name, rest in cells if 64 in all_results.get(name, {})]
+    if not cells or not peer:
+        print("\ntargets of issue 23: need the gRPC cells and mlserver-batch64-grpc at c=64")
+        return
+    print(f"\ntargets of issue 23 (c=64; MLServer gRPC {peer:.0f} calls/s)")
+    print("| target | " + " | ".join(name for name, _ in cells) + " |")
+    print("|---|" + "---|" * len(cells))
+
+    def line(label: str, figure: Callable[[str, str], tuple[str, bool]]) -> None:
+        row = []
+        for name, rest in cells:
+            shown, passed = figure(name, rest)
+            row.append(f"{shown} {_verdict(passed)}")
+        print(f"| {label} | " + " | ".join(row) + " |")
+
+    def ratio_to_peer(name: str, rest: str) -> tuple[str, bool]:
+        rps = all_results[name][64]["ok_rps"]
+        return f"{rps / peer:.1f}x", rps >= 3 * peer
+
+    def p99(name: str, rest: str) -> tuple[str, bool]:
+        value = all_results[name][64]["p99"]
+        return f"{value:.1f} ms", value <= 100
+
+    def errors(name: str, rest: str) -> tuple[str, bool]:
+        count = sum(int(c.get("errors", 0)) for c in all_results[name].values())
+        return f"{count} errors", count == 0
+
+    def against_rest(name: str, rest: str) -> tuple[str, bool]:
+        rest_rps = all_results.get(rest, {}).get(64, {}).get("ok_rps", 0.0)
+        if not rest_rps:
+            return "no REST cell", False
+        rps = all_results[name][64]["ok_rps"]
+        return f"{rps / rest_rps:.0%} of REST", rps >= rest_rps
+
+    line(">= 3x MLServer gRPC", ratio_to_peer)
+    line("p99 <= 100 ms", p99)
+    line("no errors", errors)
+    line(">= nervosum REST, same workers", against_rest)
 
 
 def _cpu_per_request(all_results: dict[str, Cells], levels: list[int]) -> None:
