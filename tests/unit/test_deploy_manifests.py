@@ -84,6 +84,7 @@ REPO_IMAGE = ["image.repository=registry.example/ml/nervosum", "image.tag=0.1.0"
 
 CASES: dict[str, tuple[Workload, list[str]]] = {
     "http-defaults": (HTTP, []),
+    "http-grpc": (HTTP, ["grpc_port=8081"]),
     "http-replicas": (HTTP, ["replicas=3"]),
     "http-scaled-to-zero": (HTTP, ["replicas=0"]),
     "http-autoscaling": (
@@ -354,6 +355,38 @@ def test_ingress_routes_a_rewritten_regex_path_to_the_service() -> None:
             "backend": {"service": {"name": "iris-model", "port": {"number": 80}}},
         }
     ]
+
+
+def test_grpc_gets_a_container_port_a_service_port_and_the_readiness_probe() -> None:
+    objects = by_kind(case_objects("http-grpc"))
+    container = main_container(objects["Deployment"])
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 5000, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+    ]
+    # Readiness from grpc.health.v1 (every model loaded, the gRPC server up); liveness
+    # stays on HTTP, which answers while the model loads.
+    assert container["readinessProbe"]["grpc"] == {"port": 8081}
+    assert "httpGet" not in container["readinessProbe"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+    assert env_of(objects["Deployment"])["NERVOSUM_GRPC_PORT"] == "8081"
+    assert objects["Service"]["spec"]["ports"][1] == {
+        "name": "grpc",
+        "port": 8081,
+        "targetPort": "grpc",
+        "protocol": "TCP",
+        "appProtocol": "grpc",
+    }
+
+
+def test_a_bundle_serving_grpc_is_deployed_with_it() -> None:
+    """``server.grpc_port`` in the bundle's nervosum.yaml turns it on without a setting."""
+    workload = dataclasses.replace(HTTP, grpc_port=9000)
+    objects = by_kind(render(chart_values(workload, workload.settings)))
+    assert main_container(objects["Deployment"])["readinessProbe"]["grpc"] == {"port": 9000}
+    assert [p["name"] for p in objects["Service"]["spec"]["ports"]] == ["http", "grpc"]
+    plain = by_kind(case_objects("http-defaults"))
+    assert [p["name"] for p in plain["Service"]["spec"]["ports"]] == ["http"]
 
 
 def test_stream_worker_has_no_service_and_is_probed_on_its_side_port() -> None:

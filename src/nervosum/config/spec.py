@@ -618,6 +618,8 @@ class DeploySpec(_Frozen):
     container: str | None = Field(default=None, pattern=K8S_NAME)  # None: name
     replicas: int = Field(default=1, ge=0)
     port: int | None = Field(default=None, ge=1, le=65535)  # None: the bundle's port
+    # gRPC's port (also its Service port); None: the bundle's server.grpc_port, or no gRPC.
+    grpc_port: int | None = Field(default=None, ge=1, le=65535)
     image: DeployImage = DeployImage()
     resources: DeployResources = DeployResources()
     env: dict[str, str] = {}

@@ -40,7 +40,8 @@ def render(values: dict[str, Any]) -> list[Object]:
                 values["label"],
                 service["type"],
                 service["port"],
-                service["node_port"],
+                node_port=service["node_port"],
+                grpc_port=values["grpc_port"],
             )
         )
         route = values["ingress"]
@@ -89,6 +90,7 @@ def _pod(values: dict[str, Any], restart_policy: str | None = None) -> Object:
         resources=values["resources"],
         mount_path=values["mount_path"] if values["claim"] is not None else None,
         pre_stop=work["mode"] in ("http", "repo"),
+        grpc_port=values["grpc_port"],
     )
     return objects.pod_template(
         pod_labels=_labels(values),
@@ -119,6 +121,8 @@ def _env(values: dict[str, Any]) -> list[Object]:
             objects.plain_env("NERVOSUM_HOST", "0.0.0.0"),
             objects.plain_env("NERVOSUM_PORT", str(values["port"])),
         ]
+        if values["grpc_port"] is not None:
+            env.append(objects.plain_env("NERVOSUM_GRPC_PORT", str(values["grpc_port"])))
     if work["mode"] == "repo":
         repo = work["repo"]
         env.append(objects.plain_env("gitPath", repo["source"]))  # [compat] the seed's names

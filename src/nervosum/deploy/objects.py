@@ -17,6 +17,7 @@ Object = dict[str, Any]
 
 RUN_AS = 10001  # the bundle image's USER (templates/build/Dockerfile)
 PORT_NAME = "http"
+GRPC_PORT_NAME = "grpc"
 MANAGED_BY = "nervosum"
 JOB_TTL = 86400  # seconds a finished Job (and its pod's logs) is kept
 HASH_LENGTH = 10  # hex digits of a Job's content hash in its name
@@ -73,9 +74,13 @@ def container(
     resources: Object,
     mount_path: str | None,
     pre_stop: bool = False,
+    grpc_port: int | None = None,
 ) -> Object:
     """One container; with a ``port`` it is probed on ``/health/live`` and
-    ``/health/ready`` there (the HTTP server's and the stream side port's routes).
+    ``/health/ready`` there (the HTTP server's and the stream side port's routes). With
+    a ``grpc_port`` too, readiness is asked of the gRPC health service instead (the
+    whole server, every model loaded), so a pod whose gRPC server is down takes no
+    traffic; liveness stays on HTTP, which answers while a model loads.
 
     ``pre_stop``: the kubelet waits :data:`PRE_STOP` seconds before SIGTERM, while the
     pod is taken out of the Service's endpoints, so no request reaches a server that
@@ -87,12 +92,19 @@ def container(
         spec["args"] = args
     if port is not None:
         spec["ports"] = [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}]
+    if port is not None and grpc_port is not None:
+        spec["ports"].append(
+            {"name": GRPC_PORT_NAME, "containerPort": grpc_port, "protocol": "TCP"}
+        )
     if env:
         spec["env"] = env
     spec["resources"] = resources
     if port is not None:
-        spec["livenessProbe"] = _probe("/health/live", period=10)
-        spec["readinessProbe"] = _probe("/health/ready", period=5)
+        spec["livenessProbe"] = _probe({"httpGet": {"path": "/health/live", "port": PORT_NAME}}, 10)
+        ready: Object = {"httpGet": {"path": "/health/ready", "port": PORT_NAME}}
+        if grpc_port is not None:  # a gRPC probe names its port by number
+            ready = {"grpc": {"port": grpc_port}}
+        spec["readinessProbe"] = _probe(ready, 5)
     if pre_stop:
         spec["lifecycle"] = {"preStop": {"sleep": {"seconds": PRE_STOP}}}
     if mount_path is not None:
@@ -104,9 +116,9 @@ def container(
     return spec
 
 
-def _probe(path: str, *, period: int) -> Object:
+def _probe(action: Object, period: int) -> Object:
     return {
-        "httpGet": {"path": path, "port": PORT_NAME},
+        **action,
         "periodSeconds": period,
         "timeoutSeconds": 2,
         "failureThreshold": 3,
@@ -158,11 +170,32 @@ def deployment(meta: Object, app: str, replicas: int | None, template: Object) -
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
 
 
-def service(meta: Object, app: str, kind: str, port: int, node_port: int | None) -> Object:
+def service(
+    meta: Object,
+    app: str,
+    kind: str,
+    port: int,
+    *,
+    node_port: int | None,
+    grpc_port: int | None,
+) -> Object:
+    """HTTP on ``port``; gRPC on ``grpc_port`` too when given (its ``appProtocol`` tells
+    meshes and gateways to route it as gRPC)."""
     entry: Object = {"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"}
     if node_port is not None:
         entry["nodePort"] = node_port
-    spec = {"type": kind, "selector": {"app": app}, "ports": [entry]}
+    ports = [entry]
+    if grpc_port is not None:
+        ports.append(
+            {
+                "name": GRPC_PORT_NAME,
+                "port": grpc_port,
+                "targetPort": GRPC_PORT_NAME,
+                "protocol": "TCP",
+                "appProtocol": "grpc",
+            }
+        )
+    spec = {"type": kind, "selector": {"app": app}, "ports": ports}
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
 
 

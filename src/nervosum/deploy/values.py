@@ -128,6 +128,9 @@ def chart_values(workload: Workload, settings: DeploySpec) -> dict[str, Any]:
         "namespace": settings.namespace,
         "replicas": settings.replicas,
         "port": None if workload.mode == "batch" else settings.port or workload.port,
+        "grpc_port": settings.grpc_port or workload.grpc_port
+        if workload.mode in ("http", "repo")
+        else None,
         "image": _image(workload, settings),
         "resources": settings.resources.model_dump(),
         "env": dict(settings.env),

@@ -46,6 +46,7 @@ class Workload:
     settings: DeploySpec = field(default_factory=DeploySpec)
     repo_source: str | None = None
     repo_secret: str | None = None
+    grpc_port: int | None = None  # the Open Inference Protocol over gRPC (http mode)
 
 
 def _grace(drain: float) -> int:
@@ -74,8 +75,10 @@ def bundle_workload(entry: Entry) -> Workload:
     repository, tag = _image_of(entry)
     port: int | None = None
     grace: int | None = None
+    grpc_port: int | None = None
     if entry.mode == "http":
         port, grace = config.server.port, _grace(config.server.graceful_timeout) + PRE_STOP
+        grpc_port = config.server.grpc_port
     elif entry.mode == "stream":
         stream = config.stream or StreamSpec()
         port, grace = stream.port or SIDE_PORT, _grace(stream.drain_timeout)
@@ -89,6 +92,7 @@ def bundle_workload(entry: Entry) -> Workload:
         bundle=entry.id,
         description=f"{entry.reference} ({entry.short_id})",
         settings=config.deploy or DeploySpec(),
+        grpc_port=grpc_port,
     )
 
 

@@ -81,6 +81,11 @@ spec:
         - name: "http"
           containerPort: {{ toJson .Values.port }}
           protocol: "TCP"
+        {{- if .Values.grpc_port }}
+        - name: "grpc"
+          containerPort: {{ toJson .Values.grpc_port }}
+          protocol: "TCP"
+        {{- end }}
       {{- end }}
       {{- if or (eq .Values.workload.mode "http") (eq .Values.workload.mode "repo") .Values.env .Values.secret_env }}
       env:
@@ -89,6 +94,10 @@ spec:
           value: "0.0.0.0"
         - name: "NERVOSUM_PORT"
           value: {{ quote .Values.port }}
+        {{- if .Values.grpc_port }}
+        - name: "NERVOSUM_GRPC_PORT"
+          value: {{ quote .Values.grpc_port }}
+        {{- end }}
         {{- end }}
         {{- if eq .Values.workload.mode "repo" }}
         - name: "gitPath"
@@ -128,9 +137,15 @@ spec:
         timeoutSeconds: 2
         failureThreshold: 3
       readinessProbe:
+        {{- if .Values.grpc_port }}
+        grpc:
+          port: {{ toJson .Values.grpc_port }}
+        {{- end }}
+        {{- if not .Values.grpc_port }}
         httpGet:
           path: "/health/ready"
           port: "http"
+        {{- end }}
         periodSeconds: 5
         timeoutSeconds: 2
         failureThreshold: 3
