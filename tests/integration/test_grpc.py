@@ -504,3 +504,21 @@ def test_serve_repo_answers_every_model_by_name_and_the_repository_extension(
 
         error = failure(lambda: client.infer("nope", typed_inputs(rows)))
         assert error.status() == "StatusCode.NOT_FOUND" and "'nope'" in error.message()
+
+
+def test_reflection_describes_the_service_without_a_proto_file(iris: GrpcServer) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    asks = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="inference.GRPCInferenceService"
+        ),
+    ]
+    with grpc.insecure_channel(iris.target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        listed, described = list(stub.ServerReflectionInfo(iter(asks), timeout=10))
+    names = {service.name for service in listed.list_services_response.service}
+    assert {"inference.GRPCInferenceService", "grpc.health.v1.Health"} <= names
+    files = described.file_descriptor_response.file_descriptor_proto
+    assert files and b"ModelInferRequest" in files[0]

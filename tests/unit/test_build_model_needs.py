@@ -65,3 +65,19 @@ def test_a_model_file_named_as_the_path_is_bundled_alone(tmp_path: Path) -> None
     rules = IgnoreRules.for_project(tmp_path, [])
     alone = load_config(tmp_path / "m.joblib")
     assert bundle_sources(alone, rules) == [Path("m.joblib")]
+
+
+def test_the_bundle_carries_nervosum_with_the_extras_its_server_needs(tmp_path: Path) -> None:
+    """A stream worker's broker clients, a server's grpcio when it serves gRPC."""
+    from nervosum.build.bundle import _roots
+    from nervosum.requirements import RequirementsFile
+
+    def own(config: dict[str, Any]) -> str:
+        model = {"module": "m", "function": "f"}
+        validated = NervosumConfig.model_validate({"name": "m", "model": model, **config})
+        roots = _roots(Project(validated, tmp_path, tmp_path / "nervosum.yaml"), RequirementsFile())
+        return str(roots[0]).split("==")[0]
+
+    assert own({}) == "nervosum"
+    assert own({"server": {"grpc_port": 8081}}) == "nervosum[grpc]"
+    assert own({"deployment": {"mode": "stream"}}) == "nervosum[stream]"

@@ -84,7 +84,7 @@ REPO_IMAGE = ["image.repository=registry.example/ml/nervosum", "image.tag=0.1.0"
 
 CASES: dict[str, tuple[Workload, list[str]]] = {
     "http-defaults": (HTTP, []),
-    "http-grpc": (HTTP, ["grpc_port=8081"]),
+    "http-grpc": (dataclasses.replace(HTTP, grpc_port=8081), []),
     "http-replicas": (HTTP, ["replicas=3"]),
     "http-scaled-to-zero": (HTTP, ["replicas=0"]),
     "http-autoscaling": (
@@ -379,14 +379,19 @@ def test_grpc_gets_a_container_port_a_service_port_and_the_readiness_probe() -> 
     }
 
 
-def test_a_bundle_serving_grpc_is_deployed_with_it() -> None:
-    """``server.grpc_port`` in the bundle's nervosum.yaml turns it on without a setting."""
-    workload = dataclasses.replace(HTTP, grpc_port=9000)
-    objects = by_kind(render(chart_values(workload, workload.settings)))
+def test_the_grpc_port_setting_moves_the_bundles_and_needs_a_grpc_bundle() -> None:
+    """``server.grpc_port`` in the bundle's nervosum.yaml turns gRPC on; ``grpc_port``
+    moves it, and cannot turn it on for a bundle whose image has no grpcio."""
+    workload = dataclasses.replace(HTTP, grpc_port=8081)
+    objects = by_kind(
+        render(chart_values(workload, apply_sets(workload.settings, ["grpc_port=9000"])))
+    )
     assert main_container(objects["Deployment"])["readinessProbe"]["grpc"] == {"port": 9000}
-    assert [p["name"] for p in objects["Service"]["spec"]["ports"]] == ["http", "grpc"]
     plain = by_kind(case_objects("http-defaults"))
     assert [p["name"] for p in plain["Service"]["spec"]["ports"]] == ["http"]
+    with pytest.raises(RequestError, match="built without gRPC") as caught:
+        chart_values(HTTP, apply_sets(HTTP.settings, ["grpc_port=9000"]))
+    assert "server.grpc_port" in str(caught.value.hint)
 
 
 def test_stream_worker_has_no_service_and_is_probed_on_its_side_port() -> None:

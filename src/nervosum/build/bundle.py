@@ -150,8 +150,18 @@ def content_id(folder: Path) -> str:
 
 
 def _roots(project: Project, requirements: RequirementsFile) -> list[Requirement]:
-    # A stream worker needs the broker clients (the `stream` extra) in its environment.
-    extra = "[stream]" if project.config.deployment.mode == "stream" else ""
+    # A stream worker needs the broker clients (the `stream` extra) in its environment,
+    # a server with server.grpc_port grpcio (the `grpc` extra).
+    config = project.config
+    extras = [
+        name
+        for name, wanted in (
+            ("stream", config.deployment.mode == "stream"),
+            ("grpc", config.deployment.mode == "http" and config.server.grpc_port is not None),
+        )
+        if wanted
+    ]
+    extra = f"[{','.join(extras)}]" if extras else ""
     own = [Requirement(f"nervosum{extra}=={__version__}"), *model_requirements(project)]
     listed = {canonicalize_name(r.name) for r in requirements.requirements}
     return [

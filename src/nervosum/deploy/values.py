@@ -117,9 +117,20 @@ def _autoscaling(settings: DeploySpec) -> dict[str, Any]:
     return {**scaling.model_dump(), "min_replicas": low}
 
 
+def _check_grpc(workload: Workload, settings: DeploySpec) -> None:
+    """A bundle's image carries grpcio only when it was built to serve gRPC."""
+    if settings.grpc_port is not None and workload.mode == "http" and workload.grpc_port is None:
+        raise RequestError(
+            f"grpc_port: {workload.description} was built without gRPC",
+            hint="set server.grpc_port in its nervosum.yaml and build it again: its image"
+            " then carries grpcio",
+        )
+
+
 def chart_values(workload: Workload, settings: DeploySpec) -> dict[str, Any]:
     """The resolved values; :class:`RequestError` (exit 2) names a setting to change."""
     _check_mode(workload, settings)
+    _check_grpc(workload, settings)
     name = _name(workload, settings)
     return {
         "name": name,
