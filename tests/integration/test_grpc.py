@@ -351,6 +351,10 @@ def test_health_per_model_and_server_before_and_after_loading(tmp_path: Path) ->
         assert before == health_pb2.HealthCheckResponse.NOT_SERVING
         assert health_status(server.target, "typed") == health_pb2.HealthCheckResponse.NOT_SERVING
         assert not server.client().is_model_ready("typed")
+        rows = [{"count": 1, "ratio": 1.0, "word": "early"}]
+        error = failure(lambda: server.client().infer("typed", typed_inputs(rows)))
+        assert error.status() == "StatusCode.UNAVAILABLE"
+        assert "still loading" in error.message()
         wait_ready(server.server)
         for service in ("", "typed", "inference.GRPCInferenceService"):
             assert health_status(server.target, service) == health_pb2.HealthCheckResponse.SERVING
@@ -381,6 +385,13 @@ def test_metrics_and_prediction_log_see_grpc_calls(tmp_path: Path) -> None:
     assert [r["outputs"]["next"] for r in predictions] == [3, 2]
     assert {r["route"] for r in predictions} == {"/inference.GRPCInferenceService/ModelInfer"}
     assert predictions[0]["inputs"] == {"count": 2, "ratio": 2.0, "word": "a", "delay": 0.0}
+
+
+def test_the_model_in_its_own_process_answers_grpc_too() -> None:
+    with grpc_server(EXAMPLES / "iris", "--model-process") as server:
+        rows = [IRIS_SETOSA, IRIS_VIRGINICA]
+        result = server.client().infer("Iris", iris_inputs(rows))
+        assert result.as_numpy("prediction").tolist() == [0, 2]
 
 
 def test_two_workers_share_the_grpc_port() -> None:
