@@ -323,6 +323,13 @@ def test_the_clients_deadline_is_honoured(typed: GrpcServer) -> None:
     error = failure(lambda: typed.client().infer("typed", typed_inputs(rows), client_timeout=0.5))
     assert error.status() == "StatusCode.DEADLINE_EXCEEDED"
     assert time.monotonic() - started < 1.5
+    # The server gave up on the call too, and counts it as such.
+    key = (("code", "DEADLINE_EXCEEDED"), ("method", "ModelInfer"), ("model", "typed"))
+    with httpx.Client(base_url=typed.server.url) as http:
+        deadline = time.monotonic() + 5
+        while metric_samples(http, "nervosum_grpc_requests_total").get(key) != 1:
+            assert time.monotonic() < deadline, "the call was not counted as past its deadline"
+            time.sleep(0.1)
     # The server is fine afterwards.
     assert typed.client().infer("typed", typed_inputs([{**rows[0], "delay": 0.0}])) is not None
 
@@ -401,10 +408,12 @@ def test_two_workers_share_the_grpc_port() -> None:
             assert client.infer("Iris", iris_inputs([IRIS_SETOSA])).as_numpy("prediction")[0] == 0
 
 
-def test_sigterm_lets_a_call_in_flight_finish(typed: GrpcServer, tmp_path: Path) -> None:
+def test_sigterm_drains_grpc_with_http(tmp_path: Path) -> None:
+    """At SIGTERM gRPC stops saying SERVING and taking calls at once, as HTTP does, and a
+    call in flight still gets its answer."""
     project = typed_project(tmp_path / "drain")
     with grpc_server(project) as server:
-        rows = [{"count": 5, "ratio": 1.0, "word": "late", "delay": 1.5}]
+        rows = [{"count": 5, "ratio": 1.0, "word": "late", "delay": 2.0}]
         answers: list[Any] = []
         thread = threading.Thread(
             target=lambda: answers.append(server.client().infer("typed", typed_inputs(rows)))
@@ -412,6 +421,13 @@ def test_sigterm_lets_a_call_in_flight_finish(typed: GrpcServer, tmp_path: Path)
         thread.start()
         time.sleep(0.5)
         os.kill(server.server.process.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        try:
+            status = health_status(server.target, "")
+        except grpc.RpcError as exc:  # no new calls taken: refused outright
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE
+        else:
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING
         thread.join(timeout=20)
         assert answers and answers[0].as_numpy("next").tolist() == [6]
         assert server.server.process.wait(timeout=20) == 0
@@ -436,6 +452,35 @@ def test_keys_are_read_from_the_authorization_metadata(keys: Keys) -> None:
         assert health_status(server.target, "") == health_pb2.HealthCheckResponse.SERVING
         error = failure(lambda: client.get_model_metadata("Iris"))
         assert error.status() == "StatusCode.UNAUTHENTICATED"
+        # The docs are closed with keys on (auth.docs: predict), and so is reflection.
+        from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+        with grpc.insecure_channel(server.target) as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            ask = reflection_pb2.ServerReflectionRequest(list_services="")
+            with pytest.raises(grpc.RpcError) as caught:
+                list(stub.ServerReflectionInfo(iter([ask]), timeout=5))
+            assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_the_repository_extension_needs_the_admin_scope(keys: Keys, tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    iris_copy(folder, "iris")
+    port, grpc_port = free_port(), free_port()
+    args = ("serve-repo", str(folder), "--port", str(port), "--grpc-port", str(grpc_port))
+    with spawned_nervosum(*args, "--api-keys-file", str(keys.file), port=port) as live:
+        wait_ready(live, timeout=90)
+        client = GrpcServer(live, grpc_port).client()
+        predict = {"authorization": f"Bearer {keys.predict}"}
+        admin = {"authorization": f"Bearer {keys.admin}"}
+        for name in ("iris", "a/b", ""):  # a name cannot choose the route class
+            error = failure(lambda name=name: client.unload_model(name, headers=predict))
+            assert error.status() == "StatusCode.PERMISSION_DENIED", name
+        error = failure(lambda: client.get_model_repository_index(headers=predict))
+        assert error.status() == "StatusCode.PERMISSION_DENIED"
+        assert client.get_model_repository_index(headers=admin, as_json=True)["models"]
+        inputs = iris_inputs([IRIS_SETOSA])
+        assert client.infer("iris", inputs, headers=predict).as_numpy("prediction")[0] == 0
 
 
 def _tls_channel(target: str, certificates: Certificates, *, with_certificate: bool) -> Any:
@@ -508,8 +553,19 @@ def test_serve_repo_answers_every_model_by_name_and_the_repository_extension(
         assert not client.is_model_ready("typed") and client.is_model_ready("iris")
         error = failure(lambda: client.infer("typed", typed_inputs(rows)))
         assert error.status() == "StatusCode.UNAVAILABLE" and "unloaded" in error.message()
-        ready_only = client.get_model_repository_index(as_json=True)["models"]
-        assert [m["name"] for m in ready_only if m["state"] == "READY"] == ["iris"]
+        from nervosum.serving.inference_grpc import messages
+
+        index_type, answer_type = messages.method_types("RepositoryIndex")
+        with grpc.insecure_channel(server.target) as channel:
+            index = channel.unary_unary(
+                "/inference.GRPCInferenceService/RepositoryIndex",
+                request_serializer=index_type.SerializeToString,
+                response_deserializer=answer_type.FromString,
+            )
+            everything = index(index_type(), timeout=10).models
+            ready_only = index(index_type(ready=True), timeout=10).models
+        assert {m.name: m.state for m in everything} == {"iris": "READY", "typed": "UNAVAILABLE"}
+        assert [m.name for m in ready_only] == ["iris"]
         client.load_model("typed")
         assert client.infer("typed", typed_inputs(rows)).as_numpy("next").tolist() == [3]
 

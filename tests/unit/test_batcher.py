@@ -476,16 +476,6 @@ class _ThreadSafe(Engine):
         return True
 
 
-class _Slow(_ThreadSafe):
-    """A thread-safe model whose call takes longer than the requests' spacing."""
-
-    def predict_groups(
-        self, groups: Sequence[list[Record]], *, proba: bool = True
-    ) -> list[list[Record] | NervosumError]:
-        time.sleep(0.005)
-        return super().predict_groups(groups, proba=proba)
-
-
 def threads_of(
     engine: Engine,
     executor: ThreadPoolExecutor,
@@ -514,8 +504,8 @@ async def test_a_thread_safe_quick_model_answers_on_the_event_loop(
     with anyio.fail_after(5):
         assert await batcher.submit(rows(0), proba=True) == [answer(0)]
         await wait_until(lambda: not batcher._working)  # the model thread has gone idle
-        for x in (1, 2):  # one client after another: each request comes alone
-            assert await batcher.submit(rows(x), proba=True, alone=True) == [answer(x)]
+        for x in (1, 2):
+            assert await batcher.submit(rows(x), proba=True) == [answer(x)]
         together = await asyncio.gather(*(batcher.submit(rows(x), proba=True) for x in (4, 5)))
     assert together == [[answer(4)], [answer(5)]]
     # The first call is timed on the model thread; once its time per row is known, the
@@ -578,7 +568,7 @@ async def test_a_request_too_large_for_the_loop_runs_on_the_model_thread(
         assert names[-1].startswith("test-model")
         await wait_until(lambda: not batcher._working)
         batcher._row_seconds = 1e-5  # as before: the echo model's own time varies
-        assert await batcher.submit(rows(*range(50)), proba=False, alone=True) == [
+        assert await batcher.submit(rows(*range(50)), proba=False) == [
             answer(x, proba=False) for x in range(50)
         ]
     assert names[-1] == threading.current_thread().name  # 50 rows: well under 1 ms
@@ -609,9 +599,9 @@ async def test_a_failure_while_answering_on_the_loop_leaves_the_batcher_working(
     batcher._row_seconds = 1e-6  # known quick: the first batch runs on the loop
     with anyio.fail_after(5):
         # The surplus answer fails the hand-out after this request got its own
-        assert await batcher.submit(rows(1), proba=True, alone=True) == [answer(1)]
+        assert await batcher.submit(rows(1), proba=True) == [answer(1)]
         assert not faulty.broken
-        assert await batcher.submit(rows(2), proba=True, alone=True) == [answer(2)]  # not wedged
+        assert await batcher.submit(rows(2), proba=True) == [answer(2)]  # not wedged
     assert names == [threading.current_thread().name] * 2
 
 
@@ -631,38 +621,48 @@ async def test_a_request_alone_in_its_process_is_answered_without_a_loop_turn(
     with anyio.fail_after(5):
         asyncio.get_running_loop().call_soon(turned.append, 1)
         assert await batcher.submit(rows(1), proba=True, alone=alone) == [answer(1)]
-    # Alone, nothing can join its batch: it is answered at once, on the loop. Otherwise
-    # it waits a turn of the loop for the requests that arrived with it; still alone in
-    # the queue then, it goes to the model thread, where the requests in progress that
-    # arrive one turn after another (gRPC's calls) can join the next batch.
+    # Alone, nothing can join its batch: it is answered at once. Otherwise it waits a
+    # turn of the loop for the requests that arrived with it.
     assert turned == ([] if alone else [1])
-    assert (
-        names[0] == threading.current_thread().name if alone else names[0].startswith("test-model")
-    )
+    assert names == [threading.current_thread().name]
 
 
-async def test_requests_arriving_one_turn_after_another_are_batched_on_the_model_thread(
-    engine: Engine, executor: ThreadPoolExecutor, model: Any, monkeypatch: pytest.MonkeyPatch
+class _Slow(_ThreadSafe):
+    """A thread-safe model whose call takes longer than the requests' spacing."""
+
+    def predict_groups(
+        self, groups: Sequence[list[Record]], *, proba: bool = True
+    ) -> list[list[Record] | NervosumError]:
+        time.sleep(0.005)
+        return super().predict_groups(groups, proba=proba)
+
+
+@pytest.mark.parametrize("staggered", [True, False])
+async def test_staggered_requests_are_batched_on_the_model_thread(
+    engine: Engine, executor: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch, staggered: bool
 ) -> None:
-    """gRPC hands calls to the loop one at a time: answering each on the loop as it comes
-    kept every batch at one request (1,900 against 3,000 calls/s at c=64)."""
+    """gRPC hands calls to the loop one at a time: answered each on the loop as it came,
+    every batch held one call (1,900 against 3,000 calls/s at c=64). HTTP's requests
+    (not staggered) keep the loop."""
     monkeypatch.setattr(batcher_module, "INLINE_CALL_SECONDS", 10.0)  # quick enough
     names: list[str] = []
     sizes: list[int] = []
     batcher = threads_of(_Slow(engine.project, engine.handle), executor, names, sizes)
     batcher._row_seconds = 1e-6
-
-    async def one_after_another() -> list[list[Record]]:
-        started = []
-        for x in range(6):
-            started.append(asyncio.ensure_future(batcher.submit(rows(x), proba=True)))
-            await asyncio.sleep(0.002)  # the next call reaches the loop a while later
-        return list(await asyncio.gather(*started))
-
+    started = []
     with anyio.fail_after(5):
-        answers = await one_after_another()
+        for x in range(6):
+            call = batcher.submit(rows(x), proba=True, staggered=staggered)
+            started.append(asyncio.ensure_future(call))
+            await asyncio.sleep(0.002)  # the next call reaches the loop a while later
+        answers = await asyncio.gather(*started)
     assert answers == [[answer(x)] for x in range(6)]
-    assert max(sizes) > 1 and len(sizes) < 6
+    if staggered:
+        assert max(sizes) > 1 and len(sizes) < 6
+        assert names[0].startswith("test-model")
+    else:  # each answered on the loop as it came, holding the next one back
+        assert sizes == [1] * 6
+        assert set(names) == {threading.current_thread().name}
 
 
 async def test_a_given_up_request_at_the_head_does_not_hide_a_large_one_behind_it(

@@ -84,7 +84,7 @@ REPO_IMAGE = ["image.repository=registry.example/ml/nervosum", "image.tag=0.1.0"
 
 CASES: dict[str, tuple[Workload, list[str]]] = {
     "http-defaults": (HTTP, []),
-    "http-grpc": (dataclasses.replace(HTTP, grpc_port=8081), []),
+    "http-grpc": (dataclasses.replace(HTTP, grpc_port=8081, grpcio=True), []),
     "http-replicas": (HTTP, ["replicas=3"]),
     "http-scaled-to-zero": (HTTP, ["replicas=0"]),
     "http-autoscaling": (
@@ -382,16 +382,33 @@ def test_grpc_gets_a_container_port_a_service_port_and_the_readiness_probe() -> 
 def test_the_grpc_port_setting_moves_the_bundles_and_needs_a_grpc_bundle() -> None:
     """``server.grpc_port`` in the bundle's nervosum.yaml turns gRPC on; ``grpc_port``
     moves it, and cannot turn it on for a bundle whose image has no grpcio."""
-    workload = dataclasses.replace(HTTP, grpc_port=8081)
-    objects = by_kind(
-        render(chart_values(workload, apply_sets(workload.settings, ["grpc_port=9000"])))
-    )
+    workload = dataclasses.replace(HTTP, grpc_port=8081, grpcio=True)
+    moved = apply_sets(workload.settings, ["grpc_port=9000"])
+    objects = by_kind(render(chart_values(workload, moved)))
     assert main_container(objects["Deployment"])["readinessProbe"]["grpc"] == {"port": 9000}
     plain = by_kind(case_objects("http-defaults"))
     assert [p["name"] for p in plain["Service"]["spec"]["ports"]] == ["http"]
+    without = dataclasses.replace(HTTP, grpcio=False)
     with pytest.raises(RequestError, match="built without gRPC") as caught:
-        chart_values(HTTP, apply_sets(HTTP.settings, ["grpc_port=9000"]))
+        chart_values(without, apply_sets(HTTP.settings, ["grpc_port=9000"]))
     assert "server.grpc_port" in str(caught.value.hint)
+
+
+@pytest.mark.parametrize(("grpcio", "allowed"), [(False, False), (True, True), (None, True)])
+def test_a_repository_serves_grpc_only_from_an_image_that_can(
+    grpcio: bool | None, allowed: bool
+) -> None:
+    """The image of a bundle built without gRPC would crash-loop on NERVOSUM_GRPC_PORT; an
+    image named by the settings alone is the user's to vouch for (None: not known)."""
+    source = repo_workload("https://git.example/models.git", None, None)
+    workload = dataclasses.replace(source, grpcio=grpcio)
+    image = ["image.repository=example/nervosum", "image.tag=1"]
+    sets = apply_sets(workload.settings, ["grpc_port=8081", *image])
+    if allowed:
+        assert chart_values(workload, sets)["grpc_port"] == 8081
+    else:
+        with pytest.raises(RequestError, match="built without gRPC"):
+            chart_values(workload, sets)
 
 
 def test_stream_worker_has_no_service_and_is_probed_on_its_side_port() -> None:

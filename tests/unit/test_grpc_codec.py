@@ -3,6 +3,7 @@ to gRPC status codes (status.py)."""
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
@@ -61,6 +62,13 @@ def test_raw_entries_must_match_the_inputs() -> None:
     request = _request(raw=True)
     del request.raw_input_contents[-1]
     with pytest.raises(RequestError, match="2 entries for 3 inputs"):
+        input_tensors(request)
+
+
+def test_raw_and_typed_contents_together_are_refused() -> None:
+    request = _request(raw=True)
+    request.inputs[0].contents.int64_contents.append(3)
+    with pytest.raises(RequestError, match="both raw_input_contents and typed contents"):
         input_tensors(request)
 
 
@@ -149,3 +157,16 @@ def test_the_hint_and_type_travel_as_trailing_metadata() -> None:
     pairs = dict(trailers(OverloadedError("full", hint="retry after a moment — or later")))
     assert pairs[ERROR_TYPE] == OverloadedError("x").code
     assert pairs[ERROR_HINT].isascii() and pairs[ERROR_HINT].startswith("retry after a moment")
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_missing_values_become_nan_or_json_text(raw: bool) -> None:
+    """REST answers null; a protobuf tensor holds none."""
+    outputs = [{"n": 4, "ok": True}, {"n": None, "ok": None}]
+    response = messages.InferResponse()
+    fill_outputs(response, encode_outputs(outputs, None, {"n": "INT64", "ok": "BOOL"}), raw=raw)
+    datatypes = {o.name: o.datatype for o in response.outputs}
+    assert datatypes == {"n": "FP64", "ok": "BYTES"}
+    found = _decoded(response, raw)
+    assert found["n"][0] == 4.0 and math.isnan(found["n"][1])
+    assert found["ok"] == ["true", "null"]

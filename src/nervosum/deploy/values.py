@@ -118,12 +118,13 @@ def _autoscaling(settings: DeploySpec) -> dict[str, Any]:
 
 
 def _check_grpc(workload: Workload, settings: DeploySpec) -> None:
-    """A bundle's image carries grpcio only when it was built to serve gRPC."""
-    if settings.grpc_port is not None and workload.mode == "http" and workload.grpc_port is None:
+    """A bundle's image carries grpcio only when it was built to serve gRPC (an image
+    named by the settings alone is the user's to vouch for)."""
+    if settings.grpc_port is not None and workload.grpcio is False:
         raise RequestError(
-            f"grpc_port: {workload.description} was built without gRPC",
-            hint="set server.grpc_port in its nervosum.yaml and build it again: its image"
-            " then carries grpcio",
+            f"grpc_port: the image of {workload.description} was built without gRPC",
+            hint="set server.grpc_port in the bundle's nervosum.yaml and build it again:"
+            " its image then carries grpcio",
         )
 
 

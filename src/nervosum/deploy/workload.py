@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from nervosum.config import DEFAULT_CONFIG
+from nervosum.config import DEFAULT_CONFIG, NervosumConfig
 from nervosum.config.spec import DeploySpec, ServerSpec, StreamSpec
 from nervosum.deploy.objects import PRE_STOP
 from nervosum.errors import RequestError
@@ -47,6 +47,8 @@ class Workload:
     repo_source: str | None = None
     repo_secret: str | None = None
     grpc_port: int | None = None  # the Open Inference Protocol over gRPC (http mode)
+    # Whether the image carries grpcio (a bundle built to serve gRPC); None: not known.
+    grpcio: bool | None = None
 
 
 def _grace(drain: float) -> int:
@@ -70,8 +72,7 @@ def bundle_workload(entry: Entry) -> Workload:
             f"{entry.reference} is a graph bundle",
             hint="deploy a graph with: nervosum graph deploy GRAPH_FILE --target kubernetes",
         )
-    project = load_config(entry.path / "app", entry.manifest.get("config", DEFAULT_CONFIG))
-    config = project.config
+    config = _config_of(entry)
     repository, tag = _image_of(entry)
     port: int | None = None
     grace: int | None = None
@@ -93,7 +94,13 @@ def bundle_workload(entry: Entry) -> Workload:
         description=f"{entry.reference} ({entry.short_id})",
         settings=config.deploy or DeploySpec(),
         grpc_port=grpc_port,
+        grpcio=grpc_port is not None,
     )
+
+
+def _config_of(entry: Entry) -> NervosumConfig:
+    """The bundle's own nervosum.yaml."""
+    return load_config(entry.path / "app", entry.manifest.get("config", DEFAULT_CONFIG)).config
 
 
 def has_password(url: str) -> bool:
@@ -133,4 +140,5 @@ def repo_workload(source: str, secret: str | None, image_from: Entry | None) -> 
         description=f"the model repository {source}",
         repo_source=source,
         repo_secret=secret,
+        grpcio=None if image_from is None else _config_of(image_from).server.grpc_port is not None,
     )

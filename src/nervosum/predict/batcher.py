@@ -14,9 +14,10 @@ and no thread is woken. For such models the hand-off cost more than the call: tw
 hops (~0.1 ms against ~0.03 ms for the compiled forest's lone row, all of a quiet
 server's latency) and, under load, the two threads taking the GIL from each other
 (10,900 against 9,200 req/s for one worker at c=64, 16,500 against 12,000 for two).
-Requests that come one loop turn after another (gRPC hands its calls to the loop so)
-are taken on the model thread instead, where the ones arriving meanwhile join the next
-batch: answered one by one on the loop, each would have been a batch of one.
+A front end whose requests reach the loop one turn after another (gRPC hands its calls
+to the loop so) says they are ``staggered``: such a request alone in the queue goes to
+the model thread, where the ones arriving meanwhile join the next batch; answered one by
+one on the loop, each would have been a batch of one.
 
 Each request gets exactly its own rows back. A failing merged call is bisected by
 :meth:`Engine.predict_groups`, so only the failing request gets the error. The queue is
@@ -52,6 +53,7 @@ class _Pending:
     proba: bool
     future: asyncio.Future[list[Record]]
     arrived: float
+    staggered: bool = False
 
 
 class _Deadlines:
@@ -172,20 +174,22 @@ class Batcher:
         return self._queued_rows
 
     async def submit(
-        self, records: list[Record], *, proba: bool, alone: bool = False
+        self, records: list[Record], *, proba: bool, alone: bool = False, staggered: bool = False
     ) -> list[Record]:
         """The outputs for ``records``, computed in a batch with whatever else is queued.
 
         ``alone``: no other request was in progress in this process when this one's task
         started, so none is likely to join the batch: a quick batch is answered now
         instead of a loop turn later (at c=1 that turn and the task's suspension were
-        ~15% of a request). A request that arrives meanwhile goes in the next batch."""
+        ~15% of a request). A request that arrives meanwhile goes in the next batch.
+        ``staggered``: requests like this one reach the loop one turn after another (see
+        the module)."""
         if not records:
             return []
         if self._closing:
             raise OverloadedError("the server is shutting down", hint="retry on another replica")
         loop = asyncio.get_running_loop()
-        pending = _Pending(records, proba, loop.create_future(), time.monotonic())
+        pending = _Pending(records, proba, loop.create_future(), time.monotonic(), staggered)
         with self._lock:
             refuse_when_full(self._queued_rows, len(records), self.max_queue)
             self._queue.append(pending)
@@ -194,7 +198,7 @@ class Batcher:
             self._working = True
             self._lock.notify()
         if start and alone:
-            self._start(loop, alone=True)
+            self._start(loop)
         elif start:  # after this loop turn, so requests arriving together start together
             loop.call_soon(self._start, loop)
         if self._deadlines is not None and not pending.future.done():
@@ -218,17 +222,11 @@ class Batcher:
         if self._deadlines is not None:
             self._deadlines.stop()
 
-    def _start(self, loop: asyncio.AbstractEventLoop, *, alone: bool = False) -> None:
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the event loop, a turn after a request found the model idle: answer a quick
-        batch here, else hand the queue to the model thread.
-
-        A lone request that did not come ``alone`` goes to the model thread: others are
-        in progress and will arrive while it computes, one loop turn after another (gRPC
-        hands calls to the loop one at a time), and answering each on the loop would
-        keep every batch at one request. Over HTTP they arrive together, as a batch."""
+        batch here, else hand the queue to the model thread."""
         with self._lock:
-            lone = len(self._queue) == 1 and not alone
-            batch = self._take() if self._quick() and not lone else None
+            batch = self._take() if self._quick() and not self._staggered_alone() else None
         if batch is None:
             self.executor.submit(self._work, loop)
             return
@@ -259,6 +257,10 @@ class Batcher:
         rows = max(len(first.records) if first else 1, min(self._queued_rows, self.max_rows))
         return self._inline and rows * self._row_seconds < INLINE_CALL_SECONDS
 
+    def _staggered_alone(self) -> bool:
+        """Whether the queue holds one staggered request (called with the lock held)."""
+        return len(self._queue) == 1 and self._queue[0].staggered
+
     def _work(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the model thread: predict batch after batch until the queue is empty, or
         until the batches are quick enough for the event loop to take them itself."""
@@ -276,9 +278,9 @@ class Batcher:
             else:
                 loop.call_soon_threadsafe(_answer, batch, answers)
             with self._lock:
-                # Quick batches go back to the loop, unless one request waits: others are
-                # then arriving one at a time (see _start), and are taken here.
-                if self._quick() and len(self._queue) != 1:
+                # Else a client that asks again at once stays here, and so do staggered
+                # requests: the next ones arrive while this one computes.
+                if self._quick() and not self._staggered_alone():
                     if self._queue:
                         loop.call_soon_threadsafe(self._start, loop)
                     else:

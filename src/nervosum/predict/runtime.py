@@ -155,14 +155,15 @@ class ModelRuntime:
         return await loop.run_in_executor(self.executor, lambda: func(*args))
 
     def predict(
-        self, records: list[Record], *, proba: bool, alone: bool = False
+        self, records: list[Record], *, proba: bool, alone: bool = False, staggered: bool = False
     ) -> Awaitable[list[Record]]:
         """One request's outputs: batched with others when batching is on, else one
-        metered call; a 504 past ``timeout``. ``alone``: no other request is in progress
-        (see :meth:`Batcher.submit`). The batcher's own coroutine is returned as it is:
-        no extra frame on the request path (the batcher bounds every wait itself)."""
+        metered call; a 504 past ``timeout``. ``alone``: no other request is in progress;
+        ``staggered``: its front end hands requests over one loop turn after another (see
+        :meth:`Batcher.submit`). The batcher's own coroutine is returned as it is: no
+        extra frame on the request path (the batcher bounds every wait itself)."""
         if self.batcher is not None:
-            return self.batcher.submit(records, proba=proba, alone=alone)
+            return self.batcher.submit(records, proba=proba, alone=alone, staggered=staggered)
         return self._unbatched_within_timeout(records, proba)
 
     async def _unbatched_within_timeout(self, records: list[Record], proba: bool) -> list[Record]:

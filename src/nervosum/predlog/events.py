@@ -48,6 +48,9 @@ class Exchange:
     # No other request was in progress in the process when its task started (the batcher
     # then answers a quick one at once instead of waiting a loop turn for company).
     alone: bool = False
+    # Its front end hands requests to the loop one turn after another (gRPC): the batcher
+    # takes a lone one on the model thread, so the next ones can join its batch.
+    staggered: bool = False
     inputs: list[Record] | None = None
     outputs: list[Record] | None = None
 

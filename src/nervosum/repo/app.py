@@ -89,7 +89,7 @@ def create_repo_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         fleet.trigger("startup")
         loops: list[Coroutine[Any, Any, None]] = []
         if schedule is not None:
@@ -99,11 +99,12 @@ def create_repo_app(
         loops.append(keep_sampled(fleet.all_metrics))
         tasks = [asyncio.get_running_loop().create_task(loop) for loop in loops]
         beside = None
-        if settings.grpc_port is not None:
-            from nervosum.repo.inference_grpc import grpc_for_fleet
-
-            beside = await grpc_for_fleet(settings, fleet, gate)
         try:
+            if settings.grpc_port is not None:
+                from nervosum.repo.inference_grpc import grpc_for_fleet
+
+                beside = await grpc_for_fleet(settings, fleet, gate)
+                app.drains.append(beside.begin_stop)
             yield
         finally:
             if beside is not None:

@@ -19,7 +19,7 @@ from nervosum.repo.fleet import ModelFleet
 from nervosum.serving.auth.gate import Gate
 from nervosum.serving.inference_grpc import messages
 from nervosum.serving.inference_grpc.server import GrpcServer, start_grpc
-from nervosum.serving.inference_grpc.service import Call, InferenceService
+from nervosum.serving.inference_grpc.service import ANY, Call, InferenceService
 from nervosum.serving.state import ServingState
 
 
@@ -66,16 +66,10 @@ def _repository_service(directory: FleetDirectory) -> InferenceService:
         await fleet.unload(request.model_name)
         return messages.message("RepositoryModelUnloadResponse")()
 
-    service.add_method("RepositoryIndex", index, lambda r: ("POST", "/v2/repository/index"))
+    service.add_method("RepositoryIndex", index, ("POST", "/v2/repository/index"))
+    service.add_method("RepositoryModelLoad", load, ("POST", f"/v2/repository/models/{ANY}/load"))
     service.add_method(
-        "RepositoryModelLoad",
-        load,
-        lambda r: ("POST", f"/v2/repository/models/{r.model_name}/load"),
-    )
-    service.add_method(
-        "RepositoryModelUnload",
-        unload,
-        lambda r: ("POST", f"/v2/repository/models/{r.model_name}/unload"),
+        "RepositoryModelUnload", unload, ("POST", f"/v2/repository/models/{ANY}/unload")
     )
     return service
 

@@ -7,8 +7,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
 from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.errors import RequestError
 from nervosum.home import Home
@@ -17,7 +15,12 @@ from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet
 from nervosum.repo.sources import GitAuth, GitSource, LocalSource, Source, seed_git_url
 from nervosum.serving.inference_grpc.beside import check_grpc
-from nervosum.serving.server import ServeOptions, stop_signals_end_cleanly, uvicorn_config
+from nervosum.serving.server import (
+    DrainingServer,
+    ServeOptions,
+    stop_signals_end_cleanly,
+    uvicorn_config,
+)
 
 DEFAULT_SCHEDULE = "0 2 * * *"  # the seed's crontab: 02:00 every day
 OFF = ("off", "never", "none", "")
@@ -115,7 +118,7 @@ def serve_repo(options: RepoOptions, serve: ServeOptions) -> int:
         auth=auth,
         settings=settings,
     )
-    server = uvicorn.Server(uvicorn_config(app, settings, serve))
+    server = DrainingServer(uvicorn_config(app, settings, serve))
     with stop_signals_end_cleanly():
         server.run()
     return 0

@@ -100,11 +100,14 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         state.start()
         sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [state.metrics]))
-        beside = await grpc_for_model(settings, state, gate)
+        beside = None
         try:
+            beside = await grpc_for_model(settings, state, gate)
+            if beside is not None:
+                app.drains.append(beside.begin_stop)
             yield
         finally:
             if beside is not None:

@@ -38,10 +38,15 @@ def request_id(scope: Scope) -> str:
     """The client's X-Request-ID when short and printable, else a new one."""
     for name, value in scope["headers"]:
         if name == HEADER:
-            text = bytes(value).decode("latin-1").strip()
-            if 0 < len(text) <= _MAX_ID and text.isprintable():
-                return text
-            break
+            return usable_id(bytes(value).decode("latin-1").strip())
+    return usable_id("")
+
+
+def usable_id(given: str) -> str:
+    """``given`` as a request id when short and printable (a client's own: the HTTP
+    header, a gRPC request's ``id``), else a new one."""
+    if 0 < len(given) <= _MAX_ID and given.isprintable():
+        return given
     return secrets.token_hex(16)  # 128 random bits, as uuid4's hex at a third of the cost
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -74,6 +75,12 @@ class FrontedApp(Starlette):
     credential-less CORS pre-flight among them) never reaches that middleware."""
 
     front: Callable[[ASGIApp], FrontDoor] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Started when the HTTP server's drain starts (SIGTERM), so what else the app
+        # serves (gRPC) drains alongside HTTP rather than after it.
+        self.drains: list[Callable[[], None]] = []
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()

@@ -28,6 +28,7 @@ from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, RequestError
 from nervosum.serving.app import create_app
+from nervosum.serving.front import FrontedApp
 from nervosum.serving.limits import limited_protocol
 from nervosum.serving.tls import uvicorn_tls
 
@@ -116,6 +117,19 @@ def uvicorn_config(app: Any, settings: ServerSpec, options: ServeOptions) -> uvi
     )
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server; when its drain starts (SIGTERM), the app's own drains start too
+    (:attr:`FrontedApp.drains`: gRPC), so both finish within ``server.graceful_timeout``
+    instead of one after the other."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app = self.config.app
+        if isinstance(app, FrontedApp):
+            for begin in app.drains:
+                begin()
+        await super().shutdown(sockets=sockets)
+
+
 def settle_heap() -> None:
     """Take everything alive now (imported modules, the loaded model) out of the cyclic
     garbage collector's reach.
@@ -190,7 +204,7 @@ def run_server(
         on_load_failure=stop_on_failure,
         on_loaded=settle_heap,
     )
-    server = uvicorn.Server(uvicorn_config(app, settings, options))
+    server = DrainingServer(uvicorn_config(app, settings, options))
     with stop_signals_end_cleanly():
         server.run(sockets=sockets)
     if failure:

@@ -166,7 +166,8 @@ class ServingState:
         if exchange is not None:
             exchange.inputs = records
         alone = exchange is not None and exchange.alone
-        outputs = await self.runtime.predict(records, proba=proba, alone=alone)
+        staggered = exchange is not None and exchange.staggered
+        outputs = await self.runtime.predict(records, proba=proba, alone=alone, staggered=staggered)
         if exchange is not None:
             exchange.outputs = outputs
         return outputs

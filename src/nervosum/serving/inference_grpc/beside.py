@@ -30,19 +30,31 @@ def check_grpc(settings: ServerSpec) -> None:
             "--grpc-port needs grpcio, which is not installed",
             hint="pip install 'nervosum[grpc]'",
         )
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((settings.host, port))
-        except OSError as exc:
-            raise RequestError(
-                f"cannot listen for gRPC on port {port}: {exc.strerror}",
-                hint="choose another --grpc-port, or stop what holds this one",
-            ) from None
     if port == settings.port:
         raise RequestError(
             f"--grpc-port {port} is the HTTP port too", hint="give gRPC a port of its own"
         )
+    _probe(settings.host, port)
+
+
+def _probe(host: str, port: int) -> None:
+    """Bind every address ``host`` stands for, as gRPC will, and let go: a port another
+    server listens on is refused (SO_REUSEADDR, as gRPC sets it: a closed connection
+    still waiting out its TIME_WAIT is no reason to refuse)."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise RequestError(f"cannot listen for gRPC on {host}: {exc.strerror}") from None
+    for family, kind, proto, _, where in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(where)
+            except OSError as exc:
+                raise RequestError(
+                    f"cannot listen for gRPC on port {port}: {exc.strerror}",
+                    hint="choose another --grpc-port, or stop what holds this one",
+                ) from None
 
 
 async def grpc_for_model(

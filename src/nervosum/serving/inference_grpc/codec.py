@@ -10,12 +10,14 @@ otherwise.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
 import numpy as np
 
 from nervosum.errors import RequestError
+from nervosum.jsonio import dumps
 from nervosum.serving.protocols.tensors import (
     NUMPY_DATATYPES,
     InputTensor,
@@ -45,6 +47,11 @@ def input_tensors(request: Any) -> list[InputTensor]:
     """The request's input tensors, their values decoded (a 400 naming the input when a
     tensor's header, data or shape is wrong)."""
     raw = request.raw_input_contents
+    if raw and any(tensor.HasField("contents") for tensor in request.inputs):
+        raise RequestError(
+            "the request holds both raw_input_contents and typed contents",
+            hint="send every input's data one way: raw, or in contents",
+        )
     if raw and len(raw) != len(request.inputs):
         raise RequestError(
             f"raw_input_contents holds {len(raw)} entries for {len(request.inputs)} inputs",
@@ -80,16 +87,28 @@ def requested_outputs(request: Any) -> list[str] | None:
 def fill_outputs(response: Any, tensors: list[dict[str, Any]], *, raw: bool) -> None:
     """Add the answer's tensors (``encode_outputs``' dicts) to ``response``."""
     for tensor in tensors:
+        datatype, values = _without_nulls(tensor["datatype"], tensor["data"])
         output = response.outputs.add()
         output.name = tensor["name"]
-        output.datatype = tensor["datatype"]
+        output.datatype = datatype
         output.shape.extend(tensor["shape"])
         for key, value in (tensor.get("parameters") or {}).items():
             output.parameters[key].string_param = value
         if raw:
-            response.raw_output_contents.append(_raw(tensor["datatype"], tensor["data"]))
+            response.raw_output_contents.append(_raw(datatype, values))
         else:
-            _typed(output.contents, tensor["datatype"], tensor["data"])
+            _typed(output.contents, datatype, values)
+
+
+def _without_nulls(datatype: str, values: list[Any]) -> tuple[str, list[Any]]:
+    """Protobuf tensors hold no null (REST's JSON answers ``null``): a numeric output with
+    a missing value becomes FP64 with NaN there, a boolean one BYTES (``true``, ``false``,
+    ``null``)."""
+    if all(value is not None for value in values):
+        return datatype, values
+    if datatype == "BOOL":
+        return "BYTES", [dumps(value).decode() for value in values]
+    return "FP64", [math.nan if value is None else float(value) for value in values]
 
 
 def _raw(datatype: str, values: list[Any]) -> bytes:

@@ -32,6 +32,7 @@ log = logging.getLogger("nervosum.grpc")
 HEALTH_SECONDS = 0.5
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 
 class _Health(health.aio.HealthServicer):
@@ -63,6 +64,7 @@ class GrpcServer:
         self.health = _Health(self._say_health)
         self._server: grpc.aio.Server | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Task[None] | None = None
         self._said: dict[str, bool] = {}
 
     async def start(self) -> None:
@@ -73,7 +75,9 @@ class GrpcServer:
             options=[
                 ("grpc.so_reuseport", 1),
                 ("grpc.max_receive_message_length", settings.max_body_size),
-            ]
+            ],
+            # As server.max_connections bounds HTTP: past it, RESOURCE_EXHAUSTED at once.
+            maximum_concurrent_rpcs=settings.max_connections,
         )
         server.add_generic_rpc_handlers((self.service.rpc_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -89,6 +93,7 @@ class GrpcServer:
             else:
                 server.add_secure_port(where, credentials)
         except RuntimeError as exc:
+            await server.stop(None)
             raise RequestError(
                 f"cannot listen for gRPC on {where}: {exc}",
                 hint="choose another --grpc-port, or stop what holds this one",
@@ -108,7 +113,10 @@ class GrpcServer:
 
     async def _say_health(self) -> None:
         """Set each model's status, the service's and the server's (all models ready),
-        when it changed."""
+        when it changed; a model no longer served (a refresh removed it) becomes unknown.
+        Nothing once draining: everything then stays NOT_SERVING."""
+        if self._stopping is not None:
+            return
         ready = self.directory.server_ready()
         statuses = {
             **self.directory.readiness(),
@@ -119,10 +127,23 @@ class GrpcServer:
             if self._said.get(name) != up:
                 self._said[name] = up
                 await self.health.set(name, _SERVING if up else _NOT_SERVING)
+        for gone in set(self._said) - set(statuses):
+            del self._said[gone]
+            await self.health.set(gone, _UNKNOWN)
+
+    def begin_stop(self) -> None:
+        """Start draining now (the HTTP server's drain has started): NOT_SERVING, no new
+        calls, those in flight given ``server.graceful_timeout``."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop())
 
     async def stop(self) -> None:
-        """Say NOT_SERVING, refuse new calls, and give those in flight
-        ``server.graceful_timeout`` to finish."""
+        """Drain (see :meth:`begin_stop`) and wait until done."""
+        self.begin_stop()
+        assert self._stopping is not None
+        await self._stopping
+
+    async def _stop(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import grpc
 from google.protobuf import json_format
@@ -25,7 +25,7 @@ from nervosum.observe.metrics import RequestMetrics
 from nervosum.predlog.events import Exchange
 from nervosum.serving.auth.gate import Gate
 from nervosum.serving.body import PARSE_INLINE_LIMIT
-from nervosum.serving.exchange import CURRENT
+from nervosum.serving.exchange import CURRENT, usable_id
 from nervosum.serving.inference_grpc import messages
 from nervosum.serving.inference_grpc.codec import fill_outputs, input_tensors, requested_outputs
 from nervosum.serving.inference_grpc.status import status_of, trailers
@@ -36,9 +36,10 @@ from nervosum.serving.state import ServingState
 log = logging.getLogger("nervosum.grpc")
 
 INFER = f"/{messages.SERVICE}/ModelInfer"
-_MAX_ID = 128
 
 Handler = Callable[[Any, "Call"], Awaitable[Any]]
+Route = tuple[str, str]  # the HTTP method and path of the same meaning, for the gate
+ANY = "_"  # a model name in those paths: the policy judges the route, not the name
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -95,17 +96,10 @@ class Call:
         self.state: ServingState | None = None
 
 
-def _request_id(request: Any) -> str:
-    """The client's request id when short and printable, else a new one."""
-    given = str(request.id)
-    if 0 < len(given) <= _MAX_ID and given.isprintable():
-        return given
-    return secrets.token_hex(16)
-
-
 def _client(context: Context) -> str:
-    """The peer's address (``ipv4:10.0.0.1:5123`` -> ``10.0.0.1``), the gate's rate-limit key."""
-    peer = context.peer() or "unknown"
+    """The peer's address, the gate's rate-limit key: ``ipv4:10.0.0.1:5123`` ->
+    ``10.0.0.1``, ``ipv6:%5B::1%5D:5123`` -> ``::1``."""
+    peer = unquote(context.peer() or "unknown")
     kind, _, rest = peer.partition(":")
     if kind in ("ipv4", "ipv6"):
         return rest.rpartition(":")[0].strip("[]")
@@ -117,22 +111,18 @@ class InferenceService:
 
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
-        # Each method and the HTTP route of the same meaning, whose access the gate knows.
-        self._methods: dict[str, tuple[Handler, Callable[[Any], tuple[str, str]]]] = {
-            "ServerLive": (self.server_live, lambda r: ("GET", "/v2/health/live")),
-            "ServerReady": (self.server_ready, lambda r: ("GET", "/v2/health/ready")),
-            "ModelReady": (self.model_ready, lambda r: ("GET", f"/v2/models/{r.name}/ready")),
-            "ServerMetadata": (self.server_metadata, lambda r: ("GET", "/v2")),
-            "ModelMetadata": (self.model_metadata, lambda r: ("GET", f"/v2/models/{r.name}")),
-            "ModelInfer": (
-                self.model_infer,
-                lambda r: ("POST", f"/v2/models/{r.model_name}/infer"),
-            ),
+        # Each method and the HTTP route of the same meaning, whose access the gate knows:
+        # fixed per method (a name in the message must not choose the route class).
+        self._methods: dict[str, tuple[Handler, Route]] = {
+            "ServerLive": (self.server_live, ("GET", "/v2/health/live")),
+            "ServerReady": (self.server_ready, ("GET", "/v2/health/ready")),
+            "ModelReady": (self.model_ready, ("GET", f"/v2/models/{ANY}/ready")),
+            "ServerMetadata": (self.server_metadata, ("GET", "/v2")),
+            "ModelMetadata": (self.model_metadata, ("GET", f"/v2/models/{ANY}")),
+            "ModelInfer": (self.model_infer, ("POST", f"/v2/models/{ANY}/infer")),
         }
 
-    def add_method(
-        self, name: str, handler: Handler, route: Callable[[Any], tuple[str, str]]
-    ) -> None:
+    def add_method(self, name: str, handler: Handler, route: Route) -> None:
         """Answer ``name`` with ``handler`` (the repository extension adds its three)."""
         self._methods[name] = (handler, route)
 
@@ -150,7 +140,7 @@ class InferenceService:
         return grpc.method_handlers_generic_handler(messages.SERVICE, handlers)
 
     def _answered(
-        self, method: str, handler: Handler, route: Callable[[Any], tuple[str, str]]
+        self, method: str, handler: Handler, route: Route
     ) -> Callable[[Any, Context], Awaitable[Any]]:
         async def answer(request: Any, context: Context) -> Any:
             started = time.perf_counter()
@@ -158,12 +148,16 @@ class InferenceService:
             code = grpc.StatusCode.OK
             try:
                 try:
-                    self._admit(method, request, route, context)
+                    self._admit(route, context)
                     return await handler(request, call)
                 except NervosumError as exc:
                     error = exc
                 except asyncio.CancelledError:
-                    code = grpc.StatusCode.CANCELLED
+                    remaining = context.time_remaining()
+                    passed = remaining is not None and remaining <= 0
+                    code = (
+                        grpc.StatusCode.DEADLINE_EXCEEDED if passed else grpc.StatusCode.CANCELLED
+                    )
                     raise
                 except Exception:
                     error = PredictionError("the server failed to answer", error_id=new_error_id())
@@ -184,16 +178,10 @@ class InferenceService:
         """A call counts as its model's once it names one, else as the server's."""
         return call.state.metrics if call.state is not None else self.directory.metrics
 
-    def _admit(
-        self,
-        method: str,
-        request: Any,
-        route: Callable[[Any], tuple[str, str]],
-        context: Context,
-    ) -> None:
+    def _admit(self, route: Route, context: Context) -> None:
         """Raise the gate's refusal, if it refuses this call."""
         gate = self.directory.gate
-        http_method, path = route(request)
+        http_method, path = route
 
         def credentials() -> tuple[str | None, str | None]:
             metadata = dict(context.invocation_metadata() or ())
@@ -233,7 +221,7 @@ class InferenceService:
     async def model_infer(self, request: Any, call: Call) -> Any:
         with self.directory.lease(request.model_name, request.model_version) as state:
             call.state = state
-            exchange = Exchange(_request_id(request), INFER)
+            exchange = Exchange(usable_id(request.id), INFER, staggered=True)
             token = CURRENT.set(exchange)
             failure: NervosumError | None = None
             try:
@@ -244,6 +232,10 @@ class InferenceService:
             except asyncio.CancelledError:
                 failure = NervosumError("the client cancelled the call or its deadline passed")
                 raise
+            except Exception as exc:  # a nervosum bug: the client and the log get its id
+                failure = PredictionError("the server failed to answer", error_id=new_error_id())
+                log.exception("ModelInfer failed (error id %s)", failure.error_id)
+                raise failure from exc
             finally:
                 CURRENT.reset(token)
                 state.log_exchange(exchange, failure, {})
@@ -265,7 +257,7 @@ class InferenceService:
         answer = tensors.encode_outputs(outputs, wanted, declared)
         fill_outputs(response, answer, raw=bool(request.raw_input_contents))
         exchange = CURRENT.get()
-        if exchange is not None and not request.id:
+        if exchange is not None and exchange.request_id != request.id:  # none, or unusable
             call.context.set_trailing_metadata((("x-request-id", exchange.request_id),))
         return response
 
