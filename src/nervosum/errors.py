@@ -28,6 +28,7 @@ batch and CLI front ends map an error the same way without knowing its details::
     ├── BuildError                   build_error              500   1  a bundle or image failed
     ├── RegistryError                not_in_registry          404   1  no bundle matches
     ├── SourceError                  source_error             502   1  git clone / fetch failed
+    ├── ConflictError                conflict                 409   1  e.g. nothing to promote
     ├── NotReadyError                not_ready                503   1  model still loading
     │   └── OverloadedError          overloaded               503   1  queue full: retry later
     └── RequestTimeoutError          timeout                  504   1  no answer in server.timeout
@@ -50,6 +51,7 @@ __all__ = [
     "BuildError",
     "ConfigError",
     "ConfigIssue",
+    "ConflictError",
     "ForbiddenError",
     "HeaderTooLargeError",
     "InputValidationError",
@@ -296,6 +298,14 @@ class SourceError(NervosumError):
 
     code = "source_error"
     http_status = 502
+
+
+class ConflictError(NervosumError):
+    """The request cannot apply to the server as it is now (promote with no challenger
+    ready, roll back with no promotion); the message names why."""
+
+    code = "conflict"
+    http_status = 409
 
 
 class NotReadyError(NervosumError):

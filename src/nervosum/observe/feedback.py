@@ -54,10 +54,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _first_output(output: Record, skip: tuple[str | None, ...]) -> Any:
-    """The first value of ``output`` not under a ``skip`` key (the prediction)."""
+def predicted_value(output: Record, id_field: str | None) -> Any:
+    """The prediction in ``output``: its first value that is not the echoed id or the
+    probabilities (what a label grades, and what two models agree on or not)."""
     for key in output:
-        if key not in skip:
+        if key not in (PROBABILITIES, id_field):
             return output[key]
     return None
 
@@ -70,6 +71,7 @@ class FeedbackTracker:
         self._scores: deque[float] = deque(maxlen=window)
         self._lock = threading.Lock()
         self.kind: str | None = None
+        self.graded = 0  # labels that matched a prediction, since the start
         self.labels = Counter(
             f"{prefix}_feedback_labels",
             "Labels received, by whether this server had made the prediction they grade.",
@@ -94,14 +96,13 @@ class FeedbackTracker:
 
     def remember(self, ids: Sequence[Any], outputs: Sequence[Record], id_field: str | None) -> None:
         """The predicted value (first output, after the echoed id) of each id."""
-        skip = (PROBABILITIES, id_field)
         predicted = self._predicted
         with self._lock:
             for ident, output in zip(ids, outputs, strict=False):
                 key = str(ident)
                 if key in predicted:  # a repeated id becomes the newest
                     del predicted[key]
-                predicted[key] = _first_output(output, skip)
+                predicted[key] = predicted_value(output, id_field)
             while len(predicted) > REMEMBERED:
                 predicted.popitem(last=False)  # O(1); a dict's first key is not
 
@@ -122,9 +123,18 @@ class FeedbackTracker:
                     self._scores.append(abs(float(predicted) - float(label)))
                 else:
                     self._scores.append(1.0 if str(predicted) == str(label) else 0.0)
+            self.graded += matched
             if self._scores:
                 mean = sum(self._scores) / len(self._scores)
                 (self.mae if self.kind == "regression" else self.accuracy).set(mean)
         self.labels.labels(self.model, "true").inc(matched)
         self.labels.labels(self.model, "false").inc(len(items) - matched)
         return matched
+
+    def quality(self) -> dict[str, Any]:
+        """The live figures: labelled predictions, and accuracy (classes) or MAE (numbers)
+        over the last ``feedback_window`` of them (None before the first label)."""
+        with self._lock:
+            mean = sum(self._scores) / len(self._scores) if self._scores else None
+            figure = "mae" if self.kind == "regression" else "accuracy"
+            return {"labels": self.graded, figure: mean}

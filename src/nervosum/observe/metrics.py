@@ -164,6 +164,48 @@ class GrpcMetrics:
         self.errors.labels(self.model, method, kind).inc()
 
 
+class ArmMetrics:
+    """Champion and challenger served together (docs/variants.md): answers and errors per
+    arm, shadow copies dropped, and how often the arms agree on shadowed rows."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+        self._predictions = Counter(
+            f"{prefix}_arm_predictions",
+            "Rows answered per arm (a shadow copy counts for the challenger), by model.",
+            ["arm", "model", "tag"],
+            registry=registry,
+        )
+        self._errors = Counter(
+            f"{prefix}_arm_errors",
+            "Model calls that failed per arm (in shadow: never seen by the client).",
+            ["arm"],
+            registry=registry,
+        )
+        self._dropped = Counter(
+            f"{prefix}_shadow_dropped",
+            "Shadow copies dropped because the challenger's queue was full.",
+            registry=registry,
+        )
+        self._agreement = Gauge(
+            f"{prefix}_arm_agreement",
+            "Share of shadowed rows the challenger predicted as the champion did.",
+            multiprocess_mode="liveall",
+            registry=registry,
+        )
+
+    def answered(self, arm: str, model: str, tag: str, rows: int) -> None:
+        self._predictions.labels(arm, model, tag).inc(rows)
+
+    def failed(self, arm: str) -> None:
+        self._errors.labels(arm).inc()
+
+    def dropped(self) -> None:
+        self._dropped.inc()
+
+    def agreement(self, share: float) -> None:
+        self._agreement.set(share)
+
+
 class RequestMetrics:
     """An HTTP server's traffic: requests, errors, latency, requests in flight and refused
     authentications, in a registry of its own (every nervosum server's front door counts
@@ -224,6 +266,11 @@ class RequestMetrics:
 
     def error(self, route: str, kind: str) -> None:
         self.errors.labels(self.model, route, kind).inc()
+
+    @functools.cached_property
+    def arms(self) -> ArmMetrics:
+        """The champion and challenger families, made when a server serves both."""
+        return ArmMetrics(self.registry, self.prefix)
 
     @functools.cached_property
     def grpc(self) -> GrpcMetrics:

@@ -234,7 +234,7 @@ class ModelRuntime:
             return []
         spec = self.predlog.spec
         return prediction_records(
-            self.origin(),
+            exchange.origin or self.origin(),
             exchange,
             id_field=self.serving.id_field,
             keep_best=spec.n_best,
@@ -247,7 +247,8 @@ class ModelRuntime:
         if self.predlog is None:
             return []
         spec = self.predlog.spec
-        return [failure_record(self.origin(), exchange, error, sent, log_inputs=spec.inputs)]
+        origin = exchange.origin or self.origin()
+        return [failure_record(origin, exchange, error, sent, log_inputs=spec.inputs)]
 
     def log(self, records: list[Record]) -> None:
         """Hand records to the prediction log (a bounded buffer: never blocks)."""

@@ -6,7 +6,9 @@ multi-row request), which model (name, tag, uuid, created), where (route, runtim
 inputs, the outputs, for classifiers the ``n_best`` classes with their probabilities,
 and the latency. A request that fails gets one record with ``status: error``, what was
 sent, and the error's type, message and id. Ground truth sent later is a record of
-``kind: feedback`` holding the same ``id`` and the label.
+``kind: feedback`` holding the same ``id`` and the label. With a challenger served beside
+the model, records also name their ``arm``, and a promotion is a ``kind: promotion``
+record.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from nervosum.model.outputs import PROBABILITIES
 
 PREDICTION = "prediction"
 FEEDBACK = "feedback"
+PROMOTION = "promotion"
 MAX_LOGGED_REQUEST = 64 * 1024  # bytes of a failed request's body or message kept
 WITHHELD = "withheld: logging.inputs is false (the client got the message)"
 
@@ -36,6 +39,8 @@ class Origin:
     uuid: str
     created: str
     runtime: str = "http"
+    # With a challenger beside it (docs/variants.md): champion or challenger.
+    arm: str | None = None
 
 
 @dataclass
@@ -53,6 +58,10 @@ class Exchange:
     staggered: bool = False
     inputs: list[Record] | None = None
     outputs: list[Record] | None = None
+    # The request's headers (HTTP), for a canary's routing key.
+    headers: Sequence[tuple[bytes, bytes]] = ()
+    # The arm that answered, when a server has two: its records name it, not the server's.
+    origin: Origin | None = None
 
 
 def _when() -> dict[str, Any]:
@@ -68,7 +77,7 @@ def n_best(probabilities: dict[str, float], count: int) -> list[dict[str, Any]]:
 
 def _source(origin: Origin, exchange: Exchange) -> Record:
     """What every record of one exchange says of where it came from."""
-    return {
+    source: Record = {
         "model": origin.model,
         "tag": origin.tag,
         "uuid": origin.uuid,
@@ -76,6 +85,9 @@ def _source(origin: Origin, exchange: Exchange) -> Record:
         "route": exchange.route,
         "runtime": origin.runtime,
     }
+    if origin.arm is not None:
+        source["arm"] = origin.arm
+    return source
 
 
 def prediction_ids(exchange: Exchange, id_field: str | None) -> list[Any]:
@@ -177,3 +189,16 @@ def feedback_records(model: str, items: Sequence[Record]) -> list[Record]:
         {"kind": FEEDBACK, **when, "id": item["id"], "label": item["label"], "model": model}
         for item in items
     ]
+
+
+def promotion_record(action: str, who: str, champion: Record, challenger: Record) -> Record:
+    """The audit record of a promotion or rollback (``action``): who asked, and the arms
+    it left serving with their versions and live figures."""
+    return {
+        "kind": PROMOTION,
+        **_when(),
+        "action": action,
+        "who": who,
+        "champion": champion,
+        "challenger": challenger,
+    }

@@ -24,6 +24,7 @@ from nervosum.engine import Engine
 from nervosum.errors import MethodNotAllowedError, NervosumError, NotFoundError, RequestError
 from nervosum.observe.metrics import keep_sampled
 from nervosum.serving import protocols, routes, template_routes
+from nervosum.serving.arms import serve_both
 from nervosum.serving.auth import load_gate
 from nervosum.serving.docs import ASSETS, docs_assets
 from nervosum.serving.exchange import PREDICTION_ROUTES
@@ -44,6 +45,9 @@ _ROUTES = [
     Route("/metrics", routes.metrics, methods=["GET", "POST"]),  # [compat] nachlass POSTs
     Route("/openapi.json", routes.openapi, methods=["GET"]),
     Route("/docs", routes.docs, methods=["GET"]),
+    Route("/-/arms", routes.arms, methods=["GET"]),
+    Route("/-/promote", routes.promote, methods=["POST"]),
+    Route("/-/rollback", routes.rollback, methods=["POST"]),
 ]
 
 
@@ -98,6 +102,8 @@ def create_app(
         on_load_failure=on_load_failure,
         on_loaded=on_loaded,
     )
+    if project.config.variants is not None:
+        state.arms = serve_both(state, project.config.variants)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -131,7 +137,7 @@ def create_app(
     app.router.redirect_slashes = False  # unknown paths get a JSON 404, never a redirect
     app.state.nervosum = state
     app.state.expose_details = state.expose_details
-    gate = load_gate(
+    app.state.gate = gate = load_gate(
         auth or project.config.auth,
         admin_rate_limit=settings.admin_rate_limit,
         on_failure=state.metrics.auth.failed,

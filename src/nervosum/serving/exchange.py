@@ -27,6 +27,7 @@ PREDICTION_ROUTES = frozenset(
     }
 )
 HEADER = b"x-request-id"
+ARM_HEADER = b"x-nervosum-arm"  # champion or challenger (docs/variants.md)
 # Scope key: true when the request's task is the only one its process runs (limits.py).
 ALONE = "nervosum.alone"
 _MAX_ID = 128

@@ -8,7 +8,7 @@ One ASGI callable in front of Starlette's own stack does, for every HTTP request
   handler or the prediction log;
 - the request id: every POST opens an :class:`~nervosum.predlog.events.Exchange` (the
   current one for the handler, a context variable) and a prediction route's answer gets
-  ``X-Request-ID``;
+  ``X-Request-ID`` (and ``X-Nervosum-Arm`` with a challenger served beside the model);
 - the HTTP metrics: requests in flight, and each answer's route, method, status and
   latency; its error type when it failed;
 - the prediction log: a prediction route's exchange, answered or failed, goes to the state
@@ -40,7 +40,7 @@ from nervosum.observe.metrics import RequestMetrics
 from nervosum.predlog.events import Exchange
 from nervosum.serving.auth.denial import denial_for, denial_response
 from nervosum.serving.auth.gate import Gate
-from nervosum.serving.exchange import ALONE, CURRENT, HEADER, request_id
+from nervosum.serving.exchange import ALONE, ARM_HEADER, CURRENT, HEADER, request_id
 from nervosum.serving.guard import is_guarded
 from nervosum.serving.state import ServingState
 
@@ -54,6 +54,16 @@ def route_label(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "other"
+
+
+def prediction_headers(exchange: Exchange) -> list[tuple[bytes, bytes]]:
+    """The headers of a prediction's answer: its request id, and the arm that answered
+    when a challenger is served beside the model (docs/variants.md)."""
+    headers = [(HEADER, exchange.request_id.encode("latin-1"))]
+    origin = exchange.origin
+    if origin is not None and origin.arm is not None:
+        headers.append((ARM_HEADER, origin.arm.encode("latin-1")))
+    return headers
 
 
 def exact_routes(routes: Sequence[BaseRoute]) -> dict[str, list[Route]]:
@@ -143,7 +153,7 @@ class FrontDoor:
             return
         started = time.perf_counter()
         exchange = (
-            Exchange(request_id(scope), "", alone=scope.get(ALONE, False))
+            Exchange(request_id(scope), "", alone=scope.get(ALONE, False), headers=scope["headers"])
             if scope["method"] == "POST"
             else None
         )
@@ -171,9 +181,11 @@ class FrontDoor:
         if route is None:
             return await self._through_router(scope, receive, send, exchange)
         scope["route"] = route
+        if exchange is not None:
+            exchange.route = route.path  # known now: a shadow copy's record names it
         answer: Response = await route.endpoint(Request(scope, receive))
         if exchange is not None and route.path in self.prediction_routes:
-            answer.raw_headers.append((HEADER, exchange.request_id.encode("latin-1")))
+            answer.raw_headers.extend(prediction_headers(exchange))
         await answer(scope, receive, send)
         return answer.status_code
 
@@ -197,8 +209,8 @@ class FrontDoor:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 if exchange is not None and route_label(scope) in predictions:
-                    headers = message.setdefault("headers", [])
-                    headers.append((HEADER, exchange.request_id.encode("latin-1")))
+                    exchange.route = route_label(scope)
+                    message.setdefault("headers", []).extend(prediction_headers(exchange))
             await send(message)
 
         await self.app(scope, receive, send_and_record)

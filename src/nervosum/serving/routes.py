@@ -17,10 +17,12 @@ from starlette.responses import Response
 
 from nervosum import __version__
 from nervosum.config.types import Record
-from nervosum.errors import RequestError
+from nervosum.errors import ConflictError, RequestError
 from nervosum.observe.feedback import parse_feedback
 from nervosum.observe.memory import workers_memory
 from nervosum.predict.runtime import answer
+from nervosum.serving.arms import Arms
+from nervosum.serving.auth.denial import who
 from nervosum.serving.body import (
     FORM,
     check_row_count,
@@ -117,7 +119,39 @@ async def info(request: Request) -> Response:
         # not the server's processes, memory or file and module paths.
         del body["model"]
     body["server"] = server
+    if state.arms is not None:
+        body["arms"] = state.arms.report()
     return JsonResponse(body)
+
+
+def _arms(state: ServingState) -> Arms:
+    """The server's champion and challenger, or the 409 saying it serves no challenger."""
+    if state.arms is None:
+        raise ConflictError(
+            "this server has no challenger", hint="serve with --challenger PATH (docs/variants.md)"
+        )
+    return state.arms
+
+
+@guarded
+async def arms(request: Request) -> Response:
+    return JsonResponse(_arms(state_of(request)).report())
+
+
+@guarded
+async def promote(request: Request) -> Response:
+    """Make the challenger the champion (admin scope), audited with who asked."""
+    return JsonResponse(
+        _arms(state_of(request)).promote(who(request.app.state.gate, request.scope))
+    )
+
+
+@guarded
+async def rollback(request: Request) -> Response:
+    """Undo the last promotion (admin scope), audited with who asked."""
+    return JsonResponse(
+        _arms(state_of(request)).rollback(who(request.app.state.gate, request.scope))
+    )
 
 
 @guarded

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nervosum.config import Project
 from nervosum.engine import Engine
+from nervosum.errors import RequestError
 from nervosum.model.compile.threads import serving_threads
 from nervosum.serving.auth import load_gate
 from nervosum.serving.inference_grpc.beside import check_grpc
@@ -19,6 +20,12 @@ def serve(project: Project, options: ServeOptions) -> int:
     server_context(settings)  # a bad certificate is one error before the model loads
     check_grpc(settings)
     workers = settings.worker_count
+    if project.config.variants is not None and (workers > 1 or settings.model_process):
+        raise RequestError(
+            "a challenger is served in one process: --workers and --model-process are"
+            " not supported with it yet",
+            hint="serve with --workers 1 --no-model-process (docs/variants.md)",
+        )
     if workers > 1:
         # A bad keys file or JWKS is one error here, not a traceback in every worker.
         load_gate(

@@ -12,8 +12,8 @@ transport-free :class:`~nervosum.predict.runtime.ModelRuntime`'s, as for streams
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, MutableMapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
@@ -32,6 +32,9 @@ from nervosum.predlog.events import (
 from nervosum.serving.body import check_row_count
 from nervosum.serving.exchange import current as current_exchange
 from nervosum.serving.model_process import RemoteEngine
+
+if TYPE_CHECKING:
+    from nervosum.serving.arms import Arms
 
 log = logging.getLogger("nervosum.serving")
 
@@ -62,6 +65,8 @@ class ServingState:
         self.on_loaded = on_loaded
         self.load_error: BaseException | None = None
         self.openapi: dict[str, Any] | None = None
+        # A challenger beside this model (variants:, serving/arms.py), set by the app.
+        self.arms: Arms | None = None
         self.runtime = ModelRuntime(
             project,
             self.metrics.predictions,
@@ -113,6 +118,8 @@ class ServingState:
         self.runtime.start()
         if self.runtime.engine is None:
             self.runtime.executor.submit(self._load)
+        if self.arms is not None:
+            self.arms.start()
 
     async def load(self) -> None:
         """Load the model on the model thread and wait for it, raising what the load
@@ -165,12 +172,23 @@ class ServingState:
         exchange = current_exchange()
         if exchange is not None:
             exchange.inputs = records
-        alone = exchange is not None and exchange.alone
-        staggered = exchange is not None and exchange.staggered
-        outputs = await self.runtime.predict(records, proba=proba, alone=alone, staggered=staggered)
+        if self.arms is not None:
+            outputs = await self.arms.infer(records, proba=proba, exchange=exchange)
+        else:
+            outputs = await self.predict(records, proba=proba, exchange=exchange)
         if exchange is not None:
             exchange.outputs = outputs
         return outputs
+
+    def predict(
+        self, records: list[Record], *, proba: bool, exchange: Exchange | None
+    ) -> Awaitable[list[Record]]:
+        """This model's outputs for validated ``records`` (the request's ``exchange``
+        says how its front end hands them over); :meth:`infer` and a champion's or
+        challenger's arm call it."""
+        alone = exchange is not None and exchange.alone
+        staggered = exchange is not None and exchange.staggered
+        return self.runtime.predict(records, proba=proba, alone=alone, staggered=staggered)
 
     async def transform(self, records: list[Record]) -> Record:
         """One ``transform_predict`` call on all of ``records`` (the seed routes of the
@@ -193,9 +211,8 @@ class ServingState:
         engine = self.runtime.engine
         if engine is None:
             return
-        if failure is None and exchange.outputs is not None:
-            ids = prediction_ids(exchange, engine.id_field)
-            self.metrics.feedback.remember(ids, exchange.outputs, engine.id_field)
+        if failure is None and self.arms is None:  # each arm remembers its own
+            self.remember(exchange)
         if self.runtime.predlog is None:
             return
         if failure is None and exchange.outputs is not None:
@@ -205,13 +222,29 @@ class ServingState:
         sent = exchange.inputs if exchange.inputs is not None else scope.get("nervosum.body")
         self.runtime.log(self.runtime.failed_records(exchange, failure, sent))
 
+    def remember(self, exchange: Exchange) -> None:
+        """Remember what this model answered to ``exchange``, by id, for feedback."""
+        engine = self.runtime.engine
+        if engine is not None and exchange.outputs is not None:
+            ids = prediction_ids(exchange, engine.id_field)
+            self.metrics.feedback.remember(ids, exchange.outputs, engine.id_field)
+
     def feedback(self, items: list[Record]) -> dict[str, Any]:
-        """Grade remembered predictions and log the labels next to them."""
-        matched = self.metrics.feedback.labelled(items)
-        logged = self.runtime.predlog is not None
+        """Grade remembered predictions (each arm's, with a challenger) and log the
+        labels next to them."""
+        answer: dict[str, Any] = {"received": len(items)}
+        if self.arms is None:
+            answer["matched"] = self.metrics.feedback.labelled(items)
+        else:
+            answer["arms"] = matched = self.arms.grade(items)
+            answer["matched"] = matched["champion"]
+        answer["logged"] = self.runtime.predlog is not None
         self.runtime.log(feedback_records(self.project.config.name, items))
-        return {"received": len(items), "matched": matched, "logged": logged}
+        return answer
 
     async def shutdown(self) -> None:
-        """Answer everything queued, flush the prediction log, release the model thread."""
+        """Answer everything queued (the challenger's too), flush the prediction log,
+        release the model thread."""
+        if self.arms is not None:
+            await self.arms.close()
         await self.runtime.close()

@@ -28,13 +28,20 @@ def denial_for(gate: Gate, scope: Scope) -> Denial | None:
     """What ``gate`` says of an HTTP request: None lets it in. The credentials are read
     from the headers only when the route needs them."""
 
-    def credentials() -> tuple[str | None, str | None]:
-        authorization = api_key = None
-        for name, value in scope["headers"]:
-            if name == _AUTHORIZATION:
-                authorization = value.decode("latin-1")
-            elif name == _API_KEY:
-                api_key = value.decode("latin-1")
-        return authorization, api_key
+    return gate.check(scope["method"], scope["path"], _client(scope), lambda: _credentials(scope))
 
-    return gate.check(scope["method"], scope["path"], _client(scope), credentials)
+
+def who(gate: Gate, scope: Scope) -> str:
+    """Who sent an HTTP request the gate let in (``anonymous`` without authentication)."""
+    return gate.who(lambda: _credentials(scope))
+
+
+def _credentials(scope: Scope) -> tuple[str | None, str | None]:
+    """The Authorization and X-API-Key headers."""
+    authorization = api_key = None
+    for name, value in scope["headers"]:
+        if name == _AUTHORIZATION:
+            authorization = value.decode("latin-1")
+        elif name == _API_KEY:
+            api_key = value.decode("latin-1")
+    return authorization, api_key

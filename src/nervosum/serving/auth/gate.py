@@ -59,6 +59,9 @@ def _too_many(what: str, wait: int) -> Denial:
     return Denial(error, {"Retry-After": str(wait)})
 
 
+ANONYMOUS = "anonymous"
+
+
 def _bearer(authorization: str | None, api_key: str | None) -> str | None:
     if authorization:
         scheme, _, token = authorization.strip().partition(" ")
@@ -105,6 +108,13 @@ class Gate:
                 log.warning("admin rate limit reached by %s on %s %s", client, method, path)
                 return _too_many("admin requests", wait)
         return None
+
+    def who(self, credentials: Credentials) -> str:
+        """The name of whom the gate let in with ``credentials``, for an audit record:
+        ``anonymous`` when authentication is off."""
+        token = _bearer(*credentials()) if self.enabled else None
+        principal = self._principal(token, "", "", "", quiet=True) if token else None
+        return principal.name if principal is not None else ANONYMOUS
 
     def _authenticate(
         self, access: Access, method: str, path: str, client: str, credentials: Credentials

@@ -21,6 +21,8 @@ DOCS_ASSETS = "/docs/assets/"
 METRICS = "/metrics"
 # The Open Inference Protocol's model repository extension (serve-repo).
 _REPOSITORY = re.compile(r"/v2/repository/(index|models/[^/]+/(load|unload))")
+# Champion and challenger (docs/variants.md): these change which model answers.
+VARIANT_CHANGES = frozenset({"/-/promote", "/-/rollback"})
 
 
 def is_probe(method: str, path: str) -> bool:
@@ -55,7 +57,10 @@ class Policy:
 
     def is_admin(self, method: str, path: str) -> bool:
         """Routes that change what is served: refresh (POST; its GET is the report), the
-        seed's refactor (any method: it refreshed on GET), load, unload, the index."""
+        seed's refactor (any method: it refreshed on GET), load, unload, the index,
+        promote and rollback."""
+        if path in VARIANT_CHANGES:
+            return True
         if path == self.refresh:
             return method == "POST"
         return path == self.refactor or _REPOSITORY.fullmatch(path) is not None

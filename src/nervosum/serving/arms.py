@@ -1,0 +1,336 @@
+"""Champion and challenger in one server (``variants:``, docs/variants.md).
+
+The project's model is the champion; the challenger is a second model loaded beside it,
+in the background, on its own model thread, with its own batcher. Readiness is the
+champion's: a challenger that is loading or failed leaves the champion answering alone.
+
+Routing happens in :meth:`Arms.infer`, which :meth:`ServingState.infer` calls, so every
+protocol gets it. In ``canary`` mode a share of keys is answered by the challenger (a
+hash of the key, so each key stays on its arm); in ``shadow`` mode the champion answers
+and a copy of the validated records goes to the challenger off the response path, its
+answer logged and remembered for feedback but never sent.
+
+Promotion swaps the two arms in one step on the event loop: a request takes its arm when
+it starts, so requests in flight finish on the arm they started on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from nervosum.config import Project
+from nervosum.config.spec import VariantsSpec
+from nervosum.config.types import Record
+from nervosum.errors import ConflictError, NervosumError, new_error_id
+from nervosum.observe.feedback import predicted_value
+from nervosum.predlog.events import Exchange, promotion_record
+from nervosum.project import load_config
+from nervosum.serving.state import ServingState
+
+log = logging.getLogger("nervosum.serving")
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+_SPAN = 2**64
+
+
+def in_canary(key: str, share: float) -> bool:
+    """Whether ``key`` falls in the challenger's ``share``: a hash of the key, so a key
+    always lands on the same arm and keys spread evenly whatever they look like."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < share * _SPAN
+
+
+def routing_key(
+    how: str,
+    records: Sequence[Record],
+    headers: Sequence[tuple[bytes, bytes]],
+    id_field: str | None,
+) -> str | None:
+    """The canary key of a request (``how``: ``id``, ``header:<Name>`` or ``random``),
+    or None when it has none (it is then routed at random)."""
+    if how == "id":
+        value = records[0].get(id_field) if records and id_field else None
+        return None if value is None else str(value)
+    if how.startswith("header:"):
+        wanted = how.removeprefix("header:").lower().encode("latin-1")
+        for name, value in headers:
+            if name == wanted:
+                return value.decode("latin-1")
+    return None
+
+
+def key_of(spec: VariantsSpec, id_field: str | None) -> str:
+    """The configured key, or the default: the id field when there is one, else the
+    ``X-User-ID`` header."""
+    if spec.key is not None:
+        return spec.key
+    return "id" if id_field else "header:X-User-ID"
+
+
+@dataclass
+class Arm:
+    """One model of the pair and what it did since the server started."""
+
+    state: ServingState
+    answered: int = 0  # rows answered (or scored in shadow)
+    errors: int = 0
+
+    @property
+    def status(self) -> str:
+        if self.state.engine is not None:
+            return "ready"
+        return "failed" if self.state.load_error is not None else "loading"
+
+    def describe(self, role: str) -> Record:
+        """What ``GET /-/arms`` and an audit record say of this arm."""
+        config = self.state.project.config
+        engine = self.state.runtime.engine
+        error = self.state.load_error
+        return {
+            "arm": role,
+            "name": config.name,
+            "version": config.tag,
+            "uuid": engine.handle.identity.uuid if engine is not None else None,
+            "status": self.status,
+            "error": str(error) if error is not None else None,
+            "answered": self.answered,
+            "errors": self.errors,
+            "quality": self.state.metrics.feedback.quality(),
+        }
+
+
+class Arms:
+    """The champion and the challenger of one server: routing, shadow copies, per-arm
+    figures, promotion and rollback. ``front`` is the server's own state: its prediction
+    log and metrics carry both arms' records and counters."""
+
+    def __init__(self, front: ServingState, challenger: ServingState, spec: VariantsSpec) -> None:
+        self.front = front
+        self.spec = spec
+        self.champion = Arm(front)
+        self.challenger = Arm(challenger)
+        self._loaded = challenger  # the state this class loaded, whatever its role now
+        self.id_field = front.project.config.id_field
+        self.key = key_of(spec, self.id_field)
+        self.metrics = front.metrics.arms
+        self.promotions = 0  # not yet rolled back
+        self.dropped = 0
+        self._shadows: set[asyncio.Task[None]] = set()
+        self._shadowed = 0
+        self._agreed = 0
+
+    def start(self) -> None:
+        """Load the challenger in the background (the champion's own load goes on)."""
+        self._loaded.start()
+
+    async def infer(
+        self, records: list[Record], *, proba: bool, exchange: Exchange | None
+    ) -> list[Record]:
+        """Answer with the arm the request falls on; in shadow, hand the challenger a copy."""
+        champion, challenger = self.champion, self.challenger  # the arms this request keeps
+        arm, role = champion, CHAMPION
+        canary = self.spec.mode == "canary" and challenger.status == "ready"
+        if canary and self._to_challenger(records, exchange):
+            arm, role = challenger, CHALLENGER
+        try:
+            outputs = await arm.state.predict(records, proba=proba, exchange=exchange)
+        except NervosumError:
+            self._failed(arm, role)
+            raise
+        self._answered(arm, role, len(outputs))
+        if exchange is not None:
+            exchange.outputs = outputs
+            exchange.origin = replace(arm.state.runtime.origin(), arm=role)
+            arm.state.remember(exchange)
+        if self.spec.mode == "shadow" and challenger.status == "ready":
+            self._shadow(challenger, records, proba, outputs, exchange)
+        return outputs
+
+    def _to_challenger(self, records: list[Record], exchange: Exchange | None) -> bool:
+        headers = exchange.headers if exchange is not None else ()
+        key = routing_key(self.key, records, headers, self.id_field)
+        if key is None:
+            return random.random() < self.spec.share
+        return in_canary(key, self.spec.share)
+
+    def _answered(self, arm: Arm, role: str, rows: int) -> None:
+        arm.answered += rows
+        config = arm.state.project.config
+        self.metrics.answered(role, config.name, config.tag, rows)
+
+    def _failed(self, arm: Arm, role: str) -> None:
+        arm.errors += 1
+        self.metrics.failed(role)
+
+    def _shadow(
+        self,
+        arm: Arm,
+        records: list[Record],
+        proba: bool,
+        answered: list[Record],
+        exchange: Exchange | None,
+    ) -> None:
+        """Score a copy on ``arm`` in a task of its own, unless ``shadow_queue`` copies
+        already wait: then the copy is dropped and counted."""
+        if len(self._shadows) >= self.spec.shadow_queue:
+            self.dropped += 1
+            self.metrics.dropped()
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._score_copy(arm, records, answered, exchange, proba=proba)
+        )
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _score_copy(
+        self,
+        arm: Arm,
+        records: list[Record],
+        answered: list[Record],
+        original: Exchange | None,
+        *,
+        proba: bool,
+    ) -> None:
+        """The challenger's answer to a shadow copy: counted, compared with the
+        champion's, remembered for feedback and logged under the request's id. A failure
+        is counted and logged with its error id; the client never sees either."""
+        try:
+            outputs = await arm.state.predict(records, proba=proba, exchange=None)
+        except NervosumError as exc:
+            self._failed(arm, CHALLENGER)
+            exc.error_id = exc.error_id or new_error_id()
+            log.warning("shadow copy failed on the challenger [error id %s]: %s", exc.error_id, exc)
+            if original is not None:
+                copy = self._copy(arm, original, records)
+                self.front.runtime.log(self.front.runtime.failed_records(copy, exc, records))
+            return
+        self._answered(arm, CHALLENGER, len(outputs))
+        self._agree(answered, outputs)
+        if original is not None:
+            copy = self._copy(arm, original, records)
+            copy.outputs = outputs
+            arm.state.remember(copy)
+            self.front.runtime.log(self.front.runtime.answered_records(copy))
+
+    @staticmethod
+    def _copy(arm: Arm, original: Exchange, records: list[Record]) -> Exchange:
+        """The challenger's exchange for a shadow copy: the request's id, route and start."""
+        origin = replace(arm.state.runtime.origin(), arm=CHALLENGER)
+        return Exchange(
+            original.request_id,
+            original.route,
+            started=original.started,
+            inputs=records,
+            origin=origin,
+        )
+
+    def _agree(self, champion: list[Record], challenger: list[Record]) -> None:
+        """Count the rows both arms predicted alike; the agreement gauge is their share."""
+        field = self.id_field
+        self._shadowed += len(champion)
+        self._agreed += sum(
+            predicted_value(a, field) == predicted_value(b, field)
+            for a, b in zip(champion, challenger, strict=False)
+        )
+        if self._shadowed:
+            self.metrics.agreement(self._agreed / self._shadowed)
+
+    def grade(self, items: list[Record]) -> dict[str, int]:
+        """Grade both arms' remembered predictions; how many labels matched each."""
+        return {
+            CHAMPION: self.champion.state.metrics.feedback.labelled(items),
+            CHALLENGER: self.challenger.state.metrics.feedback.labelled(items),
+        }
+
+    def report(self) -> Record:
+        """``GET /-/arms``: the mode, the split, and each arm's figures."""
+        shadowed = self._shadowed
+        return {
+            "mode": self.spec.mode,
+            "share": self.spec.share if self.spec.mode == "canary" else None,
+            "key": self.key,
+            "agreement": self._agreed / shadowed if shadowed else None,
+            "shadowed": shadowed,
+            "shadow_dropped": self.dropped,
+            "promotions": self.promotions,
+            "arms": [
+                self.champion.describe(CHAMPION),
+                self.challenger.describe(CHALLENGER),
+            ],
+        }
+
+    def promote(self, who: str) -> Record:
+        """Make the challenger the champion; a 409 naming why when it cannot be."""
+        challenger = self.challenger
+        if challenger.status != "ready":
+            name = challenger.state.project.config.name
+            why = "is still loading" if challenger.status == "loading" else "failed to load"
+            raise ConflictError(
+                f"the challenger {name} {why}: nothing to promote",
+                hint="see GET /-/arms for its status and error",
+            )
+        self._swap()
+        self.promotions += 1
+        return self._audit("promote", who)
+
+    def rollback(self, who: str) -> Record:
+        """Undo the last promotion; a 409 when there is none to undo."""
+        if not self.promotions:
+            raise ConflictError("no promotion to roll back", hint="POST /-/promote first")
+        self._swap()
+        self.promotions -= 1
+        return self._audit("rollback", who)
+
+    def _swap(self) -> None:
+        # One assignment on the event loop: requests that started keep the arms they took.
+        self.champion, self.challenger = self.challenger, self.champion
+        self._shadowed = self._agreed = 0  # agreement between the new pair
+
+    def _audit(self, action: str, who: str) -> Record:
+        """The promotion's audit record, in the prediction log and the server log."""
+        champion = self.champion.describe(CHAMPION)
+        challenger = self.challenger.describe(CHALLENGER)
+        self.front.runtime.log([promotion_record(action, who, champion, challenger)])
+        log.warning(
+            "%s by %s: the champion is now %s %s (%s)",
+            action,
+            who,
+            champion["name"],
+            champion["version"],
+            champion["uuid"],
+        )
+        return self.report()
+
+    async def close(self) -> None:
+        """Let the shadow copies in progress finish, then release the challenger's model
+        (the server releases its own)."""
+        if self._shadows:
+            await asyncio.gather(*self._shadows, return_exceptions=True)
+        await self._loaded.shutdown()
+
+
+def challenger_project(project: Project, spec: VariantsSpec) -> Project:
+    """The challenger's project, its path relative to the champion's folder. Its own
+    ``logging:`` is ignored: both arms' records go to the champion's prediction log."""
+    challenger = load_config(project.project_dir / spec.challenger)
+    return replace(challenger, config=challenger.config.model_copy(update={"logging": None}))
+
+
+def serve_both(front: ServingState, spec: VariantsSpec) -> Arms:
+    """Arms for ``front`` and the challenger ``spec`` names (its config is read now, so a
+    wrong path stops the server before it listens; its model loads with the server)."""
+    project = challenger_project(front.project, spec)
+
+    def failed(exc: BaseException) -> None:
+        log.error(
+            "the challenger %s failed to load; the champion serves alone", project.config.name
+        )
+
+    challenger = ServingState(project, front.settings, debug=front.debug, on_load_failure=failed)
+    return Arms(front, challenger, spec)
