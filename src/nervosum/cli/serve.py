@@ -14,6 +14,7 @@ from nervosum.cli.options import (
     with_security_flags,
 )
 from nervosum.cli.output import reports_errors
+from nervosum.cli.variants import variant_options, with_variants
 
 
 @click.command()
@@ -49,6 +50,7 @@ from nervosum.cli.output import reports_errors
     envvar="NERVOSUM_TIMEOUT",
     help="Seconds a request may wait for the model before 504 [default 60].",
 )
+@variant_options
 @click.pass_context
 @reports_errors
 def serve(
@@ -63,6 +65,9 @@ def serve(
     preload: bool | None,
     model_process: bool | None,
     timeout: float | None,
+    challenger: str | None,
+    shadow: bool,
+    canary: float | None,
     graceful_timeout: float | None,
     access_log: bool,
     log_level: str,
@@ -78,12 +83,13 @@ def serve(
       curl -s localhost:5000/predict -H 'content-type: application/json' \\
            -d '{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}'
       nervosum serve examples/iris --grpc-port 8081   # also gRPC (KServe v2 / Triton)
+      nervosum serve models/v3 --challenger models/v4 --canary 10%   # docs/variants.md
     """
     from nervosum.project import load_config
     from nervosum.serving.server import ServeOptions
     from nervosum.serving.start import serve as run
 
-    project = load_config(project_dir, config)
+    project = with_variants(load_config(project_dir, config), challenger, shadow, canary)
     if project.config.logging is not None:  # a sink that cannot work stops us before binding
         from nervosum.predlog.opener import open_sinks
 
