@@ -27,6 +27,7 @@ from nervosum.config import Project
 from nervosum.config.spec import VariantsSpec
 from nervosum.config.types import Record
 from nervosum.errors import ConflictError, NervosumError, new_error_id
+from nervosum.model.imports import Namespace, own_namespace
 from nervosum.observe.feedback import predicted_value
 from nervosum.predlog.events import Exchange, promotion_record
 from nervosum.project import load_config
@@ -115,7 +116,9 @@ class Arms:
         self.spec = spec
         self.champion = Arm(front)
         self.challenger = Arm(challenger)
-        self._loaded = challenger  # the state this class loaded, whatever its role now
+        self._loaded = challenger  # the state this class loads, whatever its role now
+        self._loading: asyncio.Task[None] | None = None
+        self._namespace: Namespace | None = None
         self.id_field = front.project.config.id_field
         self.key = key_of(spec, self.id_field)
         self.metrics = front.metrics.arms
@@ -126,8 +129,30 @@ class Arms:
         self._agreed = 0
 
     def start(self) -> None:
-        """Load the challenger in the background (the champion's own load goes on)."""
-        self._loaded.start()
+        """Load the challenger in the background, once the champion has loaded."""
+        self._loading = asyncio.get_running_loop().create_task(self._load_challenger())
+
+    async def _load_challenger(self) -> None:
+        """Both projects often name their modules alike (``model.py``): the challenger
+        loads after the champion (the champion's model thread runs its background load
+        first, so a no-op queued behind it returns when it is done), and imports its
+        folder's modules in a namespace of its own, as serve-repo's models do."""
+        await self.front.runtime.run(lambda: None)
+        state = self._loaded
+        project = state.project
+        try:
+            with own_namespace(project.project_dir, project.src_dir) as namespace:
+                await state.load()
+        except Exception as exc:
+            state.load_error = exc
+            log.error(
+                "the challenger %s failed to load; the champion serves alone: %s",
+                project.config.name,
+                exc,
+            )
+            return
+        self._namespace = namespace
+        state.start()
 
     async def infer(
         self, records: list[Record], *, proba: bool, exchange: Exchange | None
@@ -310,9 +335,14 @@ class Arms:
     async def close(self) -> None:
         """Let the shadow copies in progress finish, then release the challenger's model
         (the server releases its own)."""
+        if self._loading is not None:
+            self._loading.cancel()
+            await asyncio.gather(self._loading, return_exceptions=True)
         if self._shadows:
             await asyncio.gather(*self._shadows, return_exceptions=True)
         await self._loaded.shutdown()
+        if self._namespace is not None:
+            self._namespace.release()
 
 
 def challenger_project(project: Project, spec: VariantsSpec) -> Project:
@@ -325,12 +355,7 @@ def challenger_project(project: Project, spec: VariantsSpec) -> Project:
 def serve_both(front: ServingState, spec: VariantsSpec) -> Arms:
     """Arms for ``front`` and the challenger ``spec`` names (its config is read now, so a
     wrong path stops the server before it listens; its model loads with the server)."""
-    project = challenger_project(front.project, spec)
-
-    def failed(exc: BaseException) -> None:
-        log.error(
-            "the challenger %s failed to load; the champion serves alone", project.config.name
-        )
-
-    challenger = ServingState(project, front.settings, debug=front.debug, on_load_failure=failed)
+    challenger = ServingState(
+        challenger_project(front.project, spec), front.settings, debug=front.debug
+    )
     return Arms(front, challenger, spec)
