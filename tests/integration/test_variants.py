@@ -1,0 +1,315 @@
+"""Champion and challenger in one `nervosum serve` (docs/variants.md), on live servers: shadow
+copies, the canary split, a challenger that fails to load, promotion and rollback under
+load, and the 409s.
+
+The champion answers "yes" to everything; the challenger "yes" below 5 and "no" from 5
+on, so an answer to x=7 says which model gave it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from nervosum.engine import Engine
+from nervosum.project import load_config
+from nervosum.serving.app import create_app
+from nervosum.serving.arms import in_canary
+from tests.conftest import ProjectFactory, live_server, metric_samples, nervosum
+from tests.integration.test_auth import make_keys
+
+CONFIG = """
+name: churn
+tag: {tag}
+id_field: key
+model: {{module: model, class: Model}}
+input_schema:
+  - {{name: x, type: float}}
+output_schema: {{name: label, type: str}}
+{more}
+"""
+ALWAYS_YES = """
+class Model:
+    def predict(self, frame):
+        return ["yes"] * len(frame)
+"""
+BELOW_FIVE = """
+class Model:
+    def predict(self, frame):
+        return ["yes" if x < 5 else "no" for x in frame["x"]]
+"""
+BROKEN = """
+class Model:
+    def __init__(self):
+        raise RuntimeError("the weights are corrupt")
+
+    def predict(self, frame):
+        return []
+"""
+TAG_ANSWERING = {"yes": "v1", "no": "v2"}  # to x=7
+ARMS = ("champion", "challenger")
+
+
+def challenger(make_project: ProjectFactory, code: str = BELOW_FIVE) -> Path:
+    """The challenger's project, ``v2`` beside the champion's ``v1``."""
+    return make_project(CONFIG.format(tag="v2", more=""), {"model.py": code}, name="v2")
+
+
+def champion(make_project: ProjectFactory, tmp_path: Path, variants: str) -> Path:
+    """The champion's project, logging to ``predictions.jsonl`` in ``tmp_path``."""
+    log = tmp_path / "predictions.jsonl"
+    more = f"logging: {{sinks: [{{type: jsonl, path: {log}}}]}}\n{variants}"
+    return make_project(CONFIG.format(tag="v1", more=more), {"model.py": ALWAYS_YES}, name="v1")
+
+
+def read_log(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "predictions.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def eventually(check: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def arms_of(client: httpx.Client) -> dict[str, dict[str, Any]]:
+    report = client.get("/-/arms")
+    assert report.status_code == 200, report.text
+    return {arm["arm"]: arm for arm in report.json()["arms"]}
+
+
+def both_ready(client: httpx.Client) -> None:
+    eventually(lambda: arms_of(client)["challenger"]["status"] == "ready")
+
+
+def test_shadow_answers_are_the_champions_and_the_challenger_logs_its_own(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project)
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2, mode: shadow}")
+    rows = [{"key": f"k{x}", "x": float(x)} for x in range(10)]
+    with live_server(project) as server, server.client() as client:
+        both_ready(client)
+        answered = {}
+        for row in rows:
+            response = client.post("/predict", json=row)
+            assert response.status_code == 200, response.text
+            assert response.json() == {"key": row["key"], "label": "yes"}
+            assert response.headers["x-nervosum-arm"] == "champion"
+            answered[response.headers["x-request-id"]] = row
+        eventually(lambda: arms_of(client)["challenger"]["answered"] == len(rows))
+        labels = [{"id": row["key"], "label": "no"} for row in rows]
+        graded = client.post("/feedback", json=labels).json()
+        assert graded["arms"] == {"champion": 10, "challenger": 10}
+        report = client.get("/-/arms").json()
+        agreement = metric_samples(client, "nervosum_arm_agreement")
+        shadowed = metric_samples(client, "nervosum_arm_predictions_total")
+    assert report["mode"] == "shadow" and report["agreement"] == 0.5  # x < 5 agree
+    figures = {arm["arm"]: arm for arm in report["arms"]}
+    assert figures["champion"]["quality"] == {"labels": 10, "accuracy": 0.0}
+    assert figures["challenger"]["quality"] == {"labels": 10, "accuracy": 0.5}
+    assert figures["challenger"]["version"] == "v2" and figures["challenger"]["uuid"]
+    assert list(agreement.values()) == [0.5]
+    assert shadowed[(("arm", "challenger"), ("model", "churn"), ("tag", "v2"))] == 10
+
+    alone = load_config(tmp_path / "v2")
+    with TestClient(create_app(alone, engine=Engine.load(alone))) as client:
+        expected = {row["key"]: client.post("/predict", json=row).json()["label"] for row in rows}
+    records = [r for r in read_log(tmp_path) if r["kind"] == "prediction"]
+    assert len(records) == 2 * len(rows)
+    for request_id, row in answered.items():
+        pair = {r["arm"]: r for r in records if r["request_id"] == request_id}
+        assert set(pair) == set(ARMS)
+        assert pair["champion"]["outputs"] == {"label": "yes"} and pair["champion"]["tag"] == "v1"
+        assert pair["challenger"]["outputs"] == {"label": expected[row["key"]]}
+        assert pair["challenger"]["tag"] == "v2" and pair["challenger"]["route"] == "/predict"
+        assert pair["challenger"]["id"] == row["key"]
+
+
+def test_a_canary_answers_its_share_of_keys_from_the_challenger_and_keeps_them(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project)
+    project = champion(
+        make_project, tmp_path, "variants: {challenger: ../v2, mode: canary, share: 30%}"
+    )
+    keys = [f"user-{n}" for n in range(60)]
+    with live_server(project) as server, server.client() as client:
+        both_ready(client)
+        arms = {}
+        for key in keys * 2:  # each key twice: it stays on its arm
+            response = client.post("/predict", json={"key": key, "x": 7})
+            assert response.status_code == 200, response.text
+            arm = response.headers["x-nervosum-arm"]
+            assert arms.setdefault(key, arm) == arm
+            assert response.json()["label"] == ("no" if arm == "challenger" else "yes")
+        counted = metric_samples(client, "nervosum_arm_predictions_total")
+    assert set(arms.values()) == set(ARMS)
+    assert all((arm == "challenger") == in_canary(key, 0.3) for key, arm in arms.items())
+    challenged = sum(arm == "challenger" for arm in arms.values())
+    assert counted[(("arm", "challenger"), ("model", "churn"), ("tag", "v2"))] == 2 * challenged
+    records = [r for r in read_log(tmp_path) if r["kind"] == "prediction"]
+    assert {(r["id"], r["arm"], r["tag"]) for r in records} == {
+        (key, arm, "v2" if arm == "challenger" else "v1") for key, arm in arms.items()
+    }
+
+
+def test_a_challenger_that_fails_to_load_leaves_the_champion_serving(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project, BROKEN)
+    project = champion(
+        make_project, tmp_path, "variants: {challenger: ../v2, mode: canary, share: 1}"
+    )
+    with live_server(project) as server, server.client() as client:
+        eventually(lambda: arms_of(client)["challenger"]["status"] == "failed")
+        assert client.get("/health/ready").status_code == 200
+        for n in range(5):
+            response = client.post("/predict", json={"key": f"k{n}", "x": 7})
+            assert response.json()["label"] == "yes"
+            assert response.headers["x-nervosum-arm"] == "champion"
+        failed = arms_of(client)["challenger"]
+        promoted = client.post("/-/promote")
+        info = client.get("/info").json()
+    assert "the weights are corrupt" in failed["error"]
+    assert promoted.status_code == 409
+    assert promoted.json()["error"]["type"] == "conflict"
+    assert "challenger churn failed to load" in promoted.json()["error"]["message"]
+    assert info["arms"]["arms"][1]["status"] == "failed"
+
+
+def test_promote_and_rollback_under_load_fail_no_request_and_log_the_right_arm(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project)
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2}")
+    answers: list[tuple[str, str, str]] = []  # request id, arm header, label
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def send(client: httpx.Client, sender: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                response = client.post("/predict", json={"key": f"s{sender}-{n}", "x": 7})
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+                continue
+            if response.status_code != 200:
+                failures.append(response.text)
+                continue
+            headers = response.headers
+            answers.append(
+                (headers["x-request-id"], headers["x-nervosum-arm"], response.json()["label"])
+            )
+
+    with live_server(project) as server, server.client() as admin:
+        both_ready(admin)
+        clients = [server.client() for _ in range(4)]
+        senders = [threading.Thread(target=send, args=(c, i)) for i, c in enumerate(clients)]
+        for thread in senders:
+            thread.start()
+        steps = []
+        for action in ("promote", "rollback", "promote", None):
+            seen = len(answers)
+            eventually(lambda seen=seen: len(answers) >= seen + 50)  # each phase answers some
+            if action is not None:
+                steps.append(admin.post(f"/-/{action}"))
+        stop.set()
+        for thread in senders:
+            thread.join()
+        for client in clients:
+            client.close()
+        nothing_left = admin.post("/-/rollback"), admin.post("/-/rollback")
+    assert failures == []
+    assert [step.status_code for step in steps] == [200, 200, 200]
+    assert nothing_left[0].status_code == 200 and nothing_left[1].status_code == 409
+    assert "no promotion to roll back" in nothing_left[1].json()["error"]["message"]
+    assert {label for _, _, label in answers} == {"yes", "no"}  # both models answered
+    assert {arm for _, arm, _ in answers} == {"champion"}  # shadow: the champion answers
+
+    log = read_log(tmp_path)
+    answered = {}
+    for record in log:
+        if record["kind"] == "prediction" and record["arm"] == "champion":
+            answered[record["request_id"]] = record
+    for request_id, _, label in answers:
+        record = answered[request_id]
+        assert record["outputs"] == {"label": label}
+        assert record["tag"] == TAG_ANSWERING[label]
+    audits = [r for r in log if r["kind"] == "promotion"]
+    assert [a["action"] for a in audits] == ["promote", "rollback", "promote", "rollback"]
+    assert [a["champion"]["version"] for a in audits] == ["v2", "v1", "v2", "v1"]
+    assert {a["who"] for a in audits} == {"anonymous"}
+    assert all(a["challenger"]["quality"]["labels"] == 0 for a in audits)
+
+
+def test_promotion_needs_the_admin_scope_and_names_who_asked(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project)
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2}")
+    keys = make_keys(tmp_path)
+    predict_key = {"Authorization": f"Bearer {keys.predict}"}
+    with (
+        live_server(project, "--api-keys-file", str(keys.file)) as server,
+        server.client() as client,
+    ):
+        client.headers["Authorization"] = f"Bearer {keys.admin}"
+        both_ready(client)
+        refused = client.post("/-/promote", headers=predict_key)
+        promoted = client.post("/-/promote")
+    assert refused.status_code == 403
+    assert promoted.status_code == 200
+    assert promoted.json()["arms"][0]["version"] == "v2"
+    (audit,) = [r for r in read_log(tmp_path) if r["kind"] == "promotion"]
+    assert audit["who"] == "ops"
+
+
+def test_a_server_without_a_challenger_answers_409_naming_why(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    project = load_config(champion(make_project, tmp_path, ""))
+    with TestClient(create_app(project, engine=Engine.load(project))) as client:
+        answers = [client.get("/-/arms"), client.post("/-/promote"), client.post("/-/rollback")]
+        info = client.get("/info").json()
+    for answer in answers:
+        assert answer.status_code == 409
+        assert answer.json()["error"]["message"].startswith("this server has no challenger")
+    assert "arms" not in info
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--challenger", "v2", "--canary", "150%"], "not between 0% and 100%"),
+        (["--shadow"], "--shadow needs a challenger"),
+        (["--challenger", "v2", "--shadow", "--canary", "5%"], "not both"),
+        (["--challenger", "v2", "--workers", "2"], "--workers and --model-process"),
+        (["--challenger", "v2", "--model-process"], "--workers and --model-process"),
+        (["--challenger", "nowhere"], "does not exist"),
+    ],
+)
+def test_serve_refuses_bad_variant_flags_with_exit_2(
+    make_project: ProjectFactory, tmp_path: Path, args: list[str], message: str
+) -> None:
+    challenger(make_project)
+    project = champion(make_project, tmp_path, "")
+    done = nervosum("serve", str(project), *args, env=dict(os.environ), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr

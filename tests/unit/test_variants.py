@@ -1,0 +1,72 @@
+"""Champion and challenger: the canary's split and its key, and the variants: block."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from nervosum.config.spec import VariantsSpec
+from nervosum.serving.arms import in_canary, key_of, routing_key
+
+KEYS = [f"user-{n}" for n in range(10_000)]
+
+
+@pytest.mark.parametrize("share", [0.01, 0.1, 0.25, 0.5, 0.9])
+def test_the_canary_split_is_within_two_points_of_the_share(share: float) -> None:
+    taken = sum(in_canary(key, share) for key in KEYS) / len(KEYS)
+    assert abs(taken - share) < 0.02
+
+
+def test_a_key_stays_on_its_arm_and_the_extremes_are_all_or_nothing() -> None:
+    first = [in_canary(key, 0.3) for key in KEYS[:500]]
+    assert [in_canary(key, 0.3) for key in KEYS[:500]] == first
+    assert not any(in_canary(key, 0) for key in KEYS[:500])
+    assert all(in_canary(key, 1) for key in KEYS[:500])
+
+
+def test_a_key_in_a_smaller_share_stays_in_a_larger_one() -> None:
+    # Raising the share only moves keys to the challenger, never back.
+    assert all(in_canary(key, 0.2) for key in KEYS if in_canary(key, 0.1))
+
+
+def test_the_routing_key_comes_from_the_id_or_a_header() -> None:
+    headers = [(b"content-type", b"application/json"), (b"x-user-id", b"u-7")]
+    records = [{"key": 42, "x": 1.0}, {"key": 43, "x": 2.0}]
+    assert routing_key("id", records, headers, "key") == "42"
+    assert routing_key("id", [{"x": 1.0}], headers, "key") is None
+    assert routing_key("id", records, headers, None) is None
+    assert routing_key("header:X-User-ID", records, headers, "key") == "u-7"
+    assert routing_key("header:X-Tenant", records, headers, "key") is None
+    assert routing_key("random", records, headers, "key") is None
+
+
+def test_the_default_key_is_the_id_field_else_the_user_header() -> None:
+    spec = VariantsSpec(challenger="../v2")
+    assert key_of(spec, "key") == "id"
+    assert key_of(spec, None) == "header:X-User-ID"
+    assert key_of(VariantsSpec(challenger="../v2", key="random"), "key") == "random"
+
+
+@pytest.mark.parametrize(
+    ("written", "share"), [("10%", 0.1), ("12.5 %", 0.125), (0.3, 0.3), ("1", 1)]
+)
+def test_a_share_is_a_number_or_a_percentage(written: object, share: float) -> None:
+    assert VariantsSpec.model_validate({"challenger": "v2", "share": written}).share == share
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ({"challenger": "v2", "share": "150%"}, "not between 0% and 100%"),
+        ({"challenger": "v2", "share": "ten"}, "not a share"),
+        ({"challenger": "v2", "share": 2}, "less than or equal to 1"),
+        ({"challenger": "v2", "key": "cookie"}, "use id, random or header:<Name>"),
+        ({"challenger": "v2", "key": "header:"}, "use id, random or header:<Name>"),
+        ({"challenger": "v2", "mode": "mirror"}, "'shadow' or 'canary'"),
+        ({"challenger": "v2", "shadow_queue": 0}, "greater than or equal to 1"),
+        ({"mode": "shadow"}, "Field required"),
+    ],
+)
+def test_a_bad_variants_block_says_what_is_wrong(block: dict[str, object], message: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=message):
+        VariantsSpec.model_validate(block)
