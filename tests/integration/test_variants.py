@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +314,62 @@ def test_serve_refuses_bad_variant_flags_with_exit_2(
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+FAILS_FROM_FIVE = """
+import time
+
+class Model:
+    def predict(self, frame):
+        time.sleep(0.05)
+        if (frame["x"] >= 5).any():
+            raise ValueError("cannot score that")
+        return ["yes"] * len(frame)
+"""
+
+
+def test_a_shadow_challenger_that_raises_or_lags_is_counted_never_seen(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project, FAILS_FROM_FIVE)
+    block = "variants: {challenger: ../v2, shadow_queue: 1}"
+    project = champion(make_project, tmp_path, block)
+    with live_server(project) as server, server.client() as client:
+        both_ready(client)
+        failing = client.post("/predict", json={"key": "bad", "x": 7})
+        eventually(lambda: arms_of(client)["challenger"]["errors"] == 1)
+        # The challenger takes 50 ms a copy and one copy may wait: a burst drops some.
+        with ThreadPoolExecutor(8) as pool:
+            burst = list(pool.map(lambda n: client.post("/predict", json={"x": 1}), range(40)))
+        dropped = client.get("/-/arms").json()["shadow_dropped"]
+        errors = metric_samples(client, "nervosum_arm_errors_total")
+        drops = metric_samples(client, "nervosum_shadow_dropped_total")
+        output = server.output()
+    assert failing.status_code == 200 and failing.json()["label"] == "yes"
+    assert all(response.status_code == 200 for response in burst)
+    assert dropped > 0 and drops == {(): dropped}
+    assert errors == {(("arm", "challenger"),): 1}
+    (record,) = [r for r in read_log(tmp_path) if r["status"] == "error"]
+    assert record["arm"] == "challenger" and record["id"] == failing.headers["x-request-id"]
+    error_id = record["error"]["error_id"]
+    assert f"shadow copy failed on the challenger [error id {error_id}]" in output
+
+
+def test_every_protocol_is_routed_to_the_arms(make_project: ProjectFactory, tmp_path: Path) -> None:
+    challenger(make_project)
+    project = champion(
+        make_project, tmp_path, "variants: {challenger: ../v2, mode: canary, share: 1}"
+    )
+    tensor = {"name": "x", "shape": [1], "datatype": "FP64", "data": [7]}
+    with live_server(project) as server, server.client() as client:
+        both_ready(client)
+        answers = [
+            client.post("/predict", json={"x": 7}),
+            client.post("/invocations", json={"dataframe_records": [{"x": 7}]}),
+            client.post("/v2/models/churn/infer", json={"inputs": [tensor]}),
+            client.post("/v1/models/churn:predict", json={"instances": [{"x": 7}]}),
+        ]
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-nervosum-arm"] == "challenger"
+        assert '"no"' in answer.text and '"yes"' not in answer.text
