@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from nervosum.config import Project
 from nervosum.config.spec import VariantsSpec
 from nervosum.config.types import Record
-from nervosum.errors import ConflictError, NervosumError, new_error_id
+from nervosum.errors import ConfigError, ConfigIssue, ConflictError, NervosumError, new_error_id
 from nervosum.model.imports import Namespace, own_namespace
 from nervosum.observe.feedback import predicted_value
 from nervosum.predlog.events import Exchange, promotion_record
@@ -88,11 +88,15 @@ class Arm:
             return "ready"
         return "failed" if self.state.load_error is not None else "loading"
 
-    def describe(self, role: str) -> Record:
-        """What ``GET /-/arms`` and an audit record say of this arm."""
+    def describe(self, role: str, *, expose_details: bool) -> Record:
+        """What ``GET /-/arms`` and an audit record say of this arm (a load error names
+        files and modules: with the server's ``errors.expose_details: false`` only the
+        server log has it, as for ``/info``)."""
         config = self.state.project.config
         engine = self.state.runtime.engine
-        error = self.state.load_error
+        error: object = self.state.load_error
+        if error is not None and not expose_details:
+            error = "failed to load; the server log has the details"
         return {
             "arm": role,
             "name": config.name,
@@ -285,10 +289,13 @@ class Arms:
             "shadow_dropped": self.dropped,
             "promotions": self.promotions,
             "arms": [
-                self.champion.describe(CHAMPION),
-                self.challenger.describe(CHALLENGER),
+                self._describe(self.champion, CHAMPION),
+                self._describe(self.challenger, CHALLENGER),
             ],
         }
+
+    def _describe(self, arm: Arm, role: str) -> Record:
+        return arm.describe(role, expose_details=self.front.expose_details)
 
     def promote(self, who: str) -> Record:
         """Make the challenger the champion; a 409 naming why when it cannot be."""
@@ -319,8 +326,8 @@ class Arms:
 
     def _audit(self, action: str, who: str) -> Record:
         """The promotion's audit record, in the prediction log and the server log."""
-        champion = self.champion.describe(CHAMPION)
-        challenger = self.challenger.describe(CHALLENGER)
+        champion = self._describe(self.champion, CHAMPION)
+        challenger = self._describe(self.challenger, CHALLENGER)
         self.front.runtime.log([promotion_record(action, who, champion, challenger)])
         log.warning(
             "%s by %s: the champion is now %s %s (%s)",
@@ -348,7 +355,15 @@ class Arms:
 def challenger_project(project: Project, spec: VariantsSpec) -> Project:
     """The challenger's project, its path relative to the champion's folder. Its own
     ``logging:`` is ignored: both arms' records go to the champion's prediction log."""
-    challenger = load_config(project.project_dir / spec.challenger)
+    path = project.project_dir / spec.challenger
+    if not path.exists():
+        issue = ConfigIssue(
+            "variants.challenger",
+            f"{path} does not exist",
+            hint="a project folder or model file, relative to the project folder",
+        )
+        raise ConfigError(project.shown, [issue])
+    challenger = load_config(path)
     return replace(challenger, config=challenger.config.model_copy(update={"logging": None}))
 
 
