@@ -373,3 +373,25 @@ def test_every_protocol_is_routed_to_the_arms(make_project: ProjectFactory, tmp_
         assert answer.status_code == 200, answer.text
         assert answer.headers["x-nervosum-arm"] == "challenger"
         assert '"no"' in answer.text and '"yes"' not in answer.text
+
+
+def test_a_canary_challengers_failure_is_answered_and_counted_as_its_own(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project, FAILS_FROM_FIVE)
+    project = champion(
+        make_project, tmp_path, "variants: {challenger: ../v2, mode: canary, share: 1}"
+    )
+    with live_server(project) as server, server.client() as client:
+        both_ready(client)
+        failed = client.post("/predict", json={"key": "k1", "x": 7})
+        errors = metric_samples(client, "nervosum_arm_errors_total")
+        figures = arms_of(client)
+    assert failed.status_code == 500
+    assert failed.json()["error"]["type"] == "prediction_error"
+    assert failed.headers["x-nervosum-arm"] == "challenger"
+    assert errors == {(("arm", "challenger"),): 1}
+    assert figures["challenger"]["errors"] == 1 and figures["champion"]["errors"] == 0
+    (record,) = [r for r in read_log(tmp_path) if r["kind"] == "prediction"]
+    assert record["status"] == "error" and record["arm"] == "challenger" and record["tag"] == "v2"
+    assert record["error"]["error_id"] == failed.json()["error"]["error_id"]

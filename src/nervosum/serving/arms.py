@@ -167,6 +167,8 @@ class Arms:
         canary = self.spec.mode == "canary" and challenger.status == "ready"
         if canary and self._to_challenger(records, exchange):
             arm, role = challenger, CHALLENGER
+        if exchange is not None:  # its records name the arm, a failure's too
+            exchange.origin = replace(arm.state.runtime.origin(), arm=role)
         try:
             outputs = await arm.state.predict(records, proba=proba, exchange=exchange)
         except NervosumError:
@@ -175,7 +177,6 @@ class Arms:
         self._answered(arm, role, len(outputs))
         if exchange is not None:
             exchange.outputs = outputs
-            exchange.origin = replace(arm.state.runtime.origin(), arm=role)
             arm.state.remember(exchange)
         if self.spec.mode == "shadow" and challenger.status == "ready":
             self._shadow(challenger, records, proba, outputs, exchange)
