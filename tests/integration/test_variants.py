@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -25,7 +26,7 @@ from nervosum.engine import Engine
 from nervosum.project import load_config
 from nervosum.serving.app import create_app
 from nervosum.serving.arms import in_canary
-from tests.conftest import ProjectFactory, live_server, metric_samples, nervosum
+from tests.conftest import ProjectFactory, free_port, live_server, metric_samples, nervosum
 from tests.integration.test_auth import make_keys
 
 CONFIG = """
@@ -395,3 +396,24 @@ def test_a_canary_challengers_failure_is_answered_and_counted_as_its_own(
     (record,) = [r for r in read_log(tmp_path) if r["kind"] == "prediction"]
     assert record["status"] == "error" and record["arm"] == "challenger" and record["tag"] == "v2"
     assert record["error"]["error_id"] == failed.json()["error"]["error_id"]
+
+
+def test_grpc_calls_are_routed_to_the_arms_too(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    triton = pytest.importorskip("tritonclient.grpc")
+    challenger(make_project)
+    project = champion(
+        make_project, tmp_path, "variants: {challenger: ../v2, mode: canary, share: 1}"
+    )
+    grpc_port = free_port()
+    with live_server(project, "--grpc-port", str(grpc_port)) as server, server.client() as client:
+        both_ready(client)
+        tensor = triton.InferInput("x", [2], "FP64")
+        tensor.set_data_from_numpy(np.array([1.0, 7.0]))
+        grpc_client = triton.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        result = grpc_client.infer("churn", [tensor])
+        grpc_client.close()
+    assert result.as_numpy("label").tolist() == [b"yes", b"no"]  # the challenger's answer
+    records = [r for r in read_log(tmp_path) if r["kind"] == "prediction"]
+    assert {(r["arm"], r["tag"]) for r in records} == {("challenger", "v2")}
