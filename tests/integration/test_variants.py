@@ -358,11 +358,10 @@ def test_a_shadow_challenger_that_raises_or_lags_is_counted_never_seen(
 
 def test_every_protocol_is_routed_to_the_arms(make_project: ProjectFactory, tmp_path: Path) -> None:
     challenger(make_project)
-    project = champion(
-        make_project, tmp_path, "variants: {challenger: ../v2, mode: canary, share: 1}"
-    )
+    project = champion(make_project, tmp_path, "")  # the flags make the block
     tensor = {"name": "x", "shape": [1], "datatype": "FP64", "data": [7]}
-    with live_server(project) as server, server.client() as client:
+    flags = ("--challenger", str(tmp_path / "v2"), "--canary", "100%")
+    with live_server(project, *flags) as server, server.client() as client:
         both_ready(client)
         answers = [
             client.post("/predict", json={"x": 7}),

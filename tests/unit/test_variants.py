@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from prometheus_client import CollectorRegistry
 
 from nervosum.config.spec import VariantsSpec
+from nervosum.observe.feedback import FeedbackTracker
 from nervosum.serving.arms import in_canary, key_of, routing_key
 
 KEYS = [f"user-{n}" for n in range(10_000)]
@@ -70,3 +72,16 @@ def test_a_share_is_a_number_or_a_percentage(written: object, share: float) -> N
 def test_a_bad_variants_block_says_what_is_wrong(block: dict[str, object], message: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=message):
         VariantsSpec.model_validate(block)
+
+
+def test_each_arms_quality_is_accuracy_for_classes_and_mae_for_numbers() -> None:
+    registry = CollectorRegistry()
+    classes = FeedbackTracker(registry, "a", "m", window=10)
+    classes.remember(["1", "2", "3"], [{"label": "yes"}, {"label": "no"}, {"label": "no"}], None)
+    assert classes.quality() == {"labels": 0, "accuracy": None}
+    classes.labelled([{"id": "1", "label": "yes"}, {"id": "2", "label": "yes"}])
+    assert classes.quality() == {"labels": 2, "accuracy": 0.5}
+    values = FeedbackTracker(CollectorRegistry(), "b", "m", window=10)
+    values.remember(["1", "2"], [{"key": "1", "price": 10.0}, {"key": "2", "price": 4.0}], "key")
+    values.labelled([{"id": "1", "label": 12}, {"id": "2", "label": 5}, {"id": "9", "label": 1}])
+    assert values.quality() == {"labels": 2, "mae": 1.5}
