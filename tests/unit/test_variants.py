@@ -1,4 +1,5 @@
-"""Champion and challenger: the canary's split and its key, and the variants: block."""
+"""Champion and challenger: the canary split and its key, the variants: block, and the
+live quality figures each arm shows."""
 
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ a slow load, and clients get a clear "not ready" instead of a refused connection
 Every protocol predicts through :meth:`ServingState.infer`; the model thread, batching,
 backpressure, the timeout, the prediction metrics and the log's records are the
 transport-free :class:`~nervosum.predict.runtime.ModelRuntime`'s, as for streams.
+With a challenger served beside the model (``variants:``), ``infer`` hands the records to
+:class:`~nervosum.serving.arms.Arms`, which picks the arm: every protocol is routed alike.
 """
 
 from __future__ import annotations
