@@ -57,6 +57,17 @@ class Model:
     def predict(self, frame):
         return []
 """
+EXITS = """
+import sys
+
+
+class Model:
+    def __init__(self):
+        sys.exit(3)  # would end the whole server, were it not caught
+
+    def predict(self, frame):
+        return []
+"""
 TAG_ANSWERING = {"yes": "v1", "no": "v2"}  # to x=7
 ARMS = ("champion", "challenger")
 
@@ -169,10 +180,13 @@ def test_a_canary_answers_its_share_of_keys_from_the_challenger_and_keeps_them(
     }
 
 
+@pytest.mark.parametrize(
+    ("code", "said"), [(BROKEN, "the weights are corrupt"), (EXITS, "SystemExit: 3")]
+)
 def test_a_challenger_that_fails_to_load_leaves_the_champion_serving(
-    make_project: ProjectFactory, tmp_path: Path
+    make_project: ProjectFactory, tmp_path: Path, code: str, said: str
 ) -> None:
-    challenger(make_project, BROKEN)
+    challenger(make_project, code)
     project = champion(
         make_project, tmp_path, "variants: {challenger: ../v2, mode: canary, share: 1}"
     )
@@ -186,7 +200,7 @@ def test_a_challenger_that_fails_to_load_leaves_the_champion_serving(
         failed = arms_of(client)["challenger"]
         promoted = client.post("/-/promote")
         info = client.get("/info").json()
-    assert "the weights are corrupt" in failed["error"]
+    assert said in failed["error"]
     assert promoted.status_code == 409
     assert promoted.json()["error"]["type"] == "conflict"
     assert "challenger churn failed to load" in promoted.json()["error"]["message"]
@@ -299,6 +313,7 @@ def test_a_server_without_a_challenger_answers_409_naming_why(
     ("args", "message"),
     [
         (["--challenger", "v2", "--canary", "150%"], "not between 0% and 100%"),
+        (["--challenger", "v2", "--canary", "1"], "write the share in percent"),
         (["--shadow"], "--shadow needs a challenger"),
         (["--challenger", "v2", "--shadow", "--canary", "5%"], "not both"),
         (["--challenger", "v2", "--workers", "2"], "--workers and --model-process"),

@@ -3,6 +3,9 @@ live quality figures each arm shows."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pydantic
 import pytest
 from prometheus_client import CollectorRegistry
@@ -62,6 +65,7 @@ def test_a_share_is_a_number_or_a_percentage(written: object, share: float) -> N
     [
         ({"challenger": "v2", "share": "150%"}, "not between 0% and 100%"),
         ({"challenger": "v2", "share": "ten"}, "not a share"),
+        ({"challenger": "v2", "share": True}, "not a share"),  # YAML's yes: not 100%
         ({"challenger": "v2", "share": 2}, "less than or equal to 1"),
         ({"challenger": "v2", "key": "cookie"}, "use id, random or header:<Name>"),
         ({"challenger": "v2", "key": "header:"}, "use id, random or header:<Name>"),
@@ -86,3 +90,33 @@ def test_each_arms_quality_is_accuracy_for_classes_and_mae_for_numbers() -> None
     values.remember(["1", "2"], [{"key": "1", "price": 10.0}, {"key": "2", "price": 4.0}], "key")
     values.labelled([{"id": "1", "label": 12}, {"id": "2", "label": 5}, {"id": "9", "label": 1}])
     assert values.quality() == {"labels": 2, "mae": 1.5}
+
+
+def test_admin_routes_are_admin_whatever_the_method() -> None:
+    from nervosum.serving.auth.policy import Policy
+
+    policy = Policy(metrics="open", docs="open")
+    for method in ("POST", "GET", "PUT"):
+        assert policy.access(method, "/-/promote") == "admin"
+        assert policy.access(method, "/-/rollback") == "admin"
+    assert policy.access("GET", "/-/arms") == "predict"
+
+
+def test_evaluate_leaves_shadow_copies_out_and_keeps_canary_answers(tmp_path: Path) -> None:
+    """A shadow copy carries the champion's id: kept, each label would count twice."""
+    from nervosum.evaluate.logsource import read_log
+
+    log = tmp_path / "predictions.jsonl"
+    lines = [
+        {"id": "a", "arm": "champion", "outputs": {"y": 1}, "epoch": 1},
+        {"id": "a", "arm": "challenger", "outputs": {"y": 0}, "epoch": 2},  # shadow
+        {"id": "b", "arm": "challenger", "outputs": {"y": 1}, "epoch": 3},  # canary
+        {"id": "c", "outputs": {"y": 1}, "epoch": 4},  # no challenger at all
+    ]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    kept = read_log(str(log))
+    assert [(r["id"], r.get("arm")) for r in kept] == [
+        ("a", "champion"),
+        ("b", "challenger"),
+        ("c", None),
+    ]

@@ -31,7 +31,7 @@ def variant_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--canary",
             metavar="SHARE",
             callback=_share,
-            help="The challenger answers this share of keys (10% or 0.1).",
+            help="The challenger answers this share of keys, in percent (10%).",
         ),
     ]
     for option in reversed(options):
@@ -42,6 +42,8 @@ def variant_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def _share(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
+    if not value.strip().endswith("%"):  # --canary 1 would be read as 100%, not 1%
+        raise click.BadParameter(f"{value!r}: write the share in percent, e.g. 10%")
     try:
         return parse_share(value)
     except ValueError as exc:

@@ -683,6 +683,8 @@ class VariantsSpec(_Frozen):
     @field_validator("share", mode="before")
     @classmethod
     def _percent(cls, value: object) -> object:
+        if isinstance(value, bool):  # YAML's yes / true would be read as 100%
+            raise ValueError(f"{value!r} is not a share: write 10% or 0.1")
         return parse_share(value) if isinstance(value, str) else value
 
     @field_validator("key")

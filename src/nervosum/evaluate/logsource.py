@@ -107,9 +107,18 @@ def read_log(
         records = _from_jsonl(source)
     low = since.timestamp() if since else None
     high = until.timestamp() if until else None
-    kept = [r for r in records if _within(r.get("epoch"), low, high)]
+    kept = _answered([r for r in records if _within(r.get("epoch"), low, high)])
     kept.sort(key=lambda r: r.get("epoch") or 0)
     return kept
+
+
+def _answered(records: list[Record]) -> list[Record]:
+    """The records of what clients were answered: a shadow challenger's record of the
+    same prediction (``arm: challenger``, the champion's id) would count each label
+    twice, a blend of both models. A canary challenger's records answered clients and
+    stay."""
+    champions = {r.get("id") for r in records if r.get("arm") != "challenger"}
+    return [r for r in records if r.get("arm") != "challenger" or r.get("id") not in champions]
 
 
 def _within(epoch: Any, low: float | None, high: float | None) -> bool:

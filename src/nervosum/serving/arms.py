@@ -95,6 +95,8 @@ class Arm:
         config = self.state.project.config
         engine = self.state.runtime.engine
         error: object = self.state.load_error
+        if error is not None and not isinstance(error, NervosumError):  # SystemExit: 3
+            error = f"{type(error).__name__}: {error}"
         if error is not None and not expose_details:
             error = "failed to load; the server log has the details"
         return {
@@ -144,16 +146,21 @@ class Arms:
         await self.front.runtime.run(lambda: None)
         state = self._loaded
         project = state.project
+        namespace = None
         try:
             with own_namespace(project.project_dir, project.src_dir) as namespace:
                 await state.load()
-        except Exception as exc:
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # sys.exit in the challenger's code too: not the server's
             state.load_error = exc
             log.error(
                 "the challenger %s failed to load; the champion serves alone: %s",
                 project.config.name,
                 exc,
             )
+            if namespace is not None:
+                namespace.release()
             return
         self._namespace = namespace
         state.start()
@@ -232,7 +239,8 @@ class Arms:
         is counted and logged with its error id; the client never sees either."""
         try:
             outputs = await arm.state.predict(records, proba=proba, exchange=None)
-        except NervosumError as exc:
+        except Exception as caught:  # a nervosum bug too: counted, never the client's
+            exc = caught if isinstance(caught, NervosumError) else NervosumError(str(caught))
             self._failed(arm, CHALLENGER)
             exc.error_id = exc.error_id or new_error_id()
             log.warning("shadow copy failed on the challenger [error id %s]: %s", exc.error_id, exc)
@@ -324,6 +332,7 @@ class Arms:
         # One assignment on the event loop: requests that started keep the arms they took.
         self.champion, self.challenger = self.challenger, self.champion
         self._shadowed = self._agreed = 0  # agreement between the new pair
+        self.metrics.agreement(float("nan"))  # not known yet for this pair
 
     def _audit(self, action: str, who: str) -> Record:
         """The promotion's audit record, in the prediction log and the server log."""
@@ -346,8 +355,14 @@ class Arms:
         if self._loading is not None:
             self._loading.cancel()
             await asyncio.gather(self._loading, return_exceptions=True)
-        if self._shadows:
-            await asyncio.gather(*self._shadows, return_exceptions=True)
+        if self._shadows:  # bounded: the champion's prediction log is flushed after this
+            _, late = await asyncio.wait(
+                set(self._shadows), timeout=self.front.settings.graceful_timeout
+            )
+            for task in late:
+                task.cancel()
+            self.dropped += len(late)
+            await asyncio.gather(*late, return_exceptions=True)
         await self._loaded.shutdown()
         if self._namespace is not None:
             self._namespace.release()

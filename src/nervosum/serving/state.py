@@ -23,6 +23,7 @@ from nervosum.config.types import Record
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, NotReadyError
 from nervosum.model.compile.threads import serving_threads
+from nervosum.model.imports import own_namespace
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.predict.batcher import Batcher
 from nervosum.predict.runtime import ModelRuntime
@@ -142,9 +143,16 @@ class ServingState:
         self._set_ready(engine)
 
     def _load(self) -> None:
-        """The background load of :meth:`start`: failures are kept and reported."""
+        """The background load of :meth:`start`: failures are kept and reported. Beside
+        a challenger, the model imports its folder's modules in a namespace of its own
+        (as the challenger does), so two folders' ``model.py`` never meet."""
         try:
-            self._load_engine()
+            if self.arms is None:
+                self._load_engine()
+            else:
+                project = self.project
+                with own_namespace(project.project_dir, project.src_dir):
+                    self._load_engine()
         except BaseException as exc:
             self.load_error = exc
             if isinstance(exc, NervosumError):
@@ -156,6 +164,15 @@ class ServingState:
             return
         if self.on_loaded is not None:
             self.on_loaded()
+
+    def answering_model(self) -> tuple[str, str]:
+        """The name and version of the model that answered the current request: beside
+        a challenger, the arm it fell on (protocols name it in their answers)."""
+        exchange = current_exchange()
+        origin = exchange.origin if exchange is not None else None
+        if origin is not None:
+            return origin.model, origin.tag
+        return self.project.config.name, self.project.config.tag
 
     def require_engine(self) -> Engine:
         """The engine, or the 503 that says why there is none to answer now."""

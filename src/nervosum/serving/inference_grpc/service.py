@@ -249,10 +249,8 @@ class InferenceService:
             records = _records(state, request, names)
         wanted = requested_outputs(request)
         outputs = await state.infer(records, proba=bool(wanted and PROBABILITIES in wanted))
-        config = state.project.config
-        response = messages.InferResponse(
-            model_name=config.name, model_version=config.tag, id=request.id
-        )
+        name, version = state.answering_model()
+        response = messages.InferResponse(model_name=name, model_version=version, id=request.id)
         declared = tensors.declared_outputs(state.project, engine.handle.output_names)
         answer = tensors.encode_outputs(outputs, wanted, declared)
         fill_outputs(response, answer, raw=bool(request.raw_input_contents))

@@ -158,9 +158,10 @@ async def infer(request: Request) -> Response:
     if isinstance(requested, list):
         names = [str(o.get("name")) for o in requested if isinstance(o, dict)]
     outputs = await state.infer(records, proba=bool(names and PROBABILITIES in names))
+    model_name, model_version = state.answering_model()
     response: dict[str, Any] = {
-        "model_name": project.config.name,
-        "model_version": project.config.tag,
+        "model_name": model_name,
+        "model_version": model_version,
         "outputs": encode_outputs(
             outputs, names, declared_outputs(project, engine.handle.output_names)
         ),
