@@ -325,6 +325,17 @@ def servers(work: Path, venvs: Path, peers: list[str]) -> list[Server]:
                     path="/predict?proba=false",
                 )
             )
+    # Champion and challenger (issue 24): the same file as both arms, the challenger
+    # scoring a copy of every request (shadow) or answering 10% of them (canary).
+    for arm, flags in (("shadow", ["--shadow"]), ("canary10", ["--canary", "10%"])):
+        found.append(
+            Server(
+                f"nervosum-file-compiled-1w-{arm}",
+                "variants",
+                [*model_file, "--challenger", str(work / "model.joblib"), *flags],
+                path="/predict?proba=false",
+            )
+        )
     # The same file over gRPC (issue 23), beside its REST cells.
     for workers in (1, 2):
         found.append(
@@ -554,6 +565,32 @@ def report(
     _cpu_per_request(all_results, levels)
     _targets(all_results, kinds)
     _grpc_targets(all_results)
+    _variant_costs(all_results)
+
+
+def _variant_costs(all_results: dict[str, Cells]) -> None:
+    """Issue 24: the champion's latency and throughput with a challenger beside it, against
+    the champion alone (target: p99 at most 5% higher at c=64 with shadow on)."""
+    alone = all_results.get("nervosum-file-compiled-1w", {}).get(64)
+    cells = [
+        n
+        for n in ("shadow", "canary10")
+        if 64 in all_results.get(f"nervosum-file-compiled-1w-{n}", {})
+    ]
+    if alone is None or not cells:
+        return
+    rps, p99 = alone["ok_rps"], alone["p99"]
+    print(f"\nchallenger beside the champion (c=64; alone {rps:.0f} req/s, p99 {p99:.1f} ms)")
+    print("| mode | req/s | vs alone | p99 ms | vs alone | target |")
+    print("|---|---|---|---|---|---|")
+    for name in cells:
+        f = all_results[f"nervosum-file-compiled-1w-{name}"][64]
+        growth = f["p99"] / alone["p99"] - 1
+        target = _verdict(growth <= 0.05) if name == "shadow" else "-"
+        print(
+            f"| {name} | {f['ok_rps']:.0f} | {f['ok_rps'] / alone['ok_rps']:.0%} | "
+            f"{f['p99']:.1f} | {growth:+.0%} | {target} |"
+        )
 
 
 def _grpc_targets(all_results: dict[str, Cells]) -> None:

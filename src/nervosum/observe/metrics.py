@@ -186,6 +186,7 @@ class ArmMetrics:
             "Shadow copies dropped because the challenger's queue was full.",
             registry=registry,
         )
+        self._answered: dict[tuple[str, str, str], Any] = {}
         self._agreement = Gauge(
             f"{prefix}_arm_agreement",
             "Share of shadowed rows the challenger predicted as the champion did.",
@@ -194,7 +195,11 @@ class ArmMetrics:
         )
 
     def answered(self, arm: str, model: str, tag: str, rows: int) -> None:
-        self._predictions.labels(arm, model, tag).inc(rows)
+        key = (arm, model, tag)
+        child = self._answered.get(key)
+        if child is None:  # a label lookup costs more than the increment
+            child = self._answered[key] = self._predictions.labels(*key)
+        child.inc(rows)
 
     def failed(self, arm: str) -> None:
         self._errors.labels(arm).inc()
