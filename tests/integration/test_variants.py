@@ -130,10 +130,14 @@ def test_shadow_answers_are_the_champions_and_the_challenger_logs_its_own(
         report = client.get("/-/arms").json()
         agreement = metric_samples(client, "nervosum_arm_agreement")
         shadowed = metric_samples(client, "nervosum_arm_predictions_total")
+        quality = metric_samples(client, "nervosum_arm_quality")
     assert report["mode"] == "shadow" and report["agreement"] == 0.5  # x < 5 agree
     figures = {arm["arm"]: arm for arm in report["arms"]}
-    assert figures["champion"]["quality"] == {"labels": 10, "accuracy": 0.0}
-    assert figures["challenger"]["quality"] == {"labels": 10, "accuracy": 0.5}
+    no_probabilities = {"log_loss": None, "auc": None}  # the models answer labels only
+    assert figures["champion"]["quality"] == {"labels": 10, "accuracy": 0.0, **no_probabilities}
+    assert figures["challenger"]["quality"] == {"labels": 10, "accuracy": 0.5, **no_probabilities}
+    challenger_accuracy = (("arm", "challenger"), ("figure", "accuracy"), ("model", "churn"))
+    assert quality[challenger_accuracy] == 0.5
     assert figures["challenger"]["version"] == "v2" and figures["challenger"]["uuid"]
     assert list(agreement.values()) == [0.5]
     assert shadowed[(("arm", "challenger"), ("model", "churn"), ("tag", "v2"))] == 10

@@ -4,6 +4,8 @@ live quality figures each arm shows."""
 from __future__ import annotations
 
 import json
+import math
+import random
 from pathlib import Path
 
 import pydantic
@@ -83,13 +85,50 @@ def test_each_arms_quality_is_accuracy_for_classes_and_mae_for_numbers() -> None
     registry = CollectorRegistry()
     classes = FeedbackTracker(registry, "a", "m", window=10)
     classes.remember(["1", "2", "3"], [{"label": "yes"}, {"label": "no"}, {"label": "no"}], None)
-    assert classes.quality() == {"labels": 0, "accuracy": None}
+    assert classes.quality() == {"labels": 0, "accuracy": None, "log_loss": None, "auc": None}
     classes.labelled([{"id": "1", "label": "yes"}, {"id": "2", "label": "yes"}])
-    assert classes.quality() == {"labels": 2, "accuracy": 0.5}
+    assert classes.quality() == {"labels": 2, "accuracy": 0.5, "log_loss": None, "auc": None}
     values = FeedbackTracker(CollectorRegistry(), "b", "m", window=10)
     values.remember(["1", "2"], [{"key": "1", "price": 10.0}, {"key": "2", "price": 4.0}], "key")
     values.labelled([{"id": "1", "label": 12}, {"id": "2", "label": 5}, {"id": "9", "label": 1}])
-    assert values.quality() == {"labels": 2, "mae": 1.5}
+    assert values.quality() == {"labels": 2, "mae": 1.5, "rmse": math.sqrt((4 + 1) / 2)}
+
+
+def test_log_loss_auc_and_rmse_equal_scikit_learns() -> None:
+    """The live figures per arm, against scikit-learn's on the same seeded predictions."""
+    from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
+
+    rng = random.Random(7)
+    tracker = FeedbackTracker(CollectorRegistry(), "c", "m", window=500)
+    ids, outputs, labels, chances = [], [], [], []
+    for n in range(400):
+        p_yes = round(rng.uniform(0.02, 0.98), 2)  # ties happen: AUC must count them half
+        label = "yes" if rng.random() < p_yes else "no"
+        ids.append(str(n))
+        outputs.append(
+            {
+                "label": "yes" if p_yes >= 0.5 else "no",
+                "probabilities": {"no": 1 - p_yes, "yes": p_yes},
+            }
+        )
+        labels.append(label)
+        chances.append(p_yes)
+    tracker.remember(ids, outputs, None)
+    tracker.labelled([{"id": i, "label": y} for i, y in zip(ids, labels, strict=True)])
+    figures = tracker.quality()
+    truth = [y == "yes" for y in labels]
+    assert figures["log_loss"] == pytest.approx(
+        log_loss(truth, [[1 - p, p] for p in chances]), abs=1e-9
+    )
+    assert figures["auc"] == pytest.approx(roc_auc_score(truth, chances), abs=1e-12)
+
+    values = FeedbackTracker(CollectorRegistry(), "d", "m", window=500)
+    predicted = [rng.uniform(0, 10) for _ in range(300)]
+    actual = [p + rng.gauss(0, 1) for p in predicted]
+    values.remember([str(n) for n in range(300)], [{"y": p} for p in predicted], None)
+    values.labelled([{"id": str(n), "label": a} for n, a in enumerate(actual)])
+    rmse = math.sqrt(mean_squared_error(actual, predicted))
+    assert values.quality()["rmse"] == pytest.approx(rmse, abs=1e-9)
 
 
 def test_admin_routes_are_admin_whatever_the_method() -> None:

@@ -9,10 +9,11 @@ an id it never saw (forgotten, or predicted by another worker) is counted as unm
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -21,6 +22,7 @@ from nervosum.config.types import Record
 from nervosum.errors import InputValidationError, RequestError
 from nervosum.model.outputs import PROBABILITIES
 
+_EPSILON = 1e-15  # a probability of 0 for the true class costs -log(1e-15), as scikit-learn clips
 REMEMBERED = 100_000  # most recent predictions kept for matching; older ones are forgotten
 
 
@@ -63,12 +65,42 @@ def predicted_value(output: Record, id_field: str | None) -> Any:
     return None
 
 
+class _Graded(NamedTuple):
+    """One labelled prediction: its score (1/0 correct, or the absolute error), and for
+    classifiers that answered probabilities the true class's probability and, with two
+    classes, the second class's probability and whether the label is that class."""
+
+    score: float
+    truth: float | None = None
+    positive: tuple[float, bool] | None = None
+
+
+def _auc(pairs: Sequence[tuple[float, bool]]) -> float | None:
+    """The area under the ROC curve of (score, is positive) pairs: the chance a positive
+    scores above a negative, ties counting half (Mann-Whitney's U over both counts)."""
+    ranked = sorted(pairs)
+    positives = sum(1 for _, positive in ranked if positive)
+    negatives = len(ranked) - positives
+    if not positives or not negatives:
+        return None
+    rank_sum, start = 0.0, 0
+    while start < len(ranked):
+        end = start
+        while end < len(ranked) and ranked[end][0] == ranked[start][0]:
+            end += 1
+        mean_rank = (start + 1 + end) / 2  # ties share the mean of their ranks
+        rank_sum += mean_rank * sum(1 for _, positive in ranked[start:end] if positive)
+        start = end
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
 class FeedbackTracker:
     """Remembers recent predictions by id and grades the labels that arrive for them."""
 
     def __init__(self, registry: CollectorRegistry, prefix: str, model: str, window: int) -> None:
-        self._predicted: OrderedDict[str, Any] = OrderedDict()  # oldest first
-        self._scores: deque[float] = deque(maxlen=window)
+        # By id, oldest first: the predicted value and, for classifiers, its probabilities.
+        self._predicted: OrderedDict[str, tuple[Any, dict[str, float] | None]] = OrderedDict()
+        self._scores: deque[_Graded] = deque(maxlen=window)
         self._lock = threading.Lock()
         self.kind: str | None = None
         self.graded = 0  # labels that matched a prediction, since the start
@@ -95,14 +127,17 @@ class FeedbackTracker:
         self.model = model
 
     def remember(self, ids: Sequence[Any], outputs: Sequence[Record], id_field: str | None) -> None:
-        """The predicted value (first output, after the echoed id) of each id."""
+        """The predicted value (first output, after the echoed id) of each id, and its
+        class probabilities when it has them (log loss and AUC come from them)."""
         predicted = self._predicted
         with self._lock:
             for ident, output in zip(ids, outputs, strict=False):
                 key = str(ident)
                 if key in predicted:  # a repeated id becomes the newest
                     del predicted[key]
-                predicted[key] = predicted_value(output, id_field)
+                probabilities = output.get(PROBABILITIES)
+                chances = probabilities if isinstance(probabilities, dict) else None
+                predicted[key] = (predicted_value(output, id_field), chances)
             while len(predicted) > REMEMBERED:
                 predicted.popitem(last=False)  # O(1); a dict's first key is not
 
@@ -115,26 +150,52 @@ class FeedbackTracker:
                 if key not in self._predicted:
                     continue
                 matched += 1
-                predicted, label = self._predicted[key], item["label"]
+                (predicted, chances), label = self._predicted[key], item["label"]
                 if self.kind is None:
                     both = _number(predicted) and _number(label)
                     self.kind = "regression" if both and isinstance(predicted, float) else "classes"
                 if self.kind == "regression" and _number(predicted) and _number(label):
-                    self._scores.append(abs(float(predicted) - float(label)))
+                    self._scores.append(_Graded(abs(float(predicted) - float(label))))
                 else:
-                    self._scores.append(1.0 if str(predicted) == str(label) else 0.0)
+                    self._scores.append(_graded_class(predicted, chances, str(label)))
             self.graded += matched
             if self._scores:
-                mean = sum(self._scores) / len(self._scores)
+                mean = sum(g.score for g in self._scores) / len(self._scores)
                 (self.mae if self.kind == "regression" else self.accuracy).set(mean)
         self.labels.labels(self.model, "true").inc(matched)
         self.labels.labels(self.model, "false").inc(len(items) - matched)
         return matched
 
     def quality(self) -> dict[str, Any]:
-        """The live figures: labelled predictions, and accuracy (classes) or MAE (numbers)
-        over the last ``feedback_window`` of them (None before the first label)."""
+        """The live figures over the last ``feedback_window`` labelled predictions (None
+        before the first label, or without what a figure needs): accuracy, and with
+        probabilities log loss and (two classes) AUC, for classes; MAE and RMSE for
+        numbers; and how many labels matched since the start."""
         with self._lock:
-            mean = sum(self._scores) / len(self._scores) if self._scores else None
-            figure = "mae" if self.kind == "regression" else "accuracy"
-            return {"labels": self.graded, figure: mean}
+            graded = list(self._scores)
+        count = len(graded)
+        mean = sum(g.score for g in graded) / count if count else None
+        if self.kind == "regression":
+            rmse = math.sqrt(sum(g.score**2 for g in graded) / count) if count else None
+            return {"labels": self.graded, "mae": mean, "rmse": rmse}
+        truths = [g.truth for g in graded]
+        log_loss = None
+        if count and all(t is not None for t in truths):
+            log_loss = -sum(math.log(min(max(t or 0.0, _EPSILON), 1.0)) for t in truths) / count
+        pairs = [g.positive for g in graded if g.positive is not None]
+        auc = _auc(pairs) if count and len(pairs) == count else None
+        return {"labels": self.graded, "accuracy": mean, "log_loss": log_loss, "auc": auc}
+
+
+def _graded_class(predicted: Any, chances: dict[str, float] | None, label: str) -> _Graded:
+    """A classifier's labelled prediction; with two classes the second is the positive
+    one, as scikit-learn orders ``classes_``."""
+    correct = 1.0 if str(predicted) == label else 0.0
+    if chances is None:
+        return _Graded(correct)
+    classes = [str(c) for c in chances]
+    truth = float(chances.get(label, 0.0)) if label in classes else 0.0
+    positive = None
+    if len(classes) == 2:
+        positive = (float(chances[list(chances)[1]]), label == classes[1])
+    return _Graded(correct, truth, positive)

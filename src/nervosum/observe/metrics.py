@@ -187,12 +187,26 @@ class ArmMetrics:
             registry=registry,
         )
         self._answered: dict[tuple[str, str, str], Any] = {}
+        self._quality = Gauge(
+            f"{prefix}_arm_quality",
+            "Each arm's live quality from feedback over the feedback window, by figure"
+            " (accuracy, log_loss, auc; mae, rmse) and model.",
+            ["arm", "model", "figure"],
+            multiprocess_mode="liveall",
+            registry=registry,
+        )
         self._agreement = Gauge(
             f"{prefix}_arm_agreement",
             "Share of shadowed rows the challenger predicted as the champion did.",
             multiprocess_mode="liveall",
             registry=registry,
         )
+
+    def quality(self, arm: str, model: str, figures: dict[str, Any]) -> None:
+        """Set an arm's figures (those not known yet are left out)."""
+        for figure, value in figures.items():
+            if figure != "labels" and value is not None:
+                self._quality.labels(arm, model, figure).set(value)
 
     def answered(self, arm: str, model: str, tag: str, rows: int) -> None:
         key = (arm, model, tag)

@@ -324,11 +324,14 @@ class Arms:
             self.metrics.agreement(self._agreed / self._shadowed)
 
     def grade(self, items: list[Record]) -> dict[str, int]:
-        """Grade both arms' remembered predictions; how many labels matched each."""
-        return {
-            CHAMPION: self.champion.state.metrics.feedback.labelled(items),
-            CHALLENGER: self.challenger.state.metrics.feedback.labelled(items),
-        }
+        """Grade both arms' remembered predictions; how many labels matched each. Each
+        arm's live figures go to ``<prefix>_arm_quality`` at once."""
+        matched = {}
+        for role, arm in ((CHAMPION, self.champion), (CHALLENGER, self.challenger)):
+            feedback = arm.state.metrics.feedback
+            matched[role] = feedback.labelled(items)
+            self.metrics.quality(role, arm.state.project.config.name, feedback.quality())
+        return matched
 
     def report(self) -> Record:
         """``GET /-/arms``: the mode, the split, and each arm's figures."""
