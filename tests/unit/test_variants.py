@@ -159,3 +159,10 @@ def test_evaluate_leaves_shadow_copies_out_and_keeps_canary_answers(tmp_path: Pa
         ("b", "challenger"),
         ("c", None),
     ]
+    both = read_log(str(log), shadow_copies=True)  # evaluate --compare needs both arms
+    assert [(r["id"], r.get("arm")) for r in both] == [
+        ("a", "champion"),
+        ("a", "challenger"),
+        ("b", "challenger"),
+        ("c", None),
+    ]

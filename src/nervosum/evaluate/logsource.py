@@ -95,8 +95,12 @@ def read_log(
     table: str = "predictions",
     since: datetime | None = None,
     until: datetime | None = None,
+    shadow_copies: bool = False,
 ) -> list[Record]:
-    """Every record of the log at ``source`` within [since, until), oldest first."""
+    """Every record of the log at ``source`` within [since, until), oldest first.
+
+    A shadow challenger's copies are left out unless ``shadow_copies``: judging the
+    arms against each other (``evaluate --compare``) needs both answers to a request."""
     if source.startswith(("postgresql://", "postgres://")):
         records: Iterator[Record] = _from_postgres(source, table)
     elif source.startswith("sqlite:///"):
@@ -107,12 +111,14 @@ def read_log(
         records = _from_jsonl(source)
     low = since.timestamp() if since else None
     high = until.timestamp() if until else None
-    kept = _answered([r for r in records if _within(r.get("epoch"), low, high)])
+    kept = [r for r in records if _within(r.get("epoch"), low, high)]
+    if not shadow_copies:
+        kept = answered(kept)
     kept.sort(key=lambda r: r.get("epoch") or 0)
     return kept
 
 
-def _answered(records: list[Record]) -> list[Record]:
+def answered(records: list[Record]) -> list[Record]:
     """The records of what clients were answered: a shadow challenger's record of the
     same prediction (``arm: challenger``, the champion's id) would count each label
     twice, a blend of both models. A canary challenger's records answered clients and
