@@ -222,21 +222,39 @@ def _regression(joined: Joined) -> dict[str, Any]:
     }
 
 
+def hits(joined: Joined) -> list[bool]:
+    """Whether each labelled prediction named its label's class."""
+    return [_text(p) == _text(t) for p, t in zip(joined.predicted, joined.labels, strict=True)]
+
+
+def absolute_errors(joined: Joined) -> np.ndarray:
+    """How far each labelled prediction is from its label."""
+    errors: np.ndarray = np.abs(
+        _floats(joined.predicted, "predictions") - _floats(joined.labels, "labels")
+    )
+    return errors
+
+
+def scores(joined: Joined, task: str) -> dict[str, Any]:
+    """The figures of ``task`` for labelled predictions (at least one)."""
+    return _classification(joined) if task == "classification" else _regression(joined)
+
+
 def _by_day(joined: Joined, task: str, predictions_per_day: dict[str, int]) -> list[Record]:
     groups: dict[str, list[int]] = defaultdict(list)
     for index, day in enumerate(joined.days):
         groups[day].append(index)
+    metric = "accuracy" if task == "classification" else "mae"
+    per_row: list[Any] = []
+    if joined.ids:
+        per_row = hits(joined) if task == "classification" else absolute_errors(joined).tolist()
     trend = []
     for day in sorted(set(predictions_per_day) | set(groups)):
         rows = groups.get(day, [])
         entry: Record = {"day": day, "predictions": predictions_per_day.get(day, 0)}
         entry["labelled"] = len(rows)
-        if rows and task == "classification":
-            right = [_text(joined.predicted[i]) == _text(joined.labels[i]) for i in rows]
-            entry["accuracy"] = sum(right) / len(rows)
-        elif rows:
-            errors = [abs(float(joined.predicted[i]) - float(joined.labels[i])) for i in rows]
-            entry["mae"] = sum(errors) / len(rows)
+        if rows:
+            entry[metric] = sum(per_row[i] for i in rows) / len(rows)
         trend.append(entry)
     return trend
 
@@ -257,6 +275,6 @@ def measure(population: Population, joined: Joined, task: str = "auto") -> dict[
         "coverage": len(joined.ids) / total if total else 0.0,
     }
     if joined.ids:
-        result[task] = _classification(joined) if task == "classification" else _regression(joined)
+        result[task] = scores(joined, task)
     result["by_day"] = _by_day(joined, task, per_day)
     return result
