@@ -54,6 +54,19 @@ def _moment(value: str | None, flag: str) -> datetime | None:
     help="Training data (CSV, Parquet): input drift per feature (PSI) against it.",
 )
 @click.option(
+    "--compare",
+    is_flag=True,
+    help="Champion against challenger (a log of a server with --challenger): each arm's"
+    " figures, a significance test and a verdict.",
+)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.95,
+    show_default=True,
+    help="--compare: how sure the test must be before it names a better arm.",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=Path("evaluation"),
@@ -71,6 +84,8 @@ def evaluate(
     until: str | None,
     task: str,
     reference: Path | None,
+    compare: bool,
+    confidence: float,
     out: Path,
 ) -> None:
     """Join logged predictions with ground truth and measure them.
@@ -78,21 +93,32 @@ def evaluate(
     Classifiers: accuracy, precision / recall / F1 (macro and per class), confusion
     matrix, ROC AUC and log loss when the log holds every class's probability
     (logging.n_best >= classes). Regressors: MAE, RMSE, R2. Always: coverage and a
-    per-day trend; with --reference, input drift per feature (PSI). Writes metrics.json
-    and a self-contained report.html to --out.
+    per-day trend; with --reference, input drift per feature (PSI); with --compare, the
+    champion against the challenger on the labelled rows (the same rows in shadow mode,
+    each arm's own in canary mode) with a test and a verdict. Writes metrics.json and a
+    self-contained report.html to --out.
 
     \b
     Examples:
       nervosum evaluate --log predictions.jsonl --labels truth.csv --id-field ID
       nervosum evaluate --log sqlite:///logs/p.db --since 2026-11-01 --reference train.csv
+      nervosum evaluate --log predictions.jsonl --labels truth.csv --compare
     """
     from nervosum.evaluate.run import Labels, LogQuery, evaluate_log
 
     query = LogQuery(log_source, table, _moment(since, "--since"), _moment(until, "--until"))
     done = evaluate_log(
-        query, Labels(labels, id_field, label_field), out, task=task, reference=reference
+        query,
+        Labels(labels, id_field, label_field),
+        out,
+        task=task,
+        reference=reference,
+        compare=compare,
+        confidence=confidence,
     )
     _print_summary(done.figures)
+    if "comparison" in done.figures:
+        _print_comparison(done.figures["comparison"])
     click.echo(f"wrote {done.metrics} and {done.report}")
 
 
@@ -128,3 +154,22 @@ def _print_summary(figures: dict[str, Any]) -> None:
         for d in figures["drift"]:
             drift.add_row(d["feature"], f"{d['psi']:.3f}", d["level"])
         console.print(drift)
+
+
+def _print_comparison(comparison: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nervosum.evaluate.compare import HEADLINES, describe
+
+    arms = comparison["arms"]
+    table = Table(title=f"Champion and challenger ({comparison['design']})")
+    table.add_column("")
+    for arm in arms:
+        table.add_column(arm["arm"], justify="right")
+    for key in ("model", "tag", "uuid", "labelled"):
+        table.add_row(key, *(str(arm[key]) for arm in arms))
+    for name in HEADLINES[comparison["task"]]:
+        table.add_row(name, *("n/a" if a[name] is None else f"{a[name]:.4f}" for a in arms))
+    Console().print(table)
+    click.echo(f"{comparison['verdict']} ({describe(comparison)})")

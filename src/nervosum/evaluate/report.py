@@ -7,6 +7,7 @@ from importlib.resources import files
 from typing import Any
 
 from nervosum.evaluate import svg
+from nervosum.evaluate.compare import HEADLINES, describe
 from nervosum.evaluate.measure import Joined
 
 _STYLE = (files("nervosum.evaluate") / "report.css").read_text(encoding="utf-8")
@@ -78,6 +79,20 @@ def _regression(figures: dict[str, Any], joined: Joined) -> tuple[list[tuple[str
     return cards, f"<div class='grid'>{_panel('Residuals', chart)}</div>"
 
 
+def _comparison(comparison: dict[str, Any]) -> str:
+    """Both arms side by side (a column each) and the verdict with its test."""
+    arms = comparison["arms"]
+    rows = [
+        [name, *(arm[name] for arm in arms)]
+        for name in ("model", "tag", "uuid", "labelled", *HEADLINES[comparison["task"]])
+    ]
+    return (
+        f"<h2>Champion and challenger ({escape(comparison['design'])})</h2>"
+        f"<div class='panel'>{_table(['', *(a['arm'] for a in arms)], rows)}"
+        f"<p><b>{escape(comparison['verdict'])}</b>: {escape(describe(comparison))}</p></div>"
+    )
+
+
 def render(figures: dict[str, Any], joined: Joined, *, title: str, period: str) -> str:
     """The report page for ``figures`` (what ``metrics.json`` holds)."""
     task = figures["task"]
@@ -122,6 +137,7 @@ def render(figures: dict[str, Any], joined: Joined, *, title: str, period: str) 
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{escape(title)}</h1><div class='sub'>{escape(period)} · {escape(task)}</div>"
         f"{_cards(summary)}{body}"
+        f"{_comparison(figures['comparison']) if 'comparison' in figures else ''}"
         f"<h2>Over time</h2><div class='grid'>{_panel(metric, over_time)}"
         f"<div class='panel'>{trend_table}</div></div>"
         f"{drift_html}</body></html>"

@@ -10,8 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nervosum.evaluate.compare import compare as compare_arms
 from nervosum.evaluate.drift import input_drift, read_reference
-from nervosum.evaluate.logsource import read_log
+from nervosum.evaluate.logsource import answered, read_log
 from nervosum.evaluate.measure import join, measure, read_labels, split_log
 from nervosum.evaluate.report import render
 
@@ -52,12 +53,20 @@ def evaluate_log(
     *,
     task: str = "auto",
     reference: Path | None = None,
+    compare: bool = False,
+    confidence: float = 0.95,
 ) -> Evaluation:
     """Measure the predictions ``query`` selects against ``labels``; with ``reference``
-    (training data), input drift per feature. Writes both files into ``out``."""
-    population = split_log(
-        read_log(query.source, table=query.table, since=query.since, until=query.until)
+    (training data), input drift per feature; with ``compare``, the champion against
+    the challenger, tested at ``confidence``. Writes both files into ``out``."""
+    records = read_log(
+        query.source,
+        table=query.table,
+        since=query.since,
+        until=query.until,
+        shadow_copies=compare,
     )
+    population = split_log(answered(records) if compare else records)
     truth = (
         read_labels(labels.path, labels.id_field, labels.label_field)
         if labels.path is not None
@@ -65,6 +74,10 @@ def evaluate_log(
     )
     joined = join(population, truth)
     figures = measure(population, joined, task)
+    if compare:
+        figures["comparison"] = compare_arms(
+            records, truth, task=figures["task"], confidence=confidence
+        )
     if reference is not None:
         inputs = [r.get("inputs") or {} for r in population.predictions]
         figures["drift"] = input_drift(read_reference(reference), inputs)
