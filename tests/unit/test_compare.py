@@ -49,46 +49,50 @@ def canary(champion: list[Any], challenger: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def classes(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 2, N)
-
-
 def guesses(truth: np.ndarray, right: float, seed: int) -> np.ndarray:
     """Predictions of ``truth`` right with probability ``right``."""
     return np.where(np.random.default_rng(seed).random(N) < right, truth, 1 - truth)
-
-
-def numbers(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).normal(10, 3, N).round(3)
 
 
 def estimates(truth: np.ndarray, spread: float, seed: int) -> np.ndarray:
     return (truth + np.random.default_rng(seed).normal(0, spread, N)).round(3)
 
 
-def labels(ids: int, truth: np.ndarray) -> dict[str, Any]:
-    return {f"r{i}": truth[i % len(truth)].item() for i in range(ids)}
+def judge(
+    paired: bool, task: str, verdict: str, seed: int
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+    """compare() on a seeded shadow (``paired``) or canary log whose challenger is as
+    good as ``CASES[verdict]`` says, checking the verdict; the comparison, the labels
+    and both arms' predictions. In a canary log the challenger's ids have the same
+    labels as the champion's."""
+    rng = np.random.default_rng(seed)
+    if task == "classification":
+        truth = rng.integers(0, 2, N)
+        champion = guesses(truth, 0.8, seed + 1)
+        challenger = guesses(truth, CASES[verdict][0], seed + 2)
+    else:
+        truth = rng.normal(10, 3, N).round(3)
+        champion = estimates(truth, 1.0, seed + 1)
+        challenger = estimates(truth, CASES[verdict][1], seed + 2)
+    log = (shadow if paired else canary)(champion.tolist(), challenger.tolist())
+    ids = N if paired else 2 * N
+    found = compare(log, {f"r{i}": truth[i % N].item() for i in range(ids)}, task=task)
+    assert (found["design"], found["verdict"]) == ("paired" if paired else "unpaired", verdict)
+    return found, truth, champion, challenger
 
 
 @pytest.mark.parametrize("verdict", CASES)
 def test_paired_classes_are_mcnemars_exact_test(verdict: str) -> None:
-    truth = classes(1)
-    champion, challenger = guesses(truth, 0.8, 2), guesses(truth, CASES[verdict][0], 3)
-    found = compare(
-        shadow(champion.tolist(), challenger.tolist()), labels(N, truth), task="classification"
-    )
+    found, truth, champion, challenger = judge(True, "classification", verdict, 1)
 
     right = champion == truth, challenger == truth
     b = int((right[0] & ~right[1]).sum())
     c = int((~right[0] & right[1]).sum())
     expected = stats.binomtest(b, b + c, 0.5)
     test = found["test"]
-    assert (found["design"], test["name"], test["b"], test["c"]) == (
-        "paired", "McNemar's exact test", b, c,
-    )  # fmt: skip
+    assert (test["name"], test["b"], test["c"]) == ("McNemar's exact test", b, c)
     assert test["p_value"] == pytest.approx(expected.pvalue)
     assert test["statistic"] == pytest.approx(expected.statistic)
-    assert found["verdict"] == verdict
     champion_figures, challenger_figures = found["arms"]
     assert champion_figures["labelled"] == challenger_figures["labelled"] == N
     assert champion_figures["accuracy"] == pytest.approx(right[0].mean())
@@ -99,58 +103,44 @@ def test_paired_classes_are_mcnemars_exact_test(verdict: str) -> None:
 
 @pytest.mark.parametrize("verdict", CASES)
 def test_paired_numbers_are_the_wilcoxon_signed_rank_test(verdict: str) -> None:
-    truth = numbers(4)
-    champion, challenger = estimates(truth, 1.0, 5), estimates(truth, CASES[verdict][1], 6)
-    found = compare(
-        shadow(champion.tolist(), challenger.tolist()), labels(N, truth), task="regression"
-    )
+    found, truth, champion, challenger = judge(True, "regression", verdict, 4)
 
     errors = np.abs(champion - truth), np.abs(challenger - truth)
     expected = stats.wilcoxon(*errors)
     test = found["test"]
-    assert (found["design"], test["name"]) == ("paired", "Wilcoxon signed-rank test")
+    assert test["name"] == "Wilcoxon signed-rank test"
     assert test["statistic"] == pytest.approx(expected.statistic)
     assert test["p_value"] == pytest.approx(expected.pvalue)
     assert test["mean_difference"] == pytest.approx((errors[0] - errors[1]).mean())
-    assert found["verdict"] == verdict
     assert found["arms"][0]["mae"] == pytest.approx(errors[0].mean())
     assert found["arms"][1]["rmse"] == pytest.approx(np.sqrt((errors[1] ** 2).mean()))
 
 
 @pytest.mark.parametrize("verdict", CASES)
 def test_unpaired_classes_are_fishers_exact_test(verdict: str) -> None:
-    truth = classes(7)  # the challenger's ids have the same labels as the champion's
-    champion, challenger = guesses(truth, 0.8, 8), guesses(truth, CASES[verdict][0], 9)
-    rows = canary(champion.tolist(), challenger.tolist())
-    found = compare(rows, labels(2 * N, truth), task="classification")
+    found, truth, champion, challenger = judge(False, "classification", verdict, 7)
 
     right = [int((champion == truth).sum()), int((challenger == truth).sum())]
     table = [[right[0], N - right[0]], [right[1], N - right[1]]]
     expected = stats.fisher_exact(table)
     test = found["test"]
-    assert (found["design"], test["name"], test["table"]) == (
-        "unpaired", "Fisher's exact test", table,
-    )  # fmt: skip
+    assert (test["name"], test["table"]) == ("Fisher's exact test", table)
     assert test["statistic"] == pytest.approx(expected.statistic)
     assert test["p_value"] == pytest.approx(expected.pvalue)
-    assert found["verdict"] == verdict
+    assert [arm["labelled"] for arm in found["arms"]] == [N, N]
 
 
 @pytest.mark.parametrize("verdict", CASES)
 def test_unpaired_numbers_are_mann_whitney_u(verdict: str) -> None:
-    truth = numbers(10)
-    champion, challenger = estimates(truth, 1.0, 11), estimates(truth, CASES[verdict][1], 12)
-    found = compare(
-        canary(champion.tolist(), challenger.tolist()), labels(2 * N, truth), task="regression"
-    )
+    found, truth, champion, challenger = judge(False, "regression", verdict, 10)
 
     errors = np.abs(champion - truth), np.abs(challenger - truth)
     expected = stats.mannwhitneyu(*errors, alternative="two-sided")
     test = found["test"]
-    assert (found["design"], test["name"]) == ("unpaired", "Mann-Whitney U test")
+    assert test["name"] == "Mann-Whitney U test"
     assert test["statistic"] == pytest.approx(expected.statistic)
     assert test["p_value"] == pytest.approx(expected.pvalue)
-    assert found["verdict"] == verdict
+    assert test["mean_difference"] == pytest.approx(errors[0].mean() - errors[1].mean())
 
 
 def test_arms_that_never_disagree_are_no_evidence_either_way() -> None:
