@@ -126,7 +126,7 @@ def test_a_canary_log_is_compared_arm_by_arm_with_mann_whitney(tmp_path: Path) -
 def test_compare_needs_a_challenger_and_labels_for_each_arm(tmp_path: Path) -> None:
     served = [record("champion", f"a{i}", f"q{i}", 1) for i in range(5)]
     alone = [{k: v for k, v in r.items() if k != "arm"} for r in served]  # no challenger
-    code, output = evaluate(*write(tmp_path, alone, {"a0": 1}), "--compare")
+    code, output = evaluate(*write(tmp_path, alone, {"a0": 1, "a1": 0}), "--compare")
     assert code == 2 and "the log has no answer of a challenger" in output
     assert "hint: serve with --challenger" in output
 

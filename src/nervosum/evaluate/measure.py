@@ -123,6 +123,13 @@ def infer_task(predicted: Sequence[Any]) -> str:
     return "classification"
 
 
+def resolve_task(joined: Joined, task: str) -> str:
+    """``task``, or for ``auto`` the one the labelled predictions' values say."""
+    if task != "auto":
+        return task
+    return infer_task(joined.predicted) if joined.predicted else "classification"
+
+
 def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -262,8 +269,7 @@ def _by_day(joined: Joined, task: str, predictions_per_day: dict[str, int]) -> l
 def measure(population: Population, joined: Joined, task: str = "auto") -> dict[str, Any]:
     """Every figure of the report, as ``metrics.json`` holds them."""
     total = len(population.predictions)
-    if task == "auto":
-        task = infer_task(joined.predicted) if joined.predicted else "classification"
+    task = resolve_task(joined, task)
     per_day: dict[str, int] = defaultdict(int)
     for record in population.predictions:
         per_day[str(record.get("timestamp", ""))[:10] or "unknown"] += 1

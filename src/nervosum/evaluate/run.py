@@ -13,7 +13,7 @@ from typing import Any
 from nervosum.evaluate.compare import compare as compare_arms
 from nervosum.evaluate.drift import input_drift, read_reference
 from nervosum.evaluate.logsource import answered, read_log
-from nervosum.evaluate.measure import join, measure, read_labels, split_log
+from nervosum.evaluate.measure import join, measure, read_labels, resolve_task, split_log
 from nervosum.evaluate.report import render
 
 
@@ -73,11 +73,12 @@ def evaluate_log(
         else population.feedback
     )
     joined = join(population, truth)
+    task = resolve_task(joined, task)
+    # First, so that a log it cannot compare is refused before anything is measured.
+    comparison = compare_arms(records, truth, task=task, confidence=confidence) if compare else None
     figures = measure(population, joined, task)
-    if compare:
-        figures["comparison"] = compare_arms(
-            records, truth, task=figures["task"], confidence=confidence
-        )
+    if comparison is not None:
+        figures["comparison"] = comparison
     if reference is not None:
         inputs = [r.get("inputs") or {} for r in population.predictions]
         figures["drift"] = input_drift(read_reference(reference), inputs)
