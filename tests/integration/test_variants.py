@@ -9,6 +9,7 @@ on, so an answer to x=7 says which model gave it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -136,8 +137,10 @@ def test_shadow_answers_are_the_champions_and_the_challenger_logs_its_own(
     no_probabilities = {"log_loss": None, "auc": None}  # the models answer labels only
     assert figures["champion"]["quality"] == {"labels": 10, "accuracy": 0.0, **no_probabilities}
     assert figures["challenger"]["quality"] == {"labels": 10, "accuracy": 0.5, **no_probabilities}
-    challenger_accuracy = (("arm", "challenger"), ("figure", "accuracy"), ("model", "churn"))
-    assert quality[challenger_accuracy] == 0.5
+    accuracy = (("arm", "challenger"), ("figure", "accuracy"), ("model", "churn"), ("tag", "v2"))
+    assert quality[accuracy] == 0.5
+    log_loss = (("arm", "challenger"), ("figure", "log_loss"), ("model", "churn"), ("tag", "v2"))
+    assert math.isnan(quality[log_loss])  # not known: the models answer no probabilities
     assert figures["challenger"]["version"] == "v2" and figures["challenger"]["uuid"]
     assert list(agreement.values()) == [0.5]
     assert shadowed[(("arm", "challenger"), ("model", "churn"), ("tag", "v2"))] == 10

@@ -168,3 +168,17 @@ def test_an_arm_that_served_two_models_is_refused_with_the_promotion_time() -> N
         compare([*rows, promotion], {"r0": 1, "r1": 1}, task="classification")
     assert "the champion served 2 models" in error.value.message
     assert error.value.hint is not None and "--since 2026-12-01T08:00:00" in error.value.hint
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_a_rank_test_against_the_means_names_no_arm(paired: bool) -> None:
+    """The challenger 0.1 closer on 30 rows and 100 off on one: the rank test rejects "no
+    difference" in the challenger's favour while its mean error is the worse one."""
+    champion = [10.3] * 31
+    challenger = [10.2] * 30 + [110.0]
+    log = (shadow if paired else canary)(champion, challenger)
+    ids = 31 if paired else 62
+    found = compare(log, {f"r{i}": 10.0 for i in range(ids)}, task="regression")
+    assert found["test"]["p_value"] < 0.05
+    assert found["arms"][1]["mae"] > found["arms"][0]["mae"]
+    assert found["verdict"] == significance.NO_DIFFERENCE

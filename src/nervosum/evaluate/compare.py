@@ -128,7 +128,25 @@ def _test(
         return test, _ahead(float(np.mean(right[0])), float(np.mean(right[1])))
     errors = absolute_errors(champion), absolute_errors(challenger)
     test = (significance.wilcoxon if paired else significance.mann_whitney)(*errors)
-    return test, _ahead(-float(errors[0].mean()), -float(errors[1].mean()))
+    by_mean = _ahead(-float(errors[0].mean()), -float(errors[1].mean()))
+    # A rank test can reject "no difference" in the other direction than the means say
+    # (the challenger closer on most rows, far off on a few): then neither arm is named.
+    by_ranks = _ranks_favour_challenger(errors[0], errors[1], paired)
+    return test, by_mean if by_mean == by_ranks else None
+
+
+def _ranks_favour_challenger(
+    champion: np.ndarray, challenger: np.ndarray, paired: bool
+) -> bool | None:
+    """The rank test's own direction: paired, the median of the champion's error minus
+    the challenger's; unpaired, whether the challenger's errors are more often the
+    smaller (a common-language effect size above one half)."""
+    if paired:
+        median = float(np.median(champion - challenger))
+        return None if median == 0 else median > 0
+    smaller = (challenger[:, None] < champion[None, :]).sum()
+    larger = (challenger[:, None] > champion[None, :]).sum()
+    return None if smaller == larger else bool(smaller > larger)
 
 
 def _ahead(champion: float, challenger: float) -> bool | None:

@@ -181,7 +181,8 @@ class FeedbackTracker:
         truths = [g.truth for g in graded]
         log_loss = None
         if count and all(t is not None for t in truths):
-            log_loss = -sum(math.log(min(max(t or 0.0, _EPSILON), 1.0)) for t in truths) / count
+            log_loss = -sum(math.log(min(max(t, _EPSILON), 1.0)) for t in truths if t is not None)
+            log_loss /= count
         pairs = [g.positive for g in graded if g.positive is not None]
         auc = _auc(pairs) if count and len(pairs) == count else None
         return {"labels": self.graded, "accuracy": mean, "log_loss": log_loss, "auc": auc}
@@ -193,9 +194,12 @@ def _graded_class(predicted: Any, chances: dict[str, float] | None, label: str) 
     correct = 1.0 if str(predicted) == label else 0.0
     if chances is None:
         return _Graded(correct)
-    classes = [str(c) for c in chances]
-    truth = float(chances.get(label, 0.0)) if label in classes else 0.0
+    by_name = {str(name): float(chance) for name, chance in chances.items()}
+    classes = list(by_name)
+    # A label none of the classes names (1.0 against "1") has no probability: log loss
+    # is then not known for the window, as scikit-learn refuses such a label.
+    truth = by_name.get(label)
     positive = None
     if len(classes) == 2:
-        positive = (float(chances[list(chances)[1]]), label == classes[1])
+        positive = (by_name[classes[1]], label == classes[1])
     return _Graded(correct, truth, positive)

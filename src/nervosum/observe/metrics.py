@@ -191,7 +191,7 @@ class ArmMetrics:
             f"{prefix}_arm_quality",
             "Each arm's live quality from feedback over the feedback window, by figure"
             " (accuracy, log_loss, auc; mae, rmse) and model.",
-            ["arm", "model", "figure"],
+            ["arm", "model", "tag", "figure"],
             multiprocess_mode="liveall",
             registry=registry,
         )
@@ -202,11 +202,12 @@ class ArmMetrics:
             registry=registry,
         )
 
-    def quality(self, arm: str, model: str, figures: dict[str, Any]) -> None:
-        """Set an arm's figures (those not known yet are left out)."""
+    def quality(self, arm: str, model: str, tag: str, figures: dict[str, Any]) -> None:
+        """Set an arm's figures; one not known (now) is NaN, not its last value."""
         for figure, value in figures.items():
-            if figure != "labels" and value is not None:
-                self._quality.labels(arm, model, figure).set(value)
+            if figure != "labels":
+                known = float("nan") if value is None else value
+                self._quality.labels(arm, model, tag, figure).set(known)
 
     def answered(self, arm: str, model: str, tag: str, rows: int) -> None:
         key = (arm, model, tag)

@@ -29,7 +29,9 @@ from nervosum.config.spec import VariantsSpec
 from nervosum.config.types import Record
 from nervosum.errors import ConfigError, ConfigIssue, ConflictError, NervosumError, new_error_id
 from nervosum.model.imports import Namespace, own_namespace
+from nervosum.model.outputs import PROBABILITIES
 from nervosum.observe.feedback import predicted_value
+from nervosum.predict.batcher import timed_out
 from nervosum.predlog.events import Exchange, Origin, promotion_record
 from nervosum.project import load_config
 from nervosum.serving.state import ServingState
@@ -84,6 +86,14 @@ class _Copy:
     answered: list[Record]
     exchange: Exchange | None
     proba: bool
+
+
+def _without_probabilities(answer: list[Record] | NervosumError) -> list[Record] | NervosumError:
+    """A copy whose request asked for none gets none, as from the challenger alone (a
+    batch computes them when any of its copies asked)."""
+    if isinstance(answer, NervosumError):
+        return answer
+    return [{k: v for k, v in row.items() if k != PROBABILITIES} for row in answer]
 
 
 def _as_error(exc: Exception) -> NervosumError:
@@ -157,6 +167,7 @@ class Arms:
         self.dropped = 0
         self._copies: deque[_Copy] = deque()  # shadow copies waiting for the challenger
         self._copier: asyncio.Task[None] | None = None
+        self._scoring: list[_Copy] = []  # the batch the copier is scoring
         self._shadowed = 0
         self._agreed = 0
 
@@ -252,18 +263,28 @@ class Arms:
 
     async def _score_copies(self) -> None:
         """Score the queued copies, one model call per batch (copies for one arm, up to
-        its ``batching.max_batch_size`` rows), until the queue is empty."""
+        its ``batching.max_batch_size`` rows) within ``server.timeout``, until the queue
+        is empty. Nothing a copy does ends the copier: it is counted and logged."""
         while self._copies:
-            batch = self._take_copies()
-            arm = batch[0].arm
+            batch = self._scoring = self._take_copies()
+            runtime = batch[0].arm.state.runtime
             groups = [copy.records for copy in batch]
             proba = any(copy.proba for copy in batch)
             try:
-                answers = await arm.state.runtime.predict_groups(groups, proba=proba)
+                async with asyncio.timeout(runtime.timeout):
+                    answers = await runtime.predict_groups(groups, proba=proba)
+            except TimeoutError:
+                answers = [timed_out(runtime.timeout)] * len(batch)
             except Exception as exc:  # the call itself broke: every copy of it failed
                 answers = [_as_error(exc)] * len(batch)
             for copy, answer in zip(batch, answers, strict=True):
-                self._scored(copy, answer)
+                try:
+                    self._scored(copy, answer if copy.proba else _without_probabilities(answer))
+                except Exception:  # a nervosum bug: this copy is lost, not the queue
+                    error_id = new_error_id()
+                    log.exception("scoring a shadow copy failed [error id %s]", error_id)
+                    self._failed(copy.arm, CHALLENGER)
+            self._scoring = []
 
     def _take_copies(self) -> list[_Copy]:
         first = self._copies.popleft()
@@ -326,12 +347,19 @@ class Arms:
     def grade(self, items: list[Record]) -> dict[str, int]:
         """Grade both arms' remembered predictions; how many labels matched each. Each
         arm's live figures go to ``<prefix>_arm_quality`` at once."""
-        matched = {}
-        for role, arm in ((CHAMPION, self.champion), (CHALLENGER, self.challenger)):
-            feedback = arm.state.metrics.feedback
-            matched[role] = feedback.labelled(items)
-            self.metrics.quality(role, arm.state.project.config.name, feedback.quality())
+        matched = {
+            CHAMPION: self.champion.state.metrics.feedback.labelled(items),
+            CHALLENGER: self.challenger.state.metrics.feedback.labelled(items),
+        }
+        self._show_quality()
         return matched
+
+    def _show_quality(self) -> None:
+        """Each arm's live figures in ``<prefix>_arm_quality``, under its role now."""
+        for role, arm in ((CHAMPION, self.champion), (CHALLENGER, self.challenger)):
+            config = arm.state.project.config
+            quality = arm.state.metrics.feedback.quality()
+            self.metrics.quality(role, config.name, config.tag, quality)
 
     def report(self) -> Record:
         """``GET /-/arms``: the mode, the split, and each arm's figures."""
@@ -380,6 +408,7 @@ class Arms:
         self.champion, self.challenger = self.challenger, self.champion
         self._shadowed = self._agreed = 0  # agreement between the new pair
         self.metrics.agreement(float("nan"))  # not known yet for this pair
+        self._show_quality()  # each role's figures are now the other model's
 
     def _audit(self, action: str, who: str) -> Record:
         """The promotion's audit record, in the prediction log and the server log."""
@@ -404,13 +433,13 @@ class Arms:
             await asyncio.gather(self._loading, return_exceptions=True)
         copier = self._copier
         if copier is not None and not copier.done():  # bounded: the log is flushed after
-            grace = self.front.settings.graceful_timeout
-            _, late = await asyncio.wait({copier}, timeout=grace)
+            await asyncio.wait({copier}, timeout=self.front.settings.graceful_timeout)
             copier.cancel()
             await asyncio.gather(copier, return_exceptions=True)
-            if late:
-                self.dropped += len(self._copies)
-                self._copies.clear()
+        for _ in (*self._scoring, *self._copies):  # not scored in time: dropped
+            self.dropped += 1
+            self.metrics.dropped()
+        self._scoring, self._copies = [], deque()
         await self._loaded.shutdown()
         if self._namespace is not None:
             self._namespace.release()
