@@ -104,9 +104,17 @@ class GrpcServer:
         return triton.InferenceServerClient(self.target)
 
 
+def two_ports() -> tuple[int, int]:
+    """Two free ports that differ: the kernel may hand the same one out twice in a row."""
+    first = free_port()
+    while (second := free_port()) == first:
+        pass
+    return first, second
+
+
 @contextmanager
 def grpc_server(project: Path, *args: str, ready: bool = True) -> Iterator[GrpcServer]:
-    port, grpc_port = free_port(), free_port()
+    port, grpc_port = two_ports()
     flags = ("--port", str(port), "--grpc-port", str(grpc_port), *args)
     with spawned_server(project, *flags, port=port) as server:
         if ready:
@@ -466,7 +474,7 @@ def test_keys_are_read_from_the_authorization_metadata(keys: Keys) -> None:
 def test_the_repository_extension_needs_the_admin_scope(keys: Keys, tmp_path: Path) -> None:
     folder = tmp_path / "models"
     iris_copy(folder, "iris")
-    port, grpc_port = free_port(), free_port()
+    port, grpc_port = two_ports()
     args = ("serve-repo", str(folder), "--port", str(port), "--grpc-port", str(grpc_port))
     with spawned_nervosum(*args, "--api-keys-file", str(keys.file), port=port) as live:
         wait_ready(live, timeout=90)
@@ -533,7 +541,7 @@ def test_serve_repo_answers_every_model_by_name_and_the_repository_extension(
     folder = tmp_path / "models"
     iris_copy(folder, "iris")
     typed_project(folder / "typed")
-    port, grpc_port = free_port(), free_port()
+    port, grpc_port = two_ports()
     args = ("serve-repo", str(folder), "--port", str(port), "--grpc-port", str(grpc_port))
     with spawned_nervosum(*args, port=port) as live:
         wait_ready(live, timeout=90)
