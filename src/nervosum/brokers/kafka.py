@@ -111,6 +111,12 @@ class KafkaTransport(Transport):
         """Another member reads these partitions from the committed offsets now: forget
         their marks and the records held back from them."""
         gone = {(p.topic, p.partition) for p in partitions}
+        if gone:  # what this member read past the last commit may be delivered again
+            log.warning(
+                "the group rebalanced: %d partition(s) of %s move to another member",
+                len(gone),
+                self.source.name,
+            )
         self._held = [record for record in self._held if _place(record) not in gone]
         for place in gone:
             self._marks.pop(place, None)
