@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nervosum.config.spec import VariantsSpec
+from nervosum.config.variants import VariantsSpec
 from nervosum.engine import Engine
 from nervosum.project import load_config
 from nervosum.serving.arms import Arms

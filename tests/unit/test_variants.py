@@ -12,7 +12,7 @@ import pydantic
 import pytest
 from prometheus_client import CollectorRegistry
 
-from nervosum.config.spec import VariantsSpec
+from nervosum.config.variants import VariantsSpec
 from nervosum.observe.feedback import FeedbackTracker
 from nervosum.serving.arms import in_canary, key_of, routing_key
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from nervosum.config import Project
-from nervosum.config.spec import VariantsSpec, parse_share
+from nervosum.config.variants import VariantsSpec, parse_share
 
 
 def variant_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from nervosum.config import Project
-from nervosum.config.spec import VariantsSpec
 from nervosum.config.types import Record
+from nervosum.config.variants import VariantsSpec
 from nervosum.errors import ConfigError, ConfigIssue, ConflictError, NervosumError, new_error_id
 from nervosum.model.imports import Namespace, own_namespace
 from nervosum.model.outputs import PROBABILITIES
