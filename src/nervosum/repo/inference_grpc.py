@@ -13,13 +13,13 @@ from typing import Any
 from google.protobuf import json_format
 
 from nervosum.config.spec import ServerSpec
-from nervosum.errors import NotFoundError
 from nervosum.observe.metrics import RequestMetrics
 from nervosum.repo.fleet import ModelFleet
 from nervosum.serving.auth.gate import Gate
 from nervosum.serving.inference_grpc import messages
 from nervosum.serving.inference_grpc.server import GrpcServer, start_grpc
 from nervosum.serving.inference_grpc.service import ANY, Call, InferenceService
+from nervosum.serving.protocols.naming import check_version
 from nervosum.serving.state import ServingState
 
 
@@ -36,9 +36,7 @@ class FleetDirectory:
     @contextmanager
     def lease(self, name: str, version: str) -> Iterator[ServingState]:
         with self.fleet.slot(name).lease() as state:
-            tag = state.project.config.tag
-            if version and version != tag:
-                raise NotFoundError(f"model {name!r} has no version {version!r} (served: {tag!r})")
+            check_version(state.project, name, version)
             yield state
 
     def readiness(self) -> dict[str, bool]:

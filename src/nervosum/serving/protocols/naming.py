@@ -17,8 +17,14 @@ def check_model_name(project: Project, name: str, version: str | None) -> None:
         raise NotFoundError(
             f"model {name!r} is not served here (this server serves {config.name!r})"
         )
-    if version is not None and version != config.tag:
-        raise NotFoundError(f"model {name!r} has no version {version!r} (served: {config.tag!r})")
+    check_version(project, name, version)
+
+
+def check_version(project: Project, name: str, version: str | None) -> None:
+    """A 404 unless ``version`` (when given) is the tag ``project`` serves under ``name``."""
+    tag = project.config.tag
+    if version and version != tag:
+        raise NotFoundError(f"model {name!r} has no version {version!r} (served: {tag!r})")
 
 
 def served_project(request: Request) -> Project:
