@@ -24,16 +24,15 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.config.variants import VariantsSpec
-from nervosum.errors import ConfigError, ConfigIssue, ConflictError, NervosumError, new_error_id
+from nervosum.errors import ConflictError, NervosumError, new_error_id
 from nervosum.model.imports import Namespace, own_namespace
 from nervosum.model.outputs import PROBABILITIES
 from nervosum.observe.feedback import predicted_value
 from nervosum.predict.batcher import timed_out
 from nervosum.predlog.events import Exchange, Origin, promotion_record
-from nervosum.project import load_config
+from nervosum.serving.challenger import challenger_project
 from nervosum.serving.state import ServingState
 
 log = logging.getLogger("nervosum.serving")
@@ -443,21 +442,6 @@ class Arms:
         await self._loaded.shutdown()
         if self._namespace is not None:
             self._namespace.release()
-
-
-def challenger_project(project: Project, spec: VariantsSpec) -> Project:
-    """The challenger's project, its path relative to the champion's folder. Its own
-    ``logging:`` is ignored: both arms' records go to the champion's prediction log."""
-    path = project.project_dir / spec.challenger
-    if not path.exists():
-        issue = ConfigIssue(
-            "variants.challenger",
-            f"{path} does not exist",
-            hint="a project folder or model file, relative to the project folder",
-        )
-        raise ConfigError(project.shown, [issue])
-    challenger = load_config(path)
-    return replace(challenger, config=challenger.config.model_copy(update={"logging": None}))
 
 
 def serve_both(front: ServingState, spec: VariantsSpec) -> Arms:
