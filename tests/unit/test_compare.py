@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 from nervosum.errors import RequestError
-from nervosum.evaluate import significance
 from nervosum.evaluate.compare import compare
+from nervosum.observe import significance
 
 N = 300
 # The challenger's chance of being right (classes) or its error's spread (numbers),

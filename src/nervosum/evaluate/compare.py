@@ -14,11 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from nervosum.config.types import Record
 from nervosum.errors import RequestError
-from nervosum.evaluate import significance
 from nervosum.evaluate.measure import (
     Joined,
     Population,
@@ -28,6 +25,7 @@ from nervosum.evaluate.measure import (
     scores,
     split_log,
 )
+from nervosum.observe import significance
 from nervosum.predlog.events import PROMOTION
 
 CHAMPION = "champion"
@@ -121,36 +119,11 @@ def _test(
     champion: Joined, challenger: Joined, task: str, paired: bool
 ) -> tuple[significance.Test, bool | None]:
     """The test of the difference, and whether the challenger's figure is the better one
-    (None when they are equal)."""
+    (None when they are equal, or the test's ranks disagree with the means)."""
     if task == "classification":
-        right = hits(champion), hits(challenger)
-        test = (significance.mcnemar if paired else significance.fisher)(*right)
-        return test, _ahead(float(np.mean(right[0])), float(np.mean(right[1])))
+        return significance.judge_hits(hits(champion), hits(challenger), paired=paired)
     errors = absolute_errors(champion), absolute_errors(challenger)
-    test = (significance.wilcoxon if paired else significance.mann_whitney)(*errors)
-    by_mean = _ahead(-float(errors[0].mean()), -float(errors[1].mean()))
-    # A rank test can reject "no difference" in the other direction than the means say
-    # (the challenger closer on most rows, far off on a few): then neither arm is named.
-    by_ranks = _ranks_favour_challenger(errors[0], errors[1], paired)
-    return test, by_mean if by_mean == by_ranks else None
-
-
-def _ranks_favour_challenger(
-    champion: np.ndarray, challenger: np.ndarray, paired: bool
-) -> bool | None:
-    """The rank test's own direction: paired, the median of the champion's error minus
-    the challenger's; unpaired, whether the challenger's errors are more often the
-    smaller (a common-language effect size above one half)."""
-    if paired:
-        median = float(np.median(champion - challenger))
-        return None if median == 0 else median > 0
-    smaller = (challenger[:, None] < champion[None, :]).sum()
-    larger = (challenger[:, None] > champion[None, :]).sum()
-    return None if smaller == larger else bool(smaller > larger)
-
-
-def _ahead(champion: float, challenger: float) -> bool | None:
-    return None if champion == challenger else challenger > champion
+    return significance.judge_losses(*errors, paired=paired)
 
 
 def _figures(arm: Arm, task: str) -> dict[str, Any]:

@@ -4,9 +4,11 @@ Four tests, one per design and task: on the same rows (shadow) each row is a pai
 the test looks at the rows where the arms differ (McNemar's exact test for classes, the
 Wilcoxon signed-rank test on absolute errors for numbers); on rows of their own
 (canary) the arms are two samples (Fisher's exact test on the correct / incorrect
-table, Mann-Whitney U on absolute errors). scipy computes each, imported only here and
-only when a comparison is asked for: it comes with scikit-learn, which evaluate needs
-anyway, and a plain ``nervosum evaluate`` should not pay for importing it.
+table, Mann-Whitney U on absolute errors). ``nervosum evaluate --compare`` judges a
+prediction log with them, and a server's ``promote:`` rule its live labels, so both
+name the same arm on the same rows. scipy computes each, imported only here and only
+when a comparison is asked for: it comes with scikit-learn, and a plain ``nervosum
+evaluate`` or a server without a rule should not pay for importing it.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def _stats() -> Any:
         from scipy import stats
     except ImportError:
         raise RequestError(
-            "evaluate --compare tests the difference with scipy, which is not installed",
+            "comparing two arms (evaluate --compare, a promote: rule) needs scipy,"
+            " which is not installed",
             hint="pip install 'nervosum[sklearn]' (scikit-learn brings scipy)",
         ) from None
     return stats
@@ -118,6 +121,47 @@ def mann_whitney(champion: np.ndarray, challenger: np.ndarray) -> Test:
         float(result.pvalue),
         {"mean_difference": float(champion.mean() - challenger.mean())},
     )
+
+
+def judge_hits(
+    champion: Sequence[bool], challenger: Sequence[bool], *, paired: bool
+) -> tuple[Test, bool | None]:
+    """Right or wrong per row: the test, and whether the challenger is right more often
+    (None when the arms are right as often)."""
+    test = (mcnemar if paired else fisher)(champion, challenger)
+    return test, _ahead(sum(champion) / len(champion), sum(challenger) / len(challenger))
+
+
+def judge_losses(
+    champion: np.ndarray, challenger: np.ndarray, *, paired: bool
+) -> tuple[Test, bool | None]:
+    """A loss per row (absolute error, squared error, log loss): the test, and whether
+    the challenger's losses are the smaller. A rank test can reject "no difference" in
+    the other direction than the means say (the challenger closer on most rows, far off
+    on a few): then neither arm is named."""
+    test = (wilcoxon if paired else mann_whitney)(champion, challenger)
+    by_mean = _ahead(-float(champion.mean()), -float(challenger.mean()))
+    return test, by_mean if by_mean == _ranks_favour_challenger(
+        test, champion, challenger
+    ) else None
+
+
+def _ranks_favour_challenger(
+    test: Test, champion: np.ndarray, challenger: np.ndarray
+) -> bool | None:
+    """The rank test's own direction: paired, the median of the champion's loss minus
+    the challenger's; unpaired, whether the challenger's losses are more often the
+    smaller, i.e. the champion's U above half the pairs (U counts the pairs where the
+    champion's loss is the larger, ties half)."""
+    if test.statistic_name == "U":
+        excess = (test.statistic or 0.0) - len(champion) * len(challenger) / 2
+        return None if excess == 0 else excess > 0
+    median = float(np.median(champion - challenger))
+    return None if median == 0 else median > 0
+
+
+def _ahead(champion: float, challenger: float) -> bool | None:
+    return None if champion == challenger else challenger > champion
 
 
 def verdict(test: Test, challenger_ahead: bool | None, confidence: float) -> str:
