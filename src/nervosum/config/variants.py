@@ -6,9 +6,43 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP header name (a token)
+# The figures a rule can judge: each is a mean of a loss or a hit per labelled row, so
+# a paired or two-sample test says whether a difference is chance. AUC is not.
+RULE_METRICS = ("accuracy", "log_loss", "mae", "rmse")
+
+
+class PromoteSpec(BaseModel):
+    """``variants.promote``: when the server makes the challenger the champion by itself
+    (docs/variants.md, "Promotion by rule"). Also the minimum of labels a manual
+    ``POST /-/promote`` needs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str
+    better_by: float = Field(default=0.0, ge=0)  # the challenger's margin on the metric
+    min_labels: int = Field(default=500, ge=1)  # labelled rows per arm before judging
+    confidence: float = Field(default=0.95, gt=0, lt=1)  # of the test on the difference
+    window: int = Field(default=10_000, ge=1)  # the most recent labelled rows judged
+
+    @field_validator("metric")
+    @classmethod
+    def _testable(cls, value: str) -> str:
+        if value == "auc":
+            raise ValueError(
+                "auc cannot be tested row by row: use accuracy or log_loss for a classifier"
+            )
+        if value not in RULE_METRICS:
+            raise ValueError(f"{value!r} is not one of {', '.join(RULE_METRICS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _window_holds_the_minimum(self) -> PromoteSpec:
+        if self.window < self.min_labels:
+            raise ValueError(f"window ({self.window}) must be at least min_labels")
+        return self
 
 
 class VariantsSpec(BaseModel):
@@ -24,6 +58,7 @@ class VariantsSpec(BaseModel):
     # project has an id_field, else header:X-User-ID (random when it is absent).
     key: str | None = None
     shadow_queue: int = Field(default=1024, ge=1)  # copies waiting for the challenger
+    promote: PromoteSpec | None = None  # promotion by rule; None: only POST /-/promote
 
     @field_validator("share", mode="before")
     @classmethod

@@ -65,7 +65,7 @@ def predicted_value(output: Record, id_field: str | None) -> Any:
     return None
 
 
-class _Graded(NamedTuple):
+class Graded(NamedTuple):
     """One labelled prediction: its score (1/0 correct, or the absolute error), and for
     classifiers that answered probabilities the true class's probability and, with two
     classes, the second class's probability and whether the label is that class."""
@@ -73,6 +73,12 @@ class _Graded(NamedTuple):
     score: float
     truth: float | None = None
     positive: tuple[float, bool] | None = None
+
+    @property
+    def log_loss(self) -> float | None:
+        """This row's log loss: minus the log of the true class's probability (None
+        without probabilities)."""
+        return None if self.truth is None else -math.log(min(max(self.truth, _EPSILON), 1.0))
 
 
 def _auc(pairs: Sequence[tuple[float, bool]]) -> float | None:
@@ -100,7 +106,7 @@ class FeedbackTracker:
     def __init__(self, registry: CollectorRegistry, prefix: str, model: str, window: int) -> None:
         # By id, oldest first: the predicted value and, for classifiers, its probabilities.
         self._predicted: OrderedDict[str, tuple[Any, dict[str, float] | None]] = OrderedDict()
-        self._scores: deque[_Graded] = deque(maxlen=window)
+        self._scores: deque[Graded] = deque(maxlen=window)
         self._lock = threading.Lock()
         self.kind: str | None = None
         self.graded = 0  # labels that matched a prediction, since the start
@@ -143,28 +149,36 @@ class FeedbackTracker:
 
     def labelled(self, items: Sequence[Record]) -> int:
         """Grade the remembered predictions; how many items matched one."""
-        matched = 0
+        return sum(graded is not None for graded in self.grades(items))
+
+    def grades(self, items: Sequence[Record]) -> list[Graded | None]:
+        """Grade the remembered predictions: each item's grade, None for a label of an
+        id this server does not remember (a promotion rule pairs two arms' grades)."""
+        found: list[Graded | None] = []
         with self._lock:
             for item in items:
                 key = str(item["id"])
                 if key not in self._predicted:
+                    found.append(None)
                     continue
-                matched += 1
                 (predicted, chances), label = self._predicted[key], item["label"]
                 if self.kind is None:
                     both = _number(predicted) and _number(label)
                     self.kind = "regression" if both and isinstance(predicted, float) else "classes"
                 if self.kind == "regression" and _number(predicted) and _number(label):
-                    self._scores.append(_Graded(abs(float(predicted) - float(label))))
+                    graded = Graded(abs(float(predicted) - float(label)))
                 else:
-                    self._scores.append(_graded_class(predicted, chances, str(label)))
+                    graded = _graded_class(predicted, chances, str(label))
+                self._scores.append(graded)
+                found.append(graded)
+            matched = len(items) - found.count(None)
             self.graded += matched
             if self._scores:
                 mean = sum(g.score for g in self._scores) / len(self._scores)
                 (self.mae if self.kind == "regression" else self.accuracy).set(mean)
         self.labels.labels(self.model, "true").inc(matched)
         self.labels.labels(self.model, "false").inc(len(items) - matched)
-        return matched
+        return found
 
     def quality(self) -> dict[str, Any]:
         """The live figures over the last ``feedback_window`` labelled predictions (None
@@ -178,22 +192,21 @@ class FeedbackTracker:
         if self.kind == "regression":
             rmse = math.sqrt(sum(g.score**2 for g in graded) / count) if count else None
             return {"labels": self.graded, "mae": mean, "rmse": rmse}
-        truths = [g.truth for g in graded]
         log_loss = None
-        if count and all(t is not None for t in truths):
-            log_loss = -sum(math.log(min(max(t, _EPSILON), 1.0)) for t in truths if t is not None)
-            log_loss /= count
+        losses = [g.log_loss for g in graded]
+        if count and all(loss is not None for loss in losses):
+            log_loss = sum(loss for loss in losses if loss is not None) / count
         pairs = [g.positive for g in graded if g.positive is not None]
         auc = _auc(pairs) if count and len(pairs) == count else None
         return {"labels": self.graded, "accuracy": mean, "log_loss": log_loss, "auc": auc}
 
 
-def _graded_class(predicted: Any, chances: dict[str, float] | None, label: str) -> _Graded:
+def _graded_class(predicted: Any, chances: dict[str, float] | None, label: str) -> Graded:
     """A classifier's labelled prediction; with two classes the second is the positive
     one, as scikit-learn orders ``classes_``."""
     correct = 1.0 if str(predicted) == label else 0.0
     if chances is None:
-        return _Graded(correct)
+        return Graded(correct)
     by_name = {str(name): float(chance) for name, chance in chances.items()}
     classes = list(by_name)
     # A label none of the classes names (1.0 against "1") has no probability: log loss
@@ -202,4 +215,4 @@ def _graded_class(predicted: Any, chances: dict[str, float] | None, label: str) 
     positive = None
     if len(classes) == 2:
         positive = (by_name[classes[1]], label == classes[1])
-    return _Graded(correct, truth, positive)
+    return Graded(correct, truth, positive)

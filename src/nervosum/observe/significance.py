@@ -60,6 +60,11 @@ def _stats() -> Any:
     return stats
 
 
+def require_scipy() -> None:
+    """Fail now, with the install hint, when the tests could not run later."""
+    _stats()
+
+
 def _finite(value: Any) -> float | None:
     number = float(value)
     return number if math.isfinite(number) else None

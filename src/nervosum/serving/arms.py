@@ -11,7 +11,9 @@ and a copy of the validated records goes to the challenger off the response path
 answer logged and remembered for feedback but never sent.
 
 Promotion swaps the two arms in one step on the event loop: a request takes its arm when
-it starts, so requests in flight finish on the arm they started on.
+it starts, so requests in flight finish on the arm they started on. It is asked for
+(``POST /-/promote``) or made by the ``promote:`` rule, which judges the labels as they
+arrive (:mod:`nervosum.serving.promotion_rule`).
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from nervosum.config.variants import VariantsSpec
 from nervosum.errors import ConflictError, NervosumError, new_error_id
 from nervosum.model.imports import Namespace, own_namespace
 from nervosum.model.outputs import PROBABILITIES
+from nervosum.observe import significance
 from nervosum.observe.feedback import predicted_value
 from nervosum.predict.batcher import timed_out
 from nervosum.predlog.events import Exchange, Origin, promotion_record
 from nervosum.serving.challenger import challenger_project
+from nervosum.serving.promotion_rule import Judgement, PromotionRule
 from nervosum.serving.state import ServingState
 
 log = logging.getLogger("nervosum.serving")
@@ -40,6 +44,7 @@ log = logging.getLogger("nervosum.serving")
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 _SPAN = 2**64
+JUDGE_EVERY = 1.0  # seconds between two judgements of the promote rule, at most
 
 
 def in_canary(key: str, share: float) -> bool:
@@ -169,10 +174,19 @@ class Arms:
         self._scoring: list[_Copy] = []  # the batch the copier is scoring
         self._shadowed = 0
         self._agreed = 0
+        rule = spec.promote
+        self.rule = PromotionRule(rule, paired=spec.mode == "shadow") if rule else None
+        self._labelled = asyncio.Event()  # labels arrived since the rule last judged
+        self._judging: asyncio.Task[None] | None = None
+        self._pairing = 0  # which pair of arms: each promotion or rollback forms a new one
 
     def start(self) -> None:
-        """Load the challenger in the background, once the champion has loaded."""
-        self._loading = asyncio.get_running_loop().create_task(self._load_challenger())
+        """Load the challenger in the background, once the champion has loaded; with a
+        ``promote:`` rule, judge the labels as they arrive."""
+        loop = asyncio.get_running_loop()
+        self._loading = loop.create_task(self._load_challenger())
+        if self.rule is not None:
+            self._judging = loop.create_task(self._judge_labels(self.rule))
 
     async def _load_challenger(self) -> None:
         """Both projects often name their modules alike (``model.py``): the challenger
@@ -345,13 +359,44 @@ class Arms:
 
     def grade(self, items: list[Record]) -> dict[str, int]:
         """Grade both arms' remembered predictions; how many labels matched each. Each
-        arm's live figures go to ``<prefix>_arm_quality`` at once."""
-        matched = {
-            CHAMPION: self.champion.state.metrics.feedback.labelled(items),
-            CHALLENGER: self.challenger.state.metrics.feedback.labelled(items),
-        }
+        arm's live figures go to ``<prefix>_arm_quality`` at once, and the rule (if any)
+        gets the grades."""
+        trackers = self.champion.state.metrics.feedback, self.challenger.state.metrics.feedback
+        champion, challenger = trackers[0].grades(items), trackers[1].grades(items)
         self._show_quality()
-        return matched
+        kind = trackers[0].kind or trackers[1].kind  # canary: one arm may have none yet
+        if self.rule is not None and kind is not None:
+            self.rule.add(champion, challenger, kind)
+            self._labelled.set()
+        return {
+            CHAMPION: len(items) - champion.count(None),
+            CHALLENGER: len(items) - challenger.count(None),
+        }
+
+    async def _judge_labels(self, rule: PromotionRule) -> None:
+        """Judge the pair whenever labels arrived, at most every ``JUDGE_EVERY`` seconds
+        (the test runs on a thread), and promote when the rule says so. A judgement
+        that finds the arms swapped meanwhile is dropped: it was of another pair."""
+        while True:
+            await self._labelled.wait()
+            self._labelled.clear()
+            if self.challenger.status == "ready" and rule.shortfall() is None:
+                pairing = self._pairing
+                try:
+                    judgement = await asyncio.to_thread(rule.judge, rule.sample())
+                except Exception:  # a nervosum bug: the rule stops, the server does not
+                    log.exception("the promote rule failed [error id %s]", new_error_id())
+                    return
+                if pairing == self._pairing:
+                    rule.last = judgement
+                    if judgement.promote:
+                        self._promoted_by_rule(judgement)
+            await asyncio.sleep(JUDGE_EVERY)
+
+    def _promoted_by_rule(self, judgement: Judgement) -> None:
+        self._swap()
+        self.promotions += 1
+        self._audit("promote", "the promote rule (variants.promote)", judgement)
 
     def _show_quality(self) -> None:
         """Each arm's live figures in ``<prefix>_arm_quality``, under its role now."""
@@ -371,6 +416,7 @@ class Arms:
             "shadowed": shadowed,
             "shadow_dropped": self.dropped,
             "promotions": self.promotions,
+            "rule": self.rule.describe() if self.rule is not None else None,
             "arms": [
                 self._describe(self.champion, CHAMPION),
                 self._describe(self.challenger, CHALLENGER),
@@ -390,6 +436,9 @@ class Arms:
                 f"the challenger {name} {why}: nothing to promote",
                 hint="see GET /-/arms for its status and error",
             )
+        waiting = self.rule.shortfall() if self.rule is not None else None
+        if waiting is not None:
+            raise ConflictError(waiting, hint="see GET /-/arms for the rule's figures")
         self._swap()
         self.promotions += 1
         return self._audit("promote", who)
@@ -406,30 +455,39 @@ class Arms:
         # One assignment on the event loop: requests that started keep the arms they took.
         self.champion, self.challenger = self.challenger, self.champion
         self._shadowed = self._agreed = 0  # agreement between the new pair
+        self._pairing += 1
+        if self.rule is not None:
+            self.rule.reset()
         self.metrics.agreement(float("nan"))  # not known yet for this pair
         self._show_quality()  # each role's figures are now the other model's
 
-    def _audit(self, action: str, who: str) -> Record:
-        """The promotion's audit record, in the prediction log and the server log."""
+    def _audit(self, action: str, who: str, judgement: Judgement | None = None) -> Record:
+        """The promotion's audit record, in the prediction log and the server log; a
+        rule's promotion carries the judgement that made it."""
         champion = self._describe(self.champion, CHAMPION)
         challenger = self._describe(self.challenger, CHALLENGER)
-        self.front.runtime.log([promotion_record(action, who, champion, challenger)])
+        record = promotion_record(action, who, champion, challenger)
+        if judgement is not None:
+            record["judgement"] = judgement.as_dict()
+        self.front.runtime.log([record])
         log.warning(
-            "%s by %s: the champion is now %s %s (%s)",
+            "%s by %s: the champion is now %s %s (%s)%s",
             action,
             who,
             champion["name"],
             champion["version"],
             champion["uuid"],
+            f": {judgement.why}" if judgement is not None else "",
         )
         return self.report()
 
     async def close(self) -> None:
         """Let the shadow copies in progress finish, then release the challenger's model
         (the server releases its own)."""
-        if self._loading is not None:
-            self._loading.cancel()
-            await asyncio.gather(self._loading, return_exceptions=True)
+        for task in (self._loading, self._judging):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         copier = self._copier
         if copier is not None and not copier.done():  # bounded: the log is flushed after
             await asyncio.wait({copier}, timeout=self.front.settings.graceful_timeout)
@@ -447,6 +505,8 @@ class Arms:
 def serve_both(front: ServingState, spec: VariantsSpec) -> Arms:
     """Arms for ``front`` and the challenger ``spec`` names (its config is read now, so a
     wrong path stops the server before it listens; its model loads with the server)."""
+    if spec.promote is not None:  # the rule's tests need scipy: say so before serving
+        significance.require_scipy()
     challenger = ServingState(
         challenger_project(front.project, spec), front.settings, debug=front.debug
     )
