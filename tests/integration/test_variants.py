@@ -323,8 +323,6 @@ def test_a_server_without_a_challenger_answers_409_naming_why(
         (["--challenger", "v2", "--canary", "1"], "write the share in percent"),
         (["--shadow"], "--shadow needs a challenger"),
         (["--challenger", "v2", "--shadow", "--canary", "5%"], "not both"),
-        (["--challenger", "v2", "--workers", "2"], "--workers and --model-process"),
-        (["--challenger", "v2", "--model-process"], "--workers and --model-process"),
         (["--challenger", "nowhere"], "does not exist"),
     ],
 )

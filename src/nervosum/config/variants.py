@@ -59,6 +59,8 @@ class VariantsSpec(BaseModel):
     key: str | None = None
     shadow_queue: int = Field(default=1024, ge=1)  # copies waiting for the challenger
     promote: PromoteSpec | None = None  # promotion by rule; None: only POST /-/promote
+    # A file keeping which arm is the champion across restarts (project-relative).
+    state: str | None = Field(default=None, min_length=1)
 
     @field_validator("share", mode="before")
     @classmethod

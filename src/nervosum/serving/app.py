@@ -83,11 +83,13 @@ def create_app(
     *,
     auth: AuthSpec | None = None,
     engine: Engine | None = None,
+    challenger: Engine | BaseException | None = None,
     debug: bool = False,
     on_load_failure: Callable[[BaseException], None] | None = None,
     on_loaded: Callable[[], None] | None = None,
 ) -> Starlette:
-    """The ASGI app serving ``project``; pass a loaded ``engine`` to skip background loading.
+    """The ASGI app serving ``project``; pass a loaded ``engine`` to skip background loading
+    (and with ``variants:`` the loaded ``challenger``, or why it failed to load).
 
     ``settings`` defaults to the ``server:`` block of the project's nervosum.yaml, ``auth``
     to its ``auth:`` block (a missing keys file or a bad line raises here, before serving).
@@ -103,7 +105,7 @@ def create_app(
         on_loaded=on_loaded,
     )
     if project.config.variants is not None:
-        state.arms = serve_both(state, project.config.variants)
+        state.arms = serve_both(state, project.config.variants, challenger)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -19,15 +19,17 @@ arrive (:mod:`nervosum.serving.promotion_rule`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from nervosum.config.types import Record
 from nervosum.config.variants import VariantsSpec
+from nervosum.engine import Engine
 from nervosum.errors import ConflictError, NervosumError, new_error_id
 from nervosum.model.imports import Namespace, own_namespace
 from nervosum.model.outputs import PROBABILITIES
@@ -36,7 +38,9 @@ from nervosum.observe.feedback import predicted_value
 from nervosum.predict.batcher import timed_out
 from nervosum.predlog.events import Exchange, Origin, promotion_record
 from nervosum.serving.challenger import challenger_project
+from nervosum.serving.model_process import RemoteEngine
 from nervosum.serving.promotion_rule import Judgement, PromotionRule
+from nervosum.serving.promotion_state import SharedPromotions, shared_promotions
 from nervosum.serving.state import ServingState
 
 log = logging.getLogger("nervosum.serving")
@@ -45,6 +49,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 _SPAN = 2**64
 JUDGE_EVERY = 1.0  # seconds between two judgements of the promote rule, at most
+FOLLOW_EVERY = 0.25  # seconds between two reads of the shared promotion state
 
 
 def in_canary(key: str, share: float) -> bool:
@@ -156,12 +161,22 @@ class Arms:
     figures, promotion and rollback. ``front`` is the server's own state: its prediction
     log and metrics carry both arms' records and counters."""
 
-    def __init__(self, front: ServingState, challenger: ServingState, spec: VariantsSpec) -> None:
+    def __init__(
+        self,
+        front: ServingState,
+        challenger: ServingState,
+        spec: VariantsSpec,
+        *,
+        preloaded: bool = False,
+    ) -> None:
+        """``preloaded``: the challenger was loaded before the server started (with
+        workers sharing it, or a model process), or failed to; else it loads here."""
         self.front = front
         self.spec = spec
         self.champion = Arm(front)
         self.challenger = Arm(challenger)
         self._loaded = challenger  # the state this class loads, whatever its role now
+        self._preloaded = preloaded
         self._loading: asyncio.Task[None] | None = None
         self._namespace: Namespace | None = None
         self.id_field = front.project.config.id_field
@@ -179,14 +194,22 @@ class Arms:
         self._labelled = asyncio.Event()  # labels arrived since the rule last judged
         self._judging: asyncio.Task[None] | None = None
         self._pairing = 0  # which pair of arms: each promotion or rollback forms a new one
+        pair = (_named(front), _named(challenger))
+        self.shared = shared_promotions(spec.state, front.project.project_dir, pair)
+        self._following: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Load the challenger in the background, once the champion has loaded; with a
         ``promote:`` rule, judge the labels as they arrive."""
         loop = asyncio.get_running_loop()
-        self._loading = loop.create_task(self._load_challenger())
+        if not self._preloaded:
+            self._loading = loop.create_task(self._load_challenger())
+        elif self._loaded.load_error is None:
+            self._loaded.start()
         if self.rule is not None:
             self._judging = loop.create_task(self._judge_labels(self.rule))
+        if self.shared is not None:
+            self._following = loop.create_task(self._follow_shared(self.shared))
 
     async def _load_challenger(self) -> None:
         """Both projects often name their modules alike (``model.py``): the challenger
@@ -390,13 +413,56 @@ class Arms:
                 if pairing == self._pairing:
                     rule.last = judgement
                     if judgement.promote:
-                        self._promoted_by_rule(judgement)
+                        self._promote_by_rule(judgement, pairing)
             await asyncio.sleep(JUDGE_EVERY)
 
-    def _promoted_by_rule(self, judgement: Judgement) -> None:
-        self._swap()
-        self.promotions += 1
+    def _promote_by_rule(self, judgement: Judgement, pairing: int) -> None:
+        with self._synced():
+            if pairing != self._pairing:  # another worker promoted meanwhile
+                return
+            self._step(+1)
         self._audit("promote", "the promote rule (variants.promote)", judgement)
+
+    async def _follow_shared(self, shared: SharedPromotions) -> None:
+        """Follow the promotions other workers make (and, at start, the one a restart
+        keeps), a read of a small file every ``FOLLOW_EVERY`` seconds."""
+        while True:
+            self._follow(shared.read())
+            await asyncio.sleep(FOLLOW_EVERY)
+
+    def _follow(self, promotions: int | None) -> None:
+        """Take the shared count: swap when it says the other model is the champion.
+        Only once both models are loaded; until then the next read tries again."""
+        if promotions is None or promotions == self.promotions:
+            return
+        if self._loaded.engine is None or self.front.engine is None:
+            return
+        if (promotions - self.promotions) % 2:
+            self._swap()
+        log.info(
+            "following the promotion state: the champion is %s",
+            _named(self.champion.state),
+        )
+        self.promotions = promotions
+
+    @contextlib.contextmanager
+    def _synced(self) -> Iterator[None]:
+        """Around a promotion or rollback: with a shared state, hold its lock and catch
+        up with it first (another worker may have promoted), then write the result."""
+        shared = self.shared
+        if shared is None:
+            yield
+            return
+        with shared.locked():
+            self._follow(shared.read())
+            before = self.promotions
+            yield
+            if self.promotions != before:
+                shared.write(self.promotions)
+
+    def _step(self, by: int) -> None:
+        self._swap()
+        self.promotions += by
 
     def _show_quality(self) -> None:
         """Each arm's live figures in ``<prefix>_arm_quality``, under its role now."""
@@ -428,6 +494,12 @@ class Arms:
 
     def promote(self, who: str) -> Record:
         """Make the challenger the champion; a 409 naming why when it cannot be."""
+        with self._synced():
+            self._check_promotable()
+            self._step(+1)
+        return self._audit("promote", who)
+
+    def _check_promotable(self) -> None:
         challenger = self.challenger
         if challenger.status != "ready":
             name = challenger.state.project.config.name
@@ -439,16 +511,13 @@ class Arms:
         waiting = self.rule.shortfall() if self.rule is not None else None
         if waiting is not None:
             raise ConflictError(waiting, hint="see GET /-/arms for the rule's figures")
-        self._swap()
-        self.promotions += 1
-        return self._audit("promote", who)
 
     def rollback(self, who: str) -> Record:
         """Undo the last promotion; a 409 when there is none to undo."""
-        if not self.promotions:
-            raise ConflictError("no promotion to roll back", hint="POST /-/promote first")
-        self._swap()
-        self.promotions -= 1
+        with self._synced():
+            if not self.promotions:
+                raise ConflictError("no promotion to roll back", hint="POST /-/promote first")
+            self._step(-1)
         return self._audit("rollback", who)
 
     def _swap(self) -> None:
@@ -484,7 +553,7 @@ class Arms:
     async def close(self) -> None:
         """Let the shadow copies in progress finish, then release the challenger's model
         (the server releases its own)."""
-        for task in (self._loading, self._judging):
+        for task in (self._loading, self._judging, self._following):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -498,16 +567,30 @@ class Arms:
             self.metrics.dropped()
         self._scoring, self._copies = [], deque()
         await self._loaded.shutdown()
+        engine = self._loaded.runtime.engine
+        if isinstance(engine, RemoteEngine):  # the server closes only its own
+            await asyncio.to_thread(engine.close)
         if self._namespace is not None:
             self._namespace.release()
 
 
-def serve_both(front: ServingState, spec: VariantsSpec) -> Arms:
+def _named(state: ServingState) -> str:
+    config = state.project.config
+    return f"{config.name}:{config.tag}"
+
+
+def serve_both(
+    front: ServingState, spec: VariantsSpec, preloaded: Engine | BaseException | None = None
+) -> Arms:
     """Arms for ``front`` and the challenger ``spec`` names (its config is read now, so a
-    wrong path stops the server before it listens; its model loads with the server)."""
+    wrong path stops the server before it listens). Its model loads with the server,
+    unless ``preloaded`` is the challenger loaded before the server started, or why it
+    failed to load."""
     if spec.promote is not None:  # the rule's tests need scipy: say so before serving
         significance.require_scipy()
-    challenger = ServingState(
-        challenger_project(front.project, spec), front.settings, debug=front.debug
-    )
-    return Arms(front, challenger, spec)
+    project = challenger_project(front.project, spec)
+    engine = preloaded if isinstance(preloaded, Engine) else None
+    challenger = ServingState(project, front.settings, engine=engine, debug=front.debug)
+    if isinstance(preloaded, BaseException):
+        challenger.load_error = preloaded
+    return Arms(front, challenger, spec, preloaded=preloaded is not None)

@@ -28,10 +28,11 @@ from types import FrameType
 
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
-from nervosum.engine import Engine
 from nervosum.model.compile.threads import serving_threads
 from nervosum.observe.memory import SUPERVISOR_ENV
 from nervosum.observe.metrics import process_exited, share_across_processes
+from nervosum.serving.challenger import load_models
+from nervosum.serving.promotion_state import STATE_ENV
 from nervosum.serving.server import ServeOptions, run_server
 from nervosum.serving.supervision import (
     MAX_RESTARTS,
@@ -151,10 +152,11 @@ def serve_prefork(
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror)
         return 1
-    engine = None
+    engine = challenger = None
     if settings.preload:
         log.info("loading the model once, before forking %d workers", workers)
-        engine = Engine.load(project, debug=options.debug, threads=serving_threads(workers))
+        threads = serving_threads(workers)
+        engine, challenger = load_models(project, debug=options.debug, threads=threads)
         risky = [name for name in FORK_RISKY if name in sys.modules]
         if risky:
             log.warning(
@@ -171,11 +173,19 @@ def serve_prefork(
         "shared copy-on-write" if engine else "loaded in each worker",
     )
     target = functools.partial(
-        run_server, project, settings, options, engine=engine, sockets=[sock]
+        run_server,
+        project,
+        settings,
+        options,
+        engine=engine,
+        challenger=challenger,
+        sockets=[sock],
     )
     os.environ[SUPERVISOR_ENV] = str(os.getpid())  # lets workers find each other for /info
     shared = Path(tempfile.mkdtemp(prefix="nervosum-metrics-"))
     share_across_processes(shared)  # /metrics in any worker sums them all
+    # Workers follow one another's promotions of a challenger through this file.
+    os.environ[STATE_ENV] = str(shared / "promotions.json")
     try:
         return Supervisor(target, workers).run()
     finally:

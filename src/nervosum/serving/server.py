@@ -166,23 +166,28 @@ def run_server(
     options: ServeOptions,
     *,
     engine: Engine | None = None,
+    challenger: Engine | BaseException | None = None,
     sockets: list[socket.socket] | None = None,
 ) -> int:
     """Run one uvicorn server until it stops; without ``engine`` the model loads in the
     background while /health/live already answers. With ``server.model_process`` the
-    given engine is forked into a model process first. Returns the exit code."""
+    given engine is forked into a model process first, and a loaded ``challenger``
+    into one of its own (the challenger's arm closes it). Returns the exit code."""
     if engine is not None:
         settle_heap()
     if engine is not None and settings.model_process:
         from nervosum.serving.model_process import RemoteEngine
 
         remote = RemoteEngine(engine, answer_timeout=settings.timeout)
+        if isinstance(challenger, Engine):
+            challenger = RemoteEngine(challenger, answer_timeout=settings.timeout)
         try:
             return run_server(
                 project,
                 settings.model_copy(update={"model_process": False}),
                 options,
                 engine=remote,
+                challenger=challenger,
                 sockets=sockets,
             )
         finally:
@@ -200,6 +205,7 @@ def run_server(
         settings,
         auth=options.auth_settings(project.config.auth),
         engine=engine,
+        challenger=challenger,
         debug=options.debug,
         on_load_failure=stop_on_failure,
         on_loaded=settle_heap,

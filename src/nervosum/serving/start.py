@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 from nervosum.config import Project
-from nervosum.engine import Engine
-from nervosum.errors import RequestError
 from nervosum.model.compile.threads import serving_threads
 from nervosum.serving.auth import load_gate
+from nervosum.serving.challenger import load_models
 from nervosum.serving.inference_grpc.beside import check_grpc
 from nervosum.serving.prefork import serve_prefork
 from nervosum.serving.server import ServeOptions, run_server
@@ -20,12 +19,6 @@ def serve(project: Project, options: ServeOptions) -> int:
     server_context(settings)  # a bad certificate is one error before the model loads
     check_grpc(settings)
     workers = settings.worker_count
-    if project.config.variants is not None and (workers > 1 or settings.model_process):
-        raise RequestError(
-            "a challenger is served in one process: --workers and --model-process are"
-            " not supported with it yet",
-            hint="serve with --workers 1 --no-model-process (docs/variants.md)",
-        )
     if workers > 1:
         # A bad keys file or JWKS is one error here, not a traceback in every worker.
         load_gate(
@@ -35,6 +28,6 @@ def serve(project: Project, options: ServeOptions) -> int:
         return serve_prefork(project, settings, options, workers)
     if settings.model_process:  # the model must be loaded before it can be forked
         # The model's process has no event loop: it takes every core but the HTTP one.
-        engine = Engine.load(project, debug=options.debug, threads=serving_threads(1))
-        return run_server(project, settings, options, engine=engine)
+        engine, challenger = load_models(project, debug=options.debug, threads=serving_threads(1))
+        return run_server(project, settings, options, engine=engine, challenger=challenger)
     return run_server(project, settings, options)

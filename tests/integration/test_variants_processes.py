@@ -1,0 +1,168 @@
+"""A challenger beside the champion with `--workers`, `--model-process` and across restarts
+(docs/variants.md, "Workers, a model process, restarts"), on live servers.
+
+The champion answers "yes" to everything; the challenger "yes" below 5 and "no" from 5
+on (tests/integration/test_variants.py), so an answer to x=7 names the champion.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.conftest import ProjectFactory, live_server
+from tests.integration.test_variants import (
+    BROKEN,
+    EXITS,
+    arms_of,
+    both_ready,
+    challenger,
+    champion,
+    eventually,
+    read_log,
+)
+
+
+def champion_answers(server_url: str, times: int = 30) -> set[str]:
+    """Answers to x=7 over fresh connections: with workers each may land on any of them."""
+    found = set()
+    for n in range(times):
+        with httpx.Client(base_url=server_url) as client:
+            found.add(client.post("/predict", json={"key": f"f{n}", "x": 7}).json()["label"])
+    return found
+
+
+def test_workers_follow_a_promotion_made_on_any_of_them_under_load(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project)
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2}")
+    failures: list[str] = []
+    answered = 0
+    stop = threading.Event()
+
+    def send(url: str) -> None:
+        nonlocal answered
+        with httpx.Client(base_url=url) as client:
+            while not stop.is_set():
+                try:
+                    response = client.post("/predict", json={"key": "load", "x": 7})
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                    continue
+                if response.status_code != 200:
+                    failures.append(response.text)
+                answered += 1
+
+    with live_server(project, "--workers", "2") as server, server.client() as admin:
+        eventually(lambda: champion_answers(server.url, 20) == {"yes"})
+        senders = [threading.Thread(target=send, args=(server.url,)) for _ in range(4)]
+        for thread in senders:
+            thread.start()
+        eventually(lambda: answered > 50)
+        both_ready(admin)
+        promoted = admin.post("/-/promote")
+        eventually(lambda: champion_answers(server.url) == {"no"}, timeout=5)
+        rolled_back = admin.post("/-/rollback")
+        eventually(lambda: champion_answers(server.url) == {"yes"}, timeout=5)
+        again = admin.post("/-/rollback")  # every worker has followed: nothing to undo
+        stop.set()
+        for thread in senders:
+            thread.join()
+    assert failures == []
+    assert promoted.status_code == 200 and rolled_back.status_code == 200
+    assert again.status_code == 409
+    audits = [r for r in read_log(tmp_path) if r["kind"] == "promotion"]
+    assert [(a["action"], a["champion"]["version"]) for a in audits] == [
+        ("promote", "v2"),
+        ("rollback", "v1"),
+    ]
+
+
+def test_a_model_process_serves_each_arm_in_a_process_of_its_own(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project)
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2}")
+    with live_server(project, "--model-process") as server, server.client() as client:
+        both_ready(client)
+        children = psutil.Process(server.process.pid).children()
+        first = client.post("/predict", json={"key": "a", "x": 7})
+        eventually(lambda: client.get("/-/arms").json()["shadowed"] == 1)
+        promoted = client.post("/-/promote")
+        second = client.post("/predict", json={"key": "b", "x": 7})
+    assert len(children) == 2  # the champion's model process and the challenger's
+    assert first.json()["label"] == "yes" and second.json()["label"] == "no"
+    assert promoted.status_code == 200
+    scored = [r for r in read_log(tmp_path) if r["kind"] == "prediction" and r["id"] == "a"]
+    assert {(r["arm"], r["outputs"]["label"]) for r in scored} == {
+        ("champion", "yes"),
+        ("challenger", "no"),
+    }
+
+
+def test_a_challenger_that_fails_before_the_server_starts_leaves_the_champion(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project, BROKEN)
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2, mode: canary}")
+    for extra in (["--model-process"], ["--workers", "2"]):
+        with live_server(project, *extra) as server, server.client() as client:
+            arms = arms_of(client)
+            answer = client.post("/predict", json={"key": "a", "x": 7})
+            refused = client.post("/-/promote")
+        assert arms["challenger"]["status"] == "failed", extra
+        assert "the weights are corrupt" in arms["challenger"]["error"]
+        assert answer.json()["label"] == "yes" and refused.status_code == 409
+
+
+def test_a_challenger_that_exits_while_preloading_does_not_stop_the_workers(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project, EXITS)
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2}")
+    with live_server(project, "--workers", "2") as server, server.client() as client:
+        arms = arms_of(client)
+        answer = client.post("/predict", json={"key": "a", "x": 7})
+    assert arms["challenger"]["status"] == "failed"
+    assert answer.status_code == 200
+
+
+def test_variants_state_keeps_a_promotion_across_a_restart(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project)
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2, state: arms.json}")
+    with live_server(project) as server, server.client() as client:
+        both_ready(client)
+        client.post("/-/promote")
+    kept = json.loads((project / "arms.json").read_text())
+    with live_server(project) as server, server.client() as client:
+        eventually(lambda: client.get("/-/arms").json()["promotions"] == 1)
+        restored = arms_of(client)
+        answer = client.post("/predict", json={"key": "a", "x": 7})
+        rolled_back = client.post("/-/rollback")
+    assert kept == {"promotions": 1, "pair": ["churn:v1", "churn:v2"]}
+    assert restored["champion"]["version"] == "v2"
+    assert answer.json()["label"] == "no"
+    assert rolled_back.status_code == 200
+    assert json.loads((project / "arms.json").read_text())["promotions"] == 0
+
+
+def test_a_state_file_about_other_models_is_ignored_with_a_warning(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project)
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2, state: arms.json}")
+    (project / "arms.json").write_text('{"promotions": 1, "pair": ["churn:v0", "churn:v1"]}')
+    with live_server(project) as server, server.client() as client:
+        both_ready(client)
+        answer = client.post("/predict", json={"key": "a", "x": 7})
+        report = client.get("/-/arms").json()
+        output = server.output()
+    assert answer.json()["label"] == "yes" and report["promotions"] == 0
+    assert "arms.json is about ['churn:v0', 'churn:v1'], not ['churn:v1', 'churn:v2']" in output
