@@ -1,5 +1,6 @@
 """A challenger named by a registry reference (``churn:v2``), in nervosum.yaml and on the
-command line, against a real registry and a real server."""
+command line, against a real registry and a real server; and a canary keyed on a
+header, over gRPC, reading the call's metadata."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from nervosum.serving.arms import in_canary
 from tests.conftest import (
     LiveServer,
     ProjectFactory,
     free_port,
+    live_server,
     nervosum,
     spawned_server,
     wait_ready,
@@ -23,6 +27,7 @@ from tests.integration.test_variants import (
     CONFIG,
     arms_of,
     both_ready,
+    challenger,
     champion,
     read_log,
 )
@@ -118,3 +123,30 @@ def test_a_challenger_neither_path_nor_bundle_is_exit_2_with_a_hint(
     assert done.returncode == 2, done.stderr
     assert said.format(home=registry_env["NERVOSUM_HOME"]) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_grpc_canary_keyed_on_a_header_reads_the_calls_metadata(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    triton = pytest.importorskip("tritonclient.grpc")
+    challenger(make_project)
+    block = "variants: {challenger: ../v2, mode: canary, share: 30%, key: header:X-User-ID}"
+    project = champion(make_project, tmp_path, block)
+    users = [f"user-{n}" for n in range(40)]
+    grpc_port = free_port()
+    with live_server(project, "--grpc-port", str(grpc_port)) as server, server.client() as client:
+        both_ready(client)
+        tensor = triton.InferInput("x", [1], "FP64")
+        tensor.set_data_from_numpy(np.array([7.0]))
+        grpc_client = triton.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        answers = {
+            (user, turn): grpc_client.infer("churn", [tensor], headers={"x-user-id": user})
+            for user in users
+            for turn in range(2)  # each user twice: it stays on its arm
+        }
+        grpc_client.close()
+    labels = {key: result.as_numpy("label").tolist() for key, result in answers.items()}
+    expected = {user for user in users if in_canary(user, 0.3)}
+    assert 0 < len(expected) < len(users)
+    for (user, _), label in labels.items():
+        assert label == ([b"no"] if user in expected else [b"yes"]), user
