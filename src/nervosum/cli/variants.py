@@ -1,5 +1,5 @@
-"""``nervosum serve --challenger PATH --shadow | --canary SHARE``: the ``variants:`` block
-of nervosum.yaml, written on the command line (docs/variants.md)."""
+"""``nervosum serve --challenger PATH|NAME:TAG --shadow | --canary SHARE``: the
+``variants:`` block of nervosum.yaml, written on the command line (docs/variants.md)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ def variant_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--challenger",
-            metavar="PATH",
-            help="Serve this project folder or model file beside the model (docs/variants.md).",
+            metavar="PATH|NAME:TAG",
+            help="Serve this project folder, model file or registry bundle beside the model"
+            " (docs/variants.md).",
         ),
         click.option(
             "--shadow",
@@ -63,8 +64,10 @@ def with_variants(
             raise click.UsageError(f"{flag} needs a challenger: add --challenger PATH")
         return project
     given: dict[str, Any] = block.model_dump() if block is not None else {}
-    if challenger is not None:  # relative to where the command runs, as PATH is
-        given["challenger"] = str(Path(challenger).resolve())
+    if challenger is not None:  # a path relative to where the command runs, or a bundle
+        from nervosum.serving.challenger import challenger_source
+
+        given["challenger"] = str(challenger_source(challenger, Path.cwd(), project.shown))
     if shadow:
         given["mode"] = "shadow"
     if canary is not None:

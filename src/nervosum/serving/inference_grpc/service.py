@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -221,7 +221,9 @@ class InferenceService:
     async def model_infer(self, request: Any, call: Call) -> Any:
         with self.directory.lease(request.model_name, request.model_version) as state:
             call.state = state
-            exchange = Exchange(usable_id(request.id), INFER, staggered=True)
+            exchange = Exchange(
+                usable_id(request.id), INFER, staggered=True, headers=_headers(state, call)
+            )
             token = CURRENT.set(exchange)
             failure: NervosumError | None = None
             try:
@@ -258,6 +260,23 @@ class InferenceService:
         if exchange is not None and exchange.request_id != request.id:  # none, or unusable
             call.context.set_trailing_metadata((("x-request-id", exchange.request_id),))
         return response
+
+
+def _headers(state: ServingState, call: Call) -> Sequence[tuple[bytes, bytes]]:
+    """The call's metadata as HTTP headers, for a canary keyed on a header
+    (``header:X-User-ID``); built only for such a canary, as gRPC is the fast path.
+    Metadata keys are lowercase already, as ``routing_key`` compares them; a ``-bin``
+    key's value is bytes already, the others' printable ASCII."""
+    arms = state.arms
+    if arms is None or arms.spec.mode != "canary" or not arms.key.startswith("header:"):
+        return ()
+    return [
+        (
+            name.encode("latin-1"),
+            value if isinstance(value, bytes) else value.encode("latin-1", "replace"),
+        )
+        for name, value in call.context.invocation_metadata() or ()
+    ]
 
 
 def _records(state: ServingState, request: Any, names: tuple[str, ...]) -> list[Any]:
