@@ -1,8 +1,8 @@
 """Champion and challenger in `nervosum serve-repo` (docs/repo.md, "Champion and
 challenger"), on live serve-repo processes with API keys: a folder's ``challenger/``
 subfolder in shadow, a ``variants:`` canary, an ``etls.py`` pair on the seed route,
-promotion and rollback per model, a challenger that fails to load, and a refresh that
-changes a challenger.
+promotion and rollback per model, a challenger that fails to load, a refresh that
+changes a challenger, and gRPC.
 
 As in test_variants.py the champions answer "yes" to everything and the challengers
 "yes" below 5 and "no" from 5 on, so an answer to x=7 says which model gave it.
@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import tritonclient.grpc as triton
 
 from nervosum.serving.arms import in_canary
 from tests.conftest import LiveServer, free_port, spawned_nervosum, wait_ready
 from tests.integration.model_repos import write_constant, write_file
 from tests.integration.test_auth import Keys, make_keys
+from tests.integration.test_grpc import GrpcServer, two_ports
 from tests.integration.test_variants import ALWAYS_YES, BELOW_FIVE, BROKEN, CONFIG
 
 BASE = "models_serve"
@@ -246,3 +249,25 @@ def test_a_refresh_that_changes_the_challenger_reloads_the_folder_with_fresh_arm
     assert report["updated"] == ["churn"]
     assert fresh["promotions"] == 0  # a promotion does not outlive the version it was made on
     assert [arm["version"] for arm in fresh["arms"]] == ["v1", "v3"]
+
+
+def test_grpc_predictions_go_through_the_models_arms(tmp_path: Path) -> None:
+    root = tmp_path / BASE
+    everything = "variants: {challenger: challenger, mode: canary, share: 100%}"
+    write_model(root / "churn", "v1", ALWAYS_YES, everything)
+    write_model(root / "churn" / "challenger", "v2", BELOW_FIVE)
+    port, grpc_port = two_ports()
+    args = ("serve-repo", str(root), "--port", str(port), "--grpc-port", str(grpc_port))
+    with spawned_nervosum(*args, port=port) as live, live.client() as client:
+        wait_ready(live)
+        eventually(lambda: statuses(client, "churn")["challenger"] == "ready")
+        x = triton.InferInput("x", [2], "FP64")
+        x.set_data_from_numpy(np.array([1.0, 7.0]))
+        answer = GrpcServer(live, grpc_port).client().infer("churn", [x])
+        report = arms_of(client, "churn")
+    assert [label.decode() for label in answer.as_numpy("label")] == ["yes", "no"]  # v2's
+    assert answer.get_response().model_version == "v2"
+    assert {arm["arm"]: arm["answered"] for arm in report["arms"]} == {
+        "champion": 0,
+        "challenger": 2,
+    }
