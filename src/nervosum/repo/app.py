@@ -18,6 +18,7 @@ from nervosum.observe.metrics import RequestMetrics, keep_sampled
 from nervosum.repo import routes
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet
+from nervosum.repo.policy import repo_policy
 from nervosum.repo.schedule import refresh_on_change, refresh_on_schedule
 from nervosum.serving.app import http_errors
 from nervosum.serving.auth import load_gate
@@ -43,6 +44,9 @@ def _routes(base: str) -> list[Route]:
         Route("/models", routes.models, methods=["GET"]),
         Route("/models/{name}", routes.model, methods=["GET"]),
         Route(NATIVE_PREDICT, routes.native_predict, methods=["POST"]),
+        Route("/models/{name}/arms", routes.model_arms, methods=["GET"]),
+        Route("/models/{name}/promote", routes.model_promote, methods=["POST"]),
+        Route("/models/{name}/rollback", routes.model_rollback, methods=["POST"]),
         Route("/health/live", routes.live, methods=["GET"]),
         Route("/health/ready", routes.ready, methods=["GET"]),
         Route("/metrics", routes.metrics, methods=["GET", "POST"]),
@@ -75,18 +79,21 @@ def create_repo_app(
     """The app serving every model of ``fleet``; models load in the background at startup
     (``/health/live`` answers at once, ``/health/ready`` once the first load is done).
 
-    ``auth`` (off by default) guards every route but health; refresh, load, unload and
-    the index need the admin scope and are limited to ``server.admin_rate_limit`` a
-    minute per client address. ``settings`` (the ``server:`` defaults when not given)
-    with a ``grpc_port`` also serves every model over gRPC.
+    ``auth`` (off by default) guards every route but health; refresh, load, unload, the
+    index and a model's promote and rollback need the admin scope and are limited to
+    ``server.admin_rate_limit`` a minute per client address. ``settings`` (the
+    ``server:`` defaults when not given) with a ``grpc_port`` also serves every model
+    over gRPC.
     """
     settings = settings or ServerSpec()
+    auth = auth or AuthSpec()
     gate = load_gate(
-        auth or AuthSpec(),
+        auth,
         admin_rate_limit=settings.admin_rate_limit,
         base=fleet.base_url,
         on_failure=fleet.metrics.auth.failed,
     )
+    gate.policy = repo_policy(auth, fleet.base_url)  # a model's promote and rollback: admin
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -127,6 +134,7 @@ def create_repo_app(
     app.router.redirect_slashes = False
     app.state.fleet = fleet
     app.state.expose_details = True
+    app.state.gate = gate  # who promoted a model, for its audit record
     predictions = PREDICTION_ROUTES | {f"/{base}/{{name}}", NATIVE_PREDICT}
     install_front_door(
         app,

@@ -4,10 +4,11 @@ A refresh takes a snapshot of the source (a new clone for git), compares each mo
 folder's fingerprint with the loaded one, and loads only what was added or changed,
 beside the running versions, one model at a time (user modules of different folders
 share names such as ``etls``: each load imports them in a namespace of its own, whose
-bare names a pickle read during the load resolves, so loads must not interleave). Each
-success is swapped into its slot; a failure keeps the previous version serving and is
-reported; removed folders stop answering (404) and are retired once their in-flight
-requests end.
+bare names a pickle read during the load resolves, so loads must not interleave: a
+folder's challenger, loaded in the background once its champion serves, is waited for
+before the next folder). Each success is swapped into its slot; a failure keeps the
+previous version serving and is reported; removed folders stop answering (404) and are
+retired once their in-flight requests end.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from nervosum.observe.metrics import HttpMetrics
 from nervosum.repo.folders import ModelFolder, discover, folder_project, missing_package_hint
 from nervosum.repo.slots import ModelSlot, Version, now_iso
 from nervosum.repo.sources import Snapshot, Source
+from nervosum.repo.variants import folder_challenger, serve_challenger
 from nervosum.serving.state import ServingState
 
 log = logging.getLogger("nervosum.repo")
+
+CHALLENGER_POLL = 0.05  # seconds between looks at a challenger loading in the background
 
 
 @dataclass
@@ -228,10 +232,14 @@ class ModelFleet:
             self._retire(previous)
         seconds = version.load_seconds
         log.info("model %s ready (%s, %.2fs)", slot.name, snapshot.version[:12], seconds)
+        await self._challenger_loaded(slot, version)
         return None
 
     async def _load(self, slot: ModelSlot, folder: ModelFolder, snapshot: Snapshot) -> Version:
+        """Load the folder's model; with a challenger, the version serves both (fresh
+        arms: a promotion does not carry over to a new version of the folder)."""
         project = await asyncio.to_thread(folder_project, folder)
+        challenger = await asyncio.to_thread(folder_challenger, folder, project)
         state = ServingState(project, project.config.server, debug=self.debug, metrics=slot.metrics)
         slot.metrics = state.metrics
         namespace: Namespace | None = None
@@ -244,8 +252,18 @@ class ModelFleet:
             if namespace is not None:
                 namespace.release()
             raise
-        state.start()
+        if challenger is not None:
+            serve_challenger(state, challenger)
+        state.start()  # the arms load the challenger in the background
         return Version(state, folder, snapshot, namespace)
+
+    async def _challenger_loaded(self, slot: ModelSlot, version: Version) -> None:
+        """Wait while the challenger of ``version`` loads in the background: loads must not
+        interleave (see the module), so the next folder waits. The champion serves
+        meanwhile; a version retired before its challenger loaded is not waited for."""
+        arms = version.state.arms
+        while arms is not None and arms.challenger.status == "loading" and slot.current is version:
+            await asyncio.sleep(CHALLENGER_POLL)
 
     # -- v2 repository extension ---------------------------------------------------------
 

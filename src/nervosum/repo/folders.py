@@ -51,13 +51,8 @@ def discover(root: Path) -> list[ModelFolder]:
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if not entry.is_dir() or entry.name.startswith((".", "_")):
             continue
-        if (entry / DEFAULT_CONFIG).is_file():
-            kind: Kind = "nervosum"
-        elif (entry / ETLS).is_file():
-            kind = "etls"
-        elif (entry / MLMODEL).is_file() or model_file_in(entry) is not None:
-            kind = "nervosum"  # load_config infers the project from the file
-        else:
+        kind = folder_kind(entry)
+        if kind is None:
             continue
         if entry.name in RESERVED:
             log.warning("folder %r is not served: its name is one of the server's routes", entry)
@@ -66,14 +61,30 @@ def discover(root: Path) -> list[ModelFolder]:
     return found
 
 
+def folder_kind(path: Path) -> Kind | None:
+    """How the folder at ``path`` loads, or None when it holds no model. Only its own
+    files count: a subfolder (a ``challenger/``) never makes it a model."""
+    if (path / DEFAULT_CONFIG).is_file():
+        return "nervosum"
+    if (path / ETLS).is_file():
+        return "etls"
+    if (path / MLMODEL).is_file() or model_file_in(path) is not None:
+        return "nervosum"  # load_config infers the project from the file
+    return None
+
+
+def named(project: Project, name: str) -> Project:
+    """``project`` under ``name``: routes and /models use the folder's name, whatever its
+    nervosum.yaml says."""
+    if project.config.name == name:
+        return project
+    return replace(project, config=project.config.model_copy(update={"name": name}))
+
+
 def folder_project(folder: ModelFolder) -> Project:
     """The folder as a project: its nervosum.yaml, or one made for its ``etls.py``."""
     if folder.kind == "nervosum":
-        project = load_config(folder.path)
-        if project.config.name != folder.name:  # routes and /models use the folder's name
-            renamed = project.config.model_copy(update={"name": folder.name})
-            return replace(project, config=renamed)
-        return project
+        return named(load_config(folder.path), folder.name)
     source = folder.path / ETLS
     class_name, path_parameter = etls_contract(source)
     init = {path_parameter: f"{folder.path.resolve()}/"} if path_parameter else {}

@@ -6,8 +6,9 @@ in folder-name order (later keys win), ``POST /<base>/refactor`` refreshes (the 
 route, a GET that answered 500; a GET now answers 405: a refresh changes the server, and
 any web page can make a browser send a GET, issue 20). Native routes:
 ``POST /models/<name>/predict`` (the single-model ``/predict`` contract), ``GET /models``,
-the refresh report, health, metrics, and the Open Inference Protocol's model repository
-extension.
+the refresh report, health, metrics, the Open Inference Protocol's model repository
+extension, and a model's champion and challenger (``/models/<name>/arms``, ``promote``,
+``rollback``: the single-model server's handlers, on the model the path names).
 
 A handler that answers for one model leases that model's serving version and leaves its
 state in the scope, so the middleware counts and logs the request under that model; its
@@ -33,10 +34,12 @@ from nervosum.observe.merge import merged_exposition
 from nervosum.repo.fleet import ModelFleet
 from nervosum.repo.slots import ModelSlot
 from nervosum.repo.variables import parse_variables
+from nervosum.repo.variants import CHALLENGER_FOLDER, transforming
+from nervosum.serving.arms import Arms
 from nervosum.serving.body import load_json, read_json_body
 from nervosum.serving.guard import guarded_as, native_error
 from nervosum.serving.responses import JsonResponse, error_response
-from nervosum.serving.routes import predict_with, query_flag
+from nervosum.serving.routes import arms_of, predict_with, promoted, query_flag, rolled_back
 from nervosum.serving.state import ServingState
 
 SEED_HOME = "works!"  # what the seed's / and /<base>/ answered
@@ -85,12 +88,14 @@ def _slot(request: Request) -> ModelSlot:
 
 
 async def _seed_answer(state: ServingState, records: list[Record], many: bool) -> Record:
-    """A model's answer to a seed request, always a dict: an ``etls.py`` model's own dict;
-    for other models the output record (one row) or ``{"predictions": [...]}`` (rows)."""
-    engine = state.require_engine()
+    """A model's answer to a seed request, always a dict: an ``etls.py`` model's own dict
+    (its champion's, beside a challenger); for other models the output record (one row)
+    or ``{"predictions": [...]}`` (rows)."""
+    state.require_engine()
     records = state.runtime.validate(records)
-    if engine.handle.per_record:
-        return await state.transform(records)
+    champion = transforming(state)
+    if champion.require_engine().handle.per_record:
+        return await champion.transform(records)
     outputs = await state.infer(records, proba=True)
     return {"predictions": outputs} if many else outputs[0]
 
@@ -163,6 +168,33 @@ async def model(request: Request) -> Response:
     if slot.current is not None and slot.current.state.engine is not None:
         entry.update(slot.current.state.engine.schema())
     return JsonResponse(entry)
+
+
+def _model_arms(state: ServingState) -> Arms:
+    name = state.project.config.name
+    hint = f"add a {CHALLENGER_FOLDER}/ folder or a variants: block to {name}/, see docs/repo.md"
+    return arms_of(state, f"model {name}", hint)
+
+
+@guarded
+async def model_arms(request: Request) -> Response:
+    """``GET /models/<name>/arms``: the model's champion and challenger, with figures."""
+    with _leased(request, _slot(request)) as state:
+        return JsonResponse(_model_arms(state).report())
+
+
+@guarded
+async def model_promote(request: Request) -> Response:
+    """``POST /models/<name>/promote`` (admin): until the folder's next reload."""
+    with _leased(request, _slot(request)) as state:
+        return promoted(request, _model_arms(state))
+
+
+@guarded
+async def model_rollback(request: Request) -> Response:
+    """``POST /models/<name>/rollback`` (admin): undo the model's last promotion."""
+    with _leased(request, _slot(request)) as state:
+        return rolled_back(request, _model_arms(state))
 
 
 @guarded

@@ -20,6 +20,7 @@ from nervosum.model.imports import Namespace
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.repo.folders import ModelFolder
 from nervosum.repo.sources import Snapshot
+from nervosum.repo.variants import arms_summary
 from nervosum.serving.state import ServingState
 
 Status = Literal["loading", "ready", "failed", "unloaded"]
@@ -107,6 +108,8 @@ class ModelSlot:
                 load_seconds=round(version.load_seconds, 4),
                 model=engine.handle.label if engine is not None else None,
             )
+            if version.state.arms is not None:
+                entry["arms"] = arms_summary(version.state.arms)
         if self.error is not None:
             entry["error"] = self.error
         return entry

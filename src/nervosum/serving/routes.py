@@ -124,13 +124,27 @@ async def info(request: Request) -> Response:
     return JsonResponse(body)
 
 
-def _arms(state: ServingState) -> Arms:
-    """The server's champion and challenger, or the 409 saying it serves no challenger."""
+def arms_of(state: ServingState, owner: str, hint: str) -> Arms:
+    """The champion and challenger of ``state``, or the 409 saying ``owner`` (this server,
+    a serve-repo model) serves no challenger; ``hint`` says how to give it one."""
     if state.arms is None:
-        raise ConflictError(
-            "this server has no challenger", hint="serve with --challenger PATH (docs/variants.md)"
-        )
+        raise ConflictError(f"{owner} has no challenger", hint=hint)
     return state.arms
+
+
+def promoted(request: Request, arms: Arms) -> Response:
+    """Make the challenger the champion (admin scope), audited with who asked (the gate
+    of the app serving ``request`` knows)."""
+    return JsonResponse(arms.promote(who(request.app.state.gate, request.scope)))
+
+
+def rolled_back(request: Request, arms: Arms) -> Response:
+    """Undo the last promotion (admin scope), audited with who asked."""
+    return JsonResponse(arms.rollback(who(request.app.state.gate, request.scope)))
+
+
+def _arms(state: ServingState) -> Arms:
+    return arms_of(state, "this server", "serve with --challenger PATH (docs/variants.md)")
 
 
 @guarded
@@ -140,18 +154,12 @@ async def arms(request: Request) -> Response:
 
 @guarded
 async def promote(request: Request) -> Response:
-    """Make the challenger the champion (admin scope), audited with who asked."""
-    return JsonResponse(
-        _arms(state_of(request)).promote(who(request.app.state.gate, request.scope))
-    )
+    return promoted(request, _arms(state_of(request)))
 
 
 @guarded
 async def rollback(request: Request) -> Response:
-    """Undo the last promotion (admin scope), audited with who asked."""
-    return JsonResponse(
-        _arms(state_of(request)).rollback(who(request.app.state.gate, request.scope))
-    )
+    return rolled_back(request, _arms(state_of(request)))
 
 
 @guarded
