@@ -11,9 +11,9 @@ import pytest
 from nervosum.config.spec import AuthSpec
 from nervosum.errors import ConfigError, ModelDefinitionError
 from nervosum.repo.folders import ModelFolder, discover, folder_project
-from nervosum.repo.policy import repo_policy
 from nervosum.repo.sources import folder_fingerprint
 from nervosum.repo.variants import Challenger, folder_challenger
+from nervosum.serving.auth.policy import Policy
 
 MODEL = """
 name: {name}
@@ -116,4 +116,6 @@ def test_a_challenger_folder_is_no_model_but_part_of_its_models_fingerprint(
 def test_a_models_promote_and_rollback_need_the_admin_scope(
     method: str, path: str, access: str
 ) -> None:
-    assert repo_policy(AuthSpec(), "repo").access(method, path) == access
+    auth = AuthSpec()
+    policy = Policy(metrics=auth.metrics, docs=auth.docs, base="repo")
+    assert policy.access(method, path) == access

@@ -18,7 +18,6 @@ from nervosum.observe.metrics import RequestMetrics, keep_sampled
 from nervosum.repo import routes
 from nervosum.repo.cron import CronSchedule
 from nervosum.repo.fleet import ModelFleet
-from nervosum.repo.policy import repo_policy
 from nervosum.repo.schedule import refresh_on_change, refresh_on_schedule
 from nervosum.serving.app import http_errors
 from nervosum.serving.auth import load_gate
@@ -86,14 +85,12 @@ def create_repo_app(
     over gRPC.
     """
     settings = settings or ServerSpec()
-    auth = auth or AuthSpec()
     gate = load_gate(
-        auth,
+        auth or AuthSpec(),
         admin_rate_limit=settings.admin_rate_limit,
         base=fleet.base_url,
         on_failure=fleet.metrics.auth.failed,
     )
-    gate.policy = repo_policy(auth, fleet.base_url)  # a model's promote and rollback: admin
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -33,8 +33,6 @@ from nervosum.serving.state import ServingState
 
 log = logging.getLogger("nervosum.repo")
 
-CHALLENGER_POLL = 0.05  # seconds between looks at a challenger loading in the background
-
 
 @dataclass
 class RefreshReport:
@@ -232,7 +230,7 @@ class ModelFleet:
             self._retire(previous)
         seconds = version.load_seconds
         log.info("model %s ready (%s, %.2fs)", slot.name, snapshot.version[:12], seconds)
-        await self._challenger_loaded(slot, version)
+        await self._challenger_loaded(version)
         return None
 
     async def _load(self, slot: ModelSlot, folder: ModelFolder, snapshot: Snapshot) -> Version:
@@ -257,13 +255,12 @@ class ModelFleet:
         state.start()  # the arms load the challenger in the background
         return Version(state, folder, snapshot, namespace)
 
-    async def _challenger_loaded(self, slot: ModelSlot, version: Version) -> None:
+    async def _challenger_loaded(self, version: Version) -> None:
         """Wait while the challenger of ``version`` loads in the background: loads must not
         interleave (see the module), so the next folder waits. The champion serves
-        meanwhile; a version retired before its challenger loaded is not waited for."""
-        arms = version.state.arms
-        while arms is not None and arms.challenger.status == "loading" and slot.current is version:
-            await asyncio.sleep(CHALLENGER_POLL)
+        meanwhile; retiring the version stops its challenger's load, and the wait."""
+        if version.state.arms is not None:
+            await version.state.arms.loaded()
 
     # -- v2 repository extension ---------------------------------------------------------
 

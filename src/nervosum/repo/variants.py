@@ -20,7 +20,7 @@ from nervosum.config import Project
 from nervosum.config.variants import VariantsSpec
 from nervosum.errors import ModelDefinitionError
 from nervosum.repo.folders import ModelFolder, folder_kind, folder_project, named
-from nervosum.serving.arms import CHALLENGER, CHAMPION, Arms
+from nervosum.serving.arms import CHALLENGER, CHAMPION, Arms, serve_both
 from nervosum.serving.challenger import challenger_project
 from nervosum.serving.exchange import current as current_exchange
 from nervosum.serving.state import ServingState
@@ -79,8 +79,7 @@ def _challenger_project(name: str, project: Project, spec: VariantsSpec) -> Proj
 def serve_challenger(champion: ServingState, challenger: Challenger) -> Arms:
     """Arms for a loaded ``champion`` and its challenger, set on its state: every protocol
     predicts through them, its start loads the challenger, its shutdown closes it."""
-    state = ServingState(challenger.project, champion.settings, debug=champion.debug)
-    champion.arms = Arms(champion, state, challenger.spec)
+    champion.arms = serve_both(champion, challenger.spec, project=challenger.project)
     return champion.arms
 
 

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.config.variants import VariantsSpec
 from nervosum.engine import Engine
@@ -210,6 +211,12 @@ class Arms:
             self._judging = loop.create_task(self._judge_labels(self.rule))
         if self.shared is not None:
             self._following = loop.create_task(self._follow_shared(self.shared))
+
+    async def loaded(self) -> None:
+        """Return once the challenger has loaded, failed to, or stopped loading (the
+        arms closed): serve-repo loads one model at a time."""
+        if self._loading is not None:
+            await asyncio.wait({self._loading})
 
     async def _load_challenger(self) -> None:
         """Both projects often name their modules alike (``model.py``): the challenger
@@ -580,15 +587,19 @@ def _named(state: ServingState) -> str:
 
 
 def serve_both(
-    front: ServingState, spec: VariantsSpec, preloaded: Engine | BaseException | None = None
+    front: ServingState,
+    spec: VariantsSpec,
+    preloaded: Engine | BaseException | None = None,
+    *,
+    project: Project | None = None,
 ) -> Arms:
     """Arms for ``front`` and the challenger ``spec`` names (its config is read now, so a
-    wrong path stops the server before it listens). Its model loads with the server,
-    unless ``preloaded`` is the challenger loaded before the server started, or why it
-    failed to load."""
+    wrong path stops the server before it listens), or ``project`` when the caller read
+    it. Its model loads with the server, unless ``preloaded`` is the challenger loaded
+    before the server started, or why it failed to load."""
     if spec.promote is not None:  # the rule's tests need scipy: say so before serving
         significance.require_scipy()
-    project = challenger_project(front.project, spec)
+    project = project or challenger_project(front.project, spec)
     engine = preloaded if isinstance(preloaded, Engine) else None
     challenger = ServingState(project, front.settings, engine=engine, debug=front.debug)
     if isinstance(preloaded, BaseException):

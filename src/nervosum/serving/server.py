@@ -179,9 +179,9 @@ def run_server(
         from nervosum.serving.model_process import RemoteEngine
 
         remote = RemoteEngine(engine, answer_timeout=settings.timeout)
-        if isinstance(challenger, Engine):
-            challenger = RemoteEngine(challenger, answer_timeout=settings.timeout)
         try:
+            if isinstance(challenger, Engine):
+                challenger = RemoteEngine(challenger, answer_timeout=settings.timeout)
             return run_server(
                 project,
                 settings.model_copy(update={"model_process": False}),

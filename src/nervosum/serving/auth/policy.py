@@ -21,8 +21,10 @@ DOCS_ASSETS = "/docs/assets/"
 METRICS = "/metrics"
 # The Open Inference Protocol's model repository extension (serve-repo).
 _REPOSITORY = re.compile(r"/v2/repository/(index|models/[^/]+/(load|unload))")
-# Champion and challenger (docs/variants.md): these change which model answers.
+# Champion and challenger (docs/variants.md): these change which model answers, in one
+# server or (serve-repo) for one model of many.
 VARIANT_CHANGES = frozenset({"/-/promote", "/-/rollback"})
+_MODEL_VARIANT_CHANGES = re.compile(r"/models/[^/]+/(promote|rollback)")
 
 
 def is_probe(method: str, path: str) -> bool:
@@ -58,8 +60,8 @@ class Policy:
     def is_admin(self, method: str, path: str) -> bool:
         """Routes that change what is served: refresh (POST; its GET is the report), the
         seed's refactor (any method: it refreshed on GET), load, unload, the index,
-        promote and rollback."""
-        if path in VARIANT_CHANGES:
+        promote and rollback (a serve-repo model's too)."""
+        if path in VARIANT_CHANGES or _MODEL_VARIANT_CHANGES.fullmatch(path) is not None:
             return True
         if path == self.refresh:
             return method == "POST"
