@@ -29,6 +29,7 @@ from nervosum.serving.app import create_app
 from nervosum.serving.arms import in_canary
 from tests.conftest import ProjectFactory, free_port, live_server, metric_samples, nervosum
 from tests.integration.test_auth import make_keys
+from tests.services.fluentd import FluentdReceiver
 
 CONFIG = """
 name: churn
@@ -436,3 +437,31 @@ def test_grpc_calls_are_routed_to_the_arms_too(
     assert result.as_numpy("label").tolist() == [b"yes", b"no"]  # the challenger's answer
     records = [r for r in read_log(tmp_path) if r["kind"] == "prediction"]
     assert {(r["arm"], r["tag"]) for r in records} == {("challenger", "v2")}
+
+
+def test_info_names_the_answering_model_and_fluentd_gets_promotion_events(
+    make_project: ProjectFactory,
+) -> None:
+    challenger(make_project)
+    receiver = FluentdReceiver().start()
+    try:
+        sink = f"{{type: fluentd, host: 127.0.0.1, port: {receiver.port}, tag: churn}}"
+        more = f"logging: {{sinks: [{sink}]}}\nvariants: {{challenger: ../v2}}"
+        project = make_project(
+            CONFIG.format(tag="v1", more=more), {"model.py": ALWAYS_YES}, name="v1"
+        )
+        with live_server(project) as server, server.client() as client:
+            both_ready(client)
+            before = client.get("/info").json()
+            client.post("/-/promote")
+            after = client.get("/info").json()
+            client.post("/-/rollback")
+        events = receiver.wait_for(2)
+    finally:
+        receiver.stop()
+    assert before["version"] == "v1" and after["version"] == "v2"
+    assert after["uuid"] == after["arms"]["arms"][0]["uuid"]
+    assert [(tag, event["action"]) for tag, _, event in events] == [
+        ("churn.promotion", "promote"),
+        ("churn.promotion", "rollback"),
+    ]

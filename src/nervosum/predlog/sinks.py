@@ -23,6 +23,7 @@ from nervosum.config.spec import SinkSpec
 from nervosum.config.types import Record
 from nervosum.errors import RequestError
 from nervosum.jsonio import dumps
+from nervosum.predlog.events import FEEDBACK, PROMOTION
 
 COLUMNS: tuple[str, ...] = ("kind", "id", "request_id", "timestamp", "epoch", "model", "tag")
 COLUMNS += ("uuid", "route", "status", "latency_ms")
@@ -234,7 +235,8 @@ def flatten_for_fluentd(record: Record, n_best: int) -> Record:
 
 class FluentdSink(Sink):
     """Fluentd's forward protocol through fluent-logger; tags ``<tag>.predict``,
-    ``<tag>.predict_proba`` (records with classes) and ``<tag>.feedback``."""
+    ``<tag>.predict_proba`` (records with classes), ``<tag>.feedback`` and
+    ``<tag>.promotion`` (a challenger's promotion or rollback, docs/variants.md)."""
 
     def __init__(self, name: str, spec: SinkSpec, n_best: int) -> None:
         super().__init__(name)
@@ -250,7 +252,8 @@ class FluentdSink(Sink):
                 self.spec.tag, host=self.spec.host, port=self.spec.port, timeout=3.0
             )
         for record in records:
-            event = "feedback" if record.get("kind") == "feedback" else "predict"
+            kind = record.get("kind")
+            event = kind if kind in (FEEDBACK, PROMOTION) else "predict"
             if record.get("classes"):
                 event = "predict_proba"
             flat = flatten_for_fluentd(record, self.n_best)

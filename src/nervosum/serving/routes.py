@@ -110,7 +110,9 @@ async def feedback(request: Request) -> Response:
 @guarded
 async def info(request: Request) -> Response:
     state = state_of(request)
-    body = state.require_engine().info()
+    # The model that answers now: after a promotion, the former challenger.
+    answering = state.arms.champion.state if state.arms is not None else state
+    body = answering.require_engine().info()
     server: dict[str, Any] = {"batching": state.batcher is not None}
     if request.app.state.expose_details:
         server = {"pid": os.getpid(), "workers": await asyncio.to_thread(workers_memory), **server}
