@@ -8,13 +8,14 @@ on (tests/integration/test_variants.py), so an answer to x=7 names the champion.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
 import httpx
 import psutil
 
-from tests.conftest import ProjectFactory, live_server
+from tests.conftest import ProjectFactory, live_server, nervosum
 from tests.integration.test_variants import (
     BROKEN,
     EXITS,
@@ -166,3 +167,27 @@ def test_a_state_file_about_other_models_is_ignored_with_a_warning(
         output = server.output()
     assert answer.json()["label"] == "yes" and report["promotions"] == 0
     assert "arms.json is about ['churn:v0', 'churn:v1'], not ['churn:v1', 'churn:v2']" in output
+
+
+def test_a_state_file_that_cannot_be_kept_is_refused_at_start_or_undoes_the_promotion(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    challenger(make_project)
+    nowhere = champion(make_project, tmp_path, "variants: {challenger: ../v2, state: /proc/x/a}")
+    refused = nervosum("serve", str(nowhere), env=dict(os.environ), cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "variants.state: cannot keep the promotion state" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    project = champion(make_project, tmp_path, "variants: {challenger: ../v2, state: arms.json}")
+    with live_server(project) as server, server.client() as client:
+        both_ready(client)
+        (project / "arms.json").mkdir()  # the file cannot be replaced any more
+        failed = client.post("/-/promote")
+        report = client.get("/-/arms").json()
+        answer = client.post("/predict", json={"key": "a", "x": 7})
+    assert failed.status_code == 500
+    assert "the promotion could not be kept in" in failed.json()["error"]["message"]
+    assert report["promotions"] == 0 and report["arms"][0]["version"] == "v1"
+    assert answer.json()["label"] == "yes"
+    assert [r for r in read_log(tmp_path) if r["kind"] == "promotion"] == []

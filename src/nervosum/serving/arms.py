@@ -31,7 +31,7 @@ from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.config.variants import VariantsSpec
 from nervosum.engine import Engine
-from nervosum.errors import ConflictError, NervosumError, new_error_id
+from nervosum.errors import ConfigError, ConfigIssue, ConflictError, NervosumError, new_error_id
 from nervosum.model.imports import Namespace, own_namespace
 from nervosum.model.outputs import PROBABILITIES
 from nervosum.observe import significance
@@ -464,8 +464,16 @@ class Arms:
             self._follow(shared.read())
             before = self.promotions
             yield
-            if self.promotions != before:
+            if self.promotions == before:
+                return
+            try:
                 shared.write(self.promotions)
+            except OSError as exc:  # undone: the workers and a restart follow the file
+                self._step(before - self.promotions)
+                raise NervosumError(
+                    f"the promotion could not be kept in {shared.path}: {exc}; nothing changed",
+                    hint="check the disk and the folder's permissions, then try again",
+                ) from None
 
     def _step(self, by: int) -> None:
         self._swap()
@@ -604,4 +612,11 @@ def serve_both(
     challenger = ServingState(project, front.settings, engine=engine, debug=front.debug)
     if isinstance(preloaded, BaseException):
         challenger.load_error = preloaded
-    return Arms(front, challenger, spec, preloaded=preloaded is not None)
+    arms = Arms(front, challenger, spec, preloaded=preloaded is not None)
+    unusable = arms.shared.check() if arms.shared is not None else None
+    if unusable is not None:
+        issue = ConfigIssue(
+            "variants.state", f"cannot keep the promotion state: {unusable}", hint="a writable path"
+        )
+        raise ConfigError(front.project.shown, [issue])
+    return arms

@@ -65,6 +65,15 @@ class SharedPromotions:
         partial.replace(self.path)
         self._ignored = False
 
+    def check(self) -> OSError | None:
+        """Whether the file can be kept (its folder made, its lock opened): asked before
+        serving, so a promotion never finds out."""
+        try:
+            with self.locked():
+                return None
+        except OSError as exc:
+            return exc
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the file's lock (``<path>.lock`` beside it) for a read-act-write."""
