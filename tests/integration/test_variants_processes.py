@@ -1,5 +1,6 @@
-"""A challenger beside the champion with `--workers`, `--model-process` and across restarts
-(docs/variants.md, "Workers, a model process, restarts"), on live servers.
+"""A challenger beside the champion with `--workers`, `--model-process`, across restarts
+(docs/variants.md, "Workers, a model process, restarts") and as a compiled model file,
+on live servers.
 
 The champion answers "yes" to everything; the challenger "yes" below 5 and "no" from 5
 on (tests/integration/test_variants.py), so an answer to x=7 names the champion.
@@ -13,7 +14,12 @@ import threading
 from pathlib import Path
 
 import httpx
+import joblib
+import pandas as pd
 import psutil
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 
 from tests.conftest import ProjectFactory, live_server, nervosum
 from tests.integration.test_variants import (
@@ -191,3 +197,21 @@ def test_a_state_file_that_cannot_be_kept_is_refused_at_start_or_undoes_the_prom
     assert report["promotions"] == 0 and report["arms"][0]["version"] == "v1"
     assert answer.json()["label"] == "yes"
     assert [r for r in read_log(tmp_path) if r["kind"] == "promotion"] == []
+
+
+def test_model_files_as_both_arms_are_compiled_and_answer(tmp_path: Path) -> None:
+    data = load_iris()
+    features = pd.DataFrame(data.data, columns=["a", "b", "c", "d"])
+    for name, model in (("v1", LogisticRegression(max_iter=500)), ("v2", DecisionTreeClassifier())):
+        joblib.dump(model.fit(features, data.target), tmp_path / f"{name}.joblib")
+    args = ("--challenger", str(tmp_path / "v2.joblib"), "--canary", "50%")
+    with live_server(tmp_path / "v1.joblib", *args) as server, server.client() as client:
+        both_ready(client)
+        arms = arms_of(client)
+        answers = [
+            client.post("/predict", json={"a": 5.1, "b": 3.5, "c": 1.4, "d": 0.2})
+            for _ in range(20)
+        ]
+    assert {arm["runtime"].split()[0] for arm in arms.values()} == {"onnxruntime"}
+    assert {a.status_code for a in answers} == {200}
+    assert {a.headers["x-nervosum-arm"] for a in answers} == {"champion", "challenger"}

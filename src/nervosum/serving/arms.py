@@ -149,6 +149,7 @@ class Arm:
             "name": config.name,
             "version": config.tag,
             "uuid": engine.handle.identity.uuid if engine is not None else None,
+            "runtime": engine.handle.runtime if engine is not None else None,
             "status": self.status,
             "error": str(error) if error is not None else None,
             "answered": self.answered,
