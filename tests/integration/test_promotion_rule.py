@@ -97,12 +97,12 @@ def test_the_rule_keeps_a_champion_the_labels_prefer(
         predict_and_label(client, range(200), "yes")  # the champion is always right
         eventually(lambda: client.get("/-/arms").json()["rule"]["last"] is not None)
         report = client.get("/-/arms").json()
-        refused = client.post("/-/promote")  # the rule has its labels: a person may
+        by_hand = client.post("/-/promote")  # the rule has its labels: a person may
     last = report["rule"]["last"]
     assert report["promotions"] == 0 and report["arms"][0]["version"] == "v1"
     assert last["verdict"] == "champion better" and last["promote"] is False
     table = last["test"]["table"]
     assert last["test"]["p_value"] == stats.fisher_exact(table).pvalue
     assert sum(table[0]) == last["labels"]["champion"] >= 20
-    assert refused.status_code == 200
+    assert by_hand.status_code == 200
     assert [r["who"] for r in read_log(tmp_path) if r["kind"] == "promotion"] == ["anonymous"]

@@ -34,13 +34,20 @@ from tests.integration.test_variants import (
 )
 
 
-def champion_answers(server_url: str, times: int = 30) -> set[str]:
-    """Answers to x=7 over fresh connections: with workers each may land on any of them."""
-    found = set()
-    for n in range(times):
+def versions_by_worker(server_url: str, times: int = 40) -> dict[int, set[str]]:
+    """The version of the model answering now, per worker pid, from /info over fresh
+    connections (each may land on any worker)."""
+    found: dict[int, set[str]] = {}
+    for _ in range(times):
         with httpx.Client(base_url=server_url) as client:
-            found.add(client.post("/predict", json={"key": f"f{n}", "x": 7}).json()["label"])
+            info = client.get("/info").json()
+        found.setdefault(info["server"]["pid"], set()).add(info["version"])
     return found
+
+
+def every_worker_serves(server_url: str, version: str) -> bool:
+    found = versions_by_worker(server_url)
+    return len(found) == 2 and all(seen == {version} for seen in found.values())
 
 
 def test_workers_follow_a_promotion_made_on_any_of_them_under_load(
@@ -49,11 +56,10 @@ def test_workers_follow_a_promotion_made_on_any_of_them_under_load(
     challenger(make_project)
     project = champion(make_project, tmp_path, "variants: {challenger: ../v2}")
     failures: list[str] = []
-    answered = 0
+    answered: list[str] = []  # appended from several threads: list.append is atomic
     stop = threading.Event()
 
     def send(url: str) -> None:
-        nonlocal answered
         with httpx.Client(base_url=url) as client:
             while not stop.is_set():
                 try:
@@ -63,24 +69,25 @@ def test_workers_follow_a_promotion_made_on_any_of_them_under_load(
                     continue
                 if response.status_code != 200:
                     failures.append(response.text)
-                answered += 1
+                answered.append(response.json()["label"])
 
     with live_server(project, "--workers", "2") as server, server.client() as admin:
-        eventually(lambda: champion_answers(server.url, 20) == {"yes"})
+        both_ready(admin)
+        eventually(lambda: every_worker_serves(server.url, "v1"))
         senders = [threading.Thread(target=send, args=(server.url,)) for _ in range(4)]
         for thread in senders:
             thread.start()
-        eventually(lambda: answered > 50)
-        both_ready(admin)
+        eventually(lambda: len(answered) > 50)
         promoted = admin.post("/-/promote")
-        eventually(lambda: champion_answers(server.url) == {"no"}, timeout=5)
+        eventually(lambda: every_worker_serves(server.url, "v2"), timeout=5)
         rolled_back = admin.post("/-/rollback")
-        eventually(lambda: champion_answers(server.url) == {"yes"}, timeout=5)
-        again = admin.post("/-/rollback")  # every worker has followed: nothing to undo
+        eventually(lambda: every_worker_serves(server.url, "v1"), timeout=5)
+        again = admin.post("/-/rollback")  # whichever worker takes it, the file says 0
         stop.set()
         for thread in senders:
             thread.join()
     assert failures == []
+    assert {"yes", "no"} <= set(answered)  # both models answered the load
     assert promoted.status_code == 200 and rolled_back.status_code == 200
     assert again.status_code == 409
     audits = [r for r in read_log(tmp_path) if r["kind"] == "promotion"]
@@ -139,6 +146,11 @@ def test_a_challenger_that_exits_while_preloading_does_not_stop_the_workers(
     assert answer.status_code == 200
 
 
+def pair_of(champion_dir: Path) -> list[str]:
+    """How the state file names the pair: each model's name, tag and config file."""
+    return [f"churn:{tag} ({champion_dir.parent / tag / 'nervosum.yaml'})" for tag in ("v1", "v2")]
+
+
 def test_variants_state_keeps_a_promotion_across_a_restart(
     make_project: ProjectFactory, tmp_path: Path
 ) -> None:
@@ -153,7 +165,7 @@ def test_variants_state_keeps_a_promotion_across_a_restart(
         restored = arms_of(client)
         answer = client.post("/predict", json={"key": "a", "x": 7})
         rolled_back = client.post("/-/rollback")
-    assert kept == {"promotions": 1, "pair": ["churn:v1", "churn:v2"]}
+    assert kept == {"promotions": 1, "generation": 1, "pair": pair_of(project)}
     assert restored["champion"]["version"] == "v2"
     assert answer.json()["label"] == "no"
     assert rolled_back.status_code == 200
@@ -165,14 +177,17 @@ def test_a_state_file_about_other_models_is_ignored_with_a_warning(
 ) -> None:
     challenger(make_project)
     project = champion(make_project, tmp_path, "variants: {challenger: ../v2, state: arms.json}")
-    (project / "arms.json").write_text('{"promotions": 1, "pair": ["churn:v0", "churn:v1"]}')
+    other = ["churn:v0 (elsewhere)", "churn:v1 (elsewhere)"]
+    (project / "arms.json").write_text(
+        json.dumps({"promotions": 1, "generation": 3, "pair": other})
+    )
     with live_server(project) as server, server.client() as client:
         both_ready(client)
         answer = client.post("/predict", json={"key": "a", "x": 7})
         report = client.get("/-/arms").json()
         output = server.output()
     assert answer.json()["label"] == "yes" and report["promotions"] == 0
-    assert "arms.json is about ['churn:v0', 'churn:v1'], not ['churn:v1', 'churn:v2']" in output
+    assert f"arms.json is about {other}, not {pair_of(project)}" in output
 
 
 def test_a_state_file_that_cannot_be_kept_is_refused_at_start_or_undoes_the_promotion(
@@ -180,10 +195,11 @@ def test_a_state_file_that_cannot_be_kept_is_refused_at_start_or_undoes_the_prom
 ) -> None:
     challenger(make_project)
     nowhere = champion(make_project, tmp_path, "variants: {challenger: ../v2, state: /proc/x/a}")
-    refused = nervosum("serve", str(nowhere), env=dict(os.environ), cwd=tmp_path)
-    assert refused.returncode == 2, refused.stderr
-    assert "variants.state: cannot keep the promotion state" in refused.stderr
-    assert "Traceback" not in refused.stderr
+    for extra in ([], ["--workers", "2"], ["--model-process"]):
+        refused = nervosum("serve", str(nowhere), *extra, env=dict(os.environ), cwd=tmp_path)
+        assert refused.returncode == 2, (extra, refused.stderr)
+        assert "variants.state: cannot keep the promotion state" in refused.stderr
+        assert "Traceback" not in refused.stderr
 
     project = champion(make_project, tmp_path, "variants: {challenger: ../v2, state: arms.json}")
     with live_server(project) as server, server.client() as client:

@@ -119,3 +119,19 @@ def test_a_models_promote_and_rollback_need_the_admin_scope(
     auth = AuthSpec()
     policy = Policy(metrics=auth.metrics, docs=auth.docs, base="repo")
     assert policy.access(method, path) == access
+
+
+@pytest.mark.parametrize(
+    ("block", "field"),
+    [
+        ("promote: {metric: accuracy}", "variants.promote: not supported by serve-repo"),
+        ("state: arms.json", "variants.state: not supported by serve-repo"),
+    ],
+)
+def test_a_promote_rule_or_state_file_is_refused_naming_the_key(
+    tmp_path: Path, block: str, field: str
+) -> None:
+    write_model(tmp_path / "churn", "v1", f"variants: {{challenger: next, {block}}}")
+    write_model(tmp_path / "churn" / "next", "v2")
+    with pytest.raises(ConfigError, match=field):
+        challenger_of(tmp_path / "churn")

@@ -240,6 +240,8 @@ class ModelFleet:
         challenger = await asyncio.to_thread(folder_challenger, folder, project)
         state = ServingState(project, project.config.server, debug=self.debug, metrics=slot.metrics)
         slot.metrics = state.metrics
+        if challenger is not None:  # before the load: nothing is left loaded if it fails
+            serve_challenger(state, challenger)
         namespace: Namespace | None = None
         try:
             # Each model imports its folder's modules in a namespace of its own (issue 20).
@@ -250,8 +252,6 @@ class ModelFleet:
             if namespace is not None:
                 namespace.release()
             raise
-        if challenger is not None:
-            serve_challenger(state, challenger)
         state.start()  # the arms load the challenger in the background
         return Version(state, folder, snapshot, namespace)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from nervosum.config import Project
 from nervosum.config.variants import VariantsSpec
-from nervosum.errors import ModelDefinitionError
+from nervosum.errors import ConfigError, ConfigIssue, ModelDefinitionError
 from nervosum.repo.folders import ModelFolder, folder_kind, folder_project, named
 from nervosum.serving.arms import CHALLENGER, CHAMPION, Arms, serve_both
 from nervosum.serving.challenger import challenger_project
@@ -44,6 +44,8 @@ def folder_challenger(folder: ModelFolder, project: Project) -> Challenger | Non
     reads the challenger's config now, so the fleet runs it off the event loop."""
     spec = project.config.variants
     subfolder = folder.path / CHALLENGER_FOLDER
+    if spec is not None:
+        _refuse_unsupported(spec, project)
     if spec is None:
         if not subfolder.is_dir():
             return None
@@ -64,6 +66,24 @@ def folder_challenger(folder: ModelFolder, project: Project) -> Challenger | Non
             CHALLENGER_FOLDER,
         )
     return Challenger(_challenger_project(folder.name, project, spec), spec)
+
+
+def _refuse_unsupported(spec: VariantsSpec, project: Project) -> None:
+    """``promote:`` needs labels, and serve-repo takes none (no ``/feedback``);
+    ``state:`` would be a file in the folder, whose change reloads the folder."""
+    given = [key for key in ("promote", "state") if getattr(spec, key) is not None]
+    if given:
+        issues = [
+            ConfigIssue(f"variants.{key}", "not supported by serve-repo", hint=_WHY[key])
+            for key in given
+        ]
+        raise ConfigError(project.shown, issues)
+
+
+_WHY = {
+    "promote": "serve-repo takes no labels; promote with POST /models/<name>/promote",
+    "state": "a promotion lasts as long as the folder's version; drop the key",
+}
 
 
 def _challenger_project(name: str, project: Project, spec: VariantsSpec) -> Project:

@@ -26,6 +26,7 @@ from nervosum.observe.metrics import keep_sampled
 from nervosum.serving import protocols, routes, template_routes
 from nervosum.serving.arms import serve_both
 from nervosum.serving.auth import load_gate
+from nervosum.serving.challenger import Preloaded
 from nervosum.serving.docs import ASSETS, docs_assets
 from nervosum.serving.exchange import PREDICTION_ROUTES
 from nervosum.serving.front import FrontedApp, install_front_door
@@ -83,13 +84,13 @@ def create_app(
     *,
     auth: AuthSpec | None = None,
     engine: Engine | None = None,
-    challenger: Engine | BaseException | None = None,
+    challenger: Preloaded | None = None,
     debug: bool = False,
     on_load_failure: Callable[[BaseException], None] | None = None,
     on_loaded: Callable[[], None] | None = None,
 ) -> Starlette:
     """The ASGI app serving ``project``; pass a loaded ``engine`` to skip background loading
-    (and with ``variants:`` the loaded ``challenger``, or why it failed to load).
+    (and with ``variants:`` the ``challenger`` loaded before, or why it failed to load).
 
     ``settings`` defaults to the ``server:`` block of the project's nervosum.yaml, ``auth``
     to its ``auth:`` block (a missing keys file or a bad line raises here, before serving).

@@ -19,29 +19,34 @@ arrive (:mod:`nervosum.serving.promotion_rule`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import hashlib
 import logging
 import random
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.config.variants import VariantsSpec
 from nervosum.engine import Engine
-from nervosum.errors import ConfigError, ConfigIssue, ConflictError, NervosumError, new_error_id
+from nervosum.errors import ConflictError, NervosumError, new_error_id
 from nervosum.model.imports import Namespace, own_namespace
 from nervosum.model.outputs import PROBABILITIES
 from nervosum.observe import significance
 from nervosum.observe.feedback import predicted_value
 from nervosum.predict.batcher import timed_out
 from nervosum.predlog.events import Exchange, Origin, promotion_record
-from nervosum.serving.challenger import challenger_project
+from nervosum.serving.challenger import Preloaded, challenger_project
 from nervosum.serving.model_process import RemoteEngine
 from nervosum.serving.promotion_rule import Judgement, PromotionRule
-from nervosum.serving.promotion_state import SharedPromotions, shared_promotions
+from nervosum.serving.promotion_state import (
+    SharedPromotions,
+    Standing,
+    refuse_unusable_state,
+    shared_promotions,
+)
 from nervosum.serving.state import ServingState
 
 log = logging.getLogger("nervosum.serving")
@@ -196,9 +201,16 @@ class Arms:
         self._labelled = asyncio.Event()  # labels arrived since the rule last judged
         self._judging: asyncio.Task[None] | None = None
         self._pairing = 0  # which pair of arms: each promotion or rollback forms a new one
-        pair = (_named(front), _named(challenger))
+        pair = (_identified(front), _identified(challenger))
         self.shared = shared_promotions(spec.state, front.project.project_dir, pair)
         self._following: asyncio.Task[None] | None = None
+        self._generation = 0  # of the shared standing this worker follows
+        self._in_step = True
+        # A model lost for good (its model process kept dying) stops the server when it
+        # is the champion's, as without a challenger; a challenger's is reported failed.
+        self._stop = front.on_load_failure
+        front.on_load_failure = functools.partial(self._lost, front)
+        challenger.on_load_failure = functools.partial(self._lost, challenger)
 
     def start(self) -> None:
         """Load the challenger in the background, once the champion has loaded; with a
@@ -212,6 +224,12 @@ class Arms:
             self._judging = loop.create_task(self._judge_labels(self.rule))
         if self.shared is not None:
             self._following = loop.create_task(self._follow_shared(self.shared))
+
+    def _lost(self, state: ServingState, error: BaseException) -> None:
+        if state is self.champion.state and self._stop is not None:
+            self._stop(error)
+        else:
+            log.error("the challenger %s stopped answering: %s", _named(state), error)
 
     async def loaded(self) -> None:
         """Return once the challenger has loaded, failed to, or stopped loading (the
@@ -425,56 +443,74 @@ class Arms:
             await asyncio.sleep(JUDGE_EVERY)
 
     def _promote_by_rule(self, judgement: Judgement, pairing: int) -> None:
-        with self._synced():
-            if pairing != self._pairing:  # another worker promoted meanwhile
-                return
-            self._step(+1)
+        """Promote on the rule's judgement, unless the pair changed meanwhile (another
+        worker promoted or rolled back: the judgement was of another pair)."""
+
+        def still_judged() -> None:
+            if pairing != self._pairing:
+                raise ConflictError("the pair changed while the rule judged it")
+            self._check_promotable()
+
+        try:
+            self._change(+1, still_judged)
+        except ConflictError:
+            return
+        except NervosumError as exc:  # the state file: logged, and the rule goes on
+            exc.error_id = exc.error_id or new_error_id()
+            log.error("the promote rule could not promote [error id %s]: %s", exc.error_id, exc)
+            return
         self._audit("promote", "the promote rule (variants.promote)", judgement)
 
     async def _follow_shared(self, shared: SharedPromotions) -> None:
         """Follow the promotions other workers make (and, at start, the one a restart
         keeps), a read of a small file every ``FOLLOW_EVERY`` seconds."""
         while True:
-            self._follow(shared.read())
+            self._in_step = self._follow(shared.read())
             await asyncio.sleep(FOLLOW_EVERY)
 
-    def _follow(self, promotions: int | None) -> None:
-        """Take the shared count: swap when it says the other model is the champion.
-        Only once both models are loaded; until then the next read tries again."""
-        if promotions is None or promotions == self.promotions:
-            return
+    def _follow(self, found: Standing | None) -> bool:
+        """Take the shared standing, if it changed: swap when it says the other model is
+        the champion; a new pair all the same when it was promoted and rolled back in
+        between. Only once both models answer: whether this worker is in step."""
+        if found is None or found.generation == self._generation:
+            return True
         if self._loaded.engine is None or self.front.engine is None:
-            return
-        if (promotions - self.promotions) % 2:
+            return False
+        if (found.promotions - self.promotions) % 2:
             self._swap()
-        log.info(
-            "following the promotion state: the champion is %s",
-            _named(self.champion.state),
-        )
-        self.promotions = promotions
+        else:
+            self._new_pair()
+        self.promotions, self._generation = found.promotions, found.generation
+        log.info("following the promotion state: the champion is %s", _named(self.champion.state))
+        return True
 
-    @contextlib.contextmanager
-    def _synced(self) -> Iterator[None]:
-        """Around a promotion or rollback: with a shared state, hold its lock and catch
-        up with it first (another worker may have promoted), then write the result."""
+    def _change(self, by: int, check: Callable[[], None]) -> None:
+        """Promote (+1) or roll back (-1) once ``check`` passes. With a shared state: under
+        its lock, caught up with it first, and written before the swap, so a write that
+        fails changes nothing and a worker that cannot catch up does not act."""
         shared = self.shared
         if shared is None:
-            yield
+            check()
+            self._step(by)
             return
         with shared.locked():
-            self._follow(shared.read())
-            before = self.promotions
-            yield
-            if self.promotions == before:
-                return
+            if not self._follow(shared.read()):
+                raise ConflictError(
+                    "this worker has not caught up with the promotion state: one of its"
+                    " models is not answering yet",
+                    hint="retry in a moment; GET /-/arms shows each arm's status",
+                )
+            check()
+            standing = Standing(self.promotions + by, self._generation + 1)
             try:
-                shared.write(self.promotions)
-            except OSError as exc:  # undone: the workers and a restart follow the file
-                self._step(before - self.promotions)
+                shared.write(standing)
+            except OSError as exc:
                 raise NervosumError(
                     f"the promotion could not be kept in {shared.path}: {exc}; nothing changed",
                     hint="check the disk and the folder's permissions, then try again",
                 ) from None
+            self._step(by)
+            self._generation = standing.generation
 
     def _step(self, by: int) -> None:
         self._swap()
@@ -498,6 +534,7 @@ class Arms:
             "shadowed": shadowed,
             "shadow_dropped": self.dropped,
             "promotions": self.promotions,
+            "in_step": self._in_step if self.shared is not None else None,
             "rule": self.rule.describe() if self.rule is not None else None,
             "arms": [
                 self._describe(self.champion, CHAMPION),
@@ -510,9 +547,7 @@ class Arms:
 
     def promote(self, who: str) -> Record:
         """Make the challenger the champion; a 409 naming why when it cannot be."""
-        with self._synced():
-            self._check_promotable()
-            self._step(+1)
+        self._change(+1, self._check_promotable)
         return self._audit("promote", who)
 
     def _check_promotable(self) -> None:
@@ -530,16 +565,22 @@ class Arms:
 
     def rollback(self, who: str) -> Record:
         """Undo the last promotion; a 409 when there is none to undo."""
-        with self._synced():
+
+        def promoted() -> None:
             if not self.promotions:
                 raise ConflictError("no promotion to roll back", hint="POST /-/promote first")
-            self._step(-1)
+
+        self._change(-1, promoted)
         return self._audit("rollback", who)
 
     def _swap(self) -> None:
         # One assignment on the event loop: requests that started keep the arms they took.
         self.champion, self.challenger = self.challenger, self.champion
-        self._shadowed = self._agreed = 0  # agreement between the new pair
+        self._new_pair()
+
+    def _new_pair(self) -> None:
+        """The figures of a pair start again: agreement, the rule's rows and judgement."""
+        self._shadowed = self._agreed = 0
         self._pairing += 1
         if self.rule is not None:
             self.rule.reset()
@@ -595,10 +636,16 @@ def _named(state: ServingState) -> str:
     return f"{config.name}:{config.tag}"
 
 
+def _identified(state: ServingState) -> str:
+    """A model of the pair in the promotion state: its name, tag and where it was read
+    from (a new model at the same place, with the same name and tag, is taken for it)."""
+    return f"{_named(state)} ({state.project.shown})"
+
+
 def serve_both(
     front: ServingState,
     spec: VariantsSpec,
-    preloaded: Engine | BaseException | None = None,
+    preloaded: Preloaded | None = None,
     *,
     project: Project | None = None,
 ) -> Arms:
@@ -608,16 +655,13 @@ def serve_both(
     before the server started, or why it failed to load."""
     if spec.promote is not None:  # the rule's tests need scipy: say so before serving
         significance.require_scipy()
+    if preloaded is not None:
+        project = preloaded.project
     project = project or challenger_project(front.project, spec)
-    engine = preloaded if isinstance(preloaded, Engine) else None
+    model = preloaded.model if preloaded is not None else None
+    engine = model if isinstance(model, Engine) else None
     challenger = ServingState(project, front.settings, engine=engine, debug=front.debug)
-    if isinstance(preloaded, BaseException):
-        challenger.load_error = preloaded
-    arms = Arms(front, challenger, spec, preloaded=preloaded is not None)
-    unusable = arms.shared.check() if arms.shared is not None else None
-    if unusable is not None:
-        issue = ConfigIssue(
-            "variants.state", f"cannot keep the promotion state: {unusable}", hint="a writable path"
-        )
-        raise ConfigError(front.project.shown, [issue])
-    return arms
+    if isinstance(model, BaseException):
+        challenger.load_error = model
+    refuse_unusable_state(front.project)
+    return Arms(front, challenger, spec, preloaded=preloaded is not None)

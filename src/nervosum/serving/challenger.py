@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nervosum.config import DEFAULT_CONFIG, Project
@@ -34,9 +34,17 @@ def challenger_project(project: Project, spec: VariantsSpec) -> Project:
     return replace(challenger, config=challenger.config.model_copy(update={"logging": None}))
 
 
-def load_models(
-    project: Project, *, threads: int, debug: bool
-) -> tuple[Engine, Engine | BaseException | None]:
+@dataclass(frozen=True)
+class Preloaded:
+    """A challenger loaded before the server started: its project as read then (a
+    registry reference resolved once, so every worker serves the same bundle), and its
+    model, or why it failed to load."""
+
+    project: Project
+    model: Engine | BaseException
+
+
+def load_models(project: Project, *, threads: int, debug: bool) -> tuple[Engine, Preloaded | None]:
     """The model, and with ``variants:`` the challenger, loaded before the server starts
     (to fork workers or a model process from), each importing its folder's modules in
     a namespace of its own. A challenger that fails to load (``sys.exit`` too) comes
@@ -49,14 +57,14 @@ def load_models(
     other = challenger_project(project, spec)
     try:
         with own_namespace(other.project_dir, other.src_dir):
-            return champion, Engine.load(other, debug=debug, threads=threads)
+            return champion, Preloaded(other, Engine.load(other, debug=debug, threads=threads))
     except (Exception, SystemExit) as exc:
         log.error(
             "the challenger %s failed to load; the champion serves alone: %s",
             other.config.name,
             exc,
         )
-        return champion, exc
+        return champion, Preloaded(other, exc)
 
 
 def challenger_source(value: str, base: Path, shown: str) -> Path:

@@ -191,3 +191,4 @@ def serve_prefork(
     finally:
         sock.close()
         shutil.rmtree(shared, ignore_errors=True)
+        os.environ.pop(STATE_ENV, None)

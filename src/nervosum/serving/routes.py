@@ -110,9 +110,7 @@ async def feedback(request: Request) -> Response:
 @guarded
 async def info(request: Request) -> Response:
     state = state_of(request)
-    # The model that answers now: after a promotion, the former challenger.
-    answering = state.arms.champion.state if state.arms is not None else state
-    body = answering.require_engine().info()
+    body = state.answering.require_engine().info()
     server: dict[str, Any] = {"batching": state.batcher is not None}
     if request.app.state.expose_details:
         server = {"pid": os.getpid(), "workers": await asyncio.to_thread(workers_memory), **server}
@@ -166,7 +164,7 @@ async def rollback(request: Request) -> Response:
 
 @guarded
 async def schema(request: Request) -> Response:
-    return JsonResponse(state_of(request).require_engine().schema())
+    return JsonResponse(state_of(request).answering.require_engine().schema())
 
 
 @guarded
@@ -176,7 +174,7 @@ async def live(request: Request) -> Response:
 
 @guarded
 async def ready(request: Request) -> Response:
-    engine = state_of(request).require_engine()
+    engine = state_of(request).answering.require_engine()
     return JsonResponse({"status": "ready", "model": engine.name})
 
 

@@ -10,6 +10,7 @@ readable line and exit code 2 (definition errors) or 1.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import math
@@ -28,6 +29,7 @@ from nervosum.config.spec import AuthSpec, ServerSpec
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, RequestError
 from nervosum.serving.app import create_app
+from nervosum.serving.challenger import Preloaded
 from nervosum.serving.front import FrontedApp
 from nervosum.serving.limits import limited_protocol
 from nervosum.serving.tls import uvicorn_tls
@@ -166,7 +168,7 @@ def run_server(
     options: ServeOptions,
     *,
     engine: Engine | None = None,
-    challenger: Engine | BaseException | None = None,
+    challenger: Preloaded | None = None,
     sockets: list[socket.socket] | None = None,
 ) -> int:
     """Run one uvicorn server until it stops; without ``engine`` the model loads in the
@@ -179,9 +181,11 @@ def run_server(
         from nervosum.serving.model_process import RemoteEngine
 
         remote = RemoteEngine(engine, answer_timeout=settings.timeout)
+        beside: RemoteEngine | None = None  # the challenger's; its arm closes it when serving
         try:
-            if isinstance(challenger, Engine):
-                challenger = RemoteEngine(challenger, answer_timeout=settings.timeout)
+            if challenger is not None and isinstance(challenger.model, Engine):
+                beside = RemoteEngine(challenger.model, answer_timeout=settings.timeout)
+                challenger = dataclasses.replace(challenger, model=beside)
             return run_server(
                 project,
                 settings.model_copy(update={"model_process": False}),
@@ -191,6 +195,8 @@ def run_server(
                 sockets=sockets,
             )
         finally:
+            if beside is not None:  # closed already unless the app failed to start
+                beside.close()
             remote.close()
     failure: list[BaseException] = []
     server: uvicorn.Server | None = None

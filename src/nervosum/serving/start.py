@@ -9,6 +9,7 @@ from nervosum.serving.auth import load_gate
 from nervosum.serving.challenger import load_models
 from nervosum.serving.inference_grpc.beside import check_grpc
 from nervosum.serving.prefork import serve_prefork
+from nervosum.serving.promotion_state import refuse_unusable_state
 from nervosum.serving.server import ServeOptions, run_server
 from nervosum.serving.tls import server_context
 
@@ -18,6 +19,7 @@ def serve(project: Project, options: ServeOptions) -> int:
     settings = options.settings(project.config.server)
     server_context(settings)  # a bad certificate is one error before the model loads
     check_grpc(settings)
+    refuse_unusable_state(project)  # one error here, not one per worker
     workers = settings.worker_count
     if workers > 1:
         # A bad keys file or JWKS is one error here, not a traceback in every worker.

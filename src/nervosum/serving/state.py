@@ -108,6 +108,12 @@ class ServingState:
         engine = self.runtime.engine
         return engine if engine is not None and engine.running else None
 
+    @property
+    def answering(self) -> ServingState:
+        """The state whose model answers predictions now: beside a challenger, the
+        champion's, which a promotion changes (readiness, /info and /schema follow it)."""
+        return self.arms.champion.state if self.arms is not None else self
+
     def _model_process_lost(self, error: NervosumError) -> None:
         """The model process kept dying: the model is as lost as one that failed to load,
         so the server stops the same way (exit code 1)."""
