@@ -226,10 +226,10 @@ class Arms:
             self._following = loop.create_task(self._follow_shared(self.shared))
 
     def _lost(self, state: ServingState, error: BaseException) -> None:
-        if state is self.champion.state and self._stop is not None:
-            self._stop(error)
-        else:
+        if state is not self.champion.state:
             log.error("the challenger %s stopped answering: %s", _named(state), error)
+        elif self._stop is not None:
+            self._stop(error)
 
     async def loaded(self) -> None:
         """Return once the challenger has loaded, failed to, or stopped loading (the
