@@ -25,7 +25,7 @@ NOT_MODULES = {"templates"}
 LAYERS: list[set[str]] = [
     {"nervosum", "errors", "jsonio", "urls", "home", "requirements"},
     {"config"},
-    {"schema"},
+    {"schema", "explain"},
     {"model"},
     {"detect"},
     {"project"},

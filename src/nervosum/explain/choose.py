@@ -1,0 +1,71 @@
+"""Which explainer a loaded model gets: exact TreeSHAP when it is a tree model nervosum
+can read, else the sampled estimate over a background set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nervosum.errors import ModelDefinitionError, RequestError
+from nervosum.explain.attributions import Explainer
+from nervosum.explain.boosters import from_library, lightgbm_explainer, xgboost_explainer
+from nervosum.explain.sampled import PermutationExplainer
+from nervosum.explain.sklearn_trees import sklearn_tree_explainer
+
+__all__ = ["explainer_for"]
+
+
+def explainer_for(
+    model: Any,
+    *,
+    features: Sequence[str],
+    classes: Sequence[str] | None,
+    background: np.ndarray | None = None,
+    predict: Callable[[np.ndarray], np.ndarray] | None = None,
+    time_budget: float = 1.0,
+) -> Explainer:
+    """The explainer for ``model``, chosen once at load.
+
+    ``features`` names the rows' columns in order; ``classes`` the classifier's classes
+    in its output order (None for a regressor, or to take the model's own labels). The
+    sampled fallback needs ``background`` rows and ``predict`` (rows to an (n, outputs)
+    array of probabilities or values; default: the model's ``predict_proba`` when
+    ``classes`` are given, else its ``predict``), and keeps each call within
+    ``time_budget`` seconds.
+    """
+    if from_library(model, "xgboost"):
+        return xgboost_explainer(model, features, classes)
+    if from_library(model, "lightgbm"):
+        return lightgbm_explainer(model, features, classes)
+    if from_library(model, "sklearn"):
+        exact = sklearn_tree_explainer(model, features, classes)
+        if exact is not None:
+            return exact
+    if background is None:
+        raise RequestError(
+            f"{type(model).__name__} is not a tree model, so its attributions are sampled"
+            " over a background set, and none is configured",
+            hint="set monitoring.background: FILE (rows of the model's input features)",
+        )
+    return PermutationExplainer(
+        predict=predict or _default_predict(model, classes),
+        features=tuple(features),
+        background=background,
+        output="probability" if classes else "value",
+        outputs=tuple(classes) if classes else None,
+        time_budget=time_budget,
+    )
+
+
+def _default_predict(model: Any, classes: Sequence[str] | None) -> Callable[[np.ndarray], Any]:
+    """The model's own probabilities or values, when the caller passes no function."""
+    method = getattr(model, "predict_proba" if classes else "predict", None)
+    if not callable(method):
+        raise ModelDefinitionError(
+            f"{type(model).__name__} has no {'predict_proba' if classes else 'predict'}"
+            " to sample attributions from",
+            hint="pass the function that maps rows to the model's outputs",
+        )
+    return method  # type: ignore[no-any-return]
