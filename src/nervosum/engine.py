@@ -14,6 +14,7 @@ from typing import Any
 from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.errors import ModelOutputError, NervosumError, PredictionError, new_error_id
+from nervosum.model.explaining import ModelExplainer
 from nervosum.model.handle import ModelHandle
 from nervosum.model.outputs import OutputShapeError
 from nervosum.model.userframes import format_user_traceback
@@ -35,6 +36,7 @@ class Engine:
         self.inputs = RecordSchema(config.input_schema, title="Input", id_field=config.id_field)
         # The columns handed to the model, in its order (model/fields.py).
         self.model_fields = handle.fields
+        self.explainer = ModelExplainer(project, handle)  # made ready on first use
 
     @classmethod
     def load(cls, project: Project, *, debug: bool = False, threads: int | None = None) -> Engine:
@@ -74,6 +76,14 @@ class Engine:
         """One output record per validated input record, in order, with its id echoed."""
         try:
             return self._outputs(records, proba)
+        except Exception as exc:
+            raise self._as_error(exc) from None
+
+    def explain(self, records: list[Record], *, which: str | None) -> Record:
+        """Attributions of validated ``records`` (``POST /explain``): the predicted class
+        by default, ``which`` class, or ``all``; a failure maps to errors as predict's."""
+        try:
+            return self.explainer.explain(records, which=which)
         except Exception as exc:
             raise self._as_error(exc) from None
 

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from nervosum.config.monitoring import MonitoringSpec
 from nervosum.config.types import PYTHON_TYPES, canonical_type
 from nervosum.config.variants import VariantsSpec
 
@@ -690,6 +691,7 @@ class NervosumConfig(_Frozen):
     stream: StreamSpec | None = None
     deploy: DeploySpec | None = None
     variants: VariantsSpec | None = None
+    monitoring: MonitoringSpec = MonitoringSpec()
     graph: dict[str, Any] | None = None
 
     @field_validator("tag", mode="before")

@@ -101,6 +101,11 @@ class ModelHandle:
         return self.loaded.label
 
     @property
+    def field_names(self) -> list[str]:
+        """The model's input columns, in its order (what an explanation attributes to)."""
+        return list(self._field_names)
+
+    @property
     def per_record(self) -> bool:
         """True for ``transform_predict`` models, which take one record per call."""
         return self.loaded.per_record

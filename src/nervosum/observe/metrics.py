@@ -27,7 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from nervosum.config.spec import METRIC_NAME, MetricsSpec
 from nervosum.errors import ConfigError, ConfigIssue
 from nervosum.observe.feedback import FeedbackTracker
-from nervosum.observe.predictions import PredictionMetrics
+from nervosum.observe.predictions import PROCESSING_BUCKETS, PredictionMetrics
 
 # How often the live gauges are written from their counts (and before every scrape).
 SAMPLE_SECONDS = 0.25
@@ -162,6 +162,31 @@ class GrpcMetrics:
 
     def error(self, method: str, kind: str) -> None:
         self.errors.labels(self.model, method, kind).inc()
+
+
+class ExplainMetrics:
+    """``POST /explain`` (docs/monitoring.md): rows explained by method, and how long
+    each explanation took (a sampled one samples less to stay within its budget)."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str, model: str) -> None:
+        self.model = model
+        self._rows = Counter(
+            f"{prefix}_explained_rows",
+            "Rows explained, by method (treeshap:* exact, sampled:* estimated).",
+            ["model", "method"],
+            registry=registry,
+        )
+        self._seconds = Histogram(
+            f"{prefix}_explain_seconds",
+            "Time of each explanation call on the model thread.",
+            ["model"],
+            buckets=PROCESSING_BUCKETS,
+            registry=registry,
+        ).labels(model)
+
+    def observe(self, method: str, rows: int, seconds: float) -> None:
+        self._rows.labels(self.model, method).inc(rows)
+        self._seconds.observe(seconds)
 
 
 class ArmMetrics:
@@ -380,6 +405,7 @@ class HttpMetrics(RequestMetrics):
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
         self.feedback = FeedbackTracker(self.registry, prefix, model, spec.feedback_window)
         self.predlog = PredlogMetrics(self.registry, prefix)
+        self.explained = ExplainMetrics(self.registry, prefix, model)
         # The batcher's queue, read when the gauge is written (see :meth:`sample`).
         self.queued_rows: Callable[[], int] = lambda: 0
         self._queued = 0

@@ -185,6 +185,16 @@ class ModelRuntime:
             raise timed_out(self.timeout) from None
         return result
 
+    async def explain(self, records: list[Record], *, which: str | None) -> Record:
+        """Attributions of ``records`` on the model thread (as predictions: a model may
+        be called from that thread only), within ``timeout``."""
+        engine = self.serving
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self.run(lambda: engine.explain(records, which=which))
+        except TimeoutError:
+            raise timed_out(self.timeout) from None
+
     async def predict_groups(self, groups: Sequence[list[Record]], *, proba: bool) -> list[Answer]:
         """Each group's outputs or error from one metered model call on the model thread
         (a failing call is split until only the failing groups get the error): a stream's

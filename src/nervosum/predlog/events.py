@@ -26,6 +26,7 @@ from nervosum.model.outputs import PROBABILITIES
 PREDICTION = "prediction"
 FEEDBACK = "feedback"
 PROMOTION = "promotion"
+EXPLANATION = "explanation"
 MAX_LOGGED_REQUEST = 64 * 1024  # bytes of a failed request's body or message kept
 WITHHELD = "withheld: logging.inputs is false (the client got the message)"
 
@@ -141,6 +142,31 @@ def prediction_records(
             record["classes"] = n_best(probabilities, keep_best)
         records.append(record)
     return records
+
+
+def explanation_records(
+    origin: Origin, exchange: Exchange, answer: Record, *, id_field: str | None
+) -> list[Record]:
+    """One record per explained row of ``exchange`` (``POST /explain``; its inputs are
+    the request's records, its outputs the answer's explanations): the row's id, as its
+    prediction's, and its explanation beside how it was made."""
+    when = _when()
+    source = _source(origin, exchange)
+    how = {key: answer[key] for key in ("method", "exact", "output", "samples")}
+    ids = prediction_ids(exchange, id_field)
+    return [
+        {
+            "kind": EXPLANATION,
+            **when,
+            "id": ident,
+            "request_id": exchange.request_id,
+            "row": row,
+            **source,
+            **how,
+            **{key: value for key, value in explained.items() if key != id_field},
+        }
+        for row, (explained, ident) in enumerate(zip(exchange.outputs or [], ids, strict=True))
+    ]
 
 
 def failure_record(

@@ -37,6 +37,7 @@ from nervosum.serving.state import ServingState
 _ROUTES = [
     Route("/", routes.home, methods=["GET"]),
     Route("/predict", routes.predict, methods=["POST"]),
+    Route("/explain", routes.explain, methods=["POST"]),
     Route("/feedback", routes.feedback, methods=["POST"]),
     Route("/info", routes.info, methods=["GET"]),
     Route("/metadata", routes.info, methods=["GET"]),  # [compat] seed Nervosum route

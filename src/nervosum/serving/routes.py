@@ -88,6 +88,26 @@ async def predict_with(state: ServingState, request: Request) -> Response:
     return JsonResponse(answer(outputs, many))
 
 
+@guarded
+async def explain(request: Request) -> Response:
+    """Attributions (docs/monitoring.md): the body of ``/predict``; ``?class=`` names
+    the class explained (the predicted one by default, ``all`` for every class)."""
+    state = state_of(request)
+    state.answering.require_engine()  # the 503 while there is none to parse with
+    settings = state.settings
+    body = await read_json_body(
+        request, settings.max_body_size, text_plain=settings.json_text_plain
+    )
+    records, _ = await parse_off_loop(body, state.runtime.parse)
+    return JsonResponse(await state.explain(records, which=query_text(request, "class")))
+
+
+def query_text(request: Request, name: str) -> str | None:
+    """A text query parameter, None when absent."""
+    query_string = request.scope["query_string"]
+    return _query(query_string).get(name) if query_string else None
+
+
 def _prediction(output: Record) -> Any:
     """A one-field answer as its value (nachlass answered bare predictions)."""
     if len(output) == 1:

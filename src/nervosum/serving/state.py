@@ -14,6 +14,7 @@ With a challenger served beside the model (``variants:``), ``infer`` hands the r
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +30,7 @@ from nervosum.predict.batcher import Batcher
 from nervosum.predict.runtime import ModelRuntime
 from nervosum.predlog.events import (
     Exchange,
+    explanation_records,
     feedback_records,
     prediction_ids,
 )
@@ -214,6 +216,25 @@ class ServingState:
         alone = exchange is not None and exchange.alone
         staggered = exchange is not None and exchange.staggered
         return self.runtime.predict(records, proba=proba, alone=alone, staggered=staggered)
+
+    async def explain(self, records: list[Record], *, which: str | None) -> Record:
+        """Attributions of validated ``records`` by the model answering now (beside a
+        challenger, the champion), metered, and logged as ``kind: explanation`` records
+        when the prediction log is on (docs/monitoring.md)."""
+        check_row_count(len(records), self.settings.max_rows)
+        state = self.answering
+        state.require_engine()  # the 503 while there is none
+        started = time.perf_counter()
+        answer = await state.runtime.explain(records, which=which)
+        seconds = time.perf_counter() - started
+        self.metrics.explained.observe(answer["method"], len(records), seconds)
+        exchange = current_exchange()
+        if exchange is not None and self.runtime.predlog is not None:
+            exchange.inputs, exchange.outputs = records, answer["explanations"]
+            origin = state.runtime.origin()
+            id_field = self.project.config.id_field
+            self.runtime.log(explanation_records(origin, exchange, answer, id_field=id_field))
+        return answer
 
     async def transform(self, records: list[Record]) -> Record:
         """One ``transform_predict`` call on all of ``records`` (the seed routes of the

@@ -1,8 +1,9 @@
 """KServe's v1 data plane: ``POST /v1/models/{name}:predict`` with ``{"instances": [...]}``.
 
 Instances are records or positional rows in schema order; the answer is
-``{"predictions": [...]}`` (plain values for a single-output model). Errors are
-``{"error": "<message>"}``.
+``{"predictions": [...]}`` (plain values for a single-output model); ``:explain`` takes
+the same body and answers ``/explain``'s object (``explanations`` and how they were
+made, docs/monitoring.md). Errors are ``{"error": "<message>"}``.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def _records(body: bytes, inputs: RecordSchema, max_rows: int | None) -> list[Re
     return inputs.validate(rows)
 
 
-@guarded
-async def predict(request: Request) -> Response:
+async def _instances(request: Request) -> list[Record]:
+    """The request's validated instances (a 503 while the model loads)."""
     served_project(request)
     state = state_of(request)
     engine = state.require_engine()
@@ -53,14 +54,26 @@ async def predict(request: Request) -> Response:
     body = await read_json_body(
         request, settings.max_body_size, text_plain=settings.json_text_plain
     )
-    records = await parse_off_loop(
-        body, lambda raw: _records(raw, engine.inputs, settings.max_rows)
-    )
+    return await parse_off_loop(body, lambda raw: _records(raw, engine.inputs, settings.max_rows))
+
+
+@guarded
+async def predict(request: Request) -> Response:
+    records = await _instances(request)
+    state = state_of(request)
     outputs = await state.infer(records, proba=False)
-    return JsonResponse({"predictions": predictions(outputs, engine.handle.output_names)})
+    names = state.require_engine().handle.output_names
+    return JsonResponse({"predictions": predictions(outputs, names)})
+
+
+@guarded
+async def explain(request: Request) -> Response:
+    records = await _instances(request)
+    return JsonResponse(await state_of(request).explain(records, which=None))
 
 
 ROUTES = [
     Route("/v1/models/{name}", model_status, methods=["GET"]),
     Route("/v1/models/{name}:predict", predict, methods=["POST"]),
+    Route("/v1/models/{name}:explain", explain, methods=["POST"]),
 ]

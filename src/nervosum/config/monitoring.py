@@ -1,0 +1,19 @@
+"""The ``monitoring:`` block: what a served model needs to explain and watch itself
+(docs/monitoring.md). For now, the rows a sampled explanation compares against."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MonitoringSpec(BaseModel):
+    """Strict and immutable, as every block of nervosum.yaml (config/spec.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # A CSV or Parquet file of typical inputs (project-relative): a model without trees
+    # is explained against these rows. The first ``background_rows`` are used.
+    background: str | None = Field(default=None, min_length=1)
+    background_rows: int = Field(default=100, ge=1, le=10_000)
+    # Seconds a sampled explanation of one request may take: it samples less to fit.
+    explain_budget: float = Field(default=2.0, gt=0)

@@ -1,0 +1,188 @@
+"""A loaded model's attributions, as ``POST /explain`` answers them (docs/monitoring.md).
+
+The explainer is made on the first explanation, so a server nobody asks for one never
+pays for it (``/predict`` is untouched): a tree model's exact TreeSHAP, or a sampled
+estimate against ``monitoring.background`` rows (:mod:`nervosum.explain` chooses). Each
+row's answer names the output it explains (the predicted class by default, another
+with ``class``, or every class with ``class=all``), its base value and one contribution
+per feature; base and contributions add up to the model's output in ``output`` space.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nervosum.config import Project
+from nervosum.config.types import Record
+from nervosum.errors import InputValidationError, RequestError
+from nervosum.explain import Attributions, Explainer, explainer_for
+from nervosum.model.handle import ModelHandle
+from nervosum.model.outputs import PROBABILITIES
+
+ALL_CLASSES = "all"
+_NUMERIC = ("float", "int", "bool")
+
+
+class ModelExplainer:
+    """Explanations of one loaded model; the explainer is made once, on first use."""
+
+    def __init__(self, project: Project, handle: ModelHandle) -> None:
+        self.project = project
+        self.handle = handle
+        self._explainer: Explainer | None = None
+        self._lock = threading.Lock()  # the first two explanations make one explainer
+
+    @property
+    def features(self) -> list[str]:
+        return self.handle.field_names
+
+    def explain(self, records: Sequence[Record], *, which: str | None) -> Record:
+        """The answer for validated ``records``: how they were explained (method,
+        exactness, samples) and one explanation per row."""
+        explainer = self._made()
+        rows = self._rows(records)
+        attributions = explainer.explain(rows)
+        predictions = self._predictions(records)
+        id_field = self.project.config.id_field
+        explanations = []
+        for index, record in enumerate(records):
+            row = _explained(attributions, index, self.features, predictions[index], which)
+            if id_field and record.get(id_field) is not None:
+                row = {id_field: record[id_field], **row}
+            explanations.append(row)
+        return {
+            "method": attributions.method,
+            "exact": attributions.exact,
+            "output": attributions.output,
+            "samples": attributions.samples,
+            "explanations": explanations,
+        }
+
+    def _made(self) -> Explainer:
+        with self._lock:
+            if self._explainer is None:
+                self._explainer = self._make()
+            return self._explainer
+
+    def _make(self) -> Explainer:
+        self._require_numeric()
+        spec = self.project.config.monitoring
+        return explainer_for(
+            self.handle.loaded.instance,
+            features=self.features,
+            classes=self.handle.classes,
+            background=self._background(),
+            predict=self._model_output,
+            time_budget=spec.explain_budget,
+        )
+
+    def _require_numeric(self) -> None:
+        """Attributions move feature values: text inputs have no such values."""
+        if not self.features:
+            raise RequestError(
+                "explanations need the model's input fields, and this model declares none",
+                hint="add an input_schema to nervosum.yaml",
+            )
+        fields = {field.name: field for field in self.handle.fields}
+        text = [name for name in self.features if fields[name].type not in _NUMERIC]
+        if text:
+            raise RequestError(
+                f"explanations need numeric inputs; {', '.join(text)} is not",
+                hint="explain a model whose input_schema fields are float, int or bool",
+            )
+
+    def _background(self) -> np.ndarray | None:
+        """The first ``background_rows`` of ``monitoring.background`` (CSV or Parquet), in
+        the model's column order; None when the project names none."""
+        spec = self.project.config.monitoring
+        if spec.background is None:
+            return None
+        path = self.project.project_dir / spec.background
+        try:
+            reader = pd.read_parquet if path.suffix == ".parquet" else pd.read_csv
+            frame = reader(path)
+        except (OSError, ValueError) as exc:
+            raise RequestError(
+                f"monitoring.background {path} cannot be read: {exc}",
+                hint="a CSV or Parquet file of typical inputs, relative to the project folder",
+            ) from None
+        missing = [name for name in self.features if name not in frame.columns]
+        if missing:
+            raise RequestError(
+                f"monitoring.background {path} has no column {', '.join(missing)}",
+                hint=f"its columns must include {', '.join(self.features)}",
+            )
+        return frame[self.features].head(spec.background_rows).to_numpy(dtype=np.float64)
+
+    def _rows(self, records: Sequence[Record]) -> np.ndarray:
+        return np.array(
+            [[record.get(name) for name in self.features] for record in records],
+            dtype=np.float64,
+        ).reshape(len(records), len(self.features))
+
+    def _model_output(self, rows: np.ndarray) -> np.ndarray:
+        """What a sampled explanation moves: class probabilities, or the predicted value."""
+        frame = pd.DataFrame(rows, columns=self.features)
+        outputs = self.handle.predict_outputs(self.handle.frame_inputs(frame), proba=True)
+        if outputs.probabilities is not None:
+            return np.asarray(outputs.probabilities, dtype=np.float64)
+        values = [_first_value(record) for record in outputs.records()]
+        try:
+            return np.asarray(values, dtype=np.float64).reshape(len(values), 1)
+        except (TypeError, ValueError):
+            raise RequestError(
+                "the model answers labels without class probabilities: there is nothing"
+                " numeric to attribute",
+                hint="explain a regressor, or a classifier with predict_proba",
+            ) from None
+
+    def _predictions(self, records: Sequence[Record]) -> list[Any]:
+        inputs = self.handle.inputs(records, exclude=self.project.config.id_field)
+        return [_first_value(record) for record in self.handle.predict(inputs, proba=False)]
+
+
+def _first_value(record: Record) -> Any:
+    return next((value for key, value in record.items() if key != PROBABILITIES), None)
+
+
+def _explained(
+    found: Attributions, row: int, features: Sequence[str], prediction: Any, which: str | None
+) -> Record:
+    """One row's explanation: of the predicted output, of ``which``, or of every one."""
+    values = found.values[row]  # (features, outputs)
+    if which == ALL_CLASSES:
+        return {
+            "prediction": prediction,
+            "base_value": dict(zip(found.outputs, found.base.tolist(), strict=True)),
+            "contributions": {
+                output: dict(zip(features, values[:, column].tolist(), strict=True))
+                for column, output in enumerate(found.outputs)
+            },
+        }
+    column = _column(found.outputs, prediction, which)
+    return {
+        "prediction": prediction,
+        "explained": found.outputs[column],
+        "base_value": float(found.base[column]),
+        "contributions": dict(zip(features, values[:, column].tolist(), strict=True)),
+    }
+
+
+def _column(outputs: Sequence[str], prediction: Any, which: str | None) -> int:
+    """The output column explained: ``which``, else the predicted class's, else the one
+    output (a regressor; a binary booster's positive-class margin)."""
+    if which is not None:
+        if which not in outputs:
+            raise InputValidationError(
+                f"class {which!r} is not one of the model's outputs",
+                hint=f"use class={ALL_CLASSES} or one of: {', '.join(outputs)}",
+                details=[{"loc": ["query", "class"], "msg": "unknown class", "input": which}],
+            )
+        return list(outputs).index(which)
+    predicted = str(prediction)
+    return list(outputs).index(predicted) if predicted in outputs else 0

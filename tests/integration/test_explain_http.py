@@ -1,0 +1,166 @@
+"""``POST /explain`` and KServe v1's ``:explain`` on served models (docs/monitoring.md):
+exact tree attributions that add up to the model's own output, the class asked for, a
+sampled estimate over background rows, the 4xx of what cannot be explained, metrics and
+prediction-log records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from starlette.testclient import TestClient
+
+from nervosum.engine import Engine
+from nervosum.project import load_config
+from nervosum.serving.app import create_app
+from tests.conftest import metric_samples
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+ROW = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
+SCHEMA = "input_schema:\n" + "".join(f"  - {{name: {f}, type: float}}\n" for f in FEATURES)
+
+
+@pytest.fixture(scope="module")
+def iris() -> tuple[pd.DataFrame, np.ndarray]:
+    data = load_iris()
+    return pd.DataFrame(data.data, columns=FEATURES), data.target
+
+
+def serve(folder: Path, model: object, more: str = "") -> TestClient:
+    """``folder`` as a project serving ``model`` (a joblib file), logging to a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, folder / "model.joblib")
+    log = folder / "predictions.jsonl"
+    (folder / "nervosum.yaml").write_text(
+        f"name: iris\nid_field: key\nmodel: {{artifact: model.joblib}}\n{SCHEMA}"
+        f"logging: {{sinks: [{{type: jsonl, path: '{log}'}}]}}\n{more}"
+    )
+    project = load_config(folder)
+    return TestClient(create_app(project, engine=Engine.load(project)))
+
+
+@pytest.fixture(scope="module")
+def forest(iris: tuple[pd.DataFrame, np.ndarray]) -> RandomForestClassifier:
+    features, target = iris
+    return RandomForestClassifier(n_estimators=30, random_state=0).fit(features, target)
+
+
+@pytest.fixture
+def forest_client(tmp_path: Path, forest: RandomForestClassifier) -> Iterator[TestClient]:
+    with serve(tmp_path / "forest", forest) as client:
+        yield client
+
+
+def test_a_forest_is_explained_exactly_and_adds_up_to_its_probability(
+    forest_client: TestClient, forest: RandomForestClassifier
+) -> None:
+    answer = forest_client.post("/explain", json={**ROW, "key": "r1"})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["method"].startswith("treeshap") and found["exact"] is True
+    assert found["output"] == "probability" and found["samples"] is None
+    (row,) = found["explanations"]
+    probability = forest.predict_proba(pd.DataFrame([ROW]))[0]
+    predicted = int(np.argmax(probability))
+    assert row["key"] == "r1" and row["prediction"] == row["explained"] == str(predicted)
+    assert list(row["contributions"]) == FEATURES
+    total = row["base_value"] + sum(row["contributions"].values())
+    assert total == pytest.approx(probability[predicted], abs=1e-6)
+
+
+def test_every_class_or_the_one_asked_for(forest_client: TestClient) -> None:
+    every = forest_client.post("/explain?class=all", json=[ROW, ROW]).json()
+    one = forest_client.post("/explain?class=0", json=ROW).json()
+    unknown = forest_client.post("/explain?class=setosa", json=ROW)
+    first = every["explanations"][0]
+    assert set(first["contributions"]) == set(first["base_value"]) == {"0", "1", "2"}
+    assert one["explanations"][0]["explained"] == "0"
+    assert one["explanations"][0]["contributions"] == first["contributions"]["0"]
+    assert unknown.status_code == 422
+    error = unknown.json()["error"]
+    assert "class 'setosa' is not one of the model's outputs" in error["message"]
+    assert error["details"][0]["loc"] == ["query", "class"]
+
+
+def test_kserve_explain_takes_instances(forest_client: TestClient) -> None:
+    answer = forest_client.post("/v1/models/iris:explain", json={"instances": [ROW]})
+    plain = forest_client.post("/explain", json=ROW)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["explanations"] == plain.json()["explanations"]
+
+
+def test_explanations_are_counted_and_logged_with_the_rows_id(
+    tmp_path: Path, forest: RandomForestClassifier
+) -> None:
+    with serve(tmp_path / "logged", forest) as client:
+        client.post("/explain", json=[{**ROW, "key": "a"}, {**ROW, "key": "b"}])
+        rows = metric_samples(client, "nervosum_explained_rows_total")
+    log = (tmp_path / "logged" / "predictions.jsonl").read_text().splitlines()
+    explained = [r for r in map(json.loads, log) if r["kind"] == "explanation"]
+    assert sum(rows.values()) == 2
+    assert [r["id"] for r in explained] == ["a", "b"]
+    assert explained[0]["exact"] is True and "contributions" in explained[0]
+    assert "key" not in explained[0]
+
+
+def test_a_booster_file_is_explained_in_log_odds(
+    tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    features, target = iris
+    model = xgb.XGBClassifier(n_estimators=20, max_depth=3).fit(features, target)
+    folder = tmp_path / "booster"
+    folder.mkdir()
+    model.save_model(folder / "model.json")
+    project = load_config(folder / "model.json")
+    with TestClient(create_app(project, engine=Engine.load(project))) as client:
+        found = client.post("/explain", json=ROW).json()
+    (row,) = found["explanations"]
+    margin = model.predict(pd.DataFrame([ROW]), output_margin=True)[0]
+    column = int(row["explained"])
+    assert found["method"] == "treeshap:xgboost" and found["output"] == "log_odds"
+    total = row["base_value"] + sum(row["contributions"].values())
+    assert total == pytest.approx(float(margin[column]), abs=1e-5)
+
+
+def test_a_model_without_trees_needs_background_rows_then_is_sampled(
+    tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    features, target = iris
+    model = LogisticRegression(max_iter=500).fit(features, target)
+    with serve(tmp_path / "plain", model) as client:
+        refused = client.post("/explain", json=ROW)
+    features.head(50).to_csv(tmp_path / "background.csv", index=False)
+    more = f"monitoring: {{background: {tmp_path / 'background.csv'}}}"
+    with serve(tmp_path / "sampled", model, more) as client:
+        found = client.post("/explain", json=ROW).json()
+    assert refused.status_code == 400
+    assert "monitoring.background" in refused.json()["error"]["message"]
+    assert found["method"].startswith("sampled") and found["exact"] is False
+    assert found["samples"] > 0
+
+
+def test_text_inputs_cannot_be_explained(tmp_path: Path) -> None:
+    folder = tmp_path / "text"
+    folder.mkdir()
+    (folder / "model.py").write_text(
+        "class Model:\n    def predict(self, frame):\n        return list(frame['word'])\n"
+    )
+    (folder / "nervosum.yaml").write_text(
+        "name: words\nmodel: {module: model, class: Model}\n"
+        "input_schema: [{name: word, type: str}]\n"
+    )
+    project = load_config(folder)
+    with TestClient(create_app(project, engine=Engine.load(project))) as client:
+        refused = client.post("/explain", json={"word": "hello"})
+    assert refused.status_code == 400
+    assert "explanations need numeric inputs; word is not" in refused.json()["error"]["message"]
