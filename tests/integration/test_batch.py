@@ -259,3 +259,35 @@ def test_the_summary_tallies_what_was_predicted(tmp_path: Path, doubler: Path) -
     assert result.returncode == 0, result.stderr
     summary = summary_of(tmp_path / "iris" / "scores.summary.json")
     assert summary["predictions"] == {"kind": "classes", "counts": {"0": 2, "2": 1}}
+
+
+def test_explain_adds_contributions_that_add_up_and_rejects_stay_accounted(
+    tmp_path: Path,
+) -> None:
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    features.columns = ["sl", "sw", "pl", "pw"]
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(features, target)
+    joblib.dump(forest, tmp_path / "forest.joblib")
+    source = write_csv(
+        tmp_path / "in.csv", ["sl,sw,pl,pw", "5.1,3.5,1.4,0.2", "x,3,5,2", "6.7,3.0,5.2,2.3"]
+    )
+    out = tmp_path / "scores.parquet"
+    result = batch(
+        str(tmp_path / "forest.joblib"), "-i", str(source), "-o", str(out), "--explain", "-w", "1"
+    )
+    assert result.returncode == 0, result.stderr
+    scored = pd.read_parquet(out)
+    contributions = [f"contribution_{name}" for name in features.columns]
+    assert list(scored.columns) == ["prediction", "base_value", "explained", *contributions]
+    rows = pd.DataFrame([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], columns=features.columns)
+    probability = forest.predict_proba(rows)
+    for index, row in scored.iterrows():
+        column = int(row["explained"])
+        total = row["base_value"] + row[contributions].sum()
+        assert total == pytest.approx(probability[index, column], abs=1e-6)
+    (reject,) = rejects_of(tmp_path / "scores.rejects.jsonl")
+    assert reject["row"] == 2

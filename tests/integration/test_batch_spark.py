@@ -186,6 +186,10 @@ def test_a_model_file_named_as_the_path_scores_on_spark(tmp_path: Path) -> None:
     result = both(downloads / "forest.bin", source, tmp_path, "scores.csv", spec)
     lines = result.layout.target.read_text().splitlines()
     assert [int(line.strip('"')) for line in lines[1:]] == forest.predict(features).tolist()
+    explained = JobSpec(chunk_size=50, workers=1, explain=True)  # the same on both engines
+    result = both(downloads / "forest.bin", source, tmp_path, "explained.jsonl", explained)
+    first = read_jsonl(result.layout.target)[0]
+    assert {"base_value", "explained", "contribution_sl"} <= set(first)
 
 
 @pytest.mark.usefixtures("spark")

@@ -42,6 +42,7 @@ class JobSpec:
     chunk_size: int = 100_000
     workers: int = 1
     proba: bool = False
+    explain: bool = False  # each row's attributions beside its prediction
     keep_columns: tuple[str, ...] = ()
     max_rejects: float | None = None  # a count (>= 1) or a ratio of the rows read (< 1)
     resume: bool = False
@@ -121,6 +122,7 @@ def score_part(engine: Engine, chunk: Chunk, layout: Layout, spec: JobSpec) -> P
         engine,
         chunk,
         proba=spec.proba,
+        explain=spec.explain,
         keep_columns=spec.keep_columns,
         table=layout.format != "jsonl",
     )

@@ -128,24 +128,43 @@ def _reason(error: NervosumError) -> str:
     return "; ".join(parts)
 
 
+def _explained(engine: Engine, chunk: Chunk, outputs: dict[int, Record]) -> None:
+    """Each scored row's explanation beside its prediction (``--explain``): the class
+    explained, the base value and one ``contribution_<feature>`` column per feature,
+    which add up to the model's output (docs/monitoring.md)."""
+    valid = _validate(engine, chunk, sorted(outputs), ChunkResult())
+    if not valid:
+        return
+    answer = engine.explain([record for _, record in valid], which=None)
+    for (offset, _), explained in zip(valid, answer["explanations"], strict=True):
+        columns = {"base_value": explained["base_value"]}
+        if "explained" in explained:
+            columns["explained"] = explained["explained"]
+        for feature, value in explained["contributions"].items():
+            columns[f"contribution_{feature}"] = value
+        outputs[offset] = {**outputs[offset], **columns}
+
+
 def score_chunk(
     engine: Engine,
     chunk: Chunk,
     *,
     proba: bool = False,
+    explain: bool = False,
     keep_columns: Sequence[str] = (),
     table: bool = False,
 ) -> ChunkResult:
     """Outputs and rejects for ``chunk``; together they cover every one of its rows.
 
     With ``table``, a chunk whose rows all pass the column path gets its outputs as an
-    Arrow table, never as records.
+    Arrow table, never as records (unless ``explain`` adds each row's explanation).
     """
     result = ChunkResult()
     for number, (text, reason) in sorted(chunk.unreadable.items()):
         result.rejects.append(_reject(chunk, number, text, reason))
     good, answer = _column_path(engine, chunk, proba)
-    if answer is not None and table and len(good) == chunk.size and chunk.frame is not None:
+    every_row = table and not explain and len(good) == chunk.size
+    if answer is not None and every_row and chunk.frame is not None:
         whole = outputs_table(answer, chunk.frame, engine.id_field, keep_columns)
         if whole is not None:
             result.outputs = whole
@@ -156,6 +175,8 @@ def score_chunk(
     rest = [offset for offset in range(chunk.size) if offset not in outputs]
     rest = [offset for offset in rest if chunk.first_row + offset not in chunk.unreadable]
     outputs.update(_row_outputs(engine, chunk, rest, proba, result))
+    if explain:
+        _explained(engine, chunk, outputs)
     id_field = engine.id_field
     records: list[Record] = []
     for offset in sorted(outputs):

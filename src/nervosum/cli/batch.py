@@ -63,6 +63,12 @@ def _max_rejects(ctx: click.Context, param: click.Parameter, value: str | None) 
 )
 @click.option("--proba/--no-proba", default=False, help="Add class probabilities.")
 @click.option(
+    "--explain",
+    is_flag=True,
+    help="Add each row's explanation: base_value and a contribution_<feature> column per"
+    " feature (docs/monitoring.md).",
+)
+@click.option(
     "--keep-columns",
     default="",
     metavar="A,B",
@@ -92,6 +98,7 @@ def batch(
     chunk_size: int | None,
     workers: int | str | None,
     proba: bool,
+    explain: bool,
     keep_columns: str,
     max_rejects: float | None,
     resume: bool,
@@ -138,6 +145,7 @@ def batch(
         chunk_size=chunk_size or default_chunk_size(columns + len(kept) + 1),
         workers=count,
         proba=proba,
+        explain=explain,
         keep_columns=kept,
         max_rejects=max_rejects,
         resume=resume,
