@@ -308,6 +308,15 @@ class ConflictError(NervosumError):
     http_status = 409
 
 
+class NotExplainableError(NervosumError):
+    """This model cannot be explained as it is served (no numeric inputs, labels without
+    probabilities, no background rows for a model without trees): the server's
+    limitation, not the request's fault; the message says what would make it work."""
+
+    code = "not_explainable"
+    http_status = 501
+
+
 class NotReadyError(NervosumError):
     code = "not_ready"
     http_status = 503

@@ -144,7 +144,7 @@ def test_a_model_without_trees_needs_background_rows_then_is_sampled(
     more = f"monitoring: {{background: {tmp_path / 'background.csv'}}}"
     with serve(tmp_path / "sampled", model, more) as client:
         found = client.post("/explain", json=ROW).json()
-    assert refused.status_code == 400
+    assert refused.status_code == 501  # the server's limitation, not the request's fault
     assert "monitoring.background" in refused.json()["error"]["message"]
     assert found["method"].startswith("sampled") and found["exact"] is False
     assert found["samples"] > 0
@@ -163,5 +163,65 @@ def test_text_inputs_cannot_be_explained(tmp_path: Path) -> None:
     project = load_config(folder)
     with TestClient(create_app(project, engine=Engine.load(project))) as client:
         refused = client.post("/explain", json={"word": "hello"})
-    assert refused.status_code == 400
+    assert refused.status_code == 501
     assert "explanations need numeric inputs; word is not" in refused.json()["error"]["message"]
+
+
+LABELLED = """
+import pandas as pd
+
+
+class Model:
+    \"\"\"Probabilities as a labelled frame, no classes_; refuses float counts.\"\"\"
+
+    def _check(self, frame):
+        if frame["count"].dtype.kind != "i":
+            raise TypeError("count must be whole numbers")
+
+    def predict(self, frame):
+        self._check(frame)
+        return ["big" if c > 5 else "small" for c in frame["count"]]
+
+    def predict_proba(self, frame):
+        self._check(frame)
+        big = [min(1.0, c / 10) for c in frame["count"]]
+        return pd.DataFrame({"small": [1 - b for b in big], "big": big})
+"""
+
+
+def user_class(folder: Path, code: str, more: str = "") -> TestClient:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.py").write_text(code)
+    pd.DataFrame({"count": [0, 2, 4, 6, 8, 10]}).to_csv(folder / "typical.csv", index=False)
+    (folder / "nervosum.yaml").write_text(
+        "name: counts\nmodel: {module: model, class: Model}\n"
+        "input_schema: [{name: count, type: int}]\n"
+        f"monitoring: {{background: typical.csv{more}}}\n"
+    )
+    project = load_config(folder)
+    return TestClient(create_app(project, engine=Engine.load(project)))
+
+
+def test_a_user_class_is_explained_by_its_probabilities_labels_and_int_types(
+    tmp_path: Path,
+) -> None:
+    with user_class(tmp_path / "labelled", LABELLED) as client:
+        found = client.post("/explain", json={"count": 9}).json()
+        big = client.post("/explain?class=big", json={"count": 9}).json()
+    (row,) = found["explanations"]
+    assert found["method"].startswith("sampled") and found["output"] == "probability"
+    assert row["prediction"] == row["explained"] == "big"
+    assert row["base_value"] + row["contributions"]["count"] == pytest.approx(0.9)
+    assert big["explanations"][0]["explained"] == "big"
+
+
+def test_labels_without_probabilities_and_too_many_rows_are_refused(tmp_path: Path) -> None:
+    labels_only = LABELLED.replace("def predict_proba", "def _unused")
+    with user_class(tmp_path / "labels", labels_only) as client:
+        refused = client.post("/explain", json={"count": 9})
+    with user_class(tmp_path / "few", LABELLED, ", explain_max_rows: 2") as client:
+        too_many = client.post("/explain", json=[{"count": 1}] * 3)
+    assert refused.status_code == 501
+    assert "labels without class probabilities" in refused.json()["error"]["message"]
+    assert too_many.status_code == 400
+    assert "at most 2 per request" in too_many.json()["error"]["message"]

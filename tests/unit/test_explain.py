@@ -4,10 +4,9 @@ time budget and says how many evaluations it made."""
 
 from __future__ import annotations
 
-import time
-
 import lightgbm
 import numpy as np
+import pandas as pd
 import pytest
 import shap
 import xgboost
@@ -23,10 +22,16 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from nervosum.errors import ModelDefinitionError, ModelOutputError, RequestError
+from nervosum.errors import (
+    ModelDefinitionError,
+    ModelOutputError,
+    NotExplainableError,
+    RequestError,
+)
 from nervosum.explain import Attributions, explainer_for
 
 FEATURES = [f"f{i}" for i in range(8)]
+Data = tuple[np.ndarray, np.ndarray]
 TOLERANCE = 1e-6
 # XGBoost predicts and attributes in float32 (about 7 significant digits): for outputs
 # of a few units 1e-6 absolute is below its resolution, so its figures are held to 1e-6
@@ -70,7 +75,7 @@ def _exact(model: object, rows: np.ndarray, classes: list[str] | None) -> Attrib
     return found
 
 
-def test_forest_classifier_equals_shap_and_sums_to_probabilities(classified) -> None:
+def test_forest_classifier_equals_shap_and_sums_to_probabilities(classified: Data) -> None:
     x, y = classified
     model = RandomForestClassifier(n_estimators=100, max_depth=6, random_state=0).fit(x, y)
     found = _exact(model, x[:50], ["a", "b", "c"])
@@ -83,7 +88,7 @@ def test_forest_classifier_equals_shap_and_sums_to_probabilities(classified) -> 
     _assert_adds_up(found, model.predict_proba(x[:50]))
 
 
-def test_forest_regressor_equals_shap_and_sums_to_the_value(regressed) -> None:
+def test_forest_regressor_equals_shap_and_sums_to_the_value(regressed: Data) -> None:
     x, y = regressed
     model = RandomForestRegressor(n_estimators=100, max_depth=6, random_state=0).fit(x, y)
     found = _exact(model, x[:50], None)
@@ -92,7 +97,7 @@ def test_forest_regressor_equals_shap_and_sums_to_the_value(regressed) -> None:
     _assert_adds_up(found, model.predict(x[:50]))
 
 
-def test_xgboost_binary_classifier_is_one_log_odds_column(binary) -> None:
+def test_xgboost_binary_classifier_is_one_log_odds_column(binary: Data) -> None:
     x, y = binary
     model = xgboost.XGBClassifier(n_estimators=50, max_depth=4, random_state=0).fit(x, y)
     found = _exact(model, x[:50], ["no", "yes"])
@@ -101,7 +106,7 @@ def test_xgboost_binary_classifier_is_one_log_odds_column(binary) -> None:
     _assert_adds_up(found, model.predict(x[:50], output_margin=True), FLOAT32["rtol"])
 
 
-def test_xgboost_multiclass_has_every_class(classified) -> None:
+def test_xgboost_multiclass_has_every_class(classified: Data) -> None:
     x, y = classified
     model = xgboost.XGBClassifier(n_estimators=30, max_depth=4, random_state=0).fit(x, y)
     found = _exact(model.get_booster(), x[:50], ["a", "b", "c"])
@@ -110,7 +115,7 @@ def test_xgboost_multiclass_has_every_class(classified) -> None:
     _assert_adds_up(found, model.predict(x[:50], output_margin=True), FLOAT32["rtol"])
 
 
-def test_xgboost_regressor(regressed) -> None:
+def test_xgboost_regressor(regressed: Data) -> None:
     x, y = regressed
     model = xgboost.XGBRegressor(n_estimators=50, max_depth=4, random_state=0).fit(x, y / 100)
     found = _exact(model, x[:50], None)
@@ -121,7 +126,7 @@ def test_xgboost_regressor(regressed) -> None:
 
 # shap's reference answer warns that its output shape changed in an old release.
 @pytest.mark.filterwarnings("ignore:LightGBM binary classifier with TreeExplainer:UserWarning")
-def test_lightgbm_binary_classifier(binary) -> None:
+def test_lightgbm_binary_classifier(binary: Data) -> None:
     x, y = binary
     model = lightgbm.LGBMClassifier(n_estimators=50, random_state=0, verbose=-1).fit(x, y)
     found = _exact(model, x[:50], None)
@@ -130,7 +135,7 @@ def test_lightgbm_binary_classifier(binary) -> None:
     _assert_adds_up(found, model.predict(x[:50], raw_score=True))
 
 
-def test_lightgbm_multiclass_booster(classified) -> None:
+def test_lightgbm_multiclass_booster(classified: Data) -> None:
     x, y = classified
     model = lightgbm.LGBMClassifier(n_estimators=30, random_state=0, verbose=-1).fit(x, y)
     found = _exact(model.booster_, x[:50], ["a", "b", "c"])
@@ -139,7 +144,7 @@ def test_lightgbm_multiclass_booster(classified) -> None:
     _assert_adds_up(found, model.predict(x[:50], raw_score=True))
 
 
-def test_lightgbm_regressor(regressed) -> None:
+def test_lightgbm_regressor(regressed: Data) -> None:
     x, y = regressed
     model = lightgbm.LGBMRegressor(n_estimators=50, random_state=0, verbose=-1).fit(x, y)
     found = _exact(model, x[:50], None)
@@ -148,7 +153,7 @@ def test_lightgbm_regressor(regressed) -> None:
     _assert_adds_up(found, model.predict(x[:50]))
 
 
-def test_a_scaled_forest_pipeline_is_explained_exactly_on_its_trees(binary) -> None:
+def test_a_scaled_forest_pipeline_is_explained_exactly_on_its_trees(binary: Data) -> None:
     x, y = binary
     model = make_pipeline(StandardScaler(), RandomForestClassifier(50, random_state=0)).fit(x, y)
     found = _exact(model, x[:50], None)
@@ -157,7 +162,7 @@ def test_a_scaled_forest_pipeline_is_explained_exactly_on_its_trees(binary) -> N
     _assert_adds_up(found, model.predict_proba(x[:50]))
 
 
-def test_boosting_in_scikit_learn_answers_in_log_odds(binary) -> None:
+def test_boosting_in_scikit_learn_answers_in_log_odds(binary: Data) -> None:
     x, y = binary
     model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(x, y)
     found = _exact(model, x[:50], ["no", "yes"])
@@ -165,7 +170,7 @@ def test_boosting_in_scikit_learn_answers_in_log_odds(binary) -> None:
     _assert_adds_up(found, model.decision_function(x[:50]))
 
 
-def test_no_rows_still_has_a_base(binary) -> None:
+def test_no_rows_still_has_a_base(binary: Data) -> None:
     x, y = binary
     model = RandomForestClassifier(10, random_state=0).fit(x, y)
     found = _exact(model, np.empty((0, len(FEATURES))), None)
@@ -173,23 +178,20 @@ def test_no_rows_still_has_a_base(binary) -> None:
     np.testing.assert_allclose(found.base.sum(), 1.0)
 
 
-def test_sampled_logistic_regression_adds_up_within_budget(binary) -> None:
+def test_sampled_logistic_regression_adds_up(binary: Data) -> None:
     """The credits telescope to f(row) - mean f(background) whatever was drawn, so the
     sum is exact up to float rounding: 1e-9 leaves room for summing 8 differences."""
     x, y = binary
     model = LogisticRegression().fit(x, y)
     explainer = explainer_for(model, features=FEATURES, classes=["no", "yes"], background=x[:100])
     assert (explainer.method, explainer.exact) == ("sampled:permutation", False)
-    start = time.perf_counter()
-    found = explainer.explain(x[100:120])
-    spent = time.perf_counter() - start
-    assert spent < 1.0 + 0.25  # the budget, plus one permutation's overrun at most
+    found = explainer.explain(x[100:120])  # how the budget bounds it: the next test
     assert found.output == "probability" and found.outputs == ("no", "yes")
     assert found.samples is not None and found.samples > len(FEATURES)
     _assert_adds_up(found, model.predict_proba(x[100:120]))
 
 
-def test_a_tight_budget_draws_fewer_samples(binary) -> None:
+def test_a_tight_budget_draws_fewer_samples(binary: Data) -> None:
     x, y = binary
     model = LogisticRegression().fit(x, y)
     roomy = explainer_for(model, features=FEATURES, classes=["no", "yes"], background=x[:200])
@@ -201,7 +203,7 @@ def test_a_tight_budget_draws_fewer_samples(binary) -> None:
     assert samples[0] is not None and samples[1] is not None and samples[1] < samples[0]
 
 
-def test_sampled_values_of_an_additive_model_are_exact(regressed) -> None:
+def test_sampled_values_of_an_additive_model_are_exact(regressed: Data) -> None:
     """For f(x) = w.x + b every permutation credits w_i (x_i - mean background_i)."""
     x, y = regressed
     model = LinearRegression().fit(x, y)
@@ -212,14 +214,14 @@ def test_sampled_values_of_an_additive_model_are_exact(regressed) -> None:
     assert found.outputs == ("value",)
 
 
-def test_a_pipeline_that_mixes_features_is_sampled(binary) -> None:
+def test_a_pipeline_that_mixes_features_is_sampled(binary: Data) -> None:
     x, y = binary
     model = make_pipeline(PCA(4), RandomForestClassifier(10, random_state=0)).fit(x, y)
     explainer = explainer_for(model, features=FEATURES, classes=None, background=x[:20])
     assert explainer.method == "sampled:permutation"
 
 
-def test_multiclass_gradient_boosting_is_sampled(classified) -> None:
+def test_multiclass_gradient_boosting_is_sampled(classified: Data) -> None:
     """shap's TreeExplainer reads only binary GradientBoostingClassifier."""
     x, y = classified
     model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(x, y)
@@ -227,9 +229,9 @@ def test_multiclass_gradient_boosting_is_sampled(classified) -> None:
     assert explainer.method == "sampled:permutation"
 
 
-def test_without_background_a_sampled_model_says_what_to_set(binary) -> None:
+def test_without_background_a_sampled_model_says_what_to_set(binary: Data) -> None:
     x, y = binary
-    with pytest.raises(RequestError, match="background") as caught:
+    with pytest.raises(NotExplainableError, match="background") as caught:
         explainer_for(LogisticRegression().fit(x, y), features=FEATURES, classes=None)
     assert caught.value.hint is not None and "monitoring.background" in caught.value.hint
 
@@ -247,23 +249,56 @@ def test_a_tree_model_with_another_feature_count_is_refused(binary, library) -> 
         explainer_for(model, features=FEATURES, classes=None)
 
 
-def test_classes_that_do_not_match_the_model_are_refused(classified) -> None:
+def test_classes_that_do_not_match_the_model_are_refused(classified: Data) -> None:
     x, y = classified
     model = RandomForestClassifier(5, random_state=0).fit(x, y)
     with pytest.raises(ModelDefinitionError, match="3 classes"):
         explainer_for(model, features=FEATURES, classes=["a", "b"])
 
 
-def test_rows_of_the_wrong_width_are_the_requests_fault(binary) -> None:
+def test_rows_of_the_wrong_width_are_the_requests_fault(binary: Data) -> None:
     x, y = binary
     explainer = explainer_for(RandomForestClassifier(5).fit(x, y), features=FEATURES, classes=None)
     with pytest.raises(RequestError, match="8 features"):
         explainer.explain(x[:3, :5])
 
 
-def test_a_predict_with_other_columns_than_classes_is_refused(binary) -> None:
+def test_a_predict_with_other_columns_than_classes_is_refused(binary: Data) -> None:
     x, y = binary
     model = LogisticRegression().fit(x, y)
     explainer = explainer_for(model, features=FEATURES, classes=["a", "b", "c"], background=x[:10])
     with pytest.raises(ModelOutputError, match="one output column per class"):
         explainer.explain(x[:2])
+
+
+def test_a_forest_trained_in_another_column_order_is_explained_on_the_schemas(
+    classified: Data,
+) -> None:
+    x, y = classified
+    trained = pd.DataFrame(x, columns=FEATURES[::-1])  # the model's order: f7 .. f0
+    model = RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0).fit(trained, y)
+    rows = x[:5, ::-1]  # the same values in the schema's order: f0 .. f7
+    found = _exact(model, rows, None)
+    in_model_order = pd.DataFrame(x[:5], columns=FEATURES[::-1])
+    _assert_adds_up(found, model.predict_proba(in_model_order))
+    expected = _shap_values(model, in_model_order.to_numpy())[:, ::-1, :]  # back to f0 .. f7
+    np.testing.assert_allclose(found.values, expected, atol=TOLERANCE)
+
+
+def test_an_early_stopped_xgboost_model_adds_up_to_its_own_margin(binary: Data) -> None:
+    x, y = binary
+    model = xgboost.XGBClassifier(n_estimators=200, max_depth=3, early_stopping_rounds=3)
+    model.fit(x[:300], y[:300], eval_set=[(x[300:], y[300:])], verbose=False)
+    assert model.best_iteration < 199  # it did stop early
+    found = _exact(model, x[:10], None)
+    _assert_adds_up(found, model.predict(x[:10], output_margin=True), rtol=1e-6)
+
+
+def test_scalers_before_a_booster_are_explained_exactly_on_the_booster(binary: Data) -> None:
+    x, y = binary
+    frame = pd.DataFrame(x, columns=FEATURES)
+    model = make_pipeline(StandardScaler(), xgboost.XGBClassifier(n_estimators=20)).fit(frame, y)
+    found = _exact(model, x[:10], None)
+    assert found.method == "treeshap:xgboost" and found.output == "log_odds"
+    margin = model[-1].predict(model[0].transform(frame.head(10)), output_margin=True)
+    _assert_adds_up(found, margin, rtol=1e-6)

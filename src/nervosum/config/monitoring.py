@@ -17,3 +17,6 @@ class MonitoringSpec(BaseModel):
     background_rows: int = Field(default=100, ge=1, le=10_000)
     # Seconds a sampled explanation of one request may take: it samples less to fit.
     explain_budget: float = Field(default=2.0, gt=0)
+    # Rows one /explain request may hold: an exact explanation cannot stop halfway, and
+    # a deep forest explains a few dozen rows a second on the model thread.
+    explain_max_rows: int = Field(default=1000, ge=1)

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nervosum.errors import ModelDefinitionError
-from nervosum.explain.exact import ExactExplainer, check_width, class_names
+from nervosum.explain.exact import ExactExplainer, check_width, class_names, column_order
 
 __all__ = ["from_library", "lightgbm_explainer", "xgboost_explainer"]
 
@@ -34,23 +33,6 @@ def from_library(model: Any, library: str) -> bool:
     """Whether ``model``'s class (or a base class) comes from ``library``: checked by name,
     so that a library that is not installed is never imported to ask."""
     return any(cls.__module__.split(".")[0] == library for cls in type(model).__mro__)
-
-
-def _column_order(names: Sequence[str] | None, features: Sequence[str]) -> np.ndarray | None:
-    """Indices that put the schema's columns in the booster's order, when it knows names.
-
-    None when no reordering is needed; a booster naming other features is refused.
-    """
-    if not names or list(names) == list(features):
-        return None
-    if sorted(names) != sorted(features):
-        raise ModelDefinitionError(
-            f"the model's features ({', '.join(names)}) are not the schema's"
-            f" ({', '.join(features)})",
-            hint="name the schema's features as the model was trained on them",
-        )
-    position = {name: index for index, name in enumerate(features)}
-    return np.array([position[name] for name in names])
 
 
 def _margin_space(
@@ -83,18 +65,15 @@ def _booster_explainer(
 ) -> ExactExplainer:
     """An exact explainer over ``margins(rows) -> (n, outputs * (features + 1))``: each
     output's contributions with the bias in its last column, the layout both boosters use."""
-    order = _column_order(names, features)
-    back = None if order is None else np.argsort(order)
     width = len(features)
 
     def contributions(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ordered = rows if order is None else rows[:, order]
-        found = np.asarray(margins(ordered), dtype=np.float64)
+        found = np.asarray(margins(rows), dtype=np.float64)
         found = found.reshape(len(rows), len(outputs), width + 1).transpose(0, 2, 1)
-        values = found[:, :width, :]
-        return found[0, width, :], values if back is None else values[:, back, :]
+        return found[0, width, :], found[:, :width, :]
 
-    return ExactExplainer(method, output, outputs, tuple(features), contributions)
+    order = column_order(names, features)
+    return ExactExplainer(method, output, outputs, tuple(features), contributions, order=order)
 
 
 def xgboost_explainer(
@@ -118,10 +97,13 @@ def xgboost_explainer(
         model_classes=getattr(model, "classes_", None),
     )
     names = booster.feature_names
+    # Training that stopped early predicts with the trees up to its best iteration only.
+    best = booster.attr("best_iteration")
+    trees = (0, int(best) + 1) if best is not None else (0, 0)
 
     def margins(rows: np.ndarray) -> Any:
         matrix = xgboost.DMatrix(rows, feature_names=names)
-        return booster.predict(matrix, pred_contribs=True)
+        return booster.predict(matrix, pred_contribs=True, iteration_range=trees)
 
     return _booster_explainer(
         "treeshap:xgboost", names, features, output=output, outputs=outputs, margins=margins

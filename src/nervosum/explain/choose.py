@@ -4,13 +4,16 @@ can read, else the sampled estimate over a background set."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from nervosum.errors import ModelDefinitionError, RequestError
+from nervosum.errors import ModelDefinitionError, NotExplainableError
 from nervosum.explain.attributions import Explainer
 from nervosum.explain.boosters import from_library, lightgbm_explainer, xgboost_explainer
+from nervosum.explain.exact import ExactExplainer, column_order
+from nervosum.explain.pipelines import unwrap_rescaling
 from nervosum.explain.sampled import PermutationExplainer
 from nervosum.explain.sklearn_trees import sklearn_tree_explainer
 
@@ -35,16 +38,11 @@ def explainer_for(
     ``classes`` are given, else its ``predict``), and keeps each call within
     ``time_budget`` seconds.
     """
-    if from_library(model, "xgboost"):
-        return xgboost_explainer(model, features, classes)
-    if from_library(model, "lightgbm"):
-        return lightgbm_explainer(model, features, classes)
-    if from_library(model, "sklearn"):
-        exact = sklearn_tree_explainer(model, features, classes)
-        if exact is not None:
-            return exact
+    exact = _exact(model, features, classes)
+    if exact is not None:
+        return exact
     if background is None:
-        raise RequestError(
+        raise NotExplainableError(
             f"{type(model).__name__} is not a tree model, so its attributions are sampled"
             " over a background set, and none is configured",
             hint="set monitoring.background: FILE (rows of the model's input features)",
@@ -57,6 +55,28 @@ def explainer_for(
         outputs=tuple(classes) if classes else None,
         time_budget=time_budget,
     )
+
+
+def _exact(
+    model: Any, features: Sequence[str], classes: Sequence[str] | None
+) -> ExactExplainer | None:
+    """The exact explainer of a tree model, or of a pipeline of scalers before one (its
+    rows scaled first, in the pipeline's column order); None for anything else."""
+    unwrapped = unwrap_rescaling(model)
+    if unwrapped is None:
+        return None
+    trees, prepare = unwrapped
+    found: ExactExplainer | None = None
+    if from_library(trees, "xgboost"):
+        found = xgboost_explainer(trees, features, classes)
+    elif from_library(trees, "lightgbm"):
+        found = lightgbm_explainer(trees, features, classes)
+    elif from_library(trees, "sklearn"):
+        found = sklearn_tree_explainer(trees, features, classes)
+    if found is None or trees is model:
+        return found
+    order = column_order(getattr(model, "feature_names_in_", None), features)
+    return replace(found, prepare=prepare, order=order)
 
 
 def _default_predict(model: Any, classes: Sequence[str] | None) -> Callable[[np.ndarray], Any]:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from nervosum.errors import ModelDefinitionError
 from nervosum.explain.attributions import Attributions, check_rows
 
-__all__ = ["Contributions", "ExactExplainer", "check_width", "class_names"]
+__all__ = [
+    "Contributions",
+    "ExactExplainer",
+    "check_width",
+    "class_names",
+    "column_order",
+    "is_sklearn",
+]
 
 # rows (n, features) -> (base (outputs,), values (n, features, outputs))
 Contributions = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -27,16 +35,22 @@ class ExactExplainer:
     contributions: Contributions
     prepare: Callable[[np.ndarray], np.ndarray] | None = None
     """Applied to the rows first: a pipeline's per-feature scaling before its trees."""
+    order: np.ndarray | None = None
+    """The schema's columns in the order the model was trained on (None: the same)."""
     exact: bool = True
 
     def explain(self, rows: np.ndarray) -> Attributions:
         array = check_rows(rows, self.features)
         # The base comes with the contributions, so an empty block borrows one row for it.
         probe = array if len(array) else np.zeros((1, len(self.features)))
+        if self.order is not None:
+            probe = probe[:, self.order]
         if self.prepare is not None:
             probe = self.prepare(probe)
         base, values = self.contributions(probe)
         values = np.asarray(values, dtype=np.float64).reshape(len(probe), len(self.features), -1)
+        if self.order is not None:  # back to the schema's columns
+            values = values[:, np.argsort(self.order), :]
         return Attributions(
             method=self.method,
             exact=True,
@@ -78,3 +92,31 @@ def class_names(
     if model_classes is not None and len(model_classes) == count:
         return tuple(str(label) for label in model_classes)
     return tuple(str(index) for index in range(count))
+
+
+def column_order(names: Sequence[object] | None, features: Sequence[str]) -> np.ndarray | None:
+    """Indices that put the schema's columns in the order the model was trained on, when
+    it knows its features' names (``feature_names_in_``, a booster's names).
+
+    None when no reordering is needed; a model naming other features is refused.
+    """
+    if names is None or not len(names) or [str(n) for n in names] == list(features):
+        return None
+    trained = [str(name) for name in names]
+    if sorted(trained) != sorted(features):
+        raise ModelDefinitionError(
+            f"the model's features ({', '.join(trained)}) are not the schema's"
+            f" ({', '.join(features)})",
+            hint="name the schema's features as the model was trained on them",
+        )
+    position = {name: index for index, name in enumerate(features)}
+    return np.array([position[name] for name in trained])
+
+
+def is_sklearn(model: Any, names: Sequence[str]) -> bool:
+    """An instance of one of scikit-learn's classes ``names`` (subclasses included),
+    asked by name so that scikit-learn is never imported to ask."""
+    return any(
+        cls.__module__.startswith("sklearn.") and cls.__name__ in names
+        for cls in type(model).__mro__
+    )

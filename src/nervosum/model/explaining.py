@@ -19,10 +19,10 @@ import pandas as pd
 
 from nervosum.config import Project
 from nervosum.config.types import Record
-from nervosum.errors import InputValidationError, RequestError
+from nervosum.errors import InputValidationError, NotExplainableError
 from nervosum.explain import Attributions, Explainer, explainer_for
 from nervosum.model.handle import ModelHandle
-from nervosum.model.outputs import PROBABILITIES
+from nervosum.model.outputs import PROBABILITIES, Outputs
 
 ALL_CLASSES = "all"
 _NUMERIC = ("float", "int", "bool")
@@ -72,29 +72,53 @@ class ModelExplainer:
     def _make(self) -> Explainer:
         self._require_numeric()
         spec = self.project.config.monitoring
+        background = self._background()
         return explainer_for(
             self.handle.loaded.instance,
             features=self.features,
-            classes=self.handle.classes,
-            background=self._background(),
+            classes=self._classes(background),
+            background=background,
             predict=self._model_output,
             time_budget=spec.explain_budget,
         )
 
     def _require_numeric(self) -> None:
-        """Attributions move feature values: text inputs have no such values."""
+        """Attributions move feature values: text inputs have no such values, and a
+        model that answers only labels has no number to attribute."""
         if not self.features:
-            raise RequestError(
+            raise NotExplainableError(
                 "explanations need the model's input fields, and this model declares none",
                 hint="add an input_schema to nervosum.yaml",
             )
-        fields = {field.name: field for field in self.handle.fields}
-        text = [name for name in self.features if fields[name].type not in _NUMERIC]
+        text = [name for name in self.features if self._types[name] not in _NUMERIC]
         if text:
-            raise RequestError(
+            raise NotExplainableError(
                 f"explanations need numeric inputs; {', '.join(text)} is not",
                 hint="explain a model whose input_schema fields are float, int or bool",
             )
+        outputs = self.project.config.output_schema
+        labels = self.handle.classes is not None or (outputs and outputs[0].type != "float")
+        if labels and not self.handle.is_classifier and not _has_trees(self.handle):
+            raise NotExplainableError(
+                "the model answers labels without class probabilities: there is nothing"
+                " numeric to attribute",
+                hint="explain a regressor, or a classifier with predict_proba",
+            )
+
+    @property
+    def _types(self) -> dict[str, str]:
+        return {field.name: field.type for field in self.handle.fields}
+
+    def _classes(self, background: np.ndarray | None) -> tuple[str, ...] | None:
+        """The classes in the model's probability columns: declared or read from the
+        model, else those its probabilities are labelled with on the background rows (a
+        user class whose predict_proba answers a labelled frame)."""
+        if self.handle.classes is not None or not self.handle.is_classifier:
+            return self.handle.classes
+        if background is None or not len(background):
+            return None
+        labels = self._predicted(background[:1]).labels
+        return labels or None
 
     def _background(self) -> np.ndarray | None:
         """The first ``background_rows`` of ``monitoring.background`` (CSV or Parquet), in
@@ -106,18 +130,17 @@ class ModelExplainer:
         try:
             reader = pd.read_parquet if path.suffix == ".parquet" else pd.read_csv
             frame = reader(path)
-        except (OSError, ValueError) as exc:
-            raise RequestError(
-                f"monitoring.background {path} cannot be read: {exc}",
-                hint="a CSV or Parquet file of typical inputs, relative to the project folder",
+            missing = [name for name in self.features if name not in frame.columns]
+            if missing:
+                raise ValueError(f"no column {', '.join(missing)}")
+            rows = frame[self.features].head(spec.background_rows)
+            return rows.to_numpy(dtype=np.float64)
+        except (OSError, ValueError, ImportError) as exc:
+            raise NotExplainableError(
+                f"monitoring.background {path} cannot be used: {exc}",
+                hint="a CSV or Parquet file of typical inputs with the columns"
+                f" {', '.join(self.features)}, relative to the project folder",
             ) from None
-        missing = [name for name in self.features if name not in frame.columns]
-        if missing:
-            raise RequestError(
-                f"monitoring.background {path} has no column {', '.join(missing)}",
-                hint=f"its columns must include {', '.join(self.features)}",
-            )
-        return frame[self.features].head(spec.background_rows).to_numpy(dtype=np.float64)
 
     def _rows(self, records: Sequence[Record]) -> np.ndarray:
         return np.array(
@@ -125,17 +148,27 @@ class ModelExplainer:
             dtype=np.float64,
         ).reshape(len(records), len(self.features))
 
+    def _predicted(self, rows: np.ndarray) -> Outputs:
+        """The model's answer for rows of floats, each column cast back to its field's
+        type (a model that checks its inputs' types, MLflow's, refuses float ints)."""
+        frame = pd.DataFrame(rows, columns=self.features)
+        for name, kind in self._types.items():
+            if kind == "int":
+                frame[name] = frame[name].round().astype("int64")
+            elif kind == "bool":
+                frame[name] = frame[name].astype(bool)
+        return self.handle.predict_outputs(self.handle.frame_inputs(frame), proba=True)
+
     def _model_output(self, rows: np.ndarray) -> np.ndarray:
         """What a sampled explanation moves: class probabilities, or the predicted value."""
-        frame = pd.DataFrame(rows, columns=self.features)
-        outputs = self.handle.predict_outputs(self.handle.frame_inputs(frame), proba=True)
+        outputs = self._predicted(rows)
         if outputs.probabilities is not None:
             return np.asarray(outputs.probabilities, dtype=np.float64)
         values = [_first_value(record) for record in outputs.records()]
         try:
             return np.asarray(values, dtype=np.float64).reshape(len(values), 1)
         except (TypeError, ValueError):
-            raise RequestError(
+            raise NotExplainableError(
                 "the model answers labels without class probabilities: there is nothing"
                 " numeric to attribute",
                 hint="explain a regressor, or a classifier with predict_proba",
@@ -185,4 +218,19 @@ def _column(outputs: Sequence[str], prediction: Any, which: str | None) -> int:
             )
         return list(outputs).index(which)
     predicted = str(prediction)
-    return list(outputs).index(predicted) if predicted in outputs else 0
+    if predicted in outputs:
+        return list(outputs).index(predicted)
+    if len(outputs) == 1:  # a regressor, or a binary booster's positive-class margin
+        return 0
+    raise NotExplainableError(
+        f"the predicted class {predicted!r} is none of the explained outputs"
+        f" ({', '.join(outputs)})",
+        hint="name the class with ?class=, or declare the model's classes",
+    )
+
+
+def _has_trees(handle: ModelHandle) -> bool:
+    """Whether the model is one the exact explainers read (its margins are numbers even
+    when its answers are labels, e.g. a booster file)."""
+    module = type(handle.loaded.instance).__module__.split(".")[0]
+    return module in ("xgboost", "lightgbm")

@@ -178,7 +178,7 @@ class ExplainMetrics:
         )
         self._seconds = Histogram(
             f"{prefix}_explain_seconds",
-            "Time of each explanation call on the model thread.",
+            "Time of each explanation, its wait for the model thread included.",
             ["model"],
             buckets=PROCESSING_BUCKETS,
             registry=registry,

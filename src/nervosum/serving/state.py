@@ -22,7 +22,7 @@ from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.config.types import Record
 from nervosum.engine import Engine
-from nervosum.errors import NervosumError, NotReadyError
+from nervosum.errors import NervosumError, NotReadyError, RequestError
 from nervosum.model.compile.threads import serving_threads
 from nervosum.model.imports import own_namespace
 from nervosum.observe.metrics import HttpMetrics
@@ -222,6 +222,12 @@ class ServingState:
         challenger, the champion), metered, and logged as ``kind: explanation`` records
         when the prediction log is on (docs/monitoring.md)."""
         check_row_count(len(records), self.settings.max_rows)
+        most = self.project.config.monitoring.explain_max_rows
+        if len(records) > most:
+            raise RequestError(
+                f"{len(records)} rows to explain; at most {most} per request",
+                hint="send fewer rows, or raise monitoring.explain_max_rows",
+            )
         state = self.answering
         state.require_engine()  # the 503 while there is none
         started = time.perf_counter()

@@ -69,7 +69,8 @@ async def predict(request: Request) -> Response:
 @guarded
 async def explain(request: Request) -> Response:
     records = await _instances(request)
-    return JsonResponse(await state_of(request).explain(records, which=None))
+    which = request.query_params.get("class")
+    return JsonResponse(await state_of(request).explain(records, which=which))
 
 
 ROUTES = [
