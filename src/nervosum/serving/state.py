@@ -83,9 +83,10 @@ class ServingState:
         )
         # Live drift against monitoring.reference or the bundle's profile (drift/live.py):
         # a reference named but missing raises the config error here, before serving.
+        # Always hooked: metrics carried over from a version with a reference must stop
+        # asking that version's window.
         self.drift = LiveDrift.for_project(project)
-        if self.drift is not None:
-            self.metrics.refresh_drift = self._refresh_drift
+        self.metrics.refresh_drift = self._refresh_drift
         if engine is not None:
             self._set_ready(engine)
 
