@@ -211,6 +211,12 @@ def prepare(work: Path) -> None:
             f"batching: {{enabled: {batching}}}\ninput_schema:\n{schema}"
             "output_schema: {name: prediction, type: int}\n"
         )
+    # The model file's own inferred settings plus a reference: live drift on (issue 25).
+    pd.DataFrame(iris.data, columns=FEATURES).to_csv(work / "reference.csv", index=False)
+    (work / "nervosum-drift.yaml").write_text(
+        f"name: model\nmodel: {{artifact: model.joblib}}\ninput_schema:\n{schema}"
+        "monitoring: {reference: reference.csv}\n"
+    )
 
 
 def servers(work: Path, venvs: Path, peers: list[str]) -> list[Server]:
@@ -339,6 +345,16 @@ def servers(work: Path, venvs: Path, peers: list[str]) -> list[Server]:
                 path="/predict?proba=false",
             )
         )
+    # Live drift (issue 25): the same file and settings with a reference, every answered
+    # request's rows kept for the drift window, against nervosum-file-compiled-1w.
+    found.append(
+        Server(
+            "nervosum-file-compiled-1w-drift",
+            "monitoring",
+            [*serve, "-c", "nervosum-drift.yaml", "--workers", "1"],
+            path="/predict?proba=false",
+        )
+    )
     # The same file over gRPC (issue 23), beside its REST cells.
     for workers in (1, 2):
         found.append(
@@ -569,6 +585,7 @@ def report(
     _targets(all_results, kinds)
     _grpc_targets(all_results)
     _variant_costs(all_results)
+    _drift_cost(all_results)
 
 
 VARIANT_CELLS = {
@@ -604,6 +621,23 @@ def _variant_costs(all_results: dict[str, Cells]) -> None:
             f" {cell['ok_rps'] / alone['ok_rps']:.0%} | {cell['p99']:.1f} | {alone['p99']:.1f} |"
             f" {growth:+.0%} | {target} |"
         )
+
+
+def _drift_cost(all_results: dict[str, Cells]) -> None:
+    """Issue 25: live drift on costs at most 3% of requests/s at c=64, against the same
+    model file served without a reference."""
+    cell = all_results.get("nervosum-file-compiled-1w-drift", {}).get(64)
+    alone = all_results.get("nervosum-file-compiled-1w", {}).get(64)
+    if not cell or not alone:
+        return
+    share = cell["ok_rps"] / alone["ok_rps"]
+    print("\nlive drift on (c=64, against the same model file without a reference)")
+    print("| req/s | without | vs without | p99 ms | without | target |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| {cell['ok_rps']:.0f} | {alone['ok_rps']:.0f} | {share:.1%} | {cell['p99']:.1f} |"
+        f" {alone['p99']:.1f} | {_verdict(share >= 0.97)} |"
+    )
 
 
 def _grpc_targets(all_results: dict[str, Cells]) -> None:

@@ -8,7 +8,7 @@ same in every runtime (MLServer's DataPlane plays the same role there).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nervosum.config import Project
@@ -37,6 +37,8 @@ class Engine:
         # The columns handed to the model, in its order (model/fields.py).
         self.model_fields = handle.fields
         self.explainer = ModelExplainer(project, handle)  # made ready on first use
+        # ``/info``'s ``drift`` when the server watches live drift (drift/live.py).
+        self.drift_info: Callable[[], Record] | None = None
 
     @classmethod
     def load(cls, project: Project, *, debug: bool = False, threads: int | None = None) -> Engine:
@@ -182,6 +184,7 @@ class Engine:
             "compile": self.handle.loaded.compile_info,
             "nervosum_version": __version__,
             **self.schema(),
+            **({"drift": self.drift_info()} if self.drift_info is not None else {}),
         }
 
     def schema(self) -> dict[str, Any]:

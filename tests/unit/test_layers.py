@@ -30,7 +30,7 @@ LAYERS: list[set[str]] = [
     {"detect"},
     {"project"},
     {"engine"},
-    {"observe", "predlog"},
+    {"observe", "predlog", "drift"},
     {"predict"},
     {"brokers"},
 ]

@@ -8,6 +8,8 @@
       wheels/             those wheels: installing the bundle needs no network
       app/                the project (config, code), honouring .nervosumignore
       weights/            model files, in their own image layer; app/ links to them
+      reference-profile.json  with monitoring.reference: the inputs' and predictions'
+                          reference distributions live drift is measured against
 
 The id is the sha256 of everything but the manifest, so the same project built from the
 same environment gets the same id. The bundle is written under the registry's tmp/ and
@@ -41,6 +43,7 @@ from nervosum.build.progress import Progress
 from nervosum.build.wheelhouse import Wheelhouse, fill_wheelhouse
 from nervosum.config import Project
 from nervosum.detect.template import check_bundle_needs
+from nervosum.drift.profile import PROFILE_FILE, project_profile
 from nervosum.errors import BuildError
 from nervosum.home import Home
 from nervosum.registry.store import Entry, Registry
@@ -266,6 +269,9 @@ def build_bundle(
 ) -> Entry:
     """Bundle and register a validated project; return its registry entry."""
     check_bundle_needs(project)
+    if project.config.monitoring.reference:  # first: a bad reference fails before copying
+        progress.step(f"profiling the reference {project.config.monitoring.reference}")
+    profile = project_profile(project)
     # Compared without resolving links: a linked folder inside the project is copied in.
     src = Path(os.path.normpath(Path(os.path.abspath(project.project_dir)) / project.config.src))
     if not src.is_relative_to(os.path.abspath(project.project_dir)):
@@ -293,6 +299,8 @@ def build_bundle(
         lock = wheelhouse.lock
         (staging / "requirements.lock").write_text("\n".join(lock) + "\n", encoding="utf-8")
         _write_generated(project, staging, options, bool(weights))
+        if profile is not None:
+            profile.write(staging / PROFILE_FILE)
         bundle_id = content_id(staging)
         manifest = _manifest(project, bundle_id, weights, wheelhouse, options.platform)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

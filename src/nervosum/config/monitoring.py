@@ -1,5 +1,6 @@
 """The ``monitoring:`` block: what a served model needs to explain and watch itself
-(docs/monitoring.md). For now, the rows a sampled explanation compares against."""
+(docs/monitoring.md): the rows a sampled explanation compares against, and the reference
+live drift is measured against."""
 
 from __future__ import annotations
 
@@ -20,3 +21,9 @@ class MonitoringSpec(BaseModel):
     # Rows one /explain request may hold: an exact explanation cannot stop halfway, and
     # a deep forest explains a few dozen rows a second on the model thread.
     explain_max_rows: int = Field(default=1000, ge=1)
+    # A CSV, Parquet or JSON-lines file of typical inputs (project-relative, usually the
+    # training data): its profile is what live traffic's drift is measured against. Built
+    # bundles keep the profile, so they serve without the file.
+    reference: str | None = Field(default=None, min_length=1)
+    # The rows (the latest) each worker's live drift is computed over.
+    window: int = Field(default=2000, ge=100, le=1_000_000)

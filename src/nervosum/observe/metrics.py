@@ -189,6 +189,62 @@ class ExplainMetrics:
         self._seconds.observe(seconds)
 
 
+class DriftMetrics:
+    """Live drift against the reference profile (docs/monitoring.md, "Live drift"): PSI
+    per feature and of the predictions, and the shares of out-of-range numbers and unseen
+    categories, over each worker's window (``liveall``: one series per worker pid). Made
+    only for a model with a reference, so a model without one exports none of them."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str, model: str) -> None:
+        self.model = model
+
+        def gauge(name: str, text: str, labels: list[str]) -> Gauge:
+            return Gauge(
+                f"{prefix}_{name}",
+                text,
+                labels,
+                multiprocess_mode="liveall",
+                registry=registry,
+            )
+
+        self._feature = gauge(
+            "feature_drift",
+            "PSI of each feature over the window against the reference (>0.25: major).",
+            ["model", "feature"],
+        )
+        self._prediction = gauge(
+            "prediction_drift",
+            "PSI of the predictions over the window against those on the reference.",
+            ["model"],
+        )
+        self._out_of_range = gauge(
+            "feature_out_of_range",
+            "Share of a numeric feature's values outside the reference's min..max.",
+            ["model", "feature"],
+        )
+        self._unseen = gauge(
+            "feature_unseen",
+            "Share of a categorical feature's values the reference never had.",
+            ["model", "feature"],
+        )
+
+    def publish(self, report: dict[str, Any]) -> None:
+        """Set every gauge from a window's report; a figure not known yet is NaN."""
+
+        def known(value: float | None) -> float:
+            return float("nan") if value is None else value
+
+        for feature, figures in report["features"].items():
+            self._feature.labels(self.model, feature).set(known(figures["psi"]))
+            if "out_of_range" in figures:
+                gauge, value = self._out_of_range, figures["out_of_range"]
+            else:
+                gauge, value = self._unseen, figures["unseen"]
+            gauge.labels(self.model, feature).set(known(value))
+        if report["prediction"] is not None:
+            self._prediction.labels(self.model).set(known(report["prediction"]["psi"]))
+
+
 class ArmMetrics:
     """Champion and challenger served together (docs/variants.md): answers and errors per
     arm, shadow copies dropped, and how often the arms agree on shadowed rows."""
@@ -409,6 +465,9 @@ class HttpMetrics(RequestMetrics):
         # The batcher's queue, read when the gauge is written (see :meth:`sample`).
         self.queued_rows: Callable[[], int] = lambda: 0
         self._queued = 0
+        # Live drift's refresh (serving/state.py), run by every sample; it rate-limits
+        # itself to about once a second.
+        self.refresh_drift: Callable[[], None] = lambda: None
 
     def loaded(
         self,
@@ -435,9 +494,16 @@ class HttpMetrics(RequestMetrics):
                     self.compile_difference.labels(self.model, measure).set(figure)
         self.ready.set(1)
 
+    @functools.cached_property
+    def drift(self) -> DriftMetrics:
+        """The live drift families, made when a model with a reference profile serves."""
+        return DriftMetrics(self.registry, self.prefix, self.model)
+
     def sample(self) -> None:
-        """Write the in-flight and queue gauges from their counts, if they changed."""
+        """Write the in-flight and queue gauges from their counts, if they changed, and
+        let live drift refresh its figures."""
         super().sample()
+        self.refresh_drift()
         queued = self.queued_rows()
         if queued != self._queued:
             self._queued = queued

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.config.types import Record
+from nervosum.drift.live import LiveDrift
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, NotReadyError, RequestError
 from nervosum.model.compile.threads import serving_threads
@@ -80,6 +81,12 @@ class ServingState:
             timeout=settings.timeout,
             on_batch=self.metrics.batch_rows.observe,
         )
+        # Live drift against monitoring.reference or the bundle's profile (drift/live.py):
+        # a reference named but missing raises the config error here, before serving.
+        # Always hooked: metrics carried over from a version with a reference must stop
+        # asking that version's window.
+        self.drift = LiveDrift.for_project(project)
+        self.metrics.refresh_drift = self._refresh_drift
         if engine is not None:
             self._set_ready(engine)
 
@@ -94,6 +101,14 @@ class ServingState:
             self.metrics.queued_rows = lambda: batcher.queued_rows
         if isinstance(engine, RemoteEngine):
             engine.when_lost(self._model_process_lost)
+        if self.drift is not None:
+            executor = self.runtime.executor
+
+            def predict(records: list[Record]) -> list[Record]:
+                return executor.submit(engine.predict, records, proba=False).result()
+
+            self.drift.start(engine, predict)
+            engine.drift_info = self.drift.info
         handle = engine.handle
         self.metrics.loaded(
             self.project.config.tag,
@@ -102,6 +117,20 @@ class ServingState:
             handle.runtime,
             handle.loaded.compile_info,
         )
+
+    def _refresh_drift(self) -> None:
+        """The metrics sampler's hook: new drift figures, when there are, to the gauges.
+        A failure turns live drift off rather than stopping the sampler."""
+        if self.drift is None:
+            return
+        try:
+            report = self.drift.refresh()
+        except Exception:
+            log.exception("live drift is off: its window failed")
+            self.drift = None
+            return
+        if report is not None:
+            self.metrics.drift.publish(report)
 
     @property
     def engine(self) -> Engine | None:
@@ -205,6 +234,8 @@ class ServingState:
             outputs = await self.predict(records, proba=proba, exchange=exchange)
         if exchange is not None:
             exchange.outputs = outputs
+        if self.drift is not None:
+            self.drift.observe(records, outputs)
         return outputs
 
     def predict(

@@ -1,0 +1,121 @@
+"""A server's rolling window of served rows, binned against a reference profile.
+
+The request path only appends each answered request's records and outputs to a bounded
+queue (:meth:`DriftWindow.observe`: one ``deque.append``). :meth:`DriftWindow.refresh`,
+called by the metrics sampler, at most once per :data:`REFRESH_SECONDS`, takes what
+arrived, bins it with numpy into per-column rings of the latest ``size`` rows' bin codes,
+and recomputes each column's PSI from the rings' counts. Each worker process keeps its
+own window (docs/monitoring.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import pandas as pd
+
+from nervosum.config.types import Record
+from nervosum.drift.profile import Distribution, Profile
+from nervosum.drift.psi import level, psi, shares
+
+REFRESH_SECONDS = 1.0
+
+
+class _Ring:
+    """One column's latest bin codes and flags (out of range, unseen)."""
+
+    def __init__(self, distribution: Distribution, size: int) -> None:
+        self.distribution = distribution
+        self.codes = np.full(size, distribution.missing, dtype=np.int16)
+        self.flags = np.zeros(size, dtype=bool)
+
+    def write(self, places: np.ndarray, values: pd.Series) -> None:
+        self.codes[places], self.flags[places] = self.distribution.bins(values)
+
+    def figures(self, filled: int) -> Record:
+        """PSI and the flagged share over the ring's first ``filled`` places (None
+        while the window holds no value of this column)."""
+        distribution = self.distribution
+        counts = np.bincount(self.codes[:filled], minlength=distribution.missing + 1)
+        present = int(counts[:-1].sum())
+        if not present:
+            return {"psi": None, "level": None, "flagged": None}
+        value = psi(distribution.shares, shares(counts[:-1]))
+        flagged = float(self.flags[:filled].sum()) / present
+        return {"psi": value, "level": level(value), "flagged": flagged}
+
+
+class DriftWindow:
+    """The latest ``size`` served rows against ``profile``."""
+
+    def __init__(self, profile: Profile, size: int) -> None:
+        self.profile = profile
+        self.size = size
+        # At most ``size`` requests, so never fewer than ``size`` rows: the ones older
+        # than that would be written over in the rings anyway.
+        self._pending: deque[tuple[list[Record], list[Record]]] = deque(maxlen=size)
+        self._features = {name: _Ring(d, size) for name, d in profile.features.items()}
+        prediction = profile.prediction
+        self._prediction = _Ring(prediction, size) if prediction is not None else None
+        self._next = 0
+        self.filled = 0
+        self._refreshed = 0.0  # never
+        self._report: Record = self._figures()
+
+    def observe(self, records: list[Record], outputs: list[Record]) -> None:
+        """The request path's only work: keep the request's records and outputs."""
+        self._pending.append((records, outputs))
+
+    def refresh(self, now: float | None = None) -> Record | None:
+        """Bin what arrived and recompute the figures, when :data:`REFRESH_SECONDS` have
+        passed and rows arrived; the new report, else None."""
+        now = time.monotonic() if now is None else now
+        if now - self._refreshed < REFRESH_SECONDS or (self._refreshed and not self._pending):
+            return None  # the first refresh reports the empty window: the gauges exist
+        self._refreshed = now
+        batches = [self._pending.popleft() for _ in range(len(self._pending))]
+        records = [row for rows, _ in batches for row in rows][-self.size :]
+        outputs = [out for _, outs in batches for out in outs][-self.size :]
+        self._write(records, outputs)
+        self._report = self._figures()
+        return self._report
+
+    @property
+    def report(self) -> Record:
+        """The figures as of the last refresh."""
+        return self._report
+
+    def _write(self, records: list[Record], outputs: list[Record]) -> None:
+        count = len(records)
+        places = (self._next + np.arange(count)) % self.size
+        frame = pd.DataFrame.from_records(records, columns=list(self._features))
+        for name, ring in self._features.items():
+            ring.write(places, frame[name])
+        if self._prediction is not None and len(outputs) == count:
+            field = self.profile.prediction_field
+            self._prediction.write(places, pd.Series([o.get(field) for o in outputs]))
+        self._next = (self._next + count) % self.size
+        self.filled = min(self.filled + count, self.size)
+
+    def _figures(self) -> Record:
+        features = {}
+        for name, ring in self._features.items():
+            figures = ring.figures(self.filled)
+            flagged = figures.pop("flagged")
+            numeric = ring.distribution.numeric
+            figures["out_of_range" if numeric else "unseen"] = (
+                flagged if numeric or ring.distribution.seen is not None else None
+            )
+            features[name] = figures
+        prediction = None
+        if self._prediction is not None:
+            prediction = self._prediction.figures(self.filled)
+            del prediction["flagged"]
+        return {
+            "rows": self.filled,
+            "window": self.size,
+            "features": features,
+            "prediction": prediction,
+        }
