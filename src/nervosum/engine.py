@@ -14,6 +14,7 @@ from typing import Any
 from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.errors import ModelOutputError, NervosumError, PredictionError, new_error_id
+from nervosum.model.card import card_facts
 from nervosum.model.explaining import ModelExplainer
 from nervosum.model.handle import ModelHandle
 from nervosum.model.outputs import OutputShapeError
@@ -172,19 +173,36 @@ class Engine:
         """Name, version, uuid, created, mode and schemas: the body of ``/info``."""
         from nervosum import __version__
 
-        config = self.project.config
         return {
-            **self.handle.identity.to_dict(),
-            "tag": config.tag,
-            "mode": config.deployment.mode,
-            "model": self.handle.label,
-            "classes": list(self.handle.classes) if self.handle.classes else None,
+            **self._described(),
+            "mode": self.project.config.deployment.mode,
             "load_seconds": round(self.handle.load_seconds, 4),
-            "runtime": self.handle.runtime,
-            "compile": self.handle.loaded.compile_info,
             "nervosum_version": __version__,
             **self.schema(),
             **({"drift": self.drift_info()} if self.drift_info is not None else {}),
+        }
+
+    def card(self) -> dict[str, Any]:
+        """The model card (``GET /card``, model/card.py): identity, schemas, classes,
+        runtime and compile check, training figures, dependencies, and the reference
+        profile's summary when live drift has one."""
+        drift = self.drift_info() if self.drift_info is not None else {}
+        return {
+            **self._described(),
+            **self.schema(),
+            **card_facts(self.project, self.handle),
+            "reference": drift.get("reference"),
+        }
+
+    def _described(self) -> dict[str, Any]:
+        """Who the model is and what runs it: what /info and the card both say."""
+        return {
+            **self.handle.identity.to_dict(),
+            "tag": self.project.config.tag,
+            "model": self.handle.label,
+            "classes": list(self.handle.classes) if self.handle.classes else None,
+            "runtime": self.handle.runtime,
+            "compile": self.handle.loaded.compile_info,
         }
 
     def schema(self) -> dict[str, Any]:

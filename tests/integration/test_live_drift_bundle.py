@@ -1,5 +1,6 @@
 """``nervosum build`` keeps the reference profile in the bundle: the bundle serves live
-drift without the reference file; a bad ``monitoring.reference`` fails the build (exit 2)."""
+drift without the reference file, and its model card (served, and from ``nervosum
+inspect``) shows it; a bad ``monitoring.reference`` fails the build (exit 2)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ def test_the_profile_made_at_build_is_served_without_the_reference(
         assert drift(client)["reference"]["rows"] == 5000
         send(client, rows(2000, seed=1, shift=0.5))
         assert drift(client, 2000)["features"]["x1"]["psi"] > 0.25
+        served = client.get("/card").json()
+
+    inspected = nervosum("inspect", built.stdout.strip(), env=home_env)
+    assert inspected.returncode == 0, inspected.stderr
+    card = json.loads(inspected.stdout)["card"]
+    assert card["version"] == served["version"] and card["id"] == built.stdout.strip()
+    assert card["reference"] == served["reference"]  # the bundle's profile, both ways
+    assert card["reference"]["rows"] == 5000 and card["dependencies"]["nervosum"]
 
 
 def test_a_bad_reference_fails_the_build_naming_the_key(

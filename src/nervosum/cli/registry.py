@@ -63,16 +63,18 @@ def ls(filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
 @click.argument("reference")
 @reports_errors
 def inspect_bundle(reference: str) -> None:
-    """Print a bundle's manifest and registry record as JSON.
+    """Print a bundle's manifest, registry record and model card as JSON.
 
     REFERENCE is NAME:TAG, NAME (its newest bundle) or an id prefix.
     """
     from nervosum.home import Home
+    from nervosum.registry.card import bundle_card
     from nervosum.registry.select import resolve_reference
     from nervosum.registry.store import Registry
 
     entry = resolve_reference(Registry(Home.from_env()).entries(), reference)
-    click.echo(json.dumps({**entry.to_dict(), "manifest": entry.manifest}, indent=2))
+    described = {**entry.to_dict(), "manifest": entry.manifest, "card": bundle_card(entry)}
+    click.echo(json.dumps(described, indent=2))
 
 
 @click.command("rm")

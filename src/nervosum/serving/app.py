@@ -38,6 +38,7 @@ _ROUTES = [
     Route("/", routes.home, methods=["GET"]),
     Route("/predict", routes.predict, methods=["POST"]),
     Route("/explain", routes.explain, methods=["POST"]),
+    Route("/card", routes.card, methods=["GET"]),
     Route("/feedback", routes.feedback, methods=["POST"]),
     Route("/info", routes.info, methods=["GET"]),
     Route("/metadata", routes.info, methods=["GET"]),  # [compat] seed Nervosum route

@@ -183,6 +183,14 @@ async def rollback(request: Request) -> Response:
 
 
 @guarded
+async def card(request: Request) -> Response:
+    """The model card of the model answering now (docs/monitoring.md, "Model card"): the
+    dependencies are resolved on a thread (it reads installed packages' metadata)."""
+    engine = state_of(request).answering.require_engine()
+    return JsonResponse(await asyncio.to_thread(engine.card))
+
+
+@guarded
 async def schema(request: Request) -> Response:
     return JsonResponse(state_of(request).answering.require_engine().schema())
 
