@@ -315,6 +315,7 @@ class NotExplainableError(NervosumError):
 
     code = "not_explainable"
     http_status = 501
+    exit_code = 2  # nervosum batch --explain: the model, as configured, cannot be
 
 
 class NotReadyError(NervosumError):

@@ -291,3 +291,40 @@ def test_explain_adds_contributions_that_add_up_and_rejects_stay_accounted(
         assert total == pytest.approx(probability[index, column], abs=1e-6)
     (reject,) = rejects_of(tmp_path / "scores.rejects.jsonl")
     assert reject["row"] == 2
+
+
+def test_explain_refuses_a_model_it_cannot_explain_before_scoring(tmp_path: Path) -> None:
+    folder = tmp_path / "words"
+    folder.mkdir()
+    (folder / "model.py").write_text(
+        "class Model:\n    def predict(self, frame):\n        return list(frame['word'])\n"
+    )
+    (folder / "nervosum.yaml").write_text(
+        "name: words\nmodel: {module: model, class: Model}\n"
+        "input_schema: [{name: word, type: str}]\n"
+    )
+    source = write_csv(tmp_path / "in.csv", ["word", "hello"])
+    out = tmp_path / "scores.csv"
+    refused = batch(str(folder), "-i", str(source), "-o", str(out), "--explain", "-w", "1")
+    assert refused.returncode == 2, refused.stderr
+    assert "explanations need numeric inputs; word is not" in refused.stderr
+    assert not out.exists()
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    features.columns = ["sl", "sw", "pl", "pw"]
+    joblib.dump(DecisionTreeClassifier().fit(features, target), tmp_path / "tree.joblib")
+    clash = batch(
+        str(tmp_path / "tree.joblib"),
+        "-i",
+        str(source),
+        "-o",
+        str(out),
+        "--explain",
+        "--keep-columns",
+        "base_value",
+    )
+    assert clash.returncode == 2, clash.stderr
+    assert "--explain adds base_value" in clash.stderr

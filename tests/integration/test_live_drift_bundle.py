@@ -26,6 +26,9 @@ def test_the_profile_made_at_build_is_served_without_the_reference(
     built = nervosum("build", str(folder), "--no-image", "-q", env=home_env)
     assert built.returncode == 0, built.stderr
     bundle = Path(home_env["NERVOSUM_HOME"]) / "bundles" / built.stdout.strip()
+    again = nervosum("build", str(folder), "--no-image", "-q", env=home_env)
+    assert again.stdout == built.stdout  # the profile says when it was made: not in the id
+    assert f"COPY {PROFILE_FILE} /bundle/" in (bundle / "Dockerfile").read_text()
     profile = json.loads((bundle / PROFILE_FILE).read_text())
     assert set(profile["features"]) == {"x1", "x2", "x3", "colour"}
     assert sorted(profile["prediction"]["categories"]) == ["high", "low"]

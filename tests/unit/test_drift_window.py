@@ -78,3 +78,25 @@ def test_bool_categories_are_read_as_text_alike_in_reference_and_traffic() -> No
         1,
     ]
     assert numeric_counts(np.array([0.0]), pd.Series([-1.0, 0.0, np.nan])).tolist() == [1, 1]
+
+
+def test_a_flag_or_small_count_stored_as_numbers_shows_its_shift() -> None:
+    """Deciles of a 0/1 column are 0 and 1: one bin, and no shift would ever show.
+    Few distinct values are binned one value each."""
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"x": (rng.random(5000) < 0.3).astype(int)})
+    profile = Profile(
+        features={"x": Distribution.of(reference["x"], categorical=False)},
+        prediction=None,
+        prediction_field="prediction",
+        rows=5000,
+        made=0.0,
+        source="reference.csv",
+    )
+    for share, low, high in ((0.3, 0.0, 0.1), (0.9, 0.25, np.inf)):
+        window = DriftWindow(profile, size=2000)
+        ones = rng.random(2000) < share
+        window.observe([{"x": int(one)} for one in ones], [])
+        report = window.refresh(now=10.0)
+        assert report is not None
+        assert low <= report["features"]["x"]["psi"] < high, share

@@ -4,6 +4,8 @@ time budget and says how many evaluations it made."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightgbm
 import numpy as np
 import pandas as pd
@@ -302,3 +304,18 @@ def test_scalers_before_a_booster_are_explained_exactly_on_the_booster(binary: D
     assert found.method == "treeshap:xgboost" and found.output == "log_odds"
     margin = model[-1].predict(model[0].transform(frame.head(10)), output_margin=True)
     _assert_adds_up(found, margin, rtol=1e-6)
+
+
+def test_an_early_stopped_booster_file_is_explained_with_every_tree_as_served(
+    binary: Data, tmp_path: Path
+) -> None:
+    """A Booster read from a file is served with all its trees (the runner does not
+    know where training stopped): its explanation adds up to that."""
+    x, y = binary
+    model = xgboost.XGBClassifier(n_estimators=200, max_depth=3, early_stopping_rounds=3)
+    model.fit(x[:300], y[:300], eval_set=[(x[300:], y[300:])], verbose=False)
+    model.save_model(tmp_path / "model.json")
+    booster = xgboost.Booster(model_file=str(tmp_path / "model.json"))
+    found = _exact(booster, x[:10], None)
+    served = booster.predict(xgboost.DMatrix(x[:10]), output_margin=True)
+    _assert_adds_up(found, served, rtol=1e-6)

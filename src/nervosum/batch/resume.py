@@ -77,6 +77,7 @@ def job_record(
         "chunk_size": spec.chunk_size,
         "keep_columns": list(spec.keep_columns),
         "proba": spec.proba,
+        "explain": spec.explain,
         "format": layout.format,
         "inputs": _inputs(inputs),
         "model": model_digest(project, layout),
@@ -96,6 +97,7 @@ def _changes(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
         ("chunk_size", "--chunk-size"),
         ("keep_columns", "--keep-columns"),
         ("proba", "--proba"),
+        ("explain", "--explain"),
         ("format", "--format"),
     ):
         if before.get(key) != now[key]:

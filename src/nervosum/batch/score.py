@@ -128,15 +128,29 @@ def _reason(error: NervosumError) -> str:
     return "; ".join(parts)
 
 
-def _explained(engine: Engine, chunk: Chunk, outputs: dict[int, Record]) -> None:
+def _explained(
+    engine: Engine, chunk: Chunk, outputs: dict[int, Record], result: ChunkResult
+) -> None:
     """Each scored row's explanation beside its prediction (``--explain``): the class
     explained, the base value and one ``contribution_<feature>`` column per feature,
-    which add up to the model's output (docs/monitoring.md)."""
+    which add up to the model's output (docs/monitoring.md). A chunk whose explanation
+    fails is explained row by row: a row that cannot be is rejected with the reason."""
     valid = _validate(engine, chunk, sorted(outputs), ChunkResult())
-    if not valid:
-        return
-    answer = engine.explain([record for _, record in valid], which=None)
-    for (offset, _), explained in zip(valid, answer["explanations"], strict=True):
+    try:
+        answers = engine.explain([record for _, record in valid], which=None)["explanations"]
+        found = list(zip(valid, answers, strict=True))
+    except NervosumError:
+        found = []
+        for offset, record in valid:
+            try:
+                (answer,) = engine.explain([record], which=None)["explanations"]
+            except NervosumError as exc:
+                del outputs[offset]
+                row = _row(chunk, offset)
+                result.rejects.append(_reject(chunk, chunk.first_row + offset, row, exc.message))
+                continue
+            found.append(((offset, record), answer))
+    for (offset, _), explained in found:
         columns = {"base_value": explained["base_value"]}
         if "explained" in explained:
             columns["explained"] = explained["explained"]
@@ -176,7 +190,7 @@ def score_chunk(
     rest = [offset for offset in rest if chunk.first_row + offset not in chunk.unreadable]
     outputs.update(_row_outputs(engine, chunk, rest, proba, result))
     if explain:
-        _explained(engine, chunk, outputs)
+        _explained(engine, chunk, outputs, result)
     id_field = engine.id_field
     records: list[Record] = []
     for offset in sorted(outputs):

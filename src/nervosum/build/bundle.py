@@ -189,7 +189,11 @@ def _ignore_extra(project_dir: Path, home: Home) -> list[str]:
     return [f"/{inside.as_posix()}/"]
 
 
-def _write_generated(project: Project, staging: Path, options: BuildOptions, weights: bool) -> None:
+def _write_generated(
+    project: Project, staging: Path, options: BuildOptions, weights: bool, profiled: bool
+) -> None:
+    """The entrypoint and the Dockerfile (copying the weights and the reference profile
+    when the bundle has them)."""
     cfg = project.config
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     (staging / "entrypoint.py").write_text(
@@ -210,6 +214,7 @@ def _write_generated(project: Project, staging: Path, options: BuildOptions, wei
             port=str(cfg.server.port),
             base_image=options.base_image or f"python:{python}-slim",
             weights_copy="COPY weights/ /bundle/weights/" if weights else "",
+            profile_copy=f"COPY {PROFILE_FILE} /bundle/" if profiled else "",
         ),
         encoding="utf-8",
     )
@@ -298,10 +303,12 @@ def build_bundle(
         )
         lock = wheelhouse.lock
         (staging / "requirements.lock").write_text("\n".join(lock) + "\n", encoding="utf-8")
-        _write_generated(project, staging, options, bool(weights))
+        _write_generated(project, staging, options, bool(weights), profile is not None)
+        # The id covers the reference itself (a project file), not the profile made of it:
+        # the profile says when it was made, and a rebuild must keep the same id.
+        bundle_id = content_id(staging)
         if profile is not None:
             profile.write(staging / PROFILE_FILE)
-        bundle_id = content_id(staging)
         manifest = _manifest(project, bundle_id, weights, wheelhouse, options.platform)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         target = _place(staging, home.bundles / bundle_id)

@@ -8,6 +8,7 @@ import click
 
 from nervosum.cli.options import model_arguments, parse_workers
 from nervosum.cli.output import reports_errors
+from nervosum.config import Project
 
 
 def _max_rejects(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -136,6 +137,8 @@ def batch(
     from nervosum.project import load_config
 
     project = load_config(project_dir, config)
+    if explain:
+        check_explainable(project, keep_columns)
     inputs = resolve_inputs(input_spec, input_format)
     layout = plan_layout(output, output_format, rejects)
     count = default_workers() if workers in (None, "auto") else int(workers or 1)
@@ -169,3 +172,19 @@ def batch(
     click.echo(describe(summary))
     click.echo(f"output {layout.target}; rejects {layout.rejects}; summary {layout.summary}")
     sys.exit(0)
+
+
+def check_explainable(project: Project, keep_columns: str) -> None:
+    """Before scoring anything: the model can be explained (exit 2 naming why), and the
+    explanation's columns take no name a kept input or an output already has."""
+    from nervosum.engine import Engine
+
+    engine = Engine.load(project)
+    engine.explainer.ready()
+    added = {"base_value", "explained", *(f"contribution_{f}" for f in engine.handle.field_names)}
+    taken = {c.strip() for c in keep_columns.split(",")} | set(engine.handle.output_names)
+    clash = sorted(added & taken)
+    if clash:
+        raise click.UsageError(
+            f"--explain adds {', '.join(clash)}, which the output already has: rename or drop it"
+        )

@@ -2,7 +2,7 @@
 its bins (:mod:`.psi`), a reference profile (:mod:`.profile`) and the rolling window a
 server compares against it (:mod:`.window`).
 
-It sits just above ``config``: it knows records and the ``monitoring:`` block, never a
-model (a profile's predictions come from a function it is handed), so ``evaluate`` reads
-logs and a server watches traffic with the same bins.
+The bins and the window know records and the ``monitoring:`` block only, so
+``evaluate`` reads logs and a server watches traffic with the same bins; making a profile
+runs the model (an engine, or the server's model thread through a function it is handed).
 """

@@ -43,8 +43,16 @@ def is_numeric(column: pd.Series) -> bool:
 
 
 def decile_edges(reference: pd.Series) -> np.ndarray:
-    """The reference's distinct deciles, its minimum and maximum included."""
-    return np.unique(np.quantile(reference.dropna(), np.linspace(0, 1, BINS + 1)))
+    """The reference's distinct deciles, its minimum and maximum included; for a column
+    of at most ``BINS`` distinct values (a flag, a small count) the midpoints between
+    them instead, so each value is a bin of its own: the deciles of a 0/1 column are
+    0 and 1, one bin, and no shift of it would ever show."""
+    values = reference.dropna().to_numpy(dtype=float)
+    distinct = np.unique(values)
+    if len(distinct) <= BINS:
+        middles = (distinct[:-1] + distinct[1:]) / 2
+        return np.concatenate([distinct[:1], middles, distinct[-1:]])
+    return np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)))
 
 
 def numeric_bins(inner_edges: np.ndarray, values: np.ndarray) -> np.ndarray:

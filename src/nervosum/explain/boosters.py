@@ -97,8 +97,9 @@ def xgboost_explainer(
         model_classes=getattr(model, "classes_", None),
     )
     names = booster.feature_names
-    # Training that stopped early predicts with the trees up to its best iteration only.
-    best = booster.attr("best_iteration")
+    # The scikit-learn wrapper of a training that stopped early predicts with the trees up
+    # to its best iteration; a Booster read from a file is served with all of them.
+    best = None if isinstance(model, xgboost.Booster) else getattr(model, "best_iteration", None)
     trees = (0, int(best) + 1) if best is not None else (0, 0)
 
     def margins(rows: np.ndarray) -> Any:

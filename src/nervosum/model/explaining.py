@@ -63,6 +63,11 @@ class ModelExplainer:
             "explanations": explanations,
         }
 
+    def ready(self) -> None:
+        """Make the explainer now: a model that cannot be explained says so before a
+        batch job scores anything (``nervosum batch --explain``)."""
+        self._made()
+
     def _made(self) -> Explainer:
         with self._lock:
             if self._explainer is None:

@@ -244,6 +244,11 @@ class DriftMetrics:
         if report["prediction"] is not None:
             self._prediction.labels(self.model).set(known(report["prediction"]["psi"]))
 
+    def clear(self) -> None:
+        """Remove every series: the model now serving has no reference."""
+        for gauge in (self._feature, self._prediction, self._out_of_range, self._unseen):
+            gauge.clear()
+
 
 class ArmMetrics:
     """Champion and challenger served together (docs/variants.md): answers and errors per
@@ -498,6 +503,13 @@ class HttpMetrics(RequestMetrics):
     def drift(self) -> DriftMetrics:
         """The live drift families, made when a model with a reference profile serves."""
         return DriftMetrics(self.registry, self.prefix, self.model)
+
+    def drift_from(self, refresh: Callable[[], None] | None) -> None:
+        """Refresh live drift with ``refresh`` from now on (the version of the model that
+        now serves); without one, the series of a version it replaced go."""
+        self.refresh_drift = refresh or (lambda: None)
+        if refresh is None and "drift" in self.__dict__:
+            self.drift.clear()
 
     def sample(self) -> None:
         """Write the in-flight and queue gauges from their counts, if they changed, and

@@ -113,7 +113,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         state.start()
-        sampling = asyncio.get_running_loop().create_task(keep_sampled(lambda: [state.metrics]))
+        sampling = asyncio.get_running_loop().create_task(keep_sampled(state.sampled_metrics))
         beside = None
         try:
             beside = await grpc_for_model(settings, state, gate)

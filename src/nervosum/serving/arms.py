@@ -281,6 +281,7 @@ class Arms:
             self._failed(arm, role)
             raise
         self._answered(arm, role, len(outputs))
+        arm.state.observe(records, outputs)  # each model's drift against its reference
         if exchange is not None:
             exchange.outputs = outputs
             arm.state.remember(exchange)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from nervosum.config import Project
+from nervosum.drift.live import LiveDrift
 from nervosum.model.compile.threads import serving_threads
 from nervosum.serving.auth import load_gate
 from nervosum.serving.challenger import load_models
@@ -20,6 +21,7 @@ def serve(project: Project, options: ServeOptions) -> int:
     server_context(settings)  # a bad certificate is one error before the model loads
     check_grpc(settings)
     refuse_unusable_state(project)  # one error here, not one per worker
+    LiveDrift.for_project(project)  # a missing monitoring.reference: the same
     workers = settings.worker_count
     if workers > 1:
         # A bad keys file or JWKS is one error here, not a traceback in every worker.

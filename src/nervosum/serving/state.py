@@ -83,10 +83,9 @@ class ServingState:
         )
         # Live drift against monitoring.reference or the bundle's profile (drift/live.py):
         # a reference named but missing raises the config error here, before serving.
-        # Always hooked: metrics carried over from a version with a reference must stop
-        # asking that version's window.
+        # The metrics refresh it once this model serves (_set_ready): until then, or if
+        # it never loads, the version serving now (serve-repo) keeps its window.
         self.drift = LiveDrift.for_project(project)
-        self.metrics.refresh_drift = self._refresh_drift
         if engine is not None:
             self._set_ready(engine)
 
@@ -101,6 +100,7 @@ class ServingState:
             self.metrics.queued_rows = lambda: batcher.queued_rows
         if isinstance(engine, RemoteEngine):
             engine.when_lost(self._model_process_lost)
+        self.metrics.drift_from(self._refresh_drift if self.drift is not None else None)
         if self.drift is not None:
             executor = self.runtime.executor
 
@@ -125,12 +125,12 @@ class ServingState:
             return
         try:
             report = self.drift.refresh()
+            if report is not None:
+                self.metrics.drift.publish(report)
         except Exception:
             log.exception("live drift is off: its window failed")
             self.drift = None
-            return
-        if report is not None:
-            self.metrics.drift.publish(report)
+            self.metrics.drift_from(None)
 
     @property
     def engine(self) -> Engine | None:
@@ -234,9 +234,21 @@ class ServingState:
             outputs = await self.predict(records, proba=proba, exchange=exchange)
         if exchange is not None:
             exchange.outputs = outputs
+        if self.arms is None:  # beside a challenger, each arm keeps what it answered
+            self.observe(records, outputs)
+        return outputs
+
+    def sampled_metrics(self) -> list[HttpMetrics]:
+        """The metrics the sampler writes (and lets refresh live drift): this model's and,
+        beside a challenger, the challenger's (its window serves /info after a promotion)."""
+        if self.arms is None:
+            return [self.metrics]
+        return [arm.state.metrics for arm in (self.arms.champion, self.arms.challenger)]
+
+    def observe(self, records: list[Record], outputs: list[Record]) -> None:
+        """Keep an answered request for live drift (nothing without a reference)."""
         if self.drift is not None:
             self.drift.observe(records, outputs)
-        return outputs
 
     def predict(
         self, records: list[Record], *, proba: bool, exchange: Exchange | None
