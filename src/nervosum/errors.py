@@ -29,6 +29,7 @@ batch and CLI front ends map an error the same way without knowing its details::
     ├── RegistryError                not_in_registry          404   1  no bundle matches
     ├── SourceError                  source_error             502   1  git clone / fetch failed
     ├── ConflictError                conflict                 409   1  e.g. nothing to promote
+    ├── NotExplainableError          not_explainable          501   2  /explain cannot apply
     ├── NotReadyError                not_ready                503   1  model still loading
     │   └── OverloadedError          overloaded               503   1  queue full: retry later
     └── RequestTimeoutError          timeout                  504   1  no answer in server.timeout
@@ -52,6 +53,7 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "ConflictError",
+    "NotExplainableError",
     "ForbiddenError",
     "HeaderTooLargeError",
     "InputValidationError",
