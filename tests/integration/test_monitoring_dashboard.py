@@ -46,6 +46,17 @@ class Model:
         return ["yes" if x < 5 else "no" for x in frame["x"]]
 """
 REFERENCE = "x,plan\n" + "".join(f"{i % 10}.5,{'ab'[i % 2]}\n" for i in range(200))
+# Drift measured over rows (a gauge is NaN until the window has some), the log written.
+MEASURED = [
+    re.compile(rf"_{family}\{{[^}}]*\}} (?!NaN)")
+    for family in (
+        "prediction_drift",
+        "feature_drift",
+        "feature_out_of_range",
+        "feature_unseen",
+        "predlog_written_total",
+    )
+]
 NAME = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*[{\[]")  # a series selector's metric
 
 
@@ -75,8 +86,7 @@ def _scrape(client: httpx.Client) -> str:
     labels = [{"id": f"k{i}", "label": "yes"} for i in range(10)]
     assert client.post("/feedback", json=labels).status_code == 200
     deadline = time.monotonic() + 30
-    awaited = ("_prediction_drift{", "_predlog_written_total{")
-    while not all(part in (text := client.get("/metrics").text) for part in awaited):
+    while not all(part.search(text := client.get("/metrics").text) for part in MEASURED):
         assert time.monotonic() < deadline, "drift was never measured, or the log never written"
         time.sleep(0.2)
     return text
