@@ -18,6 +18,7 @@ from nervosum.cli.evaluate import evaluate
 from nervosum.cli.feedback import feedback
 from nervosum.cli.graph import graph
 from nervosum.cli.init import init
+from nervosum.cli.monitoring import monitoring
 from nervosum.cli.notebooks import notebooks
 from nervosum.cli.predict import predict
 from nervosum.cli.registry import export, inspect_bundle, ls, rm
@@ -53,6 +54,7 @@ for command in (
     batch,
     build,
     deploy,
+    monitoring,
     notebooks,
     ls,
     run,

@@ -14,8 +14,10 @@ from nervosum.cli.output import reports_errors
 
 if TYPE_CHECKING:
     from nervosum.deploy import Delivered
+    from nervosum.deploy.watch import Watched
     from nervosum.deploy.workload import Workload
     from nervosum.registry.select import Filter
+    from nervosum.registry.store import Entry
 
 
 def delivery_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,6 +98,12 @@ def show(delivered: Delivered) -> None:
     help="The microservice template's config.yaml (or config/build.yaml): its deployment"
     " keys as settings, under --set.",
 )
+@click.option(
+    "--monitoring",
+    is_flag=True,
+    help="Also a PrometheusRule among the objects, and with -o a Grafana dashboard and the"
+    " rules file in DIR/monitoring/ (docs/monitoring.md).",
+)
 @delivery_options
 @reports_errors
 def deploy(
@@ -107,6 +115,7 @@ def deploy(
     repo: str | None,
     repo_secret: str | None,
     values_file: Path | None,
+    monitoring: bool,
     sets: tuple[str, ...],
     output: Path | None,
     dry_run: bool,
@@ -126,14 +135,21 @@ def deploy(
       nervosum deploy -n iris -t v0.0.1 -o k8s/ --set replicas=3 --set service.type=NodePort
       nervosum deploy -n iris -t v0.0.1 --target helm -o charts/iris
       nervosum deploy -n iris -t v0.0.1 --apply --context kind-dev
+      nervosum deploy -n iris -t v0.0.1 --monitoring -o k8s/
       nervosum deploy -n iris --values config.yaml
       nervosum deploy -n iris_batch --schedule '0 2 * * *' --set claim=scores \\
           --set env.INPUT_PATH=/data/in.csv --set env.OUTPUT_PATH=/data/out/
       nervosum deploy --repo https://git.example/team/models.git --repo-secret models-git -n iris
     """
     from nervosum.deploy import Delivery, deliver
+    from nervosum.deploy.alerts import rule_object
     from nervosum.deploy.chart import write_chart
     from nervosum.deploy.manifests import render
+    from nervosum.deploy.monitoring_files import (
+        SUBFOLDER,
+        write_monitored_chart,
+        write_monitoring,
+    )
     from nervosum.deploy.settings import apply_sets
     from nervosum.deploy.values import chart_values
     from nervosum.deploy.values_file import read_values
@@ -153,7 +169,8 @@ def deploy(
         for key, value in (("name", name), ("tag", tag), ("id", bundle_id))
         if value
     ]
-    workload, image_ref = _workload(filters, repo, repo_secret)
+    workload, entry = _workload(filters, repo, repo_secret)
+    image_ref = entry.image_ref if entry is not None else None
     extra = [f"schedule={schedule}"] if schedule is not None else []
     settings = workload.settings
     if values_file is not None:
@@ -169,20 +186,29 @@ def deploy(
             err=True,
             fg="yellow",
         )
+    watched = _watched(workload, entry) if monitoring else None
     if target == "helm" and output is not None:
         written = write_chart(values, output, workload.description)
+        if watched is not None:
+            written += write_monitored_chart(watched, values, output)
         click.echo(
             f"wrote a Helm chart for {workload.description} to {output} ({len(written)} files)"
         )
         click.echo(f"install it with: helm upgrade --install {values['name']} {output}", err=True)
         return
-    show(deliver(render(values), delivery, workload.description))
+    rendered = render(values)
+    if watched is not None:
+        rendered.append(rule_object(watched, values))
+        if output is not None:
+            for path in write_monitoring(watched, output / SUBFOLDER):
+                click.echo(f"wrote {path}", err=True)
+    show(deliver(rendered, delivery, workload.description))
 
 
 def _workload(
     filters: list[Filter], repo: str | None, repo_secret: str | None
-) -> tuple[Workload, str | None]:
-    """What to deploy, and the registry's image reference of the bundle it runs."""
+) -> tuple[Workload, Entry | None]:
+    """What to deploy, and the registry's bundle it runs (its image reference)."""
     from nervosum.deploy.workload import bundle_workload, repo_workload
     from nervosum.home import Home
     from nervosum.registry.select import select_newest
@@ -190,8 +216,23 @@ def _workload(
 
     if repo is None:
         entry = select_newest(Registry(Home.from_env()).entries(), filters)
-        return bundle_workload(entry), entry.image_ref
+        return bundle_workload(entry), entry
     # Any nervosum image serves a repository: a bundle's when one is named.
     image_from = select_newest(Registry(Home.from_env()).entries(), filters) if filters else None
     workload = repo_workload(repo, repo_secret, image_from)
-    return workload, image_from.image_ref if image_from is not None else None
+    return workload, image_from
+
+
+def _watched(workload: Workload, entry: Entry | None) -> Watched:
+    """What ``--monitoring`` watches: one served model, read from its bundle's config."""
+    from nervosum.deploy.watch import watched
+    from nervosum.errors import RequestError
+    from nervosum.project import load_config
+    from nervosum.serving.challenger import bundle_source
+
+    if entry is None or workload.mode != "http":
+        raise RequestError(
+            f"--monitoring watches one model served over HTTP, not {workload.description}",
+            hint="deploy an http bundle (-n NAME), or run nervosum monitoring NAME:TAG per model",
+        )
+    return watched(load_config(bundle_source(entry)).config)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nervosum.config.alerts import AlertsSpec
+
 
 class MonitoringSpec(BaseModel):
     """Strict and immutable, as every block of nervosum.yaml (config/spec.py)."""
@@ -27,3 +29,5 @@ class MonitoringSpec(BaseModel):
     reference: str | None = Field(default=None, min_length=1)
     # The rows (the latest) each worker's live drift is computed over.
     window: int = Field(default=2000, ge=100, le=1_000_000)
+    # Thresholds of the alert rules `nervosum monitoring` writes.
+    alerts: AlertsSpec = AlertsSpec()

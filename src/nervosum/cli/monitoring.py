@@ -1,0 +1,75 @@
+"""``nervosum monitoring SOURCE``: a Grafana dashboard and Prometheus alert rules for a
+project folder, a model file or a registered bundle (docs/monitoring.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from nervosum.cli.output import reports_errors
+
+if TYPE_CHECKING:
+    from nervosum.config import NervosumConfig
+
+_WHAT = "a project folder (with a nervosum.yaml), a model file, or a bundle NAME:TAG"
+
+
+@click.command(short_help="A Grafana dashboard and Prometheus alert rules for a model.")
+@click.argument("source")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("monitoring"),
+    show_default=True,
+    help="The folder to write dashboard.json and alerts.rules.yaml into.",
+)
+@reports_errors
+def monitoring(source: str, output: Path) -> None:
+    """Write a Grafana dashboard (dashboard.json: import it in Grafana) and Prometheus
+    alert rules (alerts.rules.yaml: list it under rule_files) for SOURCE, which is a
+    project folder, a model file, or a registry bundle (NAME:TAG, NAME or an id prefix).
+    The panels and rules follow its nervosum.yaml: drift with monitoring.reference, the
+    prediction log with logging:, arms with variants:.
+
+    \b
+    Examples:
+      nervosum monitoring examples/iris -o monitoring/
+      nervosum monitoring iris:v0.0.1
+    """
+    from nervosum.deploy.monitoring_files import write_monitoring
+    from nervosum.deploy.watch import watched
+
+    written = write_monitoring(watched(config_of(source)), output)
+    click.echo(f"wrote {', '.join(str(path) for path in written)}")
+
+
+def config_of(source: str) -> NervosumConfig:
+    """The config of a path when one exists, else of the bundle ``source`` references.
+    A folder that holds no project is one line and a hint, not a config report."""
+    from nervosum.errors import ConfigError, RegistryError, RequestError
+    from nervosum.home import Home
+    from nervosum.project import load_config
+    from nervosum.registry.select import resolve_reference
+    from nervosum.registry.store import Registry
+    from nervosum.serving.challenger import bundle_source, looks_like_reference
+
+    path = Path(source)
+    if not path.exists():
+        if not looks_like_reference(source):
+            raise RequestError(f"{source} does not exist", hint=_WHAT)
+        try:
+            entry = resolve_reference(Registry(Home.from_env()).entries(), source)
+        except RegistryError as exc:  # no such bundle: the user's input, as a bad path is
+            raise RequestError(f"{source}: {exc.message}", hint=exc.hint or _WHAT) from None
+        path = bundle_source(entry)
+    try:
+        return load_config(path).config
+    except ConfigError as exc:
+        if len(exc.issues) == 1 and not exc.issues[0].path:  # no file, not a bad field
+            raise RequestError(
+                f"{source} is not a project: {exc.issues[0].message}", hint=_WHAT
+            ) from None
+        raise

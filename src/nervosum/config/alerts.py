@@ -1,0 +1,25 @@
+"""``monitoring.alerts``: the few numbers of the Prometheus alert rules that depend on
+the model (docs/monitoring.md, "Dashboards and alerts"). Everything else in the rules is
+fixed, so a team tunes what differs between models and nothing more."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# A Prometheus duration as a rule's ``for:`` takes it: 90s, 5m, 1h.
+DURATION = r"^[0-9]+[smhd]$"
+
+
+class AlertsSpec(BaseModel):
+    """Strict and immutable, as every block of nervosum.yaml (config/spec.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The share of requests answered with a 5xx (over 5 minutes) that pages someone.
+    error_rate: float = Field(default=0.05, gt=0, le=1)
+    # Seconds: p99 of request latency (over 5 minutes) above this for 10 minutes.
+    latency_p99: float = Field(default=1.0, gt=0)
+    # PSI of a feature or of the predictions above this for 30 minutes (0.25: major).
+    drift: float = Field(default=0.25, gt=0)
+    # How long a model may stay not ready (loading, failing to load) before it alerts.
+    not_ready_for: str = Field(default="5m", pattern=DURATION)

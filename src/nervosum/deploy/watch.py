@@ -1,0 +1,61 @@
+"""What a dashboard and alert rules can watch on one model: read from its nervosum.yaml,
+so every panel and rule names a family the server really exports for that project
+(docs/observability.md): prediction classes or a value histogram, live drift only with a
+reference, the prediction log only with ``logging:``, arms only with a challenger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nervosum.config import NervosumConfig
+from nervosum.config.alerts import AlertsSpec
+from nervosum.observe.metrics import DEFAULT_PREFIX
+
+CLASSES = "classes"
+HISTOGRAM = "histogram"
+# metrics.predictions: auto, when the first output's type says nothing, may become either.
+_FORCED = {"classes": (CLASSES,), "histogram": (HISTOGRAM,), "off": ()}
+
+
+@dataclass(frozen=True)
+class Watched:
+    """The facts the renderers need; ``predictions`` holds ``classes``, ``histogram``,
+    both (the server decides from the first answer) or neither (``metrics.predictions:
+    off``)."""
+
+    model: str  # the ``model`` label's value
+    prefix: str
+    predictions: tuple[str, ...]
+    drift: bool
+    logging: bool
+    arms: bool
+    alerts: AlertsSpec
+
+    def metric(self, name: str) -> str:
+        """``<prefix>_<name>``."""
+        return f"{self.prefix}_{name}"
+
+
+def watched(config: NervosumConfig) -> Watched:
+    """The facts of ``config``. The prefix is ``metrics.prefix`` or nervosum's default: a
+    prefix set only in the server's environment is not known here (set it in the file)."""
+    return Watched(
+        model=config.name,
+        prefix=config.metrics.prefix or DEFAULT_PREFIX,
+        predictions=_predictions(config),
+        drift=config.monitoring.reference is not None,
+        logging=config.logging is not None,
+        arms=config.variants is not None,
+        alerts=config.monitoring.alerts,
+    )
+
+
+def _predictions(config: NervosumConfig) -> tuple[str, ...]:
+    """As the server picks (observe/predictions.py): forced by ``metrics.predictions``,
+    else by the first output's type (float: a histogram), else either."""
+    kind = config.metrics.predictions
+    if kind in _FORCED:
+        return _FORCED[kind]
+    if not config.output_schema:
+        return (CLASSES, HISTOGRAM)
+    return (HISTOGRAM,) if config.output_schema[0].type == "float" else (CLASSES,)
