@@ -294,15 +294,9 @@ def test_explain_adds_contributions_that_add_up_and_rejects_stay_accounted(
 
 
 def test_explain_refuses_a_model_it_cannot_explain_before_scoring(tmp_path: Path) -> None:
-    folder = tmp_path / "words"
-    folder.mkdir()
-    (folder / "model.py").write_text(
-        "class Model:\n    def predict(self, frame):\n        return list(frame['word'])\n"
-    )
-    (folder / "nervosum.yaml").write_text(
-        "name: words\nmodel: {module: model, class: Model}\n"
-        "input_schema: [{name: word, type: str}]\n"
-    )
+    from tests.integration.test_explain_http import text_model
+
+    folder = text_model(tmp_path / "words")
     source = write_csv(tmp_path / "in.csv", ["word", "hello"])
     out = tmp_path / "scores.csv"
     refused = batch(str(folder), "-i", str(source), "-o", str(out), "--explain", "-w", "1")

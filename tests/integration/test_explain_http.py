@@ -150,8 +150,8 @@ def test_a_model_without_trees_needs_background_rows_then_is_sampled(
     assert found["samples"] > 0
 
 
-def test_text_inputs_cannot_be_explained(tmp_path: Path) -> None:
-    folder = tmp_path / "text"
+def text_model(folder: Path) -> Path:
+    """A project whose one input is text (``word``): nothing numeric to attribute."""
     folder.mkdir()
     (folder / "model.py").write_text(
         "class Model:\n    def predict(self, frame):\n        return list(frame['word'])\n"
@@ -160,7 +160,11 @@ def test_text_inputs_cannot_be_explained(tmp_path: Path) -> None:
         "name: words\nmodel: {module: model, class: Model}\n"
         "input_schema: [{name: word, type: str}]\n"
     )
-    project = load_config(folder)
+    return folder
+
+
+def test_text_inputs_cannot_be_explained(tmp_path: Path) -> None:
+    project = load_config(text_model(tmp_path / "text"))
     with TestClient(create_app(project, engine=Engine.load(project))) as client:
         refused = client.post("/explain", json={"word": "hello"})
     assert refused.status_code == 501
