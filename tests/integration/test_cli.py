@@ -44,6 +44,7 @@ COMMANDS = (
     "batch",
     "build",
     "deploy",
+    "monitoring",
     "notebooks",
     "ls",
     "run",
