@@ -91,6 +91,13 @@ def _serving(scope: Scope) -> list[Panel]:
                 (f"sum by (model) ({scope.series('http_requests_in_flight')})", "in flight"),
             ),
         ),
+        Panel(
+            "Worker memory",
+            "Each serving process's memory: RSS counts pages shared with the other workers"
+            " in full, PSS splits them (their sum is what the workers take together).",
+            "bytes",
+            ((f"max by (pid, kind) ({scope.series('process_memory_bytes')})", "{{pid}} {{kind}}"),),
+        ),
     ]
 
 

@@ -15,8 +15,10 @@ it on in the supervisor before it forks.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from nervosum.config.spec import METRIC_NAME, MetricsSpec
 from nervosum.errors import ConfigError, ConfigIssue
 from nervosum.observe.feedback import FeedbackTracker
+from nervosum.observe.memory import process_memory
 from nervosum.observe.predictions import PROCESSING_BUCKETS, PredictionMetrics
 
 # How often the live gauges are written from their counts (and before every scrape).
 SAMPLE_SECONDS = 0.25
+MEMORY_EVERY = 5.0  # seconds between two reads of the process memory (/proc)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -467,6 +471,17 @@ class HttpMetrics(RequestMetrics):
         self.feedback = FeedbackTracker(self.registry, prefix, model, spec.feedback_window)
         self.predlog = PredlogMetrics(self.registry, prefix)
         self.explained = ExplainMetrics(self.registry, prefix, model)
+        # This process's memory (RSS counts shared pages in full, PSS shares them out),
+        # read every MEMORY_EVERY seconds by the sampler: with workers, one series a pid.
+        self.memory = Gauge(
+            f"{prefix}_process_memory_bytes",
+            "Memory of this serving process: rss (shared pages counted in full) and pss"
+            " (shared pages split between their users).",
+            ["model", "kind"],
+            multiprocess_mode="liveall",
+            registry=self.registry,
+        )
+        self._memory_read = -math.inf
         # The batcher's queue, read when the gauge is written (see :meth:`sample`).
         self.queued_rows: Callable[[], int] = lambda: 0
         self._queued = 0
@@ -516,6 +531,14 @@ class HttpMetrics(RequestMetrics):
         let live drift refresh its figures."""
         super().sample()
         self.refresh_drift()
+        now = time.monotonic()
+        if now - self._memory_read >= MEMORY_EVERY:
+            self._memory_read = now
+            found = process_memory(os.getpid())
+            for kind in ("rss", "pss"):
+                value = found[f"{kind}_bytes"]
+                if value is not None:
+                    self.memory.labels(self.model, kind).set(value)
         queued = self.queued_rows()
         if queued != self._queued:
             self._queued = queued
