@@ -38,6 +38,7 @@ class Engine:
         # The columns handed to the model, in its order (model/fields.py).
         self.model_fields = handle.fields
         self.explainer = ModelExplainer(project, handle)  # made ready on first use
+        self._card_facts: dict[str, Any] | None = None
         # ``/info``'s ``drift`` when the server watches live drift (drift/live.py).
         self.drift_info: Callable[[], Record] | None = None
 
@@ -187,10 +188,12 @@ class Engine:
         runtime and compile check, training figures, dependencies, and the reference
         profile's summary when live drift has one."""
         drift = self.drift_info() if self.drift_info is not None else {}
+        if self._card_facts is None:  # reading the installed packages costs ~0.2 s: once
+            self._card_facts = card_facts(self.project, self.handle)
         return {
             **self._described(),
             **self.schema(),
-            **card_facts(self.project, self.handle),
+            **self._card_facts,
             "reference": drift.get("reference"),
         }
 

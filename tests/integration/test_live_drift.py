@@ -116,11 +116,11 @@ def test_traffic_like_the_reference_shows_no_drift(client: TestClient) -> None:
 
 
 def test_out_of_range_numbers_and_unseen_categories_are_shares(client: TestClient) -> None:
-    frame = rows(400, seed=3)
-    frame.loc[:99, "x3"] = 1e6  # a quarter above the reference's maximum
-    frame.loc[:199, "colour"] = "purple"  # half never seen in the reference
+    frame = rows(800, seed=3)
+    frame.loc[:199, "x3"] = 1e6  # a quarter above the reference's maximum
+    frame.loc[:399, "colour"] = "purple"  # half never seen in the reference
     send(client, frame)
-    figures = drift(client, 400)
+    figures = drift(client, 800)
     assert figures["features"]["x3"]["out_of_range"] == pytest.approx(0.25)
     assert figures["features"]["x1"]["out_of_range"] < 0.01
     assert figures["features"]["colour"]["unseen"] == pytest.approx(0.5)
@@ -171,3 +171,12 @@ def test_a_missing_reference_is_a_config_error_naming_the_key(tmp_path: Path) ->
         assert "monitoring.reference" in result.stderr
         assert "nowhere.csv" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_window_of_few_rows_has_no_psi_yet(client: TestClient) -> None:
+    """The PSI of a few dozen rows drawn from the reference itself is about 1: a quiet
+    worker would read as major drift. Shares are known from the first row."""
+    send(client, rows(100, seed=5))
+    figures = drift(client, 100)
+    assert figures["features"]["x1"]["psi"] is None
+    assert figures["features"]["x3"]["out_of_range"] is not None

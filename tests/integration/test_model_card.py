@@ -46,7 +46,7 @@ def test_a_compiled_forest_card_names_its_runtime_classes_and_pinned_libraries(
     folder = tmp_path / "forest"
     folder.mkdir()
     joblib.dump(forest, folder / "model.joblib")
-    (folder / "requirements.txt").write_text("pandas\n")
+    (folder / "requirements.txt").write_text("pandas\nclick==0.1\n")
     schema = "".join(f"  - {{name: {name}, type: float}}\n" for name in FEATURES)
     (folder / "nervosum.yaml").write_text(
         "name: iris\ntag: v3\nrequirements: requirements.txt\n"
@@ -64,6 +64,8 @@ def test_a_compiled_forest_card_names_its_runtime_classes_and_pinned_libraries(
     assert dependencies["numpy"] == md.version("numpy")  # what those need in turn
     assert dependencies["nervosum"] == md.version("nervosum")
     assert card["training_metrics"] is None and card["reference"] is None
+    installed = md.version("click")
+    assert card["dependencies_unresolved"] == [f"click==0.1 (installed {installed})"]
 
 
 def test_a_trained_model_card_carries_its_held_out_figures(tmp_path: Path) -> None:

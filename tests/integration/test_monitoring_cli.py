@@ -58,4 +58,11 @@ def test_deploy_monitoring_adds_the_rule_and_the_dashboard(
         "deploy", "-n", "iris", "--monitoring", "--target", "helm", "-o", str(chart), env=home_env
     )
     assert helm.returncode == 0, helm.stderr
-    assert (chart / "templates" / "prometheusrule.yaml").is_file()
+    rule = (chart / "templates" / "prometheusrule.yaml").read_text().splitlines()
+    # Rendered only on a cluster that knows the kind: without the Prometheus Operator the
+    # release would otherwise fail as a whole.
+    assert (
+        rule[0]
+        == '{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule" }}'
+    )
+    assert rule[-1] == "{{- end }}" and "kind: PrometheusRule" in rule

@@ -96,7 +96,12 @@ def _serving(scope: Scope) -> list[Panel]:
             "Each serving process's memory: RSS counts pages shared with the other workers"
             " in full, PSS splits them (their sum is what the workers take together).",
             "bytes",
-            ((f"max by (pid, kind) ({scope.series('process_memory_bytes')})", "{{pid}} {{kind}}"),),
+            (
+                (
+                    f"max by (instance, pid, kind) ({scope.series('process_memory_bytes')})",
+                    "{{instance}} {{pid}} {{kind}}",
+                ),
+            ),
         ),
     ]
 

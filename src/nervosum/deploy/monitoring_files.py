@@ -36,10 +36,16 @@ def write_monitoring(watched: Watched, folder: Path) -> list[Path]:
     return [board, rules]
 
 
+CRD = "monitoring.coreos.com/v1/PrometheusRule"
+
+
 def write_monitored_chart(watched: Watched, values: dict[str, Any], chart: Path) -> list[Path]:
     """``--target helm --monitoring``: the PrometheusRule as one more (literal) template of
-    the chart, the dashboard and rules file in its ``monitoring/`` folder (helm reads
-    ``templates/`` only)."""
+    the chart, rendered only where the cluster knows the kind (a cluster without the
+    Prometheus Operator would refuse the whole release), the dashboard and rules file in
+    its ``monitoring/`` folder (helm reads ``templates/`` only)."""
     template = chart / "templates" / "prometheusrule.yaml"
-    template.write_text(yaml.safe_dump(rule_object(watched, values), width=LINE), "utf-8")
+    body = yaml.safe_dump(rule_object(watched, values), width=LINE)
+    guard = f'{{{{- if .Capabilities.APIVersions.Has "{CRD}" }}}}\n'
+    template.write_text(guard + body + "{{- end }}\n", "utf-8")
     return [template, *write_monitoring(watched, chart / SUBFOLDER)]

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from nervosum.deploy.watch import Watched
 
-# Request-latency queries leave out Prometheus' own scrapes of /metrics.
-NOT_SCRAPES = 'route!="/metrics"'
+# Latency and the error ratio leave out Prometheus' own scrapes, Kubernetes' probes and
+# explanations (seconds by design: a p99 over them would alert while /predict is fast).
+NOT_SCRAPES = 'route!~"/metrics|/health/.*|/v2/health/.*|/ping|/explain|/v1/models/.*:explain"'
 SERVER_ERRORS = 'status=~"5.."'
 
 
@@ -54,7 +55,8 @@ def dashboard_scope(watched: Watched) -> Scope:
 def error_ratio(scope: Scope) -> str:
     """The share of requests answered with a 5xx."""
     requests = "http_requests_total"
-    return f"{scope.rate(requests, '', SERVER_ERRORS)} / {scope.rate(requests)}"
+    errors = f"{SERVER_ERRORS}, {NOT_SCRAPES}"
+    return f"{scope.rate(requests, '', errors)} / {scope.rate(requests, '', NOT_SCRAPES)}"
 
 
 def latency(scope: Scope, q: float) -> str:

@@ -21,6 +21,10 @@ from nervosum.drift.profile import Distribution, Profile
 from nervosum.drift.psi import level, psi, shares
 
 REFRESH_SECONDS = 1.0
+# Values of a column a window needs before its PSI means anything: the PSI of 20 rows
+# drawn from the reference itself is about 1 (50 rows: 0.17), so a quiet worker's
+# window would read as major drift and fire its alert.
+LEAST_ROWS = 500
 
 
 class _Ring:
@@ -34,16 +38,19 @@ class _Ring:
     def write(self, places: np.ndarray, values: pd.Series) -> None:
         self.codes[places], self.flags[places] = self.distribution.bins(values)
 
-    def figures(self, filled: int) -> Record:
-        """PSI and the flagged share over the ring's first ``filled`` places (None
-        while the window holds no value of this column)."""
+    def figures(self, filled: int, least: int) -> Record:
+        """PSI and the flagged share over the ring's first ``filled`` places; the PSI is
+        None while fewer than ``least`` of them hold a value of this column (the
+        flagged share, None with none)."""
         distribution = self.distribution
         counts = np.bincount(self.codes[:filled], minlength=distribution.missing + 1)
         present = int(counts[:-1].sum())
         if not present:
             return {"psi": None, "level": None, "flagged": None}
-        value = psi(distribution.shares, shares(counts[:-1]))
         flagged = float(self.flags[:filled].sum()) / present
+        if present < least:
+            return {"psi": None, "level": None, "flagged": flagged}
+        value = psi(distribution.shares, shares(counts[:-1]))
         return {"psi": value, "level": level(value), "flagged": flagged}
 
 
@@ -107,7 +114,7 @@ class DriftWindow:
     def _figures(self) -> Record:
         features = {}
         for name, ring in self._features.items():
-            figures = ring.figures(self.filled)
+            figures = ring.figures(self.filled, min(LEAST_ROWS, self.size))
             flagged = figures.pop("flagged")
             numeric = ring.distribution.numeric
             figures["out_of_range" if numeric else "unseen"] = (
@@ -116,7 +123,7 @@ class DriftWindow:
             features[name] = figures
         prediction = None
         if self._prediction is not None:
-            prediction = self._prediction.figures(self.filled)
+            prediction = self._prediction.figures(self.filled, min(LEAST_ROWS, self.size))
             del prediction["flagged"]
         return {
             "rows": self.filled,

@@ -20,6 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from nervosum.config import Project
 from nervosum.config.types import Record
+from nervosum.errors import ConfigError
 from nervosum.model.handle import ModelHandle
 from nervosum.requirements import read_requirements, resolve
 
@@ -28,26 +29,36 @@ def card_facts(project: Project, handle: ModelHandle) -> Record:
     """What a card says beyond ``/info``: the held-out figures a template-trained model
     carries, the dependencies' versions, and the Python that runs it."""
     metrics = getattr(handle.loaded.instance, "metrics", None)
+    pinned, unresolved = dependencies(project, handle.loaded.instance)
     return {
         "training_metrics": dict(metrics) if isinstance(metrics, dict) else None,
-        "dependencies": dependencies(project, handle.loaded.instance),
+        "dependencies": pinned,
+        "dependencies_unresolved": unresolved,
         "python": platform.python_version(),
     }
 
 
-def dependencies(project: Project, instance: Any) -> dict[str, str]:
+def dependencies(project: Project, instance: Any) -> tuple[dict[str, str], list[str]]:
     """``{distribution: version}`` as installed here: the project's requirements file
-    (and what it requires in turn), nervosum, and the library the model object is from."""
+    (and what it requires in turn), nervosum, and the library the model object is from;
+    and, in words, what could not be pinned (a requirement the installed version does
+    not meet, one not installed, a requirements file nervosum cannot read)."""
     roots = [Requirement("nervosum")]
     library = _distribution_of(type(instance).__module__.split(".")[0])
     if library is not None:
         roots.append(Requirement(library))
+    unresolved: list[str] = []
     if project.config.requirements:
         path = project.project_dir / project.config.requirements
-        if path.is_file():
+        try:
             roots.extend(read_requirements(path).requirements)
-    pinned = resolve(roots).pinned
-    return {name: pinned[name].version for name in sorted(pinned)}
+        except (ConfigError, OSError) as exc:
+            unresolved.append(f"{project.config.requirements}: {exc}")
+    resolution = resolve(roots)
+    unresolved += [f"{req} (installed {version})" for req, version in resolution.conflicts]
+    unresolved += [f"{req} (not installed)" for req in resolution.missing]
+    pinned = resolution.pinned
+    return {name: pinned[name].version for name in sorted(pinned)}, unresolved
 
 
 def _distribution_of(module: str) -> str | None:

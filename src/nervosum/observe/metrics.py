@@ -104,6 +104,12 @@ class PredlogMetrics:
             registry=registry,
         )
 
+    def opened(self, sink: str) -> None:
+        """A sink's series at 0 from its start: the first drops are then an increase an
+        alert can see (a counter born at its first drop has no earlier sample)."""
+        self._dropped.labels(sink)
+        self._written.labels(sink)
+
     def dropped(self, sink: str, count: int) -> None:
         self._dropped.labels(sink).inc(count)
 

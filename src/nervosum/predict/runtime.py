@@ -130,6 +130,8 @@ class ModelRuntime:
             self.predlog = PredictionLog(
                 spec, on_drop=self.predlog_metrics.dropped, on_write=self.predlog_metrics.written
             )
+            for name in self.predlog.sink_names:
+                self.predlog_metrics.opened(name)
         if self.batcher is not None:
             self.batcher.reopen(self.executor)
 
