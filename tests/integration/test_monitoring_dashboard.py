@@ -69,7 +69,7 @@ def _served_project(make_project: ProjectFactory, tmp_path: Path) -> Path:
     make_project(CONFIG.format(tag="v2", more=""), {"model.py": MODEL}, name="v2")
     more = (
         f"logging: {{sinks: [{{type: jsonl, path: {tmp_path / 'log.jsonl'}}}]}}\n"
-        "monitoring: {reference: ref.csv}\n"
+        "monitoring: {reference: ref.csv, window: 100}\n"  # a PSI from its 100th row
         "variants: {challenger: ../v2, mode: shadow}\n"
     )
     files = {"model.py": MODEL, "ref.csv": REFERENCE}
@@ -79,7 +79,7 @@ def _served_project(make_project: ProjectFactory, tmp_path: Path) -> Path:
 def _scrape(client: httpx.Client) -> str:
     """Traffic of every kind a panel shows, then /metrics once drift is measured and the
     log written."""
-    for i in range(40):
+    for i in range(120):
         row = {"key": f"k{i}", "x": i % 12, "plan": "abc"[i % 3]}  # out of range, unseen
         assert client.post("/predict", json=row).status_code == 200
     assert client.post("/predict", json={"key": "bad", "x": "many"}).status_code >= 400
