@@ -125,6 +125,7 @@ def train(
         write_block,
     )
     from nervosum.training.features import FEATURES_FILE
+    from nervosum.training.profile import write_training_profile
     from nervosum.training.run import train_project
 
     root = Path(project_dir)
@@ -144,6 +145,9 @@ def train(
     save_artifact(artifact, target)
     click.echo(f"saved {target} (id {artifact.id}, created {artifact.creation_time})")
     write_block(config_path, training.features, target, training.output_type)
-    load_config(root, config)  # what was written must serve: fail here, not at serve time
+    project = load_config(root, config)  # what was written must serve: fail here, not later
     click.echo(f"updated {config_path} (model.artifact, id_field, input_schema, output_schema)")
+    profiled = write_training_profile(project, training.inputs)
+    if profiled is not None:
+        click.echo(f"wrote {profiled.name} (live drift's reference: the {training.rows} rows)")
     click.echo(f"next: nervosum serve {project_dir}")

@@ -3,8 +3,9 @@
 The profile is the bundle's (``nervosum build`` made it), else made from
 ``monitoring.reference`` once the model has loaded, on a thread of its own (reading the
 file and binning it never holds the event loop; the reference's predictions go through
-the ``predict`` it is handed, the server's model thread, in chunks). Until it is ready,
-and when it failed, nothing is kept and no drift is exported.
+the ``predict`` it is handed, the server's model thread, in chunks), else the one
+``nervosum train`` left beside the model's artifact. Until it is ready, and when it failed,
+nothing is kept and no drift is exported.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from nervosum.config import Project
 from nervosum.config.types import Record
-from nervosum.drift.profile import PROFILE_FILE, Predict, Profile, make_profile
+from nervosum.drift.profile import PROFILE_FILE, Predict, Profile, make_profile, trained_profile
 from nervosum.drift.reference import read_reference, reference_path
 from nervosum.drift.window import DriftWindow
 from nervosum.engine import Engine
@@ -45,11 +46,14 @@ class LiveDrift:
     @classmethod
     def for_project(cls, project: Project) -> LiveDrift | None:
         """None for a project without a reference; a named reference that is not there
-        is a config error (exit 2) naming ``monitoring.reference``."""
+        is a config error (exit 2) naming ``monitoring.reference``. The bundle's profile
+        comes first, then the reference, then the profile ``nervosum train`` left."""
         bundled = bundled_profile(project)
         reference = reference_path(project) if bundled is None else None
         if bundled is None and reference is None:
-            return None
+            bundled = trained_profile(project)
+            if bundled is None:
+                return None
         return cls(project, bundled, reference)
 
     def start(self, engine: Engine, predict: Predict) -> None:

@@ -235,12 +235,28 @@ def make_profile(
     )
 
 
+def trained_profile_path(project: Project) -> Path | None:
+    """Where ``nervosum train`` keeps the profile of the rows it trained on: beside the
+    model's artifact, made (and kept out of git) with it; None for a model without one."""
+    model = project.config.model
+    if model is None or not model.artifact:
+        return None
+    return (project.src_dir / model.artifact).parent / PROFILE_FILE
+
+
+def trained_profile(project: Project) -> Path | None:
+    """The profile ``nervosum train`` left (docs/training.md), if there is one."""
+    path = trained_profile_path(project)
+    return path if path is not None and path.is_file() else None
+
+
 def project_profile(project: Project) -> Profile | None:
-    """``nervosum build``'s profile of ``monitoring.reference`` (None without one): the
-    model is loaded to predict the reference rows."""
+    """``nervosum build``'s profile of ``monitoring.reference``, else the one ``nervosum
+    train`` left (None without either): the model is loaded to predict the reference rows."""
     path = reference_path(project)
     if path is None:
-        return None
+        trained = trained_profile(project)
+        return Profile.read(trained) if trained is not None else None
     frame = read_reference(project, path)
     source = path.relative_to(project.project_dir).as_posix()
     return make_profile(Engine.load(project), frame, source)

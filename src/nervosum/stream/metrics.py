@@ -1,12 +1,18 @@
 """The stream runtime's Prometheus metrics: messages in / out / dead-lettered, batch sizes,
-batch latency, consumer lag, and the same prediction metrics as the HTTP server."""
+batch latency, consumer lag, and the same prediction (and live drift) metrics as the
+HTTP server."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from nervosum.config.spec import MetricsSpec
-from nervosum.observe.metrics import LATENCY_BUCKETS, PredlogMetrics, metrics_prefix
+from nervosum.observe.metrics import (
+    LATENCY_BUCKETS,
+    DriftMetrics,
+    PredlogMetrics,
+    metrics_prefix,
+)
 from nervosum.observe.predictions import PredictionMetrics
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -16,7 +22,8 @@ class StreamMetrics:
     """One registry for one stream worker."""
 
     def __init__(self, model: str, spec: MetricsSpec) -> None:
-        prefix = metrics_prefix(spec)
+        self.prefix = prefix = metrics_prefix(spec)
+        self.model = model
         self.registry = CollectorRegistry(auto_describe=True)
         messages = Counter(
             f"{prefix}_stream_messages",
@@ -55,6 +62,11 @@ class StreamMetrics:
         ).labels(model)
         self.predictions = PredictionMetrics(self.registry, prefix, model, spec)
         self.predlog = PredlogMetrics(self.registry, prefix)
+
+    def drift(self) -> DriftMetrics:
+        """The live drift gauges, made only for a model with a reference profile, so a
+        worker without one exports none of them (as the HTTP server)."""
+        return DriftMetrics(self.registry, self.prefix, self.model)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -30,6 +30,7 @@ from nervosum.jsonio import dumps
 from nervosum.predict.runtime import ModelRuntime
 from nervosum.predict.runtime import answer as reply
 from nervosum.predlog.events import Exchange
+from nervosum.stream.drift import StreamDrift
 from nervosum.stream.letters import DeadLetter, too_often
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.sideport import SidePort
@@ -99,13 +100,16 @@ class StreamWorker:
         transport: Transport,
         settings: StreamSettings,
         metrics: StreamMetrics,
+        drift: StreamDrift | None = None,
     ) -> None:
         """``runtime``: the model's, serving an engine; it logs each message's prediction
-        (or failure) when the project's log is on, as on HTTP. Its owner closes it."""
+        (or failure) when the project's log is on, as on HTTP. Its owner closes it.
+        ``drift``: the live drift window the answered messages go to (with a reference)."""
         self.runtime = runtime
         self.transport = transport
         self.settings = settings
         self.metrics = metrics
+        self.drift = drift
         self.connected = False
         self._stopping = asyncio.Event()
 
@@ -163,6 +167,7 @@ class StreamWorker:
                 await persist(self.transport, self.settings.dead_letter, letters, self.metrics)
         await self.transport.ack(messages)
         self._log(answered, dead, started)
+        self._observe(answered)
         self.metrics.written.inc(len(outputs))
         self.metrics.dead_lettered.inc(len(dead))
         self.metrics.latency.observe(time.perf_counter() - started)
@@ -214,6 +219,13 @@ class StreamWorker:
             outputs.append(Outgoing(item.message.key, payload))
             answered.append((item, answer))
         return outputs, failed, answered
+
+    def _observe(self, answered: list[tuple[_Parsed, list[Record]]]) -> None:
+        """Keep the answered messages' rows for live drift (nothing without a reference);
+        dead letters are not traffic the model answered, so they are not counted."""
+        if self.drift is not None:
+            for item, outputs in answered:
+                self.drift.observe(item.records, outputs)
 
     def _log(
         self,

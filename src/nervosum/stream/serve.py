@@ -12,12 +12,14 @@ from nervosum.brokers.addresses import parse_endpoint
 from nervosum.brokers.schemes import open_transport
 from nervosum.config import Project
 from nervosum.config.spec import AuthSpec, ServerSpec, StreamSpec
+from nervosum.drift.live import LiveDrift
 from nervosum.engine import Engine
 from nervosum.errors import RequestError
 from nervosum.observe.metrics import AuthMetrics, metrics_prefix
 from nervosum.predict.runtime import ModelRuntime
 from nervosum.serving.auth import Gate, load_gate
 from nervosum.serving.tls import server_context
+from nervosum.stream.drift import StreamDrift
 from nervosum.stream.metrics import StreamMetrics
 from nervosum.stream.runtime import StreamSettings, StreamWorker, serve_stream
 from nervosum.stream.sideport import SidePort
@@ -74,10 +76,13 @@ def serve(
     config = project.config
     server = server or config.server
     metrics = StreamMetrics(config.name, config.metrics)
-    # Keys, the JWKS and certificates are read before anything connects.
+    # Keys, the JWKS and certificates are read, and the reference found (a missing one
+    # is the exit-2 error naming monitoring.reference), before anything connects.
     security = (
         _side_security(project, server, auth or config.auth, metrics) if options.port else None
     )
+    live = LiveDrift.for_project(project)
+    drift = StreamDrift(live, metrics.drift()) if live is not None else None
     group = options.group or f"nervosum-{config.name}"
     transport = open_transport(source, group, idle_ms=options.idle_ms)
     engine = Engine.load(project, debug=debug)
@@ -95,7 +100,9 @@ def serve(
         project, metrics.predictions, metrics.predlog, runtime="stream", batching=False
     )
     runtime.serve(engine)
-    worker = StreamWorker(runtime, transport, settings, metrics)
+    if drift is not None:
+        drift.start(runtime, engine)
+    worker = StreamWorker(runtime, transport, settings, metrics, drift)
     side = None
     if options.port and security is not None:
         side = SidePort(
@@ -110,10 +117,15 @@ def serve(
 
 
 async def _serve(worker: StreamWorker, side: SidePort | None, runtime: ModelRuntime) -> int:
-    """The worker until it stops; the model thread and prediction log are released
-    however it ends (a broker that cannot be reached, a side port that cannot bind)."""
+    """The worker until it stops, its live drift refreshed beside it; the model thread
+    and prediction log are released however it ends (a broker that cannot be reached, a
+    side port that cannot bind)."""
+    drift = worker.drift
+    refresher = asyncio.create_task(drift.keep_refreshed()) if drift is not None else None
     try:
         runtime.start()  # the prediction log, closed below however the worker ends
         return await serve_stream(worker, side)
     finally:
+        if refresher is not None:
+            refresher.cancel()
         await runtime.close()

@@ -37,6 +37,7 @@ class Training:
     rows: int
     stratified: bool
     output_type: str  # the schema type of the model's predictions
+    inputs: pd.DataFrame  # every loaded row's features, as served: live drift's reference
 
 
 class UserCalls:
@@ -264,4 +265,5 @@ def train_project(
         rows=len(X),
         stratified=stratified,
         output_type=_output_type(predicted, features),
+        inputs=X,
     )
