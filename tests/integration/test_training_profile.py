@@ -48,15 +48,16 @@ def test_train_profiles_the_loaded_rows_for_serve_and_build(
     with TestClient(create_app(config, engine=engine_for(project))) as client:
         drift = until(lambda: client.get("/info").json().get("drift", {}).get("status") == "ready")
         assert drift
-        assert client.post("/predict", json=[row] * 20).status_code == 200
+        # A window's PSI needs 500 values (docs/monitoring.md, "Live drift").
+        assert client.post("/predict", json=[row] * 500).status_code == 200
 
         def figures() -> dict[str, object] | None:
             found = client.get("/info").json()["drift"]
-            return found if found["rows"] == 20 else None
+            return found if found["rows"] == 500 else None
 
         served = until(figures)
     assert served["reference"]["source"] == profile.source
-    assert served["features"]["sepal_length"]["psi"] > 0.25  # 20 setosas are not iris
+    assert served["features"]["sepal_length"]["psi"] > 0.25  # setosas only are not iris
 
 
 def test_a_named_reference_wins_and_train_writes_no_profile(tmp_path: Path) -> None:
