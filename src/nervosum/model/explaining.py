@@ -21,8 +21,9 @@ from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.errors import InputValidationError, NotExplainableError
 from nervosum.explain import Attributions, Explainer, explainer_for
+from nervosum.explain.boosters import from_library
 from nervosum.model.handle import ModelHandle
-from nervosum.model.outputs import PROBABILITIES, Outputs
+from nervosum.model.outputs import Outputs, predicted_value
 
 ALL_CLASSES = "all"
 _NUMERIC = ("float", "int", "bool")
@@ -36,6 +37,7 @@ class ModelExplainer:
         self.handle = handle
         self._explainer: Explainer | None = None
         self._lock = threading.Lock()  # the first two explanations make one explainer
+        self._types = {field.name: field.type for field in handle.fields}
 
     @property
     def features(self) -> list[str]:
@@ -110,10 +112,6 @@ class ModelExplainer:
                 hint="explain a regressor, or a classifier with predict_proba",
             )
 
-    @property
-    def _types(self) -> dict[str, str]:
-        return {field.name: field.type for field in self.handle.fields}
-
     def _classes(self, background: np.ndarray | None) -> tuple[str, ...] | None:
         """The classes in the model's probability columns: declared or read from the
         model, else those its probabilities are labelled with on the background rows (a
@@ -169,7 +167,7 @@ class ModelExplainer:
         outputs = self._predicted(rows)
         if outputs.probabilities is not None:
             return np.asarray(outputs.probabilities, dtype=np.float64)
-        values = [_first_value(record) for record in outputs.records()]
+        values = [predicted_value(record, None) for record in outputs.records()]
         try:
             return np.asarray(values, dtype=np.float64).reshape(len(values), 1)
         except (TypeError, ValueError):
@@ -181,11 +179,9 @@ class ModelExplainer:
 
     def _predictions(self, records: Sequence[Record]) -> list[Any]:
         inputs = self.handle.inputs(records, exclude=self.project.config.id_field)
-        return [_first_value(record) for record in self.handle.predict(inputs, proba=False)]
-
-
-def _first_value(record: Record) -> Any:
-    return next((value for key, value in record.items() if key != PROBABILITIES), None)
+        return [
+            predicted_value(record, None) for record in self.handle.predict(inputs, proba=False)
+        ]
 
 
 def _explained(
@@ -235,7 +231,6 @@ def _column(outputs: Sequence[str], prediction: Any, which: str | None) -> int:
 
 
 def _has_trees(handle: ModelHandle) -> bool:
-    """Whether the model is one the exact explainers read (its margins are numbers even
-    when its answers are labels, e.g. a booster file)."""
-    module = type(handle.loaded.instance).__module__.split(".")[0]
-    return module in ("xgboost", "lightgbm")
+    """Whether the model is a booster the exact explainers read (its margins are numbers
+    even when its answers are labels, e.g. a booster file)."""
+    return any(from_library(handle.loaded.instance, name) for name in ("xgboost", "lightgbm"))

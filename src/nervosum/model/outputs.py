@@ -177,3 +177,13 @@ def probability_array(
     if names is None and isinstance(proba, pd.DataFrame):
         names = [str(c) for c in proba.columns]
     return tuple(names or [str(i) for i in range(array.shape[1])]), array
+
+
+def predicted_value(output: Record, id_field: str | None) -> Any:
+    """The prediction in ``output``: its first value that is not the echoed id or the
+    probabilities (what a label grades, what two models agree on or not, what an explanation
+    explains)."""
+    for key in output:
+        if key not in (PROBABILITIES, id_field):
+            return output[key]
+    return None

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from nervosum.config.types import Record
 from nervosum.errors import InputValidationError, RequestError
-from nervosum.model.outputs import PROBABILITIES
+from nervosum.model.outputs import PROBABILITIES, predicted_value
 
 _EPSILON = 1e-15  # a probability of 0 for the true class costs -log(1e-15), as scikit-learn clips
 REMEMBERED = 100_000  # most recent predictions kept for matching; older ones are forgotten
@@ -54,15 +54,6 @@ def parse_feedback(body: bytes) -> list[Record]:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def predicted_value(output: Record, id_field: str | None) -> Any:
-    """The prediction in ``output``: its first value that is not the echoed id or the
-    probabilities (what a label grades, and what two models agree on or not)."""
-    for key in output:
-        if key not in (PROBABILITIES, id_field):
-            return output[key]
-    return None
 
 
 class Graded(NamedTuple):

@@ -33,9 +33,8 @@ from nervosum.config.variants import VariantsSpec
 from nervosum.engine import Engine
 from nervosum.errors import ConflictError, NervosumError, new_error_id
 from nervosum.model.imports import Namespace, own_namespace
-from nervosum.model.outputs import PROBABILITIES
+from nervosum.model.outputs import PROBABILITIES, predicted_value
 from nervosum.observe import significance
-from nervosum.observe.feedback import predicted_value
 from nervosum.predict.batcher import timed_out
 from nervosum.predlog.events import Exchange, Origin, promotion_record
 from nervosum.serving.challenger import Preloaded, challenger_project
