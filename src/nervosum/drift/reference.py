@@ -57,6 +57,12 @@ def read_reference(project: Project, path: Path) -> pd.DataFrame:
         ) from None
     if frame.empty:
         raise _issue(project, f"reference file {path.name!r} has no rows", "give typical inputs")
+    return bounded(frame)
+
+
+def bounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """At most :data:`MAX_ROWS` rows of ``frame``, a seeded sample (the same rows every
+    time, so a rebuilt profile is the same), numbered from 0."""
     if len(frame) > MAX_ROWS:
         frame = frame.sample(MAX_ROWS, random_state=0)
     return frame.reset_index(drop=True)

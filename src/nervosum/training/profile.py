@@ -18,7 +18,7 @@ import pandas as pd
 
 from nervosum.config import Project
 from nervosum.drift.profile import make_profile, trained_profile_path
-from nervosum.drift.reference import MAX_ROWS
+from nervosum.drift.reference import bounded
 from nervosum.engine import Engine
 
 SOURCE = "nervosum train: DataLoader.load_data"
@@ -37,14 +37,12 @@ def _engine(project: Project) -> Engine:
 
 
 def write_training_profile(project: Project, inputs: pd.DataFrame) -> Path | None:
-    """Profile ``inputs`` (the loaded rows' features) against the model ``project`` now
-        serves; the file written, or None when ``monitoring.reference`` names one (or the
-    model has no artifact to keep it beside). At most
-        :data:`MAX_ROWS` rows, a seeded sample, as for a reference file."""
+    """Profile ``inputs`` (the loaded rows' features, bounded as a reference file's rows)
+    against the model ``project`` now serves; the file written, or None when
+    ``monitoring.reference`` names one (or the model has no artifact to keep it beside)."""
     path = trained_profile_path(project)
     if path is None or project.config.monitoring.reference is not None:
         return None
-    frame = inputs if len(inputs) <= MAX_ROWS else inputs.sample(MAX_ROWS, random_state=0)
-    profile = make_profile(_engine(project), frame.reset_index(drop=True), SOURCE)
+    profile = make_profile(_engine(project), bounded(inputs), SOURCE)
     profile.write(path)
     return path
