@@ -82,7 +82,7 @@ def test_forest_classifier_equals_shap_and_sums_to_probabilities(classified: Dat
     model = RandomForestClassifier(n_estimators=100, max_depth=6, random_state=0).fit(x, y)
     found = _exact(model, x[:50], ["a", "b", "c"])
     assert (found.method, found.output, found.outputs) == (
-        "treeshap:shap",
+        "treeshap:nervosum",
         "probability",
         ("a", "b", "c"),
     )

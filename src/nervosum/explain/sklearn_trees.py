@@ -1,7 +1,10 @@
-"""scikit-learn tree models through ``shap.TreeExplainer`` (path-dependent TreeSHAP).
+"""scikit-learn tree models: exact path-dependent TreeSHAP.
 
-Forests and single trees answer in their own output space, probabilities for a
-classifier and the value for a regressor. Gradient boosting answers in its margin:
+Forests and single trees go through nervosum's own compiled kernel
+(explain/path_shap.py), which is exact like ``shap.TreeExplainer`` and an order of
+magnitude faster on deep forests; they answer in their own output space, probabilities
+for a classifier and the value for a regressor. Gradient boosting goes through
+``shap.TreeExplainer`` and answers in its margin:
 log-odds for a binary classifier (one column, the positive class), the softmax's inputs
 for a multi-class one. (A pipeline of scalers before the trees: explain/pipelines.py.)
 """
@@ -16,12 +19,14 @@ import numpy as np
 
 from nervosum.errors import ModelDefinitionError
 from nervosum.explain.exact import (
+    Contributions,
     ExactExplainer,
     check_width,
     class_names,
     column_order,
     is_sklearn,
 )
+from nervosum.explain.tree_paths import sklearn_paths
 
 __all__ = ["sklearn_tree_explainer"]
 
@@ -76,21 +81,51 @@ def sklearn_tree_explainer(
     if space is None:
         return None
     check_width(int(getattr(trees, "n_features_in_", len(features))), features, "the model")
-    try:
-        shap = importlib.import_module("shap")
-    except ImportError as exc:
-        raise ModelDefinitionError(
-            f"exact attributions for {type(trees).__name__} need shap, which is not installed",
-            hint="pip install 'nervosum[explain]'",
-        ) from exc
+    output, outputs = space
+    if is_sklearn(trees, _FORESTS):
+        method, contributions = "treeshap:nervosum", _paths_contributions(trees, len(features))
+    else:
+        method, contributions = "treeshap:shap", _shap_contributions(trees)
+    order = column_order(getattr(trees, "feature_names_in_", None), features)
+    return ExactExplainer(method, output, outputs, tuple(features), contributions, order=order)
+
+
+def _paths_contributions(trees: Any, width: int) -> Contributions:
+    """A forest's or a tree's leaf paths, read once, through the compiled kernel."""
+    path_shap = _library("nervosum.explain.path_shap", trees).path_shap
+    estimators = getattr(trees, "estimators_", None)
+    paths = sklearn_paths(
+        estimators if estimators is not None else [trees],
+        probabilities=getattr(trees, "classes_", None) is not None,
+    )
+    base = paths.base
+
+    def contributions(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return base, path_shap(paths, rows, width)
+
+    return contributions
+
+
+def _shap_contributions(trees: Any) -> Contributions:
+    """Gradient boosting through ``shap.TreeExplainer``, which reads its margins."""
+    shap = _library("shap", trees)
     explainer = shap.TreeExplainer(trees, feature_perturbation="tree_path_dependent")
 
     def contributions(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         values = explainer.shap_values(rows, check_additivity=False)
         return np.atleast_1d(explainer.expected_value), np.asarray(values)
 
-    output, outputs = space
-    order = column_order(getattr(trees, "feature_names_in_", None), features)
-    return ExactExplainer(
-        "treeshap:shap", output, outputs, tuple(features), contributions, order=order
-    )
+    return contributions
+
+
+def _library(name: str, trees: Any) -> Any:
+    """The module computing the attributions; the ``explain`` extra installs what it needs
+    (shap, numba)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ModelDefinitionError(
+            f"exact attributions for {type(trees).__name__} need {exc.name or name},"
+            " which is not installed",
+            hint="pip install 'nervosum[explain]'",
+        ) from exc

@@ -1,0 +1,103 @@
+"""nervosum's own TreeSHAP kernel for scikit-learn forests (explain/path_shap.py): the
+same attributions as the shap library, to 1e-9, on the trees that stress it: fully
+grown (features tested many times on one path), extra trees, one tree, missing values,
+more rows than one block, a tree of one leaf."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shap
+from sklearn.datasets import make_classification, make_regression
+from sklearn.ensemble import (
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from nervosum.explain import explainer_for
+from nervosum.explain.path_shap import BLOCK
+from nervosum.explain.tree_paths import sklearn_paths
+
+FEATURES = [f"f{i}" for i in range(8)]
+TOLERANCE = 1e-9
+
+
+def _shap(model: object, rows: np.ndarray) -> np.ndarray:
+    found = shap.TreeExplainer(model).shap_values(rows, check_additivity=False)
+    return np.asarray(found).reshape(len(rows), rows.shape[1], -1)
+
+
+def _explain(model: object, rows: np.ndarray, classes: list[str] | None) -> np.ndarray:
+    found = explainer_for(model, features=FEATURES, classes=classes).explain(rows)
+    assert found.method == "treeshap:nervosum"
+    expected = model.predict_proba(rows) if classes else model.predict(rows)  # type: ignore[attr-defined]
+    total = found.base + found.values.sum(axis=1)
+    np.testing.assert_allclose(total, np.reshape(expected, total.shape), atol=TOLERANCE)
+    return found.values
+
+
+@pytest.fixture(scope="module")
+def classified() -> tuple[np.ndarray, np.ndarray]:
+    x, y = make_classification(
+        n_samples=600, n_features=8, n_informative=5, n_classes=3, random_state=1
+    )
+    return x, y
+
+
+def test_fully_grown_forest_equals_shap(classified: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = classified
+    model = RandomForestClassifier(n_estimators=30, random_state=0).fit(x, y)
+    paths = sklearn_paths(model.estimators_, probabilities=True)
+    tested = np.diff(paths.starts)
+    assert tested.max() > 5  # deep paths: most features are tested, several of them twice
+    assert paths.reused.sum() > 0  # neighbouring leaves share their first slots
+    found = _explain(model, x[:40], ["a", "b", "c"])
+    np.testing.assert_allclose(found, _shap(model, x[:40]), atol=TOLERANCE)
+
+
+def test_more_rows_than_a_block_run_in_parallel_blocks(
+    classified: tuple[np.ndarray, np.ndarray],
+) -> None:
+    x, y = classified
+    model = RandomForestClassifier(n_estimators=10, max_depth=8, random_state=0).fit(x, y)
+    rows = np.vstack([x, x])[: BLOCK * 2 + 37]
+    found = _explain(model, rows, ["a", "b", "c"])
+    one_at_a_time = np.concatenate(
+        [_explain(model, rows[i : i + 1], ["a", "b", "c"]) for i in (0, 300, 548)]
+    )
+    np.testing.assert_allclose(found[[0, 300, 548]], one_at_a_time, atol=1e-12)
+    np.testing.assert_allclose(found[:50], _shap(model, rows[:50]), atol=TOLERANCE)
+
+
+def test_regressors_and_single_trees_equal_shap() -> None:
+    x, y = make_regression(n_samples=400, n_features=8, noise=5.0, random_state=2)
+    for model in (
+        ExtraTreesRegressor(n_estimators=20, random_state=0).fit(x, y),
+        RandomForestRegressor(n_estimators=20, min_samples_leaf=3, random_state=0).fit(x, y),
+        DecisionTreeRegressor(random_state=0).fit(x, y),
+    ):
+        found = _explain(model, x[:30], None)
+        scale = np.abs(y).max()
+        np.testing.assert_allclose(found, _shap(model, x[:30]), atol=TOLERANCE * scale)
+
+
+def test_missing_values_follow_the_trees_routing(
+    classified: tuple[np.ndarray, np.ndarray],
+) -> None:
+    x, y = classified
+    holes = x.copy()
+    holes[np.random.default_rng(0).random(holes.shape) < 0.15] = np.nan
+    model = RandomForestClassifier(n_estimators=20, random_state=0).fit(holes, y)
+    found = _explain(model, holes[:60], ["a", "b", "c"])  # sums to predict_proba, NaN or not
+    assert np.isnan(holes[:60]).any()
+    assert np.abs(found).sum() > 0
+
+
+def test_a_tree_of_one_leaf_attributes_nothing() -> None:
+    x = np.random.default_rng(0).normal(size=(50, 8))
+    model = DecisionTreeClassifier().fit(x, np.zeros(50, dtype=int))
+    found = explainer_for(model, features=FEATURES, classes=["only"]).explain(x[:5])
+    assert np.all(found.values == 0)
+    np.testing.assert_allclose(found.base, [1.0])
