@@ -113,6 +113,7 @@ def test_traffic_like_the_reference_shows_no_drift(client: TestClient) -> None:
     assert figures["reference"]["rows"] == 5000
     assert figures["reference"]["features"] == 4
     assert figures["reference"]["source"] == "reference.csv"
+    assert (figures["window"], figures["window_seconds"]) == (2000, None)
 
 
 def test_out_of_range_numbers_and_unseen_categories_are_shares(client: TestClient) -> None:
@@ -180,3 +181,14 @@ def test_a_window_of_few_rows_has_no_psi_yet(client: TestClient) -> None:
     figures = drift(client, 100)
     assert figures["features"]["x1"]["psi"] is None
     assert figures["features"]["x3"]["out_of_range"] is not None
+
+
+def test_a_time_window_is_stated_in_info(tmp_path: Path) -> None:
+    """``monitoring.window: 10m``: /info states the span and the rows it may keep."""
+    folder = write_project(tmp_path / "timed", monitoring="{reference: reference.csv, window: 10m}")
+    with TestClient(create_app(load_config(folder))) as served:
+        drift(served)
+        send(served, rows(600, seed=7))
+        figures = drift(served, 600)
+    assert (figures["window"], figures["window_seconds"]) == (100_000, 600)
+    assert figures["features"]["x1"]["psi"] < 0.25

@@ -4,9 +4,13 @@ live drift is measured against."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nervosum.config.alerts import AlertsSpec
+from nervosum.config.duration import duration_seconds
+
+# The bounds of a window of rows, and the most rows a time window may keep.
+WINDOW_ROWS = (100, 1_000_000)
 
 
 class MonitoringSpec(BaseModel):
@@ -27,7 +31,39 @@ class MonitoringSpec(BaseModel):
     # training data): its profile is what live traffic's drift is measured against. Built
     # bundles keep the profile, so they serve without the file.
     reference: str | None = Field(default=None, min_length=1)
-    # The rows (the latest) each worker's live drift is computed over.
-    window: int = Field(default=2000, ge=100, le=1_000_000)
+    # What each worker's live drift is computed over: the latest rows (a number), or the
+    # rows answered within the latest span of time (a duration: 30s, 10m, 1h30m).
+    window: int | str = 2000
+    # The most rows a time window keeps (the latest): its memory bound, allocated whole.
+    window_max_rows: int = Field(default=100_000, ge=WINDOW_ROWS[0], le=WINDOW_ROWS[1])
     # Thresholds of the alert rules `nervosum monitoring` writes.
     alerts: AlertsSpec = AlertsSpec()
+
+    @field_validator("window")
+    @classmethod
+    def _rows_or_duration(cls, value: int | str) -> int | str:
+        """A number counts rows, text spells a duration: a quoted ``"5"`` is refused
+        rather than guessed (seconds? minutes?)."""
+        low, high = WINDOW_ROWS
+        wanted = f"window must be {low:,} to {high:,} rows or a duration such as 30s, 10m or 1h30m"
+        if isinstance(value, int):
+            if not low <= value <= high:
+                raise ValueError(f"{wanted}, not {value}")
+            return value
+        try:
+            seconds = duration_seconds(value)
+        except ValueError:
+            raise ValueError(f"{wanted}, not {value!r}") from None
+        if not seconds:
+            raise ValueError(f"a time window must be longer than 0s, not {value!r}")
+        return value
+
+    @property
+    def window_seconds(self) -> int | None:
+        """The span of a time window; None for a window of rows."""
+        return duration_seconds(self.window) if isinstance(self.window, str) else None
+
+    @property
+    def window_rows(self) -> int:
+        """The most rows the window keeps: the window's own count, else the bound."""
+        return self.window if isinstance(self.window, int) else self.window_max_rows

@@ -79,9 +79,13 @@ class LiveDrift:
         self._ready(profile)
 
     def _ready(self, profile: Profile) -> None:
-        self.window = DriftWindow(profile, self.project.config.monitoring.window)
+        spec = self.project.config.monitoring
+        self.window = DriftWindow(profile, spec.window_rows, spec.window_seconds)
         log.info(
-            "live drift on: %d features, reference of %d rows", len(profile.features), profile.rows
+            "live drift on: %d features, reference of %d rows, window of %s",
+            len(profile.features),
+            profile.rows,
+            spec.window if spec.window_seconds is not None else f"{spec.window} rows",
         )
 
     def observe(self, records: list[Record], outputs: list[Record]) -> None:

@@ -4,8 +4,10 @@ The request path only appends each answered request's records and outputs to a b
 queue (:meth:`DriftWindow.observe`: one ``deque.append``). :meth:`DriftWindow.refresh`,
 called by the metrics sampler, at most once per :data:`REFRESH_SECONDS`, takes what
 arrived, bins it with numpy into per-column rings of the latest ``size`` rows' bin codes,
-and recomputes each column's PSI from the rings' counts. Each worker process keeps its
-own window (docs/monitoring.md).
+and recomputes each column's PSI from the rings' counts. A time window (``seconds``) also
+stamps what arrived with the refresh's time, in a ring beside the codes, and forgets the
+rows older than ``seconds`` at each refresh, traffic or not: the request path stays one
+append. Each worker process keeps its own window (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -38,16 +40,20 @@ class _Ring:
     def write(self, places: np.ndarray, values: pd.Series) -> None:
         self.codes[places], self.flags[places] = self.distribution.bins(values)
 
-    def figures(self, filled: int, least: int) -> Record:
-        """PSI and the flagged share over the ring's first ``filled`` places; the PSI is
-        None while fewer than ``least`` of them hold a value of this column (the
-        flagged share, None with none)."""
+    def forget(self, places: np.ndarray) -> None:
+        """Leave ``places`` as a row without this column: no count, no flag."""
+        self.codes[places], self.flags[places] = self.distribution.missing, False
+
+    def figures(self, used: int, least: int) -> Record:
+        """PSI and the flagged share over the ring's first ``used`` places (the others were
+        never written); the PSI is None while fewer than ``least`` of them hold a value
+        of this column (the flagged share, None with none)."""
         distribution = self.distribution
-        counts = np.bincount(self.codes[:filled], minlength=distribution.missing + 1)
+        counts = np.bincount(self.codes[:used], minlength=distribution.missing + 1)
         present = int(counts[:-1].sum())
         if not present:
             return {"psi": None, "level": None, "flagged": None}
-        flagged = float(self.flags[:filled].sum()) / present
+        flagged = float(self.flags[:used].sum()) / present
         if present < least:
             return {"psi": None, "level": None, "flagged": flagged}
         value = psi(distribution.shares, shares(counts[:-1]))
@@ -55,11 +61,13 @@ class _Ring:
 
 
 class DriftWindow:
-    """The latest ``size`` served rows against ``profile``."""
+    """The latest ``size`` served rows against ``profile``; with ``seconds``, only those
+    of them answered within the latest ``seconds`` (``size`` bounds the memory)."""
 
-    def __init__(self, profile: Profile, size: int) -> None:
+    def __init__(self, profile: Profile, size: int, seconds: float | None = None) -> None:
         self.profile = profile
         self.size = size
+        self.seconds = seconds
         # The rows (and their outputs) answered since the last refresh, the latest
         # ``size``: older ones would be written over in the rings anyway. Rows, not the
         # requests' lists: a row of plain values is a dict the garbage collector does not
@@ -70,8 +78,11 @@ class DriftWindow:
         self._features = {name: _Ring(d, size) for name, d in profile.features.items()}
         prediction = profile.prediction
         self._prediction = _Ring(prediction, size) if prediction is not None else None
+        # Each place's refresh time (what a time window ages by); inf where no row is.
+        self._stamps = np.full(size, np.inf)
         self._next = 0
         self.filled = 0
+        self._used = 0  # the places ever written: the rings' first ones
         self._refreshed = 0.0  # never
         self._report: Record = self._figures()
 
@@ -81,16 +92,21 @@ class DriftWindow:
         self._outputs.extend(outputs)
 
     def refresh(self, now: float | None = None) -> Record | None:
-        """Bin what arrived and recompute the figures, when :data:`REFRESH_SECONDS` have
-        passed and rows arrived; the new report, else None."""
+        """Bin what arrived, forget what aged out of a time window, and recompute the
+        figures, when :data:`REFRESH_SECONDS` have passed and rows arrived or aged out;
+        the new report, else None."""
         now = time.monotonic() if now is None else now
-        if now - self._refreshed < REFRESH_SECONDS or (self._refreshed and not self._rows):
+        if now - self._refreshed < REFRESH_SECONDS:
+            return None
+        aged = self._aged(now)
+        if self._refreshed and not self._rows and not aged.size:
             return None  # the first refresh reports the empty window: the gauges exist
         self._refreshed = now
         records, outputs = list(self._rows), list(self._outputs)
         self._rows.clear()
         self._outputs.clear()
-        self._write(records, outputs)
+        self._forget(aged)
+        self._write(records, outputs, now)
         self._report = self._figures()
         return self._report
 
@@ -99,7 +115,25 @@ class DriftWindow:
         """The figures as of the last refresh."""
         return self._report
 
-    def _write(self, records: list[Record], outputs: list[Record]) -> None:
+    def _aged(self, now: float) -> np.ndarray:
+        """The places of the rows kept longer than a time window (none for rows)."""
+        if self.seconds is None or not self.filled:
+            return np.empty(0, dtype=np.intp)
+        since = now - self.seconds
+        if self._stamps[(self._next - self.filled) % self.size] > since:
+            return np.empty(0, dtype=np.intp)  # the oldest row is in the window: all are
+        return np.flatnonzero(self._stamps <= since)
+
+    def _forget(self, places: np.ndarray) -> None:
+        """Empty ``places`` (rows that aged out): no ring counts them any more."""
+        for ring in self._features.values():
+            ring.forget(places)
+        if self._prediction is not None:
+            self._prediction.forget(places)
+        self._stamps[places] = np.inf
+        self.filled -= places.size
+
+    def _write(self, records: list[Record], outputs: list[Record], now: float) -> None:
         count = len(records)
         places = (self._next + np.arange(count)) % self.size
         frame = pd.DataFrame.from_records(records, columns=list(self._features))
@@ -108,13 +142,15 @@ class DriftWindow:
         if self._prediction is not None and len(outputs) == count:
             field = self.profile.prediction_field
             self._prediction.write(places, pd.Series([o.get(field) for o in outputs]))
+        self._stamps[places] = now
         self._next = (self._next + count) % self.size
         self.filled = min(self.filled + count, self.size)
+        self._used = min(self._used + count, self.size)
 
     def _figures(self) -> Record:
         features = {}
         for name, ring in self._features.items():
-            figures = ring.figures(self.filled, min(LEAST_ROWS, self.size))
+            figures = ring.figures(self._used, min(LEAST_ROWS, self.size))
             flagged = figures.pop("flagged")
             numeric = ring.distribution.numeric
             figures["out_of_range" if numeric else "unseen"] = (
@@ -123,11 +159,12 @@ class DriftWindow:
             features[name] = figures
         prediction = None
         if self._prediction is not None:
-            prediction = self._prediction.figures(self.filled, min(LEAST_ROWS, self.size))
+            prediction = self._prediction.figures(self._used, min(LEAST_ROWS, self.size))
             del prediction["flagged"]
         return {
             "rows": self.filled,
             "window": self.size,
+            "window_seconds": self.seconds,
             "features": features,
             "prediction": prediction,
         }

@@ -61,7 +61,8 @@ class StreamDrift:
 
     async def keep_refreshed(self) -> None:
         """Refresh every :data:`SAMPLE_SECONDS` until cancelled; the window itself
-        recomputes at most once a second, and only when rows arrived."""
+        recomputes at most once a second, and only when rows arrived or aged out of a
+        time window (``monitoring.window: 10m``), so a quiet worker's window empties too."""
         while True:
             self.refresh()
             await asyncio.sleep(SAMPLE_SECONDS)
