@@ -90,17 +90,36 @@ def test_a_time_window_falls_below_the_least_rows_as_it_ages() -> None:
     assert thinned["features"]["x"]["out_of_range"] is not None
 
 
-def test_a_time_window_keeps_at_most_its_size_in_rows() -> None:
-    window = DriftWindow(_profile(), size=1000, seconds=3600)
+def test_a_time_window_keeps_at_most_its_size_spread_over_its_span() -> None:
+    window = DriftWindow(_profile(), size=1000, seconds=100)
     window.observe(_records(800, seed=1, shift=1.0), [])
     window.refresh(now=10.0)
-    for start in range(0, 1000, 100):  # the newest 1,000 rows replace every shifted one
+    assert window.intake == 200  # room left in the rings
+    for start in range(0, 1000, 100):  # two requests fill the room, the others keep nothing
         window.observe(_records(100, seed=2 + start, shift=0.0), [])
-    calm = window.refresh(now=20.0)
-    assert calm is not None and calm["rows"] == 1000 and calm["window"] == 1000
-    assert calm["features"]["x"]["psi"] < 0.1
-    aged = window.refresh(now=3620.0)
-    assert aged is not None and aged["rows"] == 0  # the wrapped ring empties whole
+    full = window.refresh(now=11.0)
+    assert full is not None and full["rows"] == 1000 and full["window"] == 1000
+    assert window.intake == 10  # full: a second's share of 1,000 rows over 100 s
+    for second in range(12, 92):  # 80 s of 100 one-row requests a second: 10 kept a second
+        for row in _records(100, seed=second, shift=0.0):
+            window.observe([row], [])
+        window.refresh(now=float(second))
+    assert window.report["rows"] == 1000  # the 800 shifted rows written over
+    assert window.report["features"]["x"]["psi"] < 0.1
+    aged = window.refresh(now=111.5)  # the 200 rows of second 11 are older than 100 s
+    assert aged is not None and aged["rows"] == 800
+    assert window.refresh(now=300.0) is not None and window.report["rows"] == 0
+
+
+def test_requests_past_a_refreshs_intake_keep_nothing() -> None:
+    window = DriftWindow(_profile(), size=1000)
+    for request in range(10):  # the first five fill the intake: shifted rows only
+        window.observe(_records(200, seed=request, shift=1.0 if request < 5 else 0.0), [])
+    report = window.refresh(now=10.0)
+    assert report is not None and report["rows"] == 1000
+    assert report["features"]["x"]["psi"] > 0.25
+    window.observe(_records(200, seed=11, shift=0.0), [])  # a new refresh, a new intake
+    assert window.refresh(now=11.0) is not None and window.report["rows"] == 1000
 
 
 def test_a_window_of_rows_never_ages() -> None:

@@ -34,7 +34,8 @@ class MonitoringSpec(BaseModel):
     # What each worker's live drift is computed over: the latest rows (a number), or the
     # rows answered within the latest span of time (a duration: 30s, 10m, 1h30m).
     window: int | str = 2000
-    # The most rows a time window keeps (the latest): its memory bound, allocated whole.
+    # The most rows a time window keeps (spread over its span): its memory bound,
+    # allocated whole.
     window_max_rows: int = Field(default=100_000, ge=WINDOW_ROWS[0], le=WINDOW_ROWS[1])
     # Thresholds of the alert rules `nervosum monitoring` writes.
     alerts: AlertsSpec = AlertsSpec()

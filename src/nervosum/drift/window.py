@@ -68,11 +68,13 @@ class DriftWindow:
         self.profile = profile
         self.size = size
         self.seconds = seconds
-        # The rows (and their outputs) answered since the last refresh, the latest
-        # ``size``: older ones would be written over in the rings anyway. Rows, not the
-        # requests' lists: a row of plain values is a dict the garbage collector does not
-        # track, and a second's worth of tracked lists made its collections cost a tenth
-        # of a request at c=64.
+        # The rows (and their outputs) answered since the last refresh, up to ``intake``
+        # (see _intake). Past it, requests keep nothing until the next refresh: at c=64
+        # most keep nothing, and no request's rows outlive it (rows kept alive cost a
+        # busy server more than the appends). Rows, not the requests' lists: a row of
+        # plain values is a dict the garbage collector does not track, and a second's
+        # worth of tracked lists made its collections cost a tenth of a request at c=64.
+        self.intake = size
         self._rows: deque[Record] = deque(maxlen=size)
         self._outputs: deque[Record] = deque(maxlen=size)
         self._features = {name: _Ring(d, size) for name, d in profile.features.items()}
@@ -87,9 +89,11 @@ class DriftWindow:
         self._report: Record = self._figures()
 
     def observe(self, records: list[Record], outputs: list[Record]) -> None:
-        """The request path's only work: keep the request's records and outputs."""
-        self._rows.extend(records)
-        self._outputs.extend(outputs)
+        """The request path's only work: keep the request's records and outputs, while
+        this refresh's intake is not full."""
+        if len(self._rows) < self.intake:
+            self._rows.extend(records)
+            self._outputs.extend(outputs)
 
     def refresh(self, now: float | None = None) -> Record | None:
         """Bin what arrived, forget what aged out of a time window, and recompute the
@@ -107,8 +111,19 @@ class DriftWindow:
         self._outputs.clear()
         self._forget(aged)
         self._write(records, outputs, now)
+        self.intake = self._intake()
         self._report = self._figures()
         return self._report
+
+    def _intake(self) -> int:
+        """The rows the next refresh takes. A window of rows needs its ``size`` (more
+        would be written over). A time window takes what its rings have room for, and
+        once they are full its share of ``size`` for one refresh, so that the rows it
+        keeps spread over its whole span rather than its last seconds."""
+        if self.seconds is None:
+            return self.size
+        share = max(1, int(self.size * REFRESH_SECONDS / self.seconds))
+        return max(share, self.size - self.filled)
 
     @property
     def report(self) -> Record:
