@@ -1,6 +1,8 @@
 """`nervosum notebooks build` end to end: a repository of two stage notebooks (TF-IDF
 features, then logistic regression over generated text, as nachlass's example) is
-executed in real kernels, served, and scored through nachlass's form and native JSON.
+executed in real kernels, served, and scored through nachlass's form and native JSON;
+the texts the features notebook saves to $NERVOSUM_REFERENCE_FILE become live drift's
+reference profile, in the folder and in the bundle.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from nervosum.drift.profile import PROFILE_FILE, Profile
+from nervosum.notebooks.reference import DEFAULT_REFERENCE as SAVED_ROWS
 from tests.conftest import (
     LiveServer,
     free_port,
@@ -27,6 +31,7 @@ from tests.conftest import (
     spawned_server,
     wait_ready,
 )
+from tests.integration.test_live_drift import until
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +63,8 @@ FEATURES_CELLS = (
     " ('tfidf', TfidfTransformer())])\n"
     "features = feat_pipeline.fit_transform(df['text'])",
     "out = pd.DataFrame(features.toarray())\nout.columns = [str(c) for c in out.columns]\n"
-    "out['label'] = df['label']\nout.to_parquet('data/features.parquet')",
+    "out['label'] = df['label']\nout.to_parquet('data/features.parquet')\n"
+    "df[['text']].to_parquet(os.environ['NERVOSUM_REFERENCE_FILE'])",
     SAVE,
     "serialize_to(feat_pipeline, 'feature_pipeline.sav')",
 )
@@ -159,6 +165,25 @@ def test_build_runs_each_notebook_and_writes_a_servable_folder(
     assert "TFIDF_BUCKETS=64\n" in printed
 
 
+def test_the_saved_training_rows_are_the_served_reference_profile(
+    built: tuple[Path, subprocess.CompletedProcess[str]], served: LiveServer
+) -> None:
+    target, result = built
+    assert f"wrote {PROFILE_FILE} (live drift's reference: 300 rows of {SAVED_ROWS})" in (
+        result.stderr
+    )
+    profile = Profile.read(target / PROFILE_FILE)
+    assert profile.rows == 300 and profile.source == f"nervosum notebooks build: {SAVED_ROWS}"
+    assert set(profile.features) == {"text"}
+    assert profile.prediction is not None
+    assert set(profile.prediction.categories) == {"legitimate", "spam"}
+    assert not (target / SAVED_ROWS).exists()  # the rows stay in the build's private copy
+    with served.client() as client:
+        drift = until(lambda: client.get("/info").json().get("drift"))
+    assert drift["reference"]["source"] == profile.source
+    assert drift["reference"]["rows"] == 300
+
+
 def test_json_args_form_and_native_json_classify_both_texts(served: LiveServer) -> None:
     with served.client() as client:
         form = client.post("/predict", data={"json_args": json.dumps([LEGITIMATE_TEXT, SPAM_TEXT])})
@@ -240,6 +265,7 @@ def test_git_url_with_the_s2i_list_registers_a_bundle(
     listed = json.loads(nervosum("ls", "--format", "json", env=home_env).stdout)
     assert [(b["name"], b["tag"]) for b in listed] == [("spam", "v1")]
     bundle = Path(str(listed[0]["path"]))  # the bundle's folder serves its app/
+    assert Profile.read(bundle / PROFILE_FILE).rows == 300  # beside app/, as build keeps it
     checked = nervosum("check", str(bundle), env=home_env)
     assert checked.returncode == 0, checked.stderr
     assert "none scored: without an input_schema" in checked.stdout

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 from pydantic import TypeAdapter
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
 from starlette.testclient import TestClient
 
 from nervosum import Engine, load_config
 from nervosum.schema.records import RecordSchema
-from nervosum.serving.app import create_app
+from nervosum.serving.app import _ROUTES, create_app
 from tests.conftest import EXAMPLES, PROJECTS
+from tests.integration.test_explain_http import FEATURES, ROW, serve
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +44,24 @@ def test_openapi_describes_predict_with_generated_models(client: TestClient) -> 
     assert "probabilities" in schemas["Output"]["properties"]
     predict = document["paths"]["/predict"]["post"]
     assert {"200", "400", "413", "415", "422", "500", "503"} <= set(predict["responses"])
-    for path in ("/info", "/schema", "/health/live", "/health/ready", "/metrics"):
+    for path in ("/info", "/schema", "/health/live", "/health/ready", "/metrics", "/card"):
         assert "get" in document["paths"][path]
+    explain = document["paths"]["/explain"]["post"]
+    assert explain["requestBody"] == predict["requestBody"]
+    assert [p["name"] for p in explain["parameters"]] == ["class"]
+    assert {"200", "400", "413", "415", "422", "500", "501", "503"} == set(explain["responses"])
+    assert "explain_max_rows" in explain["responses"]["400"]["description"]
+
+
+def test_every_native_route_is_in_the_document(client: TestClient) -> None:
+    """Each route the app itself serves is described, with a method it answers, but the
+    pages, the document itself, the seed's alias of /info and the challenger's admin
+    routes (docs/variants.md)."""
+    paths = client.get("/openapi.json").json()["paths"]
+    left_out = {"/", "/docs", "/openapi.json", "/metadata", "/-/arms", "/-/promote", "/-/rollback"}
+    for route in _ROUTES:
+        if route.path not in left_out:
+            assert {m.lower() for m in route.methods or ()} & set(paths[route.path]), route.path
 
 
 def test_openapi_examples_are_accepted_by_the_server(client: TestClient) -> None:
@@ -76,3 +98,29 @@ def test_docs_page_loads_only_local_assets(client: TestClient) -> None:
         assert asset.status_code == 200, source
         assert len(asset.content) > 100
     assert "/openapi.json" in page.text
+
+
+def _holds(answer: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """``answer`` has every field ``schema`` requires and none it does not declare."""
+    return set(schema["required"]) <= set(answer) <= set(schema["properties"])
+
+
+def test_explain_and_card_answer_what_the_document_says(tmp_path: Path) -> None:
+    data = load_iris()
+    frame = pd.DataFrame(data.data, columns=FEATURES)
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(frame, data.target)
+    with serve(tmp_path / "forest", forest) as client:
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+        one = client.post("/explain", json={**ROW, "key": "r1"}).json()
+        every = client.post("/explain?class=all", json=[ROW, ROW]).json()
+        card = client.get("/card").json()
+    explanation = schemas["Explanation"]
+    shapes = explanation["properties"]["explanations"]["items"]["oneOf"]
+    assert _holds(one, explanation) and _holds(every, explanation)
+    (row,) = one["explanations"]
+    assert _holds(row, shapes[0]) and not _holds(row, shapes[1])
+    assert row["key"] == "r1" and "key" in shapes[0]["properties"]
+    for row in every["explanations"]:
+        assert _holds(row, shapes[1]) and not _holds(row, shapes[0])
+    assert one["output"] in explanation["properties"]["output"]["enum"]
+    assert set(card) == set(schemas["Card"]["required"]) == set(schemas["Card"]["properties"])

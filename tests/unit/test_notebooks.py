@@ -42,10 +42,17 @@ from nervosum.notebooks.build import (
     run_notebooks,
 )
 from nervosum.notebooks.execute import NotebookRun, execute
+from nervosum.notebooks.reference import (
+    DEFAULT_REFERENCE,
+    REFERENCE_VARIABLE,
+    ReferenceRows,
+    profile_reference,
+)
 from nervosum.notebooks.requirements import bundle_requirements, check_requirements
 from nervosum.notebooks.source import check_name, checkout, default_name, is_git_url
+from nervosum.project import load_config
 from nervosum.serving.body import json_args_rows
-from tests.conftest import Recorder
+from tests.conftest import EXAMPLES, Recorder
 
 
 def load_pickle(path: Path) -> Any:
@@ -355,7 +362,41 @@ def test_a_notebook_that_saves_no_stage_fails_even_with_an_old_stage_committed(
     request = NotebooksBuild(("04-model.ipynb",), {}, "m", "t")
     (tmp_path / "out").mkdir()
     with pytest.raises(BuildError, match=re.escape("04-model.ipynb ran to the end but saved no")):
-        run_notebooks(repo, request, tmp_path / "out", Recorder())
+        run_notebooks(repo, request, tmp_path / "out", Recorder(), ReferenceRows.of(repo, {}))
+
+
+# --- the training rows a notebook saves for live drift --------------------------------------
+
+
+def test_the_kernels_are_told_one_absolute_file_for_the_training_rows(tmp_path: Path) -> None:
+    default = ReferenceRows.of(tmp_path, {})
+    assert default == ReferenceRows(tmp_path / DEFAULT_REFERENCE, None)
+    assert default.variable == {REFERENCE_VARIABLE: str((tmp_path / DEFAULT_REFERENCE).absolute())}
+    named = ReferenceRows.of(tmp_path, {REFERENCE_VARIABLE: "data/sample.csv"})
+    assert named == ReferenceRows(tmp_path / "data" / "sample.csv", "data/sample.csv")
+
+
+def test_no_saved_rows_means_no_profile_but_a_named_file_must_be_there(tmp_path: Path) -> None:
+    project = load_config(EXAMPLES / "iris")  # not loaded: nothing is profiled
+    progress = Recorder()
+    assert profile_reference(ReferenceRows.of(tmp_path, {}), project, progress) is None
+    assert any("no reference profile" in line for line in progress.lines)
+    named = ReferenceRows.of(tmp_path, {REFERENCE_VARIABLE: "sample.csv"})
+    with pytest.raises(BuildError, match=re.escape("names sample.csv, which is not there")):
+        profile_reference(named, project, Recorder())
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [("rows.parquet", b"not parquet", "cannot be read"), ("rows.csv", b"text\n", "are none")],
+)
+def test_saved_rows_that_cannot_be_profiled_fail_the_build(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    rows = ReferenceRows.of(tmp_path, {REFERENCE_VARIABLE: name})
+    with pytest.raises(BuildError, match=message):
+        profile_reference(rows, load_config(EXAMPLES / "iris"), Recorder())
 
 
 # --- nachlass's json_args form ------------------------------------------------------------

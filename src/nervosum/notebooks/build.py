@@ -4,8 +4,9 @@ The steps of nachlass's assemble script, each made to fail loudly: copy or clone
 repository, check its ``requirements.txt``, read every listed notebook (a typo fails
 before anything runs), execute them in order in a kernel with
 ``S2I_PIPELINE_STAGE_SAVE_FILE=<basename>.sav`` (and the ``-e`` variables), collect each
-saved stage and executed notebook, write ``stages.json``, and load the result once as
-the server will.
+saved stage and executed notebook, write ``stages.json``, load the result once as the
+server will, and profile the rows the notebooks trained on when one saved them
+(notebooks/reference.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from nervosum.config import Project
 from nervosum.errors import BuildError, RequestError
 from nervosum.model.stages import stage_file, write_stages
 from nervosum.notebooks.project import copy_code, finish_project
+from nervosum.notebooks.reference import ReferenceRows, profile_reference
 from nervosum.notebooks.requirements import (
     REQUIREMENTS_FILE,
     bundle_requirements,
@@ -134,8 +136,11 @@ def read_notebook(root: Path, relative: str) -> Any:
         ) from None
 
 
-def run_notebooks(root: Path, build: NotebooksBuild, target: Path, progress: Progress) -> None:
-    """Execute the notebooks in order; put each stage and executed notebook in ``target``."""
+def run_notebooks(
+    root: Path, build: NotebooksBuild, target: Path, progress: Progress, reference: ReferenceRows
+) -> None:
+    """Execute the notebooks in order, each told where ``reference`` rows go; put each
+    stage and executed notebook in ``target``."""
     require_extra()
     import nbformat
 
@@ -149,7 +154,12 @@ def run_notebooks(root: Path, build: NotebooksBuild, target: Path, progress: Pro
         progress.step(
             f"notebook {index}/{len(notebooks)}: {relative} ({code_cells(notebook)} code cells)"
         )
-        env = {**os.environ, **build.variables, **dict.fromkeys(STAGE_VARIABLES, stage)}
+        env = {
+            **os.environ,
+            **build.variables,
+            **reference.variable,
+            **dict.fromkeys(STAGE_VARIABLES, stage),
+        }
         (cwd / stage).unlink(missing_ok=True)  # a committed stage must not pass for a new one
         executed = execute(NotebookRun(name, notebook, cwd, env), progress)
         nbformat.write(executed, target / name)  # type: ignore[no-untyped-call]
@@ -190,7 +200,8 @@ def build_notebooks(
     wanted = check_requirements(source.root, progress, shown=shown)
     target = workdir / "project"
     target.mkdir()
-    run_notebooks(source.root, build, target, progress)
+    reference = ReferenceRows.of(source.root, {**os.environ, **build.variables})
+    run_notebooks(source.root, build, target, progress, reference)
     copied = copy_code(source.root, target)
     if copied:
         progress.output(f"{copied} Python files of the repository kept for the stages' imports")
@@ -200,4 +211,5 @@ def build_notebooks(
     project = finish_project(
         target, name=build.name, tag=build.tag, origin=origin, progress=progress
     )
+    profile_reference(reference, project, progress)
     return BuiltNotebooks(project, origin)

@@ -7,6 +7,7 @@
       <notebook>.ipynb    each notebook as executed, outputs included, for inspection
       requirements.txt    the repository's packages by name, plus scikit-learn, cloudpickle
       **/*.py             the repository's Python code: stages may refer to its classes
+      reference-profile.json  live drift's reference, of the rows a notebook trained on
 
 Being a plain project, it is served by ``nervosum serve`` and bundled by the same code
 as ``nervosum build``; nothing downstream knows it came from notebooks.

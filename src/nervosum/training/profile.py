@@ -6,7 +6,8 @@ Train has the rows at hand: it profiles the loaded features (and the trained mod
 predictions on them) into ``reference-profile.json`` beside the artifact (like it, made
 again by every run and kept out of git), where ``nervosum serve`` reads it and ``nervosum
 build`` keeps it in the bundle. A project that names ``monitoring.reference`` gets no
-trained profile: build and serve profile the named file, which wins.
+trained profile: build and serve profile the named file, which wins. ``nervosum notebooks
+build`` writes the rows its notebooks trained on the same way (notebooks/reference.py).
 """
 
 from __future__ import annotations
@@ -36,13 +37,16 @@ def _engine(project: Project) -> Engine:
         logger.setLevel(level)
 
 
-def write_training_profile(project: Project, inputs: pd.DataFrame) -> Path | None:
+def write_training_profile(
+    project: Project, inputs: pd.DataFrame, source: str = SOURCE
+) -> Path | None:
     """Profile ``inputs`` (the loaded rows' features, bounded as a reference file's rows)
-    against the model ``project`` now serves; the file written, or None when
-    ``monitoring.reference`` names one (or the model has no artifact to keep it beside)."""
+    against the model ``project`` now serves, saying they came from ``source``; the file
+    written, or None when ``monitoring.reference`` names one (or the model has no
+    artifact to keep it beside)."""
     path = trained_profile_path(project)
     if path is None or project.config.monitoring.reference is not None:
         return None
-    profile = make_profile(_engine(project), bounded(inputs), SOURCE)
+    profile = make_profile(_engine(project), bounded(inputs), source)
     profile.write(path)
     return path
