@@ -25,7 +25,7 @@ class MonitoringSpec(BaseModel):
     # Seconds a sampled explanation of one request may take: it samples less to fit.
     explain_budget: float = Field(default=2.0, gt=0)
     # Rows one /explain request may hold: an exact explanation cannot stop halfway, and
-    # a deep forest explains a few dozen rows a second on the model thread.
+    # a fully grown forest explains about a thousand rows a second on the model thread.
     explain_max_rows: int = Field(default=1000, ge=1)
     # A CSV, Parquet or JSON-lines file of typical inputs (project-relative, usually the
     # training data): its profile is what live traffic's drift is measured against. Built

@@ -24,8 +24,9 @@ class Attributions:
     """
 
     method: str
-    """How they were computed: ``treeshap:xgboost``, ``treeshap:lightgbm``,
-    ``treeshap:shap`` (exact) or ``sampled:permutation`` (an estimate)."""
+    """How they were computed: ``treeshap:nervosum``, ``treeshap:xgboost``,
+    ``treeshap:lightgbm``, ``treeshap:shap`` (exact) or ``sampled:permutation`` (an
+    estimate)."""
     exact: bool
     output: str
     """What the values add up to: ``probability``, ``log_odds``, ``value`` or ``raw``

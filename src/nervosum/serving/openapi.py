@@ -139,7 +139,7 @@ def _explanation_schema(id_field: str | None) -> dict[str, Any]:
         "properties": {
             "method": {
                 "type": "string",
-                "description": "treeshap:xgboost, treeshap:lightgbm, treeshap:shap (exact)"
+                "description": "treeshap:nervosum, treeshap:xgboost, treeshap:lightgbm, treeshap:shap (exact)"
                 " or sampled:permutation (an estimate)",
             },
             "exact": {"type": "boolean"},
