@@ -86,32 +86,47 @@ def rules(watched: Watched) -> list[dict[str, Any]]:
     return found
 
 
+def _failing(scope: Scope, name: str, share: str, what: str) -> dict[str, Any]:
+    """A share of failures (``what``) above ``monitoring.alerts.error_rate``."""
+    limit = scope.watched.alerts.error_rate
+    summary = f"over {limit:.0%} of {what}"
+    return _rule(
+        scope.watched,
+        name,
+        f"{share} > {limit}",
+        held=ERRORS_FOR,
+        severity="critical",
+        summary=summary,
+    )
+
+
+def _slow(scope: Scope, name: str, p99: str, what: str) -> dict[str, Any]:
+    """A p99 of seconds (``what``) above ``monitoring.alerts.latency_p99``."""
+    limit = scope.watched.alerts.latency_p99
+    summary = f"p99 {what} over {limit} s"
+    return _rule(
+        scope.watched,
+        name,
+        f"{p99} > {limit}",
+        held=LATENCY_FOR,
+        severity="warning",
+        summary=summary,
+    )
+
+
 def _serving(scope: Scope) -> list[dict[str, Any]]:
     """An HTTP server's (one model's, or each model of a repository): 5xx, latency,
     readiness."""
-    watched, limits = scope.watched, scope.watched.alerts
     return [
-        _rule(
-            watched,
-            "NervosumHighErrorRate",
-            f"{promql.error_ratio(scope)} > {limits.error_rate}",
-            held=ERRORS_FOR,
-            severity="critical",
-            summary=f"over {limits.error_rate:.0%} of requests answered 5xx",
+        _failing(
+            scope, "NervosumHighErrorRate", promql.error_ratio(scope), "requests answered 5xx"
         ),
+        _slow(scope, "NervosumHighLatency", promql.latency(scope, 0.99), "request latency"),
         _rule(
-            watched,
-            "NervosumHighLatency",
-            f"{promql.latency(scope, 0.99)} > {limits.latency_p99}",
-            held=LATENCY_FOR,
-            severity="warning",
-            summary=f"p99 request latency over {limits.latency_p99} s",
-        ),
-        _rule(
-            watched,
+            scope.watched,
             "NervosumModelNotReady",
             f"{promql.model_ready(scope)} < 1",
-            held=limits.not_ready_for,
+            held=scope.watched.alerts.not_ready_for,
             severity="critical",
             summary="the model is not ready to serve",
         ),
@@ -122,23 +137,19 @@ def _stream(scope: Scope) -> list[dict[str, Any]]:
     """A stream worker's, with the same thresholds as its HTTP server's: dead letters
     (its errors), batch latency, lag, and a group that stopped reading (its readiness:
     the worker has no readiness gauge, its side port's /health/ready is for probes)."""
-    watched, limits = scope.watched, scope.watched.alerts
+    watched = scope.watched
     return [
-        _rule(
-            watched,
+        _failing(
+            scope,
             "NervosumStreamDeadLetters",
-            f"{promql.dead_letter_ratio(scope)} > {limits.error_rate}",
-            held=ERRORS_FOR,
-            severity="critical",
-            summary=f"over {limits.error_rate:.0%} of messages read went to the dead letter",
+            promql.dead_letter_ratio(scope),
+            "messages read went to the dead letter",
         ),
-        _rule(
-            watched,
+        _slow(
+            scope,
             "NervosumStreamSlowBatches",
-            f"{promql.batch_latency(scope, 0.99)} > {limits.latency_p99}",
-            held=LATENCY_FOR,
-            severity="warning",
-            summary=f"p99 batch time from read to acknowledgement over {limits.latency_p99} s",
+            promql.batch_latency(scope, 0.99),
+            "batch time from read to acknowledgement",
         ),
         _rule(
             watched,
@@ -152,7 +163,7 @@ def _stream(scope: Scope) -> list[dict[str, Any]]:
             watched,
             "NervosumStreamStalled",
             promql.stalled(scope),
-            held=limits.not_ready_for,
+            held=watched.alerts.not_ready_for,
             severity="critical",
             summary="messages wait and no worker reads them",
         ),
