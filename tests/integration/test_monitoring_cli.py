@@ -66,3 +66,56 @@ def test_deploy_monitoring_adds_the_rule_and_the_dashboard(
         == '{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule" }}'
     )
     assert rule[-1] == "{{- end }}" and "kind: PrometheusRule" in rule
+
+
+def test_for_stream_watches_the_worker_and_a_folder_of_models_is_a_repository(
+    tmp_path: Path, home_env: dict[str, str]
+) -> None:
+    project = iris_copy(tmp_path, "iris")
+    ran = nervosum(
+        "monitoring", str(project), "--for", "stream", "-o", str(tmp_path / "s"), env=home_env
+    )
+    assert ran.returncode == 0, ran.stderr
+    board = json.loads((tmp_path / "s" / "dashboard.json").read_text())
+    assert board["uid"] == "nervosum-iris-stream"
+    assert "Messages/s by outcome" in {panel["title"] for panel in board["panels"]}
+    rules = yaml.safe_load((tmp_path / "s" / "alerts.rules.yaml").read_text())
+    assert "NervosumStreamLag" in {rule["alert"] for rule in rules["groups"][0]["rules"]}
+
+    repo = tmp_path / "models_serve"
+    iris_copy(repo, "iris")
+    (repo / "broken").mkdir()
+    (repo / "broken" / "etls.py").write_text("class transform_predict:\n    x = [1, 2\n")
+    ran = nervosum("monitoring", str(repo), "-o", str(tmp_path / "r"), env=home_env)
+    assert ran.returncode == 0, ran.stderr
+    board = json.loads((tmp_path / "r" / "dashboard.json").read_text())
+    assert board["title"] == "nervosum: models_serve-repo"
+    model = board["templating"]["list"][1]
+    assert model["current"]["value"] == "$__all" and model["includeAll"]
+    rules = yaml.safe_load((tmp_path / "r" / "alerts.rules.yaml").read_text())
+    assert all("model" not in rule["labels"] for rule in rules["groups"][0]["rules"])
+
+    for source, runtime in ((project, "serve-repo"), (repo, "stream")):
+        out = str(tmp_path / "x")
+        ran = nervosum("monitoring", str(source), "--for", runtime, "-o", out, env=home_env)
+        assert ran.returncode == 2, ran.stderr
+        assert ran.stderr.startswith("error: ") and "hint: " in ran.stderr
+
+
+@pytest.mark.slow
+def test_deploy_monitoring_watches_a_stream_bundle_and_a_repository(
+    tmp_path: Path, home_env: dict[str, str]
+) -> None:
+    project = iris_copy(tmp_path, "iris_stream", mode="stream")
+    built = nervosum("build", str(project), "--no-image", "-q", env=home_env)
+    assert built.returncode == 0, built.stderr
+    found: dict[str, set[str]] = {}
+    for kind, more in (("stream", ()), ("repo", ("--repo", "https://git.example/t/models.git"))):
+        out = tmp_path / kind
+        ran = nervosum(
+            "deploy", "-n", "iris_stream", *more, "--monitoring", "-o", str(out), env=home_env
+        )
+        assert ran.returncode == 0, ran.stderr
+        rules = yaml.safe_load((out / "monitoring" / "alerts.rules.yaml").read_text())
+        found[kind] = {rule["alert"] for rule in rules["groups"][0]["rules"]}
+    assert "NervosumStreamStalled" in found["stream"] and "NervosumModelNotReady" in found["repo"]

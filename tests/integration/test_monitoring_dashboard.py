@@ -2,7 +2,9 @@
 project with a reference, the prediction log and a challenger (so every family a panel
 may read is exported), some predictions and feedback, one scrape of /metrics. Each query
 must parse (promtool check rules, as a recording rule), name only families the scrape
-declares, and, fed the scraped samples as promtool's input series, return something."""
+declares, and, fed the scraped samples as promtool's input series, return something.
+The same for a `nervosum stream` worker's side port (on a real Redis) and for
+`nervosum serve-repo` over a folder of two models."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,9 +22,12 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from nervosum.deploy.dashboard import dashboard
-from nervosum.deploy.watch import watched
+from nervosum.deploy.repo_watch import folder_watched
+from nervosum.deploy.watch import STREAM, watched
 from nervosum.project import load_config
-from tests.conftest import ProjectFactory, live_server
+from tests.conftest import ProjectFactory, free_port, live_server, spawned_nervosum, wait_ready
+from tests.integration.test_stream import Streams, worker
+from tests.services.brokers import running
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = [
@@ -65,26 +71,40 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, check=False)
 
 
-def _served_project(make_project: ProjectFactory, tmp_path: Path) -> Path:
-    make_project(CONFIG.format(tag="v2", more=""), {"model.py": MODEL}, name="v2")
+def _observed(make_project: ProjectFactory, tmp_path: Path, name: str, more: str = "") -> Path:
+    """The project with a reference and the prediction log (and ``more``)."""
     more = (
         f"logging: {{sinks: [{{type: jsonl, path: {tmp_path / 'log.jsonl'}}}]}}\n"
         "monitoring: {reference: ref.csv, window: 100}\n"  # a PSI from its 100th row
-        "variants: {challenger: ../v2, mode: shadow}\n"
+        f"{more}"
     )
     files = {"model.py": MODEL, "ref.csv": REFERENCE}
-    return make_project(CONFIG.format(tag="v1", more=more), files, name="v1")
+    return make_project(CONFIG.format(tag="v1", more=more), files, name=name)
 
 
-def _scrape(client: httpx.Client) -> str:
+def _served_project(make_project: ProjectFactory, tmp_path: Path) -> Path:
+    make_project(CONFIG.format(tag="v2", more=""), {"model.py": MODEL}, name="v2")
+    return _observed(make_project, tmp_path, "v1", "variants: {challenger: ../v2, mode: shadow}\n")
+
+
+def _row(i: int) -> dict[str, object]:
+    return {"key": f"k{i}", "x": i % 12, "plan": "abc"[i % 3]}  # out of range, unseen
+
+
+def _scrape(client: httpx.Client, predict: str = "/predict", feedback: bool = True) -> str:
     """Traffic of every kind a panel shows, then /metrics once drift is measured and the
     log written."""
     for i in range(120):
-        row = {"key": f"k{i}", "x": i % 12, "plan": "abc"[i % 3]}  # out of range, unseen
-        assert client.post("/predict", json=row).status_code == 200
-    assert client.post("/predict", json={"key": "bad", "x": "many"}).status_code >= 400
-    labels = [{"id": f"k{i}", "label": "yes"} for i in range(10)]
-    assert client.post("/feedback", json=labels).status_code == 200
+        assert client.post(predict, json=_row(i)).status_code == 200
+    assert client.post(predict, json={"key": "bad", "x": "many"}).status_code >= 400
+    if feedback:
+        labels = [{"id": f"k{i}", "label": "yes"} for i in range(10)]
+        assert client.post("/feedback", json=labels).status_code == 200
+    return _measured(client)
+
+
+def _measured(client: httpx.Client) -> str:
+    """/metrics once drift is measured and the log written."""
     deadline = time.monotonic() + 30
     while not all(part.search(text := client.get("/metrics").text) for part in MEASURED):
         assert time.monotonic() < deadline, "drift was never measured, or the log never written"
@@ -113,21 +133,71 @@ def _declared(text: str) -> tuple[set[str], list[str]]:
     return names, series
 
 
+def _queries(board: dict[str, Any], model: str) -> list[str]:
+    """Every panel's query, as Grafana sends it with ``model`` picked."""
+    return [
+        target["expr"].replace("$model", model).replace("$__rate_interval", "5m")
+        for panel in board["panels"]
+        for target in panel["targets"]
+    ]
+
+
 def test_every_dashboard_query_reads_what_a_live_server_exports(
     make_project: ProjectFactory, tmp_path: Path
 ) -> None:
     project = _served_project(make_project, tmp_path)
     board = dashboard(watched(load_config(project).config))
-    queries = [
-        target["expr"].replace("$model", "churn").replace("$__rate_interval", "5m")
-        for panel in board["panels"]
-        for target in panel["targets"]
-    ]
     titles = {panel["title"] for panel in board["panels"]}
     assert {"Feature drift (PSI)", "Quality per arm", "Prediction log"} <= titles
     assert "Predicted values" not in titles  # a classifier: classes, not a value histogram
     with live_server(project) as server, server.client() as client:
         text = _scrape(client)
+    _check(_queries(board, "churn"), text, tmp_path)
+
+
+def test_every_stream_dashboard_query_reads_what_a_live_worker_exports(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    """A `nervosum stream` worker on a real Redis, scraped on its side port."""
+    project = _observed(make_project, tmp_path, "streamed")
+    board = dashboard(watched(load_config(project).config, STREAM))
+    titles = {panel["title"] for panel in board["panels"]}
+    assert {"Messages/s by outcome", "Consumer lag", "Feature drift (PSI)"} <= titles
+    assert not titles & {"Latency", "Model ready", "Feedback accuracy", "Quality per arm"}
+    streams = Streams("in", "out", "dead")
+    messages = [(f"m{i}".encode(), json.dumps(_row(i)).encode()) for i in range(120)]
+    with running("redis") as broker, worker(project, broker, streams) as streamed:
+        broker.put(streams.source, [*messages, (b"bad", b'{"key": "bad", "x": "many"}')])
+        broker.take_until(streams.dead, 1)
+        with httpx.Client(base_url=f"http://127.0.0.1:{streamed.port}", timeout=30) as side:
+            text = _measured(side)
+    _check(_queries(board, "churn"), text, tmp_path)
+
+
+def test_every_repository_dashboard_query_reads_what_a_live_serve_repo_exports(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    """`nervosum serve-repo` over a folder of two models, one with a reference and the
+    prediction log; the panels for all models at once (Grafana's "All")."""
+    _observed(make_project, tmp_path, "models/churn")
+    make_project(CONFIG.format(tag="v1", more=""), {"model.py": MODEL}, name="models/plain")
+    root = tmp_path / "models"
+    board = dashboard(folder_watched(root))
+    titles = {panel["title"] for panel in board["panels"]}
+    assert {"Requests/s by route and status", "Feature drift (PSI)", "Prediction log"} <= titles
+    assert "Feedback accuracy" not in titles  # serve-repo takes no feedback
+    port = free_port()
+    with spawned_nervosum("serve-repo", str(root), "--port", str(port), port=port) as server:
+        wait_ready(server)
+        with server.client() as client:
+            for model in ("churn", "plain"):
+                text = _scrape(client, f"/models/{model}/predict", feedback=False)
+    _check(_queries(board, ".+"), text, tmp_path)
+
+
+def _check(queries: list[str], text: str, tmp_path: Path) -> None:
+    """Each query names only families ``text`` declares, parses, and returns samples when
+    fed ``text``'s samples (the drop counter's may have none)."""
     names, series = _declared(text)
 
     for query in queries:

@@ -224,15 +224,22 @@ def _workload(
 
 
 def _watched(workload: Workload, entry: Entry | None) -> Watched:
-    """What ``--monitoring`` watches: one served model, read from its bundle's config."""
-    from nervosum.deploy.watch import watched
+    """What ``--monitoring`` watches: a served or streamed model, read from its bundle's
+    config, or a repository (its folders are in git, not here: the families every
+    model exports)."""
+    from nervosum.deploy.repo_watch import repo_watched
+    from nervosum.deploy.watch import SERVER, STREAM, watched
     from nervosum.errors import RequestError
     from nervosum.project import load_config
     from nervosum.serving.challenger import bundle_source
 
-    if entry is None or workload.mode != "http":
+    if workload.mode == "repo":
+        return repo_watched(workload.name, [])
+    if entry is None or workload.mode not in ("http", "stream"):
         raise RequestError(
-            f"--monitoring watches one model served over HTTP, not {workload.description}",
-            hint="deploy an http bundle (-n NAME), or run nervosum monitoring NAME:TAG per model",
+            f"--monitoring watches a model served over HTTP or a stream worker, not"
+            f" {workload.description}",
+            hint="deploy an http or stream bundle (-n NAME)",
         )
-    return watched(load_config(bundle_source(entry)).config)
+    runtime = STREAM if workload.mode == "stream" else SERVER
+    return watched(load_config(bundle_source(entry)).config, runtime)

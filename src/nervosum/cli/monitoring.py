@@ -1,5 +1,6 @@
 """``nervosum monitoring SOURCE``: a Grafana dashboard and Prometheus alert rules for a
-project folder, a model file or a registered bundle (docs/monitoring.md)."""
+project folder, a model file or a registered bundle, served or streamed, or for a model
+repository served by serve-repo (docs/monitoring.md)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,14 @@ from nervosum.cli.output import reports_errors
 
 if TYPE_CHECKING:
     from nervosum.config import NervosumConfig
+    from nervosum.deploy.watch import Watched
 
-_WHAT = "a project folder (with a nervosum.yaml), a model file, or a bundle NAME:TAG"
+_WHAT = (
+    "a project folder (with a nervosum.yaml), a model file, a bundle NAME:TAG,"
+    " or a folder of model folders (serve-repo)"
+)
+# The commands whose /metrics a dashboard reads (deploy/watch.py's SERVER, STREAM, REPO).
+_RUNTIMES = ("serve", "stream", "serve-repo")
 
 
 @click.command(short_help="A Grafana dashboard and Prometheus alert rules for a model.")
@@ -26,24 +33,53 @@ _WHAT = "a project folder (with a nervosum.yaml), a model file, or a bundle NAME
     show_default=True,
     help="The folder to write dashboard.json and alerts.rules.yaml into.",
 )
+@click.option(
+    "--for",
+    "runtime",
+    type=click.Choice(_RUNTIMES),
+    help="What runs SOURCE: serve (its HTTP server), stream (a nervosum stream worker's"
+    " side port), serve-repo (SOURCE is a folder of model folders) [default: serve-repo"
+    " for such a folder, else serve].",
+)
 @reports_errors
-def monitoring(source: str, output: Path) -> None:
+def monitoring(source: str, output: Path, runtime: str | None) -> None:
     """Write a Grafana dashboard (dashboard.json: import it in Grafana) and Prometheus
     alert rules (alerts.rules.yaml: list it under rule_files) for SOURCE, which is a
     project folder, a model file, or a registry bundle (NAME:TAG, NAME or an id prefix).
     The panels and rules follow its nervosum.yaml: drift with monitoring.reference, the
-    prediction log with logging:, arms with variants:.
+    prediction log with logging:, arms with variants:. With --for stream they watch the
+    worker's messages, batches and lag instead of HTTP traffic. A folder of model
+    folders gets one dashboard with a model variable and rules that alert per model.
 
     \b
     Examples:
       nervosum monitoring examples/iris -o monitoring/
       nervosum monitoring iris:v0.0.1
+      nervosum monitoring examples/iris --for stream -o monitoring/stream/
+      nervosum monitoring models_serve/ -o monitoring/repo/
     """
     from nervosum.deploy.monitoring_files import write_monitoring
-    from nervosum.deploy.watch import watched
 
-    written = write_monitoring(watched(config_of(source)), output)
+    written = write_monitoring(watched_of(source, runtime), output)
     click.echo(f"wrote {', '.join(str(path) for path in written)}")
+
+
+def watched_of(source: str, runtime: str | None) -> Watched:
+    """What ``--for runtime`` watches of ``source``; without it, a model repository when
+    the source is one, else the project's HTTP server."""
+    from nervosum.deploy.repo_watch import folder_watched, is_repository
+    from nervosum.deploy.watch import REPO, SERVER, watched
+    from nervosum.errors import RequestError
+
+    repository = is_repository(Path(source))
+    if runtime == REPO and not repository:
+        raise RequestError(
+            f"{source} is not a model repository",
+            hint="serve-repo serves a folder whose subfolders each hold a model",
+        )
+    if repository and runtime in (None, REPO):
+        return folder_watched(Path(source))
+    return watched(config_of(source), runtime or SERVER)
 
 
 def config_of(source: str) -> NervosumConfig:

@@ -15,11 +15,14 @@ class AlertsSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # The share of requests answered with a 5xx (over 5 minutes) that pages someone.
+    # The share of requests answered with a 5xx (over 5 minutes) that pages someone;
+    # for a stream worker, the share of messages read that were dead-lettered.
     error_rate: float = Field(default=0.05, gt=0, le=1)
-    # Seconds: p99 of request latency (over 5 minutes) above this for 10 minutes.
+    # Seconds: p99 of request latency (over 5 minutes) above this for 10 minutes; for a
+    # stream worker, of a batch's time from read to acknowledgement.
     latency_p99: float = Field(default=1.0, gt=0)
     # PSI of a feature or of the predictions above this for 30 minutes (0.25: major).
     drift: float = Field(default=0.25, gt=0)
-    # How long a model may stay not ready (loading, failing to load) before it alerts.
+    # How long a model may stay not ready (loading, failing to load) before it alerts;
+    # for a stream worker, how long messages may wait while none is read.
     not_ready_for: str = Field(default="5m", pattern=DURATION)

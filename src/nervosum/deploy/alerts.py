@@ -5,6 +5,10 @@ Each rule reads the same PromQL as its dashboard panel (``promql.py``). Rules wh
 metric a project does not export are left out: drift without ``monitoring.reference``,
 prediction-log drops without ``logging:``. Annotations are plain text (no templates),
 so what fires reads the same in every receiver and tests compare it exactly.
+
+A stream worker is judged on its own families (dead letters, batch latency, lag, a
+stalled group); a repository's rules judge every model it serves, one alert per model
+(the ``model`` label comes from the series, not from the rule).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any
 
 from nervosum.deploy import objects, promql
 from nervosum.deploy.objects import Object
-from nervosum.deploy.watch import Watched
+from nervosum.deploy.promql import Scope
+from nervosum.deploy.watch import REPO, STREAM, Watched
 
 API_VERSION = "monitoring.coreos.com/v1"
 DOCS = "docs/monitoring.md#dashboards-and-alerts"
@@ -24,17 +29,21 @@ LATENCY_FOR = "10m"
 DRIFT_FOR = "30m"
 DROPS_FOR = "1m"
 DROPS_WINDOW = "10m"
+LAG_FOR = "10m"
+DRAIN_MINUTES = 10  # a backlog the workers need longer than this to read is a lag
 
 
 def _rule(
     watched: Watched, name: str, expr: str, *, held: str, severity: str, summary: str
 ) -> dict[str, Any]:
-    """One alert; its ``model`` label names the model even where the query sums it away."""
+    """One alert; its ``model`` label names the model even where the query sums it away
+    (a repository's alerts take it from their series: one rule watches every model)."""
+    labels = {"severity": severity} | ({} if watched.runtime == REPO else {"model": watched.model})
     return {
         "alert": name,
         "expr": expr,
         "for": held,
-        "labels": {"model": watched.model, "severity": severity},
+        "labels": labels,
         "annotations": {"summary": f"{watched.model}: {summary}", "runbook": DOCS},
     }
 
@@ -43,32 +52,7 @@ def rules(watched: Watched) -> list[dict[str, Any]]:
     """The rules of ``watched``'s group, in the order docs/monitoring.md explains them."""
     scope = promql.rules_scope(watched)
     limits = watched.alerts
-    found = [
-        _rule(
-            watched,
-            "NervosumHighErrorRate",
-            f"{promql.error_ratio(scope)} > {limits.error_rate}",
-            held=ERRORS_FOR,
-            severity="critical",
-            summary=f"over {limits.error_rate:.0%} of requests answered 5xx",
-        ),
-        _rule(
-            watched,
-            "NervosumHighLatency",
-            f"{promql.latency(scope, 0.99)} > {limits.latency_p99}",
-            held=LATENCY_FOR,
-            severity="warning",
-            summary=f"p99 request latency over {limits.latency_p99} s",
-        ),
-        _rule(
-            watched,
-            "NervosumModelNotReady",
-            f"{promql.model_ready(scope)} < 1",
-            held=limits.not_ready_for,
-            severity="critical",
-            summary="the model is not ready to serve",
-        ),
-    ]
+    found = _stream(scope) if watched.runtime == STREAM else _serving(scope)
     if watched.drift:
         found += [
             _rule(
@@ -102,9 +86,93 @@ def rules(watched: Watched) -> list[dict[str, Any]]:
     return found
 
 
+def _failing(scope: Scope, name: str, share: str, what: str) -> dict[str, Any]:
+    """A share of failures (``what``) above ``monitoring.alerts.error_rate``."""
+    limit = scope.watched.alerts.error_rate
+    summary = f"over {limit:.0%} of {what}"
+    return _rule(
+        scope.watched,
+        name,
+        f"{share} > {limit}",
+        held=ERRORS_FOR,
+        severity="critical",
+        summary=summary,
+    )
+
+
+def _slow(scope: Scope, name: str, p99: str, what: str) -> dict[str, Any]:
+    """A p99 of seconds (``what``) above ``monitoring.alerts.latency_p99``."""
+    limit = scope.watched.alerts.latency_p99
+    summary = f"p99 {what} over {limit} s"
+    return _rule(
+        scope.watched,
+        name,
+        f"{p99} > {limit}",
+        held=LATENCY_FOR,
+        severity="warning",
+        summary=summary,
+    )
+
+
+def _serving(scope: Scope) -> list[dict[str, Any]]:
+    """An HTTP server's (one model's, or each model of a repository): 5xx, latency,
+    readiness."""
+    return [
+        _failing(
+            scope, "NervosumHighErrorRate", promql.error_ratio(scope), "requests answered 5xx"
+        ),
+        _slow(scope, "NervosumHighLatency", promql.latency(scope, 0.99), "request latency"),
+        _rule(
+            scope.watched,
+            "NervosumModelNotReady",
+            f"{promql.model_ready(scope)} < 1",
+            held=scope.watched.alerts.not_ready_for,
+            severity="critical",
+            summary="the model is not ready to serve",
+        ),
+    ]
+
+
+def _stream(scope: Scope) -> list[dict[str, Any]]:
+    """A stream worker's, with the same thresholds as its HTTP server's: dead letters
+    (its errors), batch latency, lag, and a group that stopped reading (its readiness:
+    the worker has no readiness gauge, its side port's /health/ready is for probes)."""
+    watched = scope.watched
+    return [
+        _failing(
+            scope,
+            "NervosumStreamDeadLetters",
+            promql.dead_letter_ratio(scope),
+            "messages read went to the dead letter",
+        ),
+        _slow(
+            scope,
+            "NervosumStreamSlowBatches",
+            promql.batch_latency(scope, 0.99),
+            "batch time from read to acknowledgement",
+        ),
+        _rule(
+            watched,
+            "NervosumStreamLag",
+            promql.backlog(scope, DRAIN_MINUTES),
+            held=LAG_FOR,
+            severity="warning",
+            summary=f"the messages waiting take the workers over {DRAIN_MINUTES} minutes to read",
+        ),
+        _rule(
+            watched,
+            "NervosumStreamStalled",
+            promql.stalled(scope),
+            held=watched.alerts.not_ready_for,
+            severity="critical",
+            summary="messages wait and no worker reads them",
+        ),
+    ]
+
+
 def rule_groups(watched: Watched) -> dict[str, Any]:
     """The ``groups:`` document of a rules file."""
-    return {"groups": [{"name": f"nervosum-{watched.model}", "rules": rules(watched)}]}
+    return {"groups": [{"name": f"nervosum-{watched.name}", "rules": rules(watched)}]}
 
 
 def rule_object(watched: Watched, values: dict[str, Any]) -> Object:

@@ -6,16 +6,21 @@ project's metric prefix. Panels are chosen from the project's config (``watch.py
 none waits for a family the server never exports: classes or a value histogram, drift
 with a reference, feedback quality per arm with a challenger, the prediction log with
 ``logging:``. The queries are ``promql.py``'s, the alert rules' own.
+
+A stream worker's dashboard swaps the HTTP panels for its messages, batches and lag
+(and has no feedback or arms); a repository's shows every model it serves, each line
+named after its model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from nervosum.deploy import promql
 from nervosum.deploy.promql import Scope
-from nervosum.deploy.watch import CLASSES, HISTOGRAM, Watched
+from nervosum.deploy.watch import CLASSES, HISTOGRAM, REPO, SERVER, STREAM, Watched
 
 SCHEMA_VERSION = 39  # Grafana 10's dashboard model; older and newer versions import it
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -37,7 +42,7 @@ class Panel:
 def panels(watched: Watched) -> list[Panel]:
     """Every panel that applies to ``watched``, in reading order."""
     scope = promql.dashboard_scope(watched)
-    found = _serving(scope)
+    found = _stream(scope) if watched.runtime == STREAM else _serving(scope)
     if CLASSES in watched.predictions:
         found += _classes(scope)
     if HISTOGRAM in watched.predictions:
@@ -51,13 +56,20 @@ def panels(watched: Watched) -> list[Panel]:
     return found
 
 
+def _percentiles(title: str, description: str, quantile: Callable[[float], str]) -> Panel:
+    """A panel of a histogram's p50, p95 and p99, seconds."""
+    return Panel(
+        title, description, "s", tuple((quantile(q), f"p{round(q * 100)}") for q in QUANTILES)
+    )
+
+
+def _mean(scope: Scope, histogram: str, legend: str) -> tuple[str, str]:
+    """A histogram's mean over the window, as a query and its legend."""
+    return f"{scope.rate(histogram + '_sum')} / {scope.rate(histogram + '_count')}", legend
+
+
 def _serving(scope: Scope) -> list[Panel]:
     """Traffic, latency, errors, readiness and the batcher: every server has these."""
-    latency = tuple((promql.latency(scope, q), f"p{round(q * 100)}") for q in QUANTILES)
-    batch_mean = (
-        f"{scope.rate('batch_size_sum')} / {scope.rate('batch_size_count')}",
-        "mean rows per call",
-    )
     return [
         Panel(
             "Requests/s by route and status",
@@ -65,7 +77,11 @@ def _serving(scope: Scope) -> list[Panel]:
             "reqps",
             ((scope.rate("http_requests_total", "route, status"), "{{route}} {{status}}"),),
         ),
-        Panel("Latency", "Request latency, first byte in to last byte out.", "s", latency),
+        _percentiles(
+            "Latency",
+            "Request latency, first byte in to last byte out.",
+            lambda q: promql.latency(scope, q),
+        ),
         Panel(
             "Errors/s by type",
             "Error answers per second by error type (invalid_input, prediction_failed, ...).",
@@ -80,7 +96,10 @@ def _serving(scope: Scope) -> list[Panel]:
             kind="stat",
         ),
         Panel(
-            "Batch size", "Rows per model call made by the adaptive batcher.", "none", (batch_mean,)
+            "Batch size",
+            "Rows per model call made by the adaptive batcher.",
+            "none",
+            (_mean(scope, "batch_size", "mean rows per call"),),
         ),
         Panel(
             "Queue and requests in flight",
@@ -98,7 +117,7 @@ def _serving(scope: Scope) -> list[Panel]:
             "bytes",
             (
                 (
-                    f"max by (instance, pid, kind) ({scope.series('process_memory_bytes')})",
+                    f"max by (model, instance, pid, kind) ({scope.series('process_memory_bytes')})",
                     "{{instance}} {{pid}} {{kind}}",
                 ),
             ),
@@ -106,43 +125,97 @@ def _serving(scope: Scope) -> list[Panel]:
     ]
 
 
-def _classes(scope: Scope) -> list[Panel]:
-    """A classifier (or text / integer answers): predictions per class, accuracy."""
-    accuracy = f"avg by (model) ({scope.series('feedback_accuracy')})"
+def _stream(scope: Scope) -> list[Panel]:
+    """Messages, batches and the consumer group's lag: every stream worker has these."""
     return [
         Panel(
-            "Predictions/s per class",
-            "Predictions per second by predicted class.",
-            "reqps",
-            ((scope.rate("predictions_total", "value"), "{{value}}"),),
+            "Messages/s by outcome",
+            "Messages read from the source, outputs written to the sink, messages"
+            " dead-lettered (unparsable, invalid, failed), per second.",
+            "short",
+            ((scope.rate("stream_messages_total", "outcome"), "{{outcome}}"),),
         ),
         Panel(
-            "Feedback accuracy",
-            "Share of correct predictions over the latest labelled ones (POST /feedback).",
+            "Dead-lettered share",
+            "Share of the messages read that went to the dead letter.",
             "percentunit",
-            ((accuracy, "accuracy"),),
+            ((promql.dead_letter_ratio(scope), "dead-lettered"),),
+        ),
+        _percentiles(
+            "Batch latency",
+            "A batch's time from read to acknowledgement (parse, predict, write).",
+            lambda q: promql.batch_latency(scope, q),
+        ),
+        Panel(
+            "Consumer lag",
+            "Messages in the source not yet given to the consumer group.",
+            "short",
+            ((promql.consumer_lag(scope), "lag"),),
+        ),
+        Panel(
+            "Batch size",
+            "Messages per batch read from the source.",
+            "none",
+            (_mean(scope, "stream_batch_size", "mean messages per batch"),),
+        ),
+        Panel(
+            "Write retries/s",
+            "Writes to the sink or the dead letter that failed and were retried.",
+            "short",
+            ((scope.rate("stream_write_retries_total"), "retries"),),
+        ),
+        _percentiles(
+            "Model call time",
+            "Time of each model call (one a batch).",
+            lambda q: scope.quantile(q, "processing_seconds"),
         ),
     ]
+
+
+def _feedback(scope: Scope, figure: str, title: str, description: str, unit: str) -> list[Panel]:
+    """A feedback figure's panel (the mean over workers): only ``nervosum serve`` takes
+    feedback (a stream worker and serve-repo have no ``/feedback``)."""
+    if scope.watched.runtime != SERVER:
+        return []
+    query = f"avg by (model) ({scope.series('feedback_' + figure)})"
+    return [Panel(title, description, unit, ((query, figure),))]
+
+
+def _classes(scope: Scope) -> list[Panel]:
+    """A classifier (or text / integer answers): predictions per class, accuracy."""
+    counted = Panel(
+        "Predictions/s per class",
+        "Predictions per second by predicted class.",
+        "reqps",
+        ((scope.rate("predictions_total", "value"), "{{value}}"),),
+    )
+    accuracy = _feedback(
+        scope,
+        "accuracy",
+        "Feedback accuracy",
+        "Share of correct predictions over the latest labelled ones (POST /feedback).",
+        "percentunit",
+    )
+    return [counted, *accuracy]
 
 
 def _values(scope: Scope) -> list[Panel]:
     """A regressor: the predicted values' distribution, mean absolute error."""
-    mae = f"avg by (model) ({scope.series('feedback_mae')})"
-    return [
-        Panel(
-            "Predicted values",
-            "How many predictions fell in each bucket of metrics.buckets, per second.",
-            "short",
-            ((scope.rate("predictions_bucket", "le"), "{{le}}"),),
-            kind="heatmap",
-        ),
-        Panel(
-            "Feedback MAE",
-            "Mean absolute error over the latest labelled predictions (POST /feedback).",
-            "short",
-            ((mae, "MAE"),),
-        ),
-    ]
+    heatmap = Panel(
+        "Predicted values",
+        "How many predictions fell in each bucket of metrics.buckets, per second.",
+        "short",
+        ((scope.rate("predictions_bucket", "le"), "{{le}}"),),
+        kind="heatmap",
+    )
+    mae = _feedback(
+        scope,
+        "mae",
+        "Feedback MAE",
+        "Mean absolute error over the latest labelled predictions (POST /feedback).",
+        "short",
+    )
+    return [heatmap, *mae]
 
 
 def _drift(scope: Scope) -> list[Panel]:
@@ -166,10 +239,13 @@ def _drift(scope: Scope) -> list[Panel]:
             "percentunit",
             (
                 (
-                    f"max by (feature) ({scope.series('feature_out_of_range')})",
+                    f"max by (model, feature) ({scope.series('feature_out_of_range')})",
                     "{{feature}} out of range",
                 ),
-                (f"max by (feature) ({scope.series('feature_unseen')})", "{{feature}} unseen"),
+                (
+                    f"max by (model, feature) ({scope.series('feature_unseen')})",
+                    "{{feature}} unseen",
+                ),
             ),
         ),
     ]
@@ -225,21 +301,32 @@ def dashboard(watched: Watched) -> dict[str, Any]:
     """The dashboard's JSON model."""
     return {
         "annotations": {"list": []},
-        "description": f"nervosum: {watched.model}, metrics {watched.prefix}_*",
+        "description": f"nervosum: {watched.name}, metrics {watched.prefix}_*",
         "editable": True,
-        "panels": [_json(panel, index) for index, panel in enumerate(panels(watched))],
+        "panels": [
+            _json(panel, index, named=watched.runtime == REPO)
+            for index, panel in enumerate(panels(watched))
+        ],
         "refresh": "30s",
         "schemaVersion": SCHEMA_VERSION,
         "tags": ["nervosum"],
         "templating": {"list": _variables(watched)},
         "time": {"from": "now-6h", "to": "now"},
-        "title": f"nervosum: {watched.model}",
-        "uid": _uid(watched.model),
+        "title": f"nervosum: {watched.name}",
+        "uid": _uid(watched.name),
     }
 
 
 def _variables(watched: Watched) -> list[dict[str, Any]]:
-    query = f"label_values({watched.metric('model_ready')}, model)"
+    """The data source, and the models: those a worker counts messages for, or that have
+    a readiness gauge (a repository's all preselected, else the project's model)."""
+    listed = "stream_messages_total" if watched.runtime == STREAM else "model_ready"
+    query = f"label_values({watched.metric(listed)}, model)"
+    current = (
+        {"text": "All", "value": "$__all"}
+        if watched.runtime == REPO
+        else {"text": watched.model, "value": watched.model}
+    )
     return [
         {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus"},
         {
@@ -249,7 +336,7 @@ def _variables(watched: Watched) -> list[dict[str, Any]]:
             "datasource": DATASOURCE,
             "query": {"query": query, "refId": "model"},
             "definition": query,
-            "current": {"text": watched.model, "value": watched.model},
+            "current": current,
             "includeAll": True,
             "multi": True,
             "refresh": 2,
@@ -257,9 +344,16 @@ def _variables(watched: Watched) -> list[dict[str, Any]]:
     ]
 
 
-def _json(panel: Panel, index: int) -> dict[str, Any]:
+def _json(panel: Panel, index: int, *, named: bool = False) -> dict[str, Any]:
+    """The panel's JSON; ``named``: each legend starts with its model (a repository's
+    panels show several)."""
     targets = [
-        {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": chr(65 + n)}
+        {
+            "datasource": DATASOURCE,
+            "expr": expr,
+            "legendFormat": _legend(expr, legend, named),
+            "refId": chr(65 + n),
+        }
         | ({"format": "heatmap"} if panel.kind == "heatmap" else {})
         for n, (expr, legend) in enumerate(panel.queries)
     ]
@@ -273,6 +367,13 @@ def _json(panel: Panel, index: int) -> dict[str, Any]:
         "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
         "targets": targets,
     }
+
+
+def _legend(expr: str, legend: str, named: bool) -> str:
+    """``legend``, after the model's name where the query keeps the ``model`` label (the
+    prediction log's families have none)."""
+    keeps = "by (model" in expr and "{{model}}" not in legend
+    return f"{{{{model}}}} {legend}" if named and keeps else legend
 
 
 def _uid(model: str) -> str:

@@ -1,7 +1,11 @@
 """What a dashboard and alert rules can watch on one model: read from its nervosum.yaml,
 so every panel and rule names a family the server really exports for that project
 (docs/observability.md): prediction classes or a value histogram, live drift only with a
-reference, the prediction log only with ``logging:``, arms only with a challenger."""
+reference, the prediction log only with ``logging:``, arms only with a challenger.
+
+The same project run by ``nervosum stream`` exports other families (messages, lag,
+batches; no HTTP traffic, readiness gauge, feedback or arms): ``runtime`` says which
+process is watched. ``repo_watch.py`` gathers the facts of a whole model repository."""
 
 from __future__ import annotations
 
@@ -10,6 +14,10 @@ from dataclasses import dataclass
 from nervosum.config import NervosumConfig
 from nervosum.config.alerts import AlertsSpec
 from nervosum.observe.metrics import DEFAULT_PREFIX
+
+SERVER = "serve"
+STREAM = "stream"
+REPO = "serve-repo"
 
 CLASSES = "classes"
 HISTOGRAM = "histogram"
@@ -23,30 +31,40 @@ class Watched:
     both (the server decides from the first answer) or neither (``metrics.predictions:
     off``)."""
 
-    model: str  # the ``model`` label's value
+    model: str  # the ``model`` label's value; serve-repo: its base URL (its own row)
     prefix: str
     predictions: tuple[str, ...]
     drift: bool
     logging: bool
     arms: bool
     alerts: AlertsSpec
+    runtime: str = SERVER
+
+    @property
+    def name(self) -> str:
+        """What the dashboard and the rules' group are called: the model, and the
+        runtime when it is not the HTTP server (a model served and streamed gets two)."""
+        suffix = {SERVER: "", STREAM: "-stream", REPO: "-repo"}[self.runtime]
+        return self.model + suffix
 
     def metric(self, name: str) -> str:
         """``<prefix>_<name>``."""
         return f"{self.prefix}_{name}"
 
 
-def watched(config: NervosumConfig) -> Watched:
-    """The facts of ``config``. The prefix is ``metrics.prefix`` or nervosum's default: a
-    prefix set only in the server's environment is not known here (set it in the file)."""
+def watched(config: NervosumConfig, runtime: str = SERVER) -> Watched:
+    """The facts of ``config`` run by ``runtime`` (``serve`` or ``stream``). The prefix is
+    ``metrics.prefix`` or nervosum's default: a prefix set only in the server's
+    environment is not known here (set it in the file)."""
     return Watched(
         model=config.name,
         prefix=config.metrics.prefix or DEFAULT_PREFIX,
         predictions=_predictions(config),
         drift=config.monitoring.reference is not None,
         logging=config.logging is not None,
-        arms=config.variants is not None,
+        arms=config.variants is not None and runtime != STREAM,  # a worker has no arms
         alerts=config.monitoring.alerts,
+        runtime=runtime,
     )
 
 
