@@ -139,8 +139,8 @@ def _explanation_schema(id_field: str | None) -> dict[str, Any]:
         "properties": {
             "method": {
                 "type": "string",
-                "description": "treeshap:nervosum, treeshap:xgboost, treeshap:lightgbm, treeshap:shap (exact)"
-                " or sampled:permutation (an estimate)",
+                "description": "treeshap:nervosum, treeshap:xgboost, treeshap:lightgbm,"
+                " treeshap:shap (exact) or sampled:permutation (an estimate)",
             },
             "exact": {"type": "boolean"},
             "output": {"type": "string", "enum": ["probability", "log_odds", "value", "raw"]},
