@@ -20,6 +20,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from starlette.testclient import TestClient
 
+from nervosum.drift.profile import PROFILE_FILE, make_profile
 from nervosum.engine import Engine
 from nervosum.project import load_config
 from nervosum.serving.app import create_app
@@ -148,6 +149,47 @@ def test_a_model_without_trees_needs_background_rows_then_is_sampled(
     assert "monitoring.background" in refused.json()["error"]["message"]
     assert found["method"].startswith("sampled") and found["exact"] is False
     assert found["samples"] > 0
+
+
+def test_without_background_rows_the_reference_is_the_background(
+    tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    features, target = iris
+    model = LogisticRegression(max_iter=500).fit(features, target)
+    folder = tmp_path / "referenced"
+    folder.mkdir()
+    features.to_csv(folder / "reference.csv", index=False)
+    with serve(folder, model, "monitoring: {reference: reference.csv}") as client:
+        found = client.post("/explain", json=ROW).json()
+    (row,) = found["explanations"]
+    assert found["method"] == "sampled:permutation" and found["samples"] > 0
+    probability = model.predict_proba(pd.DataFrame([ROW]))[0][int(row["explained"])]
+    total = row["base_value"] + sum(row["contributions"].values())
+    assert total == pytest.approx(probability, abs=1e-5)  # the answer keeps 6 decimals
+
+
+def test_a_trained_profile_alone_gives_background_rows_drawn_from_it(
+    tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    features, target = iris
+    model = LogisticRegression(max_iter=500).fit(features, target)
+    folder = tmp_path / "profiled"
+    with serve(folder, model) as client:  # first without a profile: nothing to sample over
+        refused = client.post("/explain", json=ROW)
+    project = load_config(folder)
+    make_profile(Engine.load(project), features, "iris.csv").write(folder / PROFILE_FILE)
+    with serve(folder, model) as client:
+        found = client.post("/explain", json=ROW).json()
+    assert refused.status_code == 501
+    assert "monitoring.reference" in json.dumps(refused.json()["error"])
+    (row,) = found["explanations"]
+    assert found["method"] == "sampled:permutation" and found["samples"] > 0
+    probability = model.predict_proba(pd.DataFrame([ROW]))[0][int(row["explained"])]
+    total = row["base_value"] + sum(row["contributions"].values())
+    assert total == pytest.approx(probability, abs=1e-5)  # the answer keeps 6 decimals
+    # petal length moves iris's classes most, in the profile's rows as in the real ones
+    contributions = row["contributions"]
+    assert max(contributions, key=lambda name: abs(contributions[name])).startswith("petal")
 
 
 def text_model(folder: Path) -> Path:

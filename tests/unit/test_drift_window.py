@@ -60,7 +60,7 @@ def test_the_window_rolls_over_its_latest_rows() -> None:
 
 
 def test_a_time_window_forgets_rows_older_than_its_seconds_without_traffic() -> None:
-    window = DriftWindow(_profile(), size=10_000, seconds=60)
+    window = DriftWindow(_profile(), size=36_000, seconds=60)  # 600 rows a second
     window.observe(_records(600, seed=1, shift=1.0), [])
     first = window.refresh(now=100.0)
     assert first is not None and first["rows"] == 600 and first["window_seconds"] == 60
@@ -90,25 +90,25 @@ def test_a_time_window_falls_below_the_least_rows_as_it_ages() -> None:
     assert thinned["features"]["x"]["out_of_range"] is not None
 
 
-def test_a_time_window_keeps_at_most_its_size_spread_over_its_span() -> None:
-    window = DriftWindow(_profile(), size=1000, seconds=100)
-    window.observe(_records(800, seed=1, shift=1.0), [])
-    window.refresh(now=10.0)
-    assert window.intake == 200  # room left in the rings
-    for start in range(0, 1000, 100):  # two requests fill the room, the others keep nothing
-        window.observe(_records(100, seed=2 + start, shift=0.0), [])
-    full = window.refresh(now=11.0)
-    assert full is not None and full["rows"] == 1000 and full["window"] == 1000
-    assert window.intake == 10  # full: a second's share of 1,000 rows over 100 s
-    for second in range(12, 92):  # 80 s of 100 one-row requests a second: 10 kept a second
-        for row in _records(100, seed=second, shift=0.0):
+def test_a_time_window_takes_rows_at_the_rate_they_age_out() -> None:
+    window = DriftWindow(_profile(), size=1000, seconds=100)  # 10 rows a second
+    assert window.intake == 10
+    window.observe(_records(800, seed=1, shift=1.0), [])  # one big request: 10 kept
+    assert window.refresh(now=1.0) is not None and window.report["rows"] == 10
+    counts = []
+    now = 1.0
+    for step in range(240):  # 100 one-row requests a refresh, refreshed every 1.25 s
+        for row in _records(100, seed=step, shift=0.0):
             window.observe([row], [])
-        window.refresh(now=float(second))
-    assert window.report["rows"] == 1000  # the 800 shifted rows written over
-    assert window.report["features"]["x"]["psi"] < 0.1
-    aged = window.refresh(now=111.5)  # the 200 rows of second 11 are older than 100 s
-    assert aged is not None and aged["rows"] == 800
-    assert window.refresh(now=300.0) is not None and window.report["rows"] == 0
+        now += 1.25
+        window.refresh(now=now)
+        counts.append(window.report["rows"])
+    assert window.intake == 13  # 1.25 s's share of 1,000 rows over 100 s, rounded up
+    assert counts[30] < 500  # a young window fills at its rate, not from one second
+    steady = counts[100:]  # past 100 s: as many enter as age out, no saw-tooth
+    assert max(steady) <= 1000 and min(steady) >= 1000 - 2 * 13
+    assert window.report["features"]["x"]["psi"] < 0.1  # the shifted rows aged out
+    assert window.refresh(now=now + 101) is not None and window.report["rows"] == 0
 
 
 def test_requests_past_a_refreshs_intake_keep_nothing() -> None:

@@ -16,9 +16,9 @@ from sklearn.ensemble import (
 )
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from nervosum.explain import explainer_for
-from nervosum.explain.path_shap import BLOCK
-from nervosum.explain.tree_paths import sklearn_paths
+from nervosum.explain import explainer_for, sklearn_trees
+from nervosum.explain.path_shap import BLOCK, path_shap
+from nervosum.explain.tree_paths import path_length, sklearn_paths
 
 FEATURES = [f"f{i}" for i in range(8)]
 TOLERANCE = 1e-9
@@ -30,7 +30,7 @@ def _shap(model: object, rows: np.ndarray) -> np.ndarray:
 
 
 def _explain(model: object, rows: np.ndarray, classes: list[str] | None) -> np.ndarray:
-    found = explainer_for(model, features=FEATURES, classes=classes).explain(rows)
+    found = explainer_for(model, features=FEATURES, classes=classes, threads=2).explain(rows)
     assert found.method == "treeshap:nervosum"
     expected = model.predict_proba(rows) if classes else model.predict(rows)  # type: ignore[attr-defined]
     total = found.base + found.values.sum(axis=1)
@@ -69,6 +69,30 @@ def test_more_rows_than_a_block_run_in_parallel_blocks(
     )
     np.testing.assert_allclose(found[[0, 300, 548]], one_at_a_time, atol=1e-12)
     np.testing.assert_allclose(found[:50], _shap(model, rows[:50]), atol=TOLERANCE)
+
+
+def test_threads_share_the_rows_and_answer_the_same(
+    classified: tuple[np.ndarray, np.ndarray],
+) -> None:
+    x, y = classified
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
+    paths = sklearn_paths(model.estimators_, probabilities=True)
+    one = path_shap(paths, x, 8, threads=1)
+    np.testing.assert_array_equal(path_shap(paths, x, 8, threads=3), one)
+    assert path_shap(paths, x[:0], 8, threads=2).shape == (0, 8, 3)
+
+
+def test_a_forest_past_the_path_budget_goes_to_shap(
+    classified: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, y = classified
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y)
+    edges = path_length(model.estimators_)
+    assert edges >= len(sklearn_paths(model.estimators_, probabilities=True).feature)
+    monkeypatch.setattr(sklearn_trees, "MOST_PATH_EDGES", edges - 1)
+    found = explainer_for(model, features=FEATURES, classes=["a", "b", "c"]).explain(x[:5])
+    assert found.method == "treeshap:shap"
+    np.testing.assert_allclose(found.values, _shap(model, x[:5]), atol=TOLERANCE)
 
 
 def test_regressors_and_single_trees_equal_shap() -> None:

@@ -29,6 +29,7 @@ from nervosum.batch.sources import Chunk, InputFile, ReadAhead, read_chunks
 from nervosum.batch.tally import merge as merge_tallies
 from nervosum.batch.tally import tally
 from nervosum.config import Project
+from nervosum.drift.background import attach_background
 from nervosum.engine import Engine
 from nervosum.errors import BatchAbortedError, NervosumError
 from nervosum.jsonio import dumps
@@ -100,6 +101,7 @@ def _load_engine(project: Project, workers: int) -> None:
     line made it, so its overrides reach every worker)."""
     global _ENGINE  # noqa: PLW0603 - one engine per worker process, by design
     _ENGINE = Engine.load(project, threads=onnx_threads(workers))
+    attach_background(_ENGINE)
 
 
 def _ready() -> bool:

@@ -53,6 +53,7 @@ from nervosum.batch.resume import claim_work
 from nervosum.batch.sources import Chunk, InputFile, parse_jsonl_line
 from nervosum.config import Project
 from nervosum.config.load import COMPILE_ENV
+from nervosum.drift.background import attach_background
 from nervosum.engine import Engine
 from nervosum.errors import BatchAbortedError, NervosumError, RequestError
 from nervosum.project import load_config
@@ -219,6 +220,7 @@ def _engine(project: ShippedProject) -> Engine:
             archive.extractall(folder)
         shipped = folder / project.only_file if project.only_file else folder
         _ENGINE = project, Engine.load(load_config(shipped, project.config))
+        attach_background(_ENGINE[1])
     return _ENGINE[1]
 
 

@@ -177,9 +177,11 @@ def batch(
 def check_explainable(project: Project, keep_columns: str) -> None:
     """Before scoring anything: the model can be explained (exit 2 naming why), and the
     explanation's columns take no name a kept input or an output already has."""
+    from nervosum.drift.background import attach_background
     from nervosum.engine import Engine
 
     engine = Engine.load(project)
+    attach_background(engine)
     engine.explainer.ready()
     added = {"base_value", "explained", *(f"contribution_{f}" for f in engine.handle.field_names)}
     taken = {c.strip() for c in keep_columns.split(",")} | set(engine.handle.output_names)

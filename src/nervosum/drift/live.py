@@ -16,21 +16,12 @@ from pathlib import Path
 
 from nervosum.config import Project
 from nervosum.config.types import Record
-from nervosum.drift.profile import PROFILE_FILE, Predict, Profile, make_profile, trained_profile
+from nervosum.drift.profile import Predict, Profile, bundled_profile, make_profile, trained_profile
 from nervosum.drift.reference import read_reference, reference_path
 from nervosum.drift.window import DriftWindow
 from nervosum.engine import Engine
 
 log = logging.getLogger("nervosum.drift")
-
-
-def bundled_profile(project: Project) -> Path | None:
-    """The profile a built bundle keeps beside its ``app/`` folder, if there is one."""
-    bundle = project.project_dir.parent
-    path = bundle / PROFILE_FILE
-    if project.project_dir.name == "app" and (bundle / "manifest.json").is_file():
-        return path if path.is_file() else None
-    return None
 
 
 class LiveDrift:

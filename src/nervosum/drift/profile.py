@@ -23,6 +23,7 @@ import pandas as pd
 from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.drift.psi import (
+    BINS,
     category_bins,
     category_counts,
     decile_edges,
@@ -58,6 +59,9 @@ class Distribution:
     high: float = math.nan
     categories: tuple[str, ...] = ()
     seen: frozenset[str] | None = None  # None: too many values to tell unseen ones
+    # A numeric column of at most BINS distinct values (a flag, a small count) is binned
+    # one value each: the values, so rows drawn from the profile take only those.
+    values: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, column: pd.Series, *, categorical: bool) -> Distribution:
@@ -70,7 +74,10 @@ class Distribution:
         edges = decile_edges(column)
         inner = edges[1:-1]
         counts = numeric_counts(inner, column)
-        return cls("numeric", shares(counts), inner, float(edges[0]), float(edges[-1]))
+        distinct = np.unique(column.dropna().to_numpy(dtype=float))
+        values = tuple(distinct.tolist()) if len(distinct) <= BINS else ()
+        low, high = float(edges[0]), float(edges[-1])
+        return cls("numeric", shares(counts), inner, low, high, values=values)
 
     @property
     def missing(self) -> int:
@@ -103,6 +110,8 @@ class Distribution:
         body: Record = {"kind": self.kind, "shares": self.shares.tolist()}
         if self.numeric:
             body.update(edges=self.edges.tolist(), min=self.low, max=self.high)
+            if self.values:
+                body["values"] = list(self.values)
         else:
             seen = sorted(self.seen) if self.seen is not None else None
             body.update(categories=list(self.categories), seen=seen)
@@ -113,7 +122,9 @@ class Distribution:
         shares_ = np.asarray(body["shares"], dtype=float)
         if body["kind"] == "numeric":
             edges = np.asarray(body["edges"], dtype=float)
-            return cls("numeric", shares_, edges, float(body["min"]), float(body["max"]))
+            low, high = float(body["min"]), float(body["max"])
+            values = tuple(float(v) for v in body.get("values", ()))  # older profiles: none
+            return cls("numeric", shares_, edges, low, high, values=values)
         seen = body.get("seen")
         return cls(
             "categorical",
@@ -233,6 +244,15 @@ def make_profile(
         made=time.time(),
         source=source,
     )
+
+
+def bundled_profile(project: Project) -> Path | None:
+    """The profile a built bundle keeps beside its ``app/`` folder, if there is one."""
+    bundle = project.project_dir.parent
+    path = bundle / PROFILE_FILE
+    if project.project_dir.name == "app" and (bundle / "manifest.json").is_file():
+        return path if path.is_file() else None
+    return None
 
 
 def trained_profile_path(project: Project) -> Path | None:

@@ -8,19 +8,11 @@ import pandas as pd
 
 from nervosum.config import Project
 from nervosum.errors import ConfigError, ConfigIssue
+from nervosum.schema.tables import read_table
 
 # The rows a profile is made from at most: a bigger file is sampled (seeded), since the
 # deciles and category shares of 100,000 rows are as good as those of millions.
 MAX_ROWS = 100_000
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV, Parquet or JSON-lines file (by suffix; anything else is read as CSV)."""
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return pd.read_json(path, lines=True)
-    return pd.read_csv(path)
 
 
 def _issue(project: Project, message: str, hint: str) -> ConfigError:

@@ -12,6 +12,7 @@ append. Each worker process keeps its own window (docs/monitoring.md).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 
@@ -74,7 +75,7 @@ class DriftWindow:
         # busy server more than the appends). Rows, not the requests' lists: a row of
         # plain values is a dict the garbage collector does not track, and a second's
         # worth of tracked lists made its collections cost a tenth of a request at c=64.
-        self.intake = size
+        self.intake = self._intake(REFRESH_SECONDS)
         self._rows: deque[Record] = deque(maxlen=size)
         self._outputs: deque[Record] = deque(maxlen=size)
         self._features = {name: _Ring(d, size) for name, d in profile.features.items()}
@@ -91,9 +92,10 @@ class DriftWindow:
     def observe(self, records: list[Record], outputs: list[Record]) -> None:
         """The request path's only work: keep the request's records and outputs, while
         this refresh's intake is not full."""
-        if len(self._rows) < self.intake:
-            self._rows.extend(records)
-            self._outputs.extend(outputs)
+        room = self.intake - len(self._rows)
+        if room > 0:
+            self._rows.extend(records[:room])
+            self._outputs.extend(outputs[:room])
 
     def refresh(self, now: float | None = None) -> Record | None:
         """Bin what arrived, forget what aged out of a time window, and recompute the
@@ -102,28 +104,30 @@ class DriftWindow:
         now = time.monotonic() if now is None else now
         if now - self._refreshed < REFRESH_SECONDS:
             return None
-        aged = self._aged(now)
-        if self._refreshed and not self._rows and not aged.size:
-            return None  # the first refresh reports the empty window: the gauges exist
+        first = not self._refreshed
+        gap = REFRESH_SECONDS if first else now - self._refreshed
         self._refreshed = now
+        aged = self._aged(now)
+        if not first and not self._rows and not aged.size:
+            return None  # the first refresh reports the empty window: the gauges exist
         records, outputs = list(self._rows), list(self._outputs)
         self._rows.clear()
         self._outputs.clear()
         self._forget(aged)
         self._write(records, outputs, now)
-        self.intake = self._intake()
+        self.intake = self._intake(gap)
         self._report = self._figures()
         return self._report
 
-    def _intake(self) -> int:
-        """The rows the next refresh takes. A window of rows needs its ``size`` (more
-        would be written over). A time window takes what its rings have room for, and
-        once they are full its share of ``size`` for one refresh, so that the rows it
-        keeps spread over its whole span rather than its last seconds."""
+    def _intake(self, gap: float) -> int:
+        """The rows the next refresh takes, expecting it ``gap`` seconds after this one.
+        A window of rows needs its ``size`` (more would be written over). A time window
+        takes its share of ``size`` for that time, so rows enter at the rate they leave
+        and the ones it keeps spread evenly over its span, from the first refresh on
+        (its PSI waits for 500 of them, as a young window's does)."""
         if self.seconds is None:
             return self.size
-        share = max(1, int(self.size * REFRESH_SECONDS / self.seconds))
-        return max(share, self.size - self.filled)
+        return max(1, math.ceil(self.size * gap / self.seconds))
 
     @property
     def report(self) -> Record:

@@ -24,8 +24,8 @@ from nervosum.drift.psi import (
     shares,
     top_categories,
 )
-from nervosum.drift.reference import read_table
 from nervosum.errors import RequestError
+from nervosum.schema.tables import read_table
 
 
 def read_reference(path: Path) -> pd.DataFrame:

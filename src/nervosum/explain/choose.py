@@ -28,6 +28,7 @@ def explainer_for(
     background: np.ndarray | None = None,
     predict: Callable[[np.ndarray], np.ndarray] | None = None,
     time_budget: float = 1.0,
+    threads: int = 1,
 ) -> Explainer:
     """The explainer for ``model``, chosen once at load.
 
@@ -36,16 +37,17 @@ def explainer_for(
     sampled fallback needs ``background`` rows and ``predict`` (rows to an (n, outputs)
     array of probabilities or values; default: the model's ``predict_proba`` when
     ``classes`` are given, else its ``predict``), and keeps each call within
-    ``time_budget`` seconds.
+    ``time_budget`` seconds. nervosum's own TreeSHAP runs on up to ``threads`` threads.
     """
-    exact = _exact(model, features, classes)
+    exact = _exact(model, features, classes, threads)
     if exact is not None:
         return exact
     if background is None:
         raise NotExplainableError(
             f"{type(model).__name__} is not a tree model, so its attributions are sampled"
             " over a background set, and none is configured",
-            hint="set monitoring.background: FILE (rows of the model's input features)",
+            hint="set monitoring.background: FILE (rows of the model's input features), or"
+            " monitoring.reference: FILE",
         )
     return PermutationExplainer(
         predict=predict or _default_predict(model, classes),
@@ -58,7 +60,7 @@ def explainer_for(
 
 
 def _exact(
-    model: Any, features: Sequence[str], classes: Sequence[str] | None
+    model: Any, features: Sequence[str], classes: Sequence[str] | None, threads: int
 ) -> ExactExplainer | None:
     """The exact explainer of a tree model, or of a pipeline of scalers before one (its
     rows scaled first, in the pipeline's column order); None for anything else."""
@@ -72,7 +74,7 @@ def _exact(
     elif from_library(trees, "lightgbm"):
         found = lightgbm_explainer(trees, features, classes)
     elif from_library(trees, "sklearn"):
-        found = sklearn_tree_explainer(trees, features, classes)
+        found = sklearn_tree_explainer(trees, features, classes, threads)
     if found is None or trees is model:
         return found
     order = column_order(getattr(model, "feature_names_in_", None), features)

@@ -20,7 +20,6 @@ The kernel releases the interpreter lock; blocks run on one thread per core.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
@@ -40,17 +39,18 @@ LEAST_ROWS_A_THREAD = 16
 Span = tuple[int, int, int, int]
 Rule = tuple[np.ndarray, np.ndarray]
 Buffers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Arrays = tuple[np.ndarray, ...]
 
 
-def path_shap(paths: LeafPaths, rows: np.ndarray, features: int) -> np.ndarray:
+def path_shap(paths: LeafPaths, rows: np.ndarray, features: int, threads: int = 1) -> np.ndarray:
     """Contributions ``(rows, features, outputs)`` of the model's output for ``rows``
-    (columns in the model's order)."""
+    (columns in the model's order), on up to ``threads`` threads."""
     # scikit-learn's trees compare float32 copies of the rows with their thresholds
     columns = np.asarray(rows, dtype=np.float32).astype(np.float64)
     outputs = paths.values.shape[1]
     out = np.zeros((len(columns), features, outputs))
     rule = _quadrature((paths.most_slots + 1) // 2)
-    threads = max(1, min(len(os.sched_getaffinity(0)), len(columns) // LEAST_ROWS_A_THREAD))
+    threads = max(1, min(threads, len(columns) // LEAST_ROWS_A_THREAD))
     size = min(BLOCK, -(-len(columns) // threads)) or 1
     blocks = [slice(start, start + size) for start in range(0, len(columns), size)]
 
@@ -65,7 +65,7 @@ def path_shap(paths: LeafPaths, rows: np.ndarray, features: int) -> np.ndarray:
             np.empty(width),
         )
         part = np.zeros((features, outputs, width))
-        _accumulate(np.ascontiguousarray(columns[block].T), paths, rule, buffers, part)
+        _accumulate(np.ascontiguousarray(columns[block].T), tuple(paths), rule, buffers, part)
         out[block] = part.transpose(2, 0, 1)
 
     if threads == 1:
@@ -104,48 +104,53 @@ def _compiled(function: F) -> F:
 
 
 # The kernel's pieces are compiled separately and inlined by numba into _accumulate.
+# ``paths`` is a LeafPaths as a plain tuple, read at these positions: numba's disk cache
+# pickles the argument types, and a class's would tie the cache to its module's name.
 # A leaf's ``span`` is (leaf, first slot, slots kept from the previous leaf, slots);
 # ``buffers`` are (passes, prefix, suffix, share), each with a column per row.
+_AT = {name: index for index, name in enumerate(LeafPaths._fields)}
+STARTS, REUSED, FEATURE = _AT["starts"], _AT["reused"], _AT["feature"]
+LOW, HIGH, MISSING, COVER, VALUES = (_AT[n] for n in ("low", "high", "missing", "cover", "values"))
 
 
 @_compiled
 def _accumulate(
-    columns: np.ndarray, paths: LeafPaths, rule: Rule, buffers: Buffers, out: np.ndarray
+    columns: np.ndarray, paths: Arrays, rule: Rule, buffers: Buffers, out: np.ndarray
 ) -> None:
     """Add every leaf's attributions for the block's rows (``columns``: features by rows)
     to ``out`` (features by outputs by rows). See the module's formula."""
-    starts = paths.starts
+    starts = paths[STARTS]
     for leaf in range(starts.shape[0] - 1):
         count = starts[leaf + 1] - starts[leaf]
         if count:  # a tree of one leaf has no slot: no feature changes its output
-            span = (leaf, starts[leaf], paths.reused[leaf], count)
+            span = (leaf, starts[leaf], paths[REUSED][leaf], count)
             _test(columns, paths, span, buffers[0])
             _extend(paths, span, rule, buffers)
             _attribute(paths, span, rule, buffers, out)
 
 
 @_compiled
-def _test(columns: np.ndarray, paths: LeafPaths, span: Span, passes: np.ndarray) -> None:
+def _test(columns: np.ndarray, paths: Arrays, span: Span, passes: np.ndarray) -> None:
     """Whether each row passes each new slot's tests."""
     _, first, kept, count = span
     for j in range(kept, count):
         slot = first + j
-        column = columns[paths.feature[slot]]
-        low, high, nan_passes = paths.low[slot], paths.high[slot], paths.missing[slot]
+        column = columns[paths[FEATURE][slot]]
+        low, high, nan_passes = paths[LOW][slot], paths[HIGH][slot], paths[MISSING][slot]
         for r in range(column.shape[0]):
             x = column[r]
             passes[j, r] = (low < x <= high) or (nan_passes and np.isnan(x))
 
 
 @_compiled
-def _extend(paths: LeafPaths, span: Span, rule: Rule, buffers: Buffers) -> None:
+def _extend(paths: Arrays, span: Span, rule: Rule, buffers: Buffers) -> None:
     """The running products of the slots' factors ``b + (a - b) t`` at each point."""
     _, first, kept, count = span
     passes, prefix = buffers[0], buffers[1]
     nodes = rule[0]
     points = (count + 1) // 2
     for j in range(kept, count):
-        b = paths.cover[first + j]
+        b = paths[COVER][first + j]
         for k in range(points):
             t = nodes[points, k]
             hit, miss = b + (1.0 - b) * t, b * (1.0 - t)
@@ -154,7 +159,7 @@ def _extend(paths: LeafPaths, span: Span, rule: Rule, buffers: Buffers) -> None:
 
 
 @_compiled
-def _attribute(paths: LeafPaths, span: Span, rule: Rule, buffers: Buffers, out: np.ndarray) -> None:
+def _attribute(paths: Arrays, span: Span, rule: Rule, buffers: Buffers, out: np.ndarray) -> None:
     """Each slot's integral of the other slots' product, times ``a - b`` and the leaf's
     value, added to its feature; the suffix products are built on the way back."""
     leaf, first, _, count = span
@@ -163,7 +168,7 @@ def _attribute(paths: LeafPaths, span: Span, rule: Rule, buffers: Buffers, out: 
     points = (count + 1) // 2
     suffix[:points, :] = 1.0
     for j in range(count - 1, -1, -1):
-        b = paths.cover[first + j]
+        b = paths[COVER][first + j]
         share[:] = 0.0
         for k in range(points):
             t, w = nodes[points, k], weights[points, k]
@@ -173,8 +178,9 @@ def _attribute(paths: LeafPaths, span: Span, rule: Rule, buffers: Buffers, out: 
                 suffix[k, r] *= hit if passes[j, r] else miss
         for r in range(share.shape[0]):
             share[r] *= (1.0 - b) if passes[j, r] else -b
-        target = out[paths.feature[first + j]]
-        for q in range(paths.values.shape[1]):
-            value = paths.values[leaf, q]
+        target = out[paths[FEATURE][first + j]]
+        values = paths[VALUES]
+        for q in range(values.shape[1]):
+            value = values[leaf, q]
             for r in range(share.shape[0]):
                 target[q, r] += share[r] * value

@@ -19,10 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["LeafPaths", "sklearn_paths"]
-
-# (feature, low, high, missing value passes, cover share), one per feature a path tests
-_Slot = tuple[int, float, float, bool, float]
+__all__ = ["LeafPaths", "path_length", "sklearn_paths"]
 
 
 class LeafPaths(NamedTuple):
@@ -64,81 +61,140 @@ class LeafPaths(NamedTuple):
 def sklearn_paths(trees: Sequence[Any], *, probabilities: bool) -> LeafPaths:
     """The leaves of scikit-learn decision trees whose outputs are averaged (a forest,
     or one tree): class probabilities when ``probabilities``, else the value."""
-    scale = 1.0 / len(trees)
-    slots: list[_Slot] = []
-    starts = [0]
-    reused: list[int] = []
-    values: list[np.ndarray] = []
-    previous: list[_Slot] = []
-    for tree in trees:
-        for path, value in _leaves(tree.tree_, probabilities):
-            reused.append(_shared_prefix(previous, path))
-            slots.extend(path)
-            starts.append(len(slots))
-            values.append(value * scale)
-            previous = path
-    columns: list[tuple[Any, ...]] = list(zip(*slots, strict=True)) or [()] * 5
+    parts = [_tree_paths(tree.tree_, probabilities) for tree in trees]
+    counts = np.concatenate([part[0] for part in parts])
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    slots = [np.concatenate([part[1][i] for part in parts]) for i in range(5)]
+    feature, low, high, missing, cover = slots
     return LeafPaths(
-        starts=np.asarray(starts, dtype=np.int64),
-        reused=np.asarray(reused, dtype=np.int64),
-        feature=np.asarray(columns[0], dtype=np.int64),
-        low=np.asarray(columns[1], dtype=np.float64),
-        high=np.asarray(columns[2], dtype=np.float64),
-        missing=np.asarray(columns[3], dtype=bool),
-        cover=np.asarray(columns[4], dtype=np.float64),
-        values=np.asarray(values, dtype=np.float64),
+        starts=starts,
+        reused=_reused(starts, slots),
+        feature=feature.astype(np.int64),
+        low=low.astype(np.float64),
+        high=high.astype(np.float64),
+        missing=missing.astype(bool),
+        cover=cover.astype(np.float64),
+        values=np.concatenate([part[2] for part in parts]) / len(trees),
     )
 
 
-def _leaves(tree: Any, probabilities: bool) -> list[tuple[list[_Slot], np.ndarray]]:
-    """Each leaf's slots and value, depth first, left before right."""
+def path_length(trees: Sequence[Any]) -> int:
+    """Every leaf's depth, summed over the trees: the edges :func:`sklearn_paths` reads
+    and the most slots it can make, known before reading them (level by level)."""
+    total = 0
+    for estimator in trees:
+        left, right = estimator.tree_.children_left, estimator.tree_.children_right
+        level, depth = np.zeros(1, dtype=np.int64), 0
+        while len(level):
+            total += depth * int((left[level] == -1).sum())
+            inner = level[left[level] != -1]
+            level, depth = np.concatenate([left[inner], right[inner]]), depth + 1
+    return total
+
+
+_Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _tree_paths(tree: Any, probabilities: bool) -> tuple[np.ndarray, _Columns, np.ndarray]:
+    """One tree's slots per leaf (leaves in node order), the slots' columns (feature,
+    low, high, missing passes, cover share) and the leaves' values.
+
+    Every edge from a leaf up to the root is one row: the node tested, whether the path
+    turns left there, and how far from the leaf (0: the leaf's own parent). Rows of one
+    leaf and feature fold into one slot: the tightest bounds, the product of the cover
+    ratios, a missing value passing only if every test sends it this way. Slots are
+    then ordered by how deep their feature's last test is (see the module docstring).
+    """
     left, right = tree.children_left, tree.children_right
-    feature, threshold = tree.feature, tree.threshold
+    internal = np.flatnonzero(left != -1)
+    parent = np.full(tree.node_count, -1, dtype=np.int64)
+    parent[left[internal]] = internal
+    parent[right[internal]] = internal
+    went_left = np.zeros(tree.node_count, dtype=bool)
+    went_left[left[internal]] = True
+    leaves = np.flatnonzero(left == -1)
+    owner, child, up = [], [], []
+    below, at = np.arange(len(leaves)), leaves
+    for distance in range(tree.node_count):
+        above = parent[at]
+        alive = above >= 0
+        if not alive.any():
+            break
+        below, at = below[alive], at[alive]
+        owner.append(below)
+        child.append(at)
+        up.append(np.full(len(at), distance))
+        at = above[alive]
+    values = _leaf_values(tree.value[leaves], probabilities)
+    if not owner:  # a tree of one leaf: nothing tested
+        return np.zeros(1, dtype=np.int64), _empty(), values
+    leaf, node_child, distance_up = np.concatenate(owner), np.concatenate(child), np.concatenate(up)
+    node = parent[node_child]
+    turned_left = went_left[node_child]
+    feature = tree.feature[node].astype(np.int64)
+    cut = tree.threshold[node]
     cover = tree.weighted_n_node_samples
+    ratio = np.divide(
+        cover[node_child], cover[node], out=np.zeros(len(node)), where=cover[node] > 0
+    )
     # scikit-learn >= 1.3 records where a missing value goes at each split
     nan_left = getattr(tree, "missing_go_to_left", None)
-    found: list[tuple[list[_Slot], np.ndarray]] = []
-    stack: list[tuple[int, dict[int, _Slot]]] = [(0, {})]
-    while stack:
-        node, path = stack.pop()
-        if left[node] == right[node]:  # a leaf: both children are -1
-            found.append((list(path.values()), _leaf_value(tree.value[node], probabilities)))
-            continue
-        column = int(feature[node])
-        cut = float(threshold[node])
-        default: _Slot = (column, -np.inf, np.inf, True, 1.0)
-        _, low, high, nan_passes, share = path.get(column, default)
-        goes_left = bool(nan_left[node]) if nan_left is not None else False
-        # pushed right first, so the left child comes out first
-        for child, child_low, child_high, child_nan in (
-            (right[node], max(low, cut), high, nan_passes and not goes_left),
-            (left[node], low, min(high, cut), nan_passes and goes_left),
-        ):
-            ratio = cover[child] / cover[node] if cover[node] > 0 else 0.0
-            below = {k: v for k, v in path.items() if k != column}
-            below[column] = (column, child_low, child_high, child_nan, share * ratio)
-            stack.append((int(child), below))
-    return found
+    nan_passes = (
+        np.asarray(nan_left, dtype=bool)[node] == turned_left
+        if nan_left is not None
+        else np.zeros(len(node), dtype=bool)
+    )
+    key = leaf * tree.n_features + feature
+    order = np.argsort(key, kind="stable")
+    key, first = np.unique(key[order], return_index=True)
+    lows = np.maximum.reduceat(np.where(turned_left, -np.inf, cut)[order], first)
+    highs = np.minimum.reduceat(np.where(turned_left, cut, np.inf)[order], first)
+    shares = np.multiply.reduceat(ratio[order], first)
+    passes = np.logical_and.reduceat(nan_passes[order], first)
+    last = np.minimum.reduceat(distance_up[order], first)  # the deepest test: nearest the leaf
+    slot_leaf = key // tree.n_features
+    ranked = np.lexsort((-last, slot_leaf))  # per leaf, the deepest last test last
+    columns: _Columns = (
+        (key % tree.n_features)[ranked],
+        lows[ranked],
+        highs[ranked],
+        passes[ranked],
+        shares[ranked],
+    )
+    return np.bincount(slot_leaf, minlength=len(leaves)), columns, values
 
 
-def _leaf_value(value: np.ndarray, probabilities: bool) -> np.ndarray:
-    """A leaf's output: its class shares (normalised: older scikit-learn keeps counts),
-    or its one value."""
-    row: np.ndarray = np.asarray(value, dtype=np.float64)[0]
+def _empty() -> _Columns:
+    return (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, bool), np.empty(0))
+
+
+def _leaf_values(value: np.ndarray, probabilities: bool) -> np.ndarray:
+    """The leaves' outputs: their class shares (normalised: older scikit-learn keeps
+    counts), or their one value."""
+    rows: np.ndarray = np.asarray(value, dtype=np.float64)[:, 0, :]
     if not probabilities:
-        return row[:1]
-    total = float(row.sum())
-    return row / total if total > 0 else row
+        return rows[:, :1]
+    totals = rows.sum(axis=1, keepdims=True)
+    shares: np.ndarray = np.divide(rows, totals, out=rows.copy(), where=totals > 0)
+    return shares
 
 
-def _shared_prefix(previous: list[_Slot], path: list[_Slot]) -> int:
-    """Leading slots the kernel may keep from the previous leaf: equal slots, and only
-    when both leaves integrate over as many points (ceil(slots / 2))."""
-    if (len(previous) + 1) // 2 != (len(path) + 1) // 2:
-        return 0
-    shared = 0
-    for before, now in zip(previous, path, strict=False):
-        if before != now:
-            break
-        shared += 1
-    return shared
+def _reused(starts: np.ndarray, slots: list[np.ndarray]) -> np.ndarray:
+    """Per leaf, the leading slots equal to the previous leaf's, where both leaves
+    integrate over as many points (ceil(slots / 2)); 0 for the first leaf."""
+    counts = np.diff(starts)
+    reused = np.zeros(len(counts), dtype=np.int64)
+    points = (counts + 1) // 2
+    pairs = np.minimum(counts[1:], counts[:-1])
+    pairs[points[1:] != points[:-1]] = 0
+    if not pairs.sum():
+        return reused
+    leaf = np.repeat(np.arange(1, len(counts)), pairs)
+    position = np.arange(len(leaf)) - np.repeat(np.cumsum(pairs) - pairs, pairs)
+    now, before = starts[leaf] + position, starts[leaf - 1] + position
+    same = np.logical_and.reduce([column[now] == column[before] for column in slots])
+    # each leaf's first differing position, or its whole overlap when none differs
+    first = np.where(same, np.repeat(pairs[pairs > 0], pairs[pairs > 0]), position)
+    segments = np.cumsum(pairs[pairs > 0]) - pairs[pairs > 0]
+    reused[np.flatnonzero(pairs) + 1] = np.minimum.reduceat(first, segments)
+    return reused

@@ -2,7 +2,8 @@
 
 The explainer is made on the first explanation, so a server nobody asks for one never
 pays for it (``/predict`` is untouched): a tree model's exact TreeSHAP, or a sampled
-estimate against ``monitoring.background`` rows (:mod:`nervosum.explain` chooses). Each
+estimate against typical rows: ``monitoring.background``'s, ``monitoring.reference``'s,
+or rows drawn from the reference profile (:mod:`nervosum.explain` chooses). Each
 row's answer names the output it explains (the predicted class by default, another
 with ``class``, or every class with ``class=all``), its base value and one contribution
 per feature; base and contributions add up to the model's output in ``output`` space.
@@ -11,7 +12,7 @@ per feature; base and contributions add up to the model's output in ``output`` s
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,10 @@ from nervosum.config.types import Record
 from nervosum.errors import InputValidationError, NotExplainableError
 from nervosum.explain import Attributions, Explainer, explainer_for
 from nervosum.explain.boosters import from_library
+from nervosum.model.compile.threads import available_cores
 from nervosum.model.handle import ModelHandle
 from nervosum.model.outputs import Outputs, predicted_value
+from nervosum.schema.tables import read_table
 
 ALL_CLASSES = "all"
 _NUMERIC = ("float", "int", "bool")
@@ -32,12 +35,18 @@ _NUMERIC = ("float", "int", "bool")
 class ModelExplainer:
     """Explanations of one loaded model; the explainer is made once, on first use."""
 
-    def __init__(self, project: Project, handle: ModelHandle) -> None:
+    def __init__(self, project: Project, handle: ModelHandle, threads: int | None = None) -> None:
         self.project = project
         self.handle = handle
+        # Threads an exact explanation may use: as many as a compiled model's calls
+        # (the cores a process has beside its event loop and its sibling workers).
+        self.threads = threads or available_cores()
         self._explainer: Explainer | None = None
         self._lock = threading.Lock()  # the first two explanations make one explainer
         self._types = {field.name: field.type for field in handle.fields}
+        # Background rows drawn from the reference profile, when the project names no
+        # file of rows: set by whoever knows where the profile is (drift/background.py).
+        self.profile_rows: Callable[[Sequence[str], int], np.ndarray | None] | None = None
 
     @property
     def features(self) -> list[str]:
@@ -87,6 +96,7 @@ class ModelExplainer:
             background=background,
             predict=self._model_output,
             time_budget=spec.explain_budget,
+            threads=self.threads,
         )
 
     def _require_numeric(self) -> None:
@@ -124,24 +134,35 @@ class ModelExplainer:
         return labels or None
 
     def _background(self) -> np.ndarray | None:
-        """The first ``background_rows`` of ``monitoring.background`` (CSV or Parquet), in
-        the model's column order; None when the project names none."""
+        """``background_rows`` typical rows, in the model's column order: the first of
+        ``monitoring.background``, else a seeded sample of ``monitoring.reference``'s,
+        else rows drawn from the reference profile; None without any of them."""
         spec = self.project.config.monitoring
-        if spec.background is None:
-            return None
-        path = self.project.project_dir / spec.background
+        count = spec.background_rows
+        if spec.background is not None:
+            return self._table("monitoring.background", spec.background).head(count).to_numpy()
+        if spec.reference is not None:
+            frame = self._table("monitoring.reference", spec.reference)
+            if len(frame) > count:
+                frame = frame.sample(count, random_state=0)
+            return frame.to_numpy()
+        if self.profile_rows is not None:
+            return self.profile_rows(self.features, count)
+        return None
+
+    def _table(self, key: str, name: str) -> pd.DataFrame:
+        """The model's features of the rows in the file ``key`` names, as floats."""
+        path = self.project.project_dir / name
         try:
-            reader = pd.read_parquet if path.suffix == ".parquet" else pd.read_csv
-            frame = reader(path)
+            frame = read_table(path)
             missing = [name for name in self.features if name not in frame.columns]
             if missing:
                 raise ValueError(f"no column {', '.join(missing)}")
-            rows = frame[self.features].head(spec.background_rows)
-            return rows.to_numpy(dtype=np.float64)
+            return frame[self.features].astype(np.float64)
         except (OSError, ValueError, ImportError) as exc:
             raise NotExplainableError(
-                f"monitoring.background {path} cannot be used: {exc}",
-                hint="a CSV or Parquet file of typical inputs with the columns"
+                f"{key} {path} cannot be used: {exc}",
+                hint="a CSV, Parquet or JSON-lines file of typical inputs with the columns"
                 f" {', '.join(self.features)}, relative to the project folder",
             ) from None
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from nervosum.build.progress import Progress
 from nervosum.config import Project
 from nervosum.drift.profile import PROFILE_FILE
-from nervosum.drift.reference import read_table
 from nervosum.errors import BuildError
+from nervosum.schema.tables import read_table
 from nervosum.training.profile import write_training_profile
 
 REFERENCE_VARIABLE = "NERVOSUM_REFERENCE_FILE"

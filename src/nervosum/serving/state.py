@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from nervosum.config import Project
 from nervosum.config.spec import ServerSpec
 from nervosum.config.types import Record
+from nervosum.drift.background import attach_background
 from nervosum.drift.live import LiveDrift
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, NotReadyError, RequestError
@@ -94,6 +95,7 @@ class ServingState:
         return self.runtime.batcher
 
     def _set_ready(self, engine: Engine) -> None:
+        attach_background(engine)
         self.runtime.serve(engine)
         batcher = self.runtime.batcher
         if batcher is not None:
