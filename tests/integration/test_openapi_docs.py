@@ -51,6 +51,16 @@ def test_openapi_describes_predict_with_generated_models(client: TestClient) -> 
     assert [p["name"] for p in explain["parameters"]] == ["class"]
     assert {"200", "400", "413", "415", "422", "500", "501", "503"} == set(explain["responses"])
     assert "explain_max_rows" in explain["responses"]["400"]["description"]
+    not_explainable = explain["responses"]["501"]["description"]
+    for case in (
+        "a text input field",
+        "no input fields",
+        "labels without class probabilities",
+        "no monitoring.background",
+        "cannot be read",
+        "a predicted class that is none of the explained outputs",  # model/explaining.py
+    ):
+        assert case in not_explainable, case
 
 
 def test_every_native_route_is_in_the_document(client: TestClient) -> None:
@@ -109,6 +119,7 @@ def test_explain_and_card_answer_what_the_document_says(tmp_path: Path) -> None:
     data = load_iris()
     frame = pd.DataFrame(data.data, columns=FEATURES)
     forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(frame, data.target)
+    forest.metrics = {"accuracy": 0.95, "dataset": "iris", "folds": [0.9, 1.0]}  # a user's dict
     with serve(tmp_path / "forest", forest) as client:
         schemas = client.get("/openapi.json").json()["components"]["schemas"]
         one = client.post("/explain", json={**ROW, "key": "r1"}).json()
@@ -124,3 +135,6 @@ def test_explain_and_card_answer_what_the_document_says(tmp_path: Path) -> None:
         assert _holds(row, shapes[1]) and not _holds(row, shapes[0])
     assert one["output"] in explanation["properties"]["output"]["enum"]
     assert set(card) == set(schemas["Card"]["required"]) == set(schemas["Card"]["properties"])
+    training_metrics = schemas["Card"]["properties"]["training_metrics"]
+    assert card["training_metrics"] == forest.metrics
+    assert training_metrics.get("additionalProperties", {}) in ({}, True)  # any values

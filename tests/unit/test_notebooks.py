@@ -37,6 +37,7 @@ from nervosum.model.stages import (
 )
 from nervosum.notebooks.build import (
     NotebooksBuild,
+    build_notebooks,
     parse_notebook_list,
     read_notebook,
     run_notebooks,
@@ -47,6 +48,7 @@ from nervosum.notebooks.reference import (
     REFERENCE_VARIABLE,
     ReferenceRows,
     profile_reference,
+    reference_name,
 )
 from nervosum.notebooks.requirements import bundle_requirements, check_requirements
 from nervosum.notebooks.source import check_name, checkout, default_name, is_git_url
@@ -362,26 +364,72 @@ def test_a_notebook_that_saves_no_stage_fails_even_with_an_old_stage_committed(
     request = NotebooksBuild(("04-model.ipynb",), {}, "m", "t")
     (tmp_path / "out").mkdir()
     with pytest.raises(BuildError, match=re.escape("04-model.ipynb ran to the end but saved no")):
-        run_notebooks(repo, request, tmp_path / "out", Recorder(), ReferenceRows.of(repo, {}))
+        run_notebooks(repo, request, tmp_path / "out", Recorder(), ReferenceRows.of(repo, None))
 
 
 # --- the training rows a notebook saves for live drift --------------------------------------
 
 
 def test_the_kernels_are_told_one_absolute_file_for_the_training_rows(tmp_path: Path) -> None:
-    default = ReferenceRows.of(tmp_path, {})
+    default = ReferenceRows.of(tmp_path, reference_name({}))
     assert default == ReferenceRows(tmp_path / DEFAULT_REFERENCE, None)
     assert default.variable == {REFERENCE_VARIABLE: str((tmp_path / DEFAULT_REFERENCE).absolute())}
-    named = ReferenceRows.of(tmp_path, {REFERENCE_VARIABLE: "data/sample.csv"})
+    named = ReferenceRows.of(tmp_path, reference_name({REFERENCE_VARIABLE: "data/sample.csv"}))
     assert named == ReferenceRows(tmp_path / "data" / "sample.csv", "data/sample.csv")
+
+
+@pytest.mark.parametrize("named", ["/tmp/rows.parquet", "../rows.parquet", "data/../../rows.csv"])
+def test_a_rows_file_outside_the_repository_exits_2_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: str
+) -> None:
+    from click.testing import CliRunner
+
+    from nervosum.cli import main
+
+    monkeypatch.delenv(REFERENCE_VARIABLE, raising=False)
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), tmp_path / "03-a.ipynb")
+    args = ["notebooks", "build", str(tmp_path), "--notebooks", "03-a.ipynb"]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [*args, "-e", f"{REFERENCE_VARIABLE}={named}", "-o", out])
+    assert result.exit_code == 2, result.output
+    error = f"error: {REFERENCE_VARIABLE} {named!r} is not a path inside the repository"
+    assert result.output.startswith(error + "\n"), result.output
+    assert "fetching" not in result.output and not out.exists()
+    monkeypatch.setenv(REFERENCE_VARIABLE, named)  # the build's environment is checked alike
+    assert CliRunner().invoke(main, [*args, "-o", out]).exit_code == 2
+
+
+def test_a_committed_default_rows_file_is_not_profiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rows file left over from a local run is removed from the private copy before
+    the notebooks run: only rows they save are live drift's reference."""
+    monkeypatch.delenv(REFERENCE_VARIABLE, raising=False)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    saves_stage = (
+        "import os, cloudpickle, pandas as pd\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "model = LinearRegression().fit(pd.DataFrame({'x': [0.0, 1.0]}), [0.0, 1.0])\n"
+        "cloudpickle.dump(model, open(os.environ['S2I_PIPELINE_STAGE_SAVE_FILE'], 'wb'))"
+    )
+    nbformat.write(new_notebook(cells=[new_code_cell(saves_stage)]), repo / "04-model.ipynb")
+    pd.DataFrame({"x": [0.5, 2.0]}).to_parquet(repo / DEFAULT_REFERENCE)
+    (tmp_path / "work").mkdir()
+    progress = Recorder()
+    request = NotebooksBuild(("04-model.ipynb",), {}, "m", "t")
+    built = build_notebooks(str(repo), request, tmp_path / "work", progress=progress)
+    assert any("no notebook saved its training rows" in line for line in progress.lines)
+    assert not (built.project.project_dir / "reference-profile.json").exists()
+    assert (repo / DEFAULT_REFERENCE).is_file()  # the user's checkout is left alone
 
 
 def test_no_saved_rows_means_no_profile_but_a_named_file_must_be_there(tmp_path: Path) -> None:
     project = load_config(EXAMPLES / "iris")  # not loaded: nothing is profiled
     progress = Recorder()
-    assert profile_reference(ReferenceRows.of(tmp_path, {}), project, progress) is None
+    assert profile_reference(ReferenceRows.of(tmp_path, None), project, progress) is None
     assert any("no reference profile" in line for line in progress.lines)
-    named = ReferenceRows.of(tmp_path, {REFERENCE_VARIABLE: "sample.csv"})
+    named = ReferenceRows.of(tmp_path, "sample.csv")
     with pytest.raises(BuildError, match=re.escape("names sample.csv, which is not there")):
         profile_reference(named, project, Recorder())
 
@@ -394,7 +442,7 @@ def test_saved_rows_that_cannot_be_profiled_fail_the_build(
     tmp_path: Path, name: str, content: bytes, message: str
 ) -> None:
     (tmp_path / name).write_bytes(content)
-    rows = ReferenceRows.of(tmp_path, {REFERENCE_VARIABLE: name})
+    rows = ReferenceRows.of(tmp_path, name)
     with pytest.raises(BuildError, match=message):
         profile_reference(rows, load_config(EXAMPLES / "iris"), Recorder())
 

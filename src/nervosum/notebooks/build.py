@@ -16,15 +16,16 @@ import importlib
 import os
 import shutil
 from dataclasses import dataclass
-from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePath
 from typing import Any
 
 from nervosum.build.progress import Progress
 from nervosum.config import Project
 from nervosum.errors import BuildError, RequestError
 from nervosum.model.stages import stage_file, write_stages
+from nervosum.notebooks.paths import check_inside
 from nervosum.notebooks.project import copy_code, finish_project
-from nervosum.notebooks.reference import ReferenceRows, profile_reference
+from nervosum.notebooks.reference import ReferenceRows, profile_reference, reference_name
 from nervosum.notebooks.requirements import (
     REQUIREMENTS_FILE,
     bundle_requirements,
@@ -67,19 +68,6 @@ class NotebooksBuild:
     tag: str
 
 
-def _escapes(name: str) -> bool:
-    """An absolute path, or one with ``..``: it would run outside the private copy."""
-    posix, windows = PurePosixPath(name), PureWindowsPath(name)
-    return (
-        posix.is_absolute()
-        or windows.is_absolute()
-        or bool(windows.drive)
-        or name.startswith(("/", "\\"))
-        or ".." in posix.parts
-        or ".." in windows.parts
-    )
-
-
 def parse_notebook_list(text: str) -> tuple[str, ...]:
     """A comma-separated notebook list, as nachlass's ``S2I_SOURCE_NOTEBOOK_LIST``."""
     names = tuple(part.strip() for part in text.split(",") if part.strip())
@@ -89,11 +77,7 @@ def parse_notebook_list(text: str) -> tuple[str, ...]:
     for name in names:
         if not name.endswith(NOTEBOOK_SUFFIX):
             raise RequestError(f"{name!r} is not a notebook (.ipynb) file", hint=LIST_HINT)
-        if _escapes(name):
-            raise RequestError(
-                f"notebook {name!r} is not a path inside the repository",
-                hint="give paths relative to the repository's root, without '..': " + LIST_HINT,
-            )
+        check_inside(name, "notebook", LIST_HINT)
         stage = stage_file(name)
         if stage in by_stage:
             raise RequestError(
@@ -147,6 +131,7 @@ def run_notebooks(
     from nervosum.notebooks.execute import NotebookRun, code_cells, execute
 
     notebooks = [(relative, read_notebook(root, relative)) for relative in build.notebooks]
+    reference.remove_stale()
     for index, (relative, notebook) in enumerate(notebooks, start=1):
         name = PurePath(relative).name
         stage = stage_file(name)
@@ -193,6 +178,7 @@ def build_notebooks(
 ) -> BuiltNotebooks:
     """Build ``location`` (a folder or git URL) into the project ``workdir/project``."""
     require_extra()
+    named = reference_name({**os.environ, **build.variables})
     progress.step(f"fetching {redact(location)}")
     source = checkout(location, workdir, branch=branch)
     # Errors name the user's folder, or the file's place in the repository for a URL.
@@ -200,7 +186,7 @@ def build_notebooks(
     wanted = check_requirements(source.root, progress, shown=shown)
     target = workdir / "project"
     target.mkdir()
-    reference = ReferenceRows.of(source.root, {**os.environ, **build.variables})
+    reference = ReferenceRows.of(source.root, named)
     run_notebooks(source.root, build, target, progress, reference)
     copied = copy_code(source.root, target)
     if copied:

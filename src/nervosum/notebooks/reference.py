@@ -8,7 +8,10 @@ or JSON lines by the suffix) gets them profiled into ``reference-profile.json`` 
 ``stages.json``, as ``nervosum train`` profiles the rows it loaded. ``-e
 NERVOSUM_REFERENCE_FILE=PATH`` (or the build's environment) names another file,
 relative to the repository, such as a committed sample of typical inputs; a named file
-that is not there once the notebooks ran fails the build (docs/notebooks.md).
+that is not there once the notebooks ran fails the build (docs/notebooks.md). A default
+file the repository holds (left over from running the notebooks locally) is removed
+before they run, as a committed stage file is: only rows this build's notebooks saved
+are profiled.
 """
 
 from __future__ import annotations
@@ -21,12 +24,23 @@ from nervosum.build.progress import Progress
 from nervosum.config import Project
 from nervosum.drift.profile import PROFILE_FILE
 from nervosum.errors import BuildError
+from nervosum.notebooks.paths import check_inside
 from nervosum.schema.tables import read_table
 from nervosum.training.profile import write_training_profile
 
 REFERENCE_VARIABLE = "NERVOSUM_REFERENCE_FILE"
 # Where a notebook saves its training rows unless the build names another file.
 DEFAULT_REFERENCE = "nervosum-reference.parquet"
+
+
+def reference_name(variables: Mapping[str, str]) -> str | None:
+    """The file the kernels' ``variables`` name for the training rows (None: the
+    default); a :class:`RequestError` when it is not inside the repository, checked
+    before anything is fetched or run, since the build would write it there."""
+    named = variables.get(REFERENCE_VARIABLE) or None
+    if named is not None:
+        check_inside(named, REFERENCE_VARIABLE, f"-e {REFERENCE_VARIABLE}=data/sample.csv")
+    return named
 
 
 @dataclass(frozen=True)
@@ -38,10 +52,16 @@ class ReferenceRows:
     named: str | None
 
     @classmethod
-    def of(cls, root: Path, variables: Mapping[str, str]) -> ReferenceRows:
-        """The file for a repository copied to ``root``, given the kernels' variables."""
-        named = variables.get(REFERENCE_VARIABLE) or None
+    def of(cls, root: Path, named: str | None) -> ReferenceRows:
+        """The file for a repository copied to ``root``, named by :func:`reference_name`."""
         return cls(root / (named or DEFAULT_REFERENCE), named)
+
+    def remove_stale(self) -> None:
+        """Remove the default file from the private copy before the notebooks run: one
+        committed or left over from a local run must not pass for rows they saved. A
+        named file stays: it may be a committed sample the notebooks do not write."""
+        if self.named is None:
+            self.path.unlink(missing_ok=True)
 
     @property
     def variable(self) -> dict[str, str]:

@@ -32,8 +32,9 @@ _EXPLAIN_ERRORS = {
     "400": _ERRORS["400"] + ", or more rows than monitoring.explain_max_rows",
     "422": _ERRORS["422"] + ", or ?class= names none of the model's outputs",
     "501": "The model cannot be explained as served (not_explainable): a text input field,"
-    " no input fields, labels without class probabilities, or no monitoring.background"
-    " for a model without trees",
+    " no input fields, labels without class probabilities, no monitoring.background for a"
+    " model without trees or one that cannot be read, or (without ?class=) a predicted"
+    " class that is none of the explained outputs",
 }
 
 
@@ -173,10 +174,12 @@ def _card_schema() -> dict[str, Any]:
         },
         "input_schema": fields,
         "output_schema": fields,
+        # Any value: a user model's own `metrics` dict is passed through (model/card.py).
         "training_metrics": {
             "type": ["object", "null"],
-            "additionalProperties": {"type": "number"},
-            "description": "Held-out figures of a model trained by nervosum train",
+            "description": "The model's metrics dict: held-out figures (numbers) for a model"
+            " trained by nervosum train, any JSON values for a user model with its own"
+            " .metrics; null without one",
         },
         "dependencies": {
             "type": "object",
