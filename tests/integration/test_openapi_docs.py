@@ -56,7 +56,7 @@ def test_openapi_describes_predict_with_generated_models(client: TestClient) -> 
         "a text input field",
         "no input fields",
         "labels without class probabilities",
-        "no monitoring.background",
+        "no monitoring.background (nor reference rows or profile)",
         "cannot be read",
         "a predicted class that is none of the explained outputs",  # model/explaining.py
     ):

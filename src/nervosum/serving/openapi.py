@@ -32,9 +32,9 @@ _EXPLAIN_ERRORS = {
     "400": _ERRORS["400"] + ", or more rows than monitoring.explain_max_rows",
     "422": _ERRORS["422"] + ", or ?class= names none of the model's outputs",
     "501": "The model cannot be explained as served (not_explainable): a text input field,"
-    " no input fields, labels without class probabilities, no monitoring.background for a"
-    " model without trees or one that cannot be read, or (without ?class=) a predicted"
-    " class that is none of the explained outputs",
+    " no input fields, labels without class probabilities, no monitoring.background (nor"
+    " reference rows or profile) for a model without trees or a file that cannot be read,"
+    " or (without ?class=) a predicted class that is none of the explained outputs",
 }
 
 
