@@ -58,8 +58,10 @@ def rows_per_second(
 
 
 def nervosum(model: Any) -> Callable[[np.ndarray], Any]:
-    """What POST /explain runs for ``model``."""
-    return explainer_for(model, features=FEATURES, classes=["no", "yes"]).explain
+    """What ``nervosum batch --explain`` runs for ``model`` with one worker: every core
+    (a server keeps one core per worker for its event loop)."""
+    threads = len(os.sched_getaffinity(0))
+    return explainer_for(model, features=FEATURES, classes=["no", "yes"], threads=threads).explain
 
 
 def shap_library(model: Any) -> Callable[[np.ndarray], Any]:
