@@ -59,6 +59,15 @@ def test_each_rules_file_passes_promtool_check(
     assert f"SUCCESS: {count} rules found" in checked.stdout
 
 
+def test_not_ready_for_renders_as_prometheus_reads_it(tmp_path: Path) -> None:
+    """Every duration nervosum.yaml reads is one a rule's ``for:`` takes as it is."""
+    held = replace(WATCHED, alerts=AlertsSpec(not_ready_for="1h30m"))
+    written = write_monitoring(held, tmp_path / "out")
+    checked = promtool("check", "rules", str(written[1]))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert {rule["for"] for rule in rules(held) if rule["alert"].endswith("NotReady")} == {"1h30m"}
+
+
 def test_rules_file_and_prometheus_rule_pass_promtool_check(tmp_path: Path) -> None:
     written = write_monitoring(WATCHED, tmp_path / "out")
     values = {"name": "churn", "label": "churn", "namespace": "scoring"}
@@ -284,3 +293,19 @@ def test_a_repository_alerts_for_the_failing_model_only(tmp_path: Path) -> None:
         ],
     }
     _promtool_test(REPOSITORY, [test], tmp_path)
+
+
+def test_a_repositorys_summaries_are_true_of_the_model_that_fires() -> None:
+    """One rule fires once per model, so its summary (plain text, as promtool renders it
+    above) names the repository the model belongs to and points at the ``model`` label,
+    never presents the repository as the model; the log's drops, read without a
+    ``model`` label, are the server's own."""
+    summaries = {r["alert"]: r["annotations"]["summary"] for r in rules(REPOSITORY)}
+    assert summaries["NervosumModelNotReady"] == (
+        "a model of models_serve (see the model label): the model is not ready to serve"
+    )
+    drops = summaries.pop("NervosumPredictionLogDrops")
+    assert drops.startswith("models_serve: prediction-log records")
+    for summary in summaries.values():
+        assert summary.startswith("a model of models_serve (see the model label): "), summary
+    assert not any("{{" in summary for summary in [drops, *summaries.values()])

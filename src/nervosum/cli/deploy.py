@@ -242,4 +242,4 @@ def _watched(workload: Workload, entry: Entry | None) -> Watched:
             hint="deploy an http or stream bundle (-n NAME)",
         )
     runtime = STREAM if workload.mode == "stream" else SERVER
-    return watched(load_config(bundle_source(entry)).config, runtime)
+    return watched(load_config(bundle_source(entry)), runtime)

@@ -12,7 +12,7 @@ import click
 from nervosum.cli.output import reports_errors
 
 if TYPE_CHECKING:
-    from nervosum.config import NervosumConfig
+    from nervosum.config import Project
     from nervosum.deploy.watch import Watched
 
 _WHAT = (
@@ -79,12 +79,13 @@ def watched_of(source: str, runtime: str | None) -> Watched:
         )
     if repository and runtime in (None, REPO):
         return folder_watched(Path(source))
-    return watched(config_of(source), runtime or SERVER)
+    return watched(project_of(source), runtime or SERVER)
 
 
-def config_of(source: str) -> NervosumConfig:
-    """The config of a path when one exists, else of the bundle ``source`` references.
-    A folder that holds no project is one line and a hint, not a config report."""
+def project_of(source: str) -> Project:
+    """The project of a path when one exists, else of the bundle ``source`` references
+    (its folder, whose reference profile gives the dashboard its drift panels). A folder
+    that holds no project is one line and a hint, not a config report."""
     from nervosum.errors import ConfigError, RegistryError, RequestError
     from nervosum.home import Home
     from nervosum.project import load_config
@@ -102,7 +103,7 @@ def config_of(source: str) -> NervosumConfig:
             raise RequestError(f"{source}: {exc.message}", hint=exc.hint or _WHAT) from None
         path = bundle_source(entry)
     try:
-        return load_config(path).config
+        return load_config(path)
     except ConfigError as exc:
         if len(exc.issues) == 1 and not exc.issues[0].path:  # no file, not a bad field
             raise RequestError(

@@ -4,10 +4,9 @@ fixed, so a team tunes what differs between models and nothing more."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# A Prometheus duration as a rule's ``for:`` takes it: 90s, 5m, 1h.
-DURATION = r"^[0-9]+[smhd]$"
+from nervosum.config.duration import duration_seconds
 
 
 class AlertsSpec(BaseModel):
@@ -25,4 +24,12 @@ class AlertsSpec(BaseModel):
     drift: float = Field(default=0.25, gt=0)
     # How long a model may stay not ready (loading, failing to load) before it alerts;
     # for a stream worker, how long messages may wait while none is read.
-    not_ready_for: str = Field(default="5m", pattern=DURATION)
+    # Spelled as every duration of nervosum.yaml (config/duration.py), which a rule's
+    # ``for:`` takes as it is.
+    not_ready_for: str = "5m"
+
+    @field_validator("not_ready_for")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        duration_seconds(value)  # a ValueError is pydantic's field error
+        return value

@@ -1,8 +1,10 @@
 """Durations as nervosum.yaml spells them: whole days, hours, minutes and seconds, the
 largest first (``30s``, ``10m``, ``1h30m``, ``2d``), as Prometheus writes durations, so
 a key's duration reads like ``monitoring.alerts.not_ready_for`` and the dashboards'.
-Neither the dependencies nor the standard library parse this spelling (pydantic's
-``timedelta`` reads ISO 8601's ``PT10M``, which nobody writes in a YAML file)."""
+Prometheus' ``ms``, ``w`` and ``y`` are not accepted: no key needs less than a second,
+and ``7d`` says a week as plainly. Neither the dependencies nor the standard library
+parse this spelling (pydantic's ``timedelta`` reads ISO 8601's ``PT10M``, which nobody
+writes in a YAML file)."""
 
 from __future__ import annotations
 

@@ -2,13 +2,14 @@
 Prometheus) and the same groups as a ``PrometheusRule`` (the Prometheus Operator's).
 
 Each rule reads the same PromQL as its dashboard panel (``promql.py``). Rules whose
-metric a project does not export are left out: drift without ``monitoring.reference``,
+metric a project does not export are left out: drift without a reference,
 prediction-log drops without ``logging:``. Annotations are plain text (no templates),
 so what fires reads the same in every receiver and tests compare it exactly.
 
 A stream worker is judged on its own families (dead letters, batch latency, lag, a
 stalled group); a repository's rules judge every model it serves, one alert per model
-(the ``model`` label comes from the series, not from the rule).
+(the ``model`` label comes from the series, not from the rule). Its summaries stay plain
+text, true of every model: "a model of <repository> (see the model label): ...".
 """
 
 from __future__ import annotations
@@ -34,17 +35,30 @@ DRAIN_MINUTES = 10  # a backlog the workers need longer than this to read is a l
 
 
 def _rule(
-    watched: Watched, name: str, expr: str, *, held: str, severity: str, summary: str
+    watched: Watched,
+    name: str,
+    expr: str,
+    *,
+    held: str,
+    severity: str,
+    summary: str,
+    per_model: bool = True,
 ) -> dict[str, Any]:
     """One alert; its ``model`` label names the model even where the query sums it away
-    (a repository's alerts take it from their series: one rule watches every model)."""
-    labels = {"severity": severity} | ({} if watched.runtime == REPO else {"model": watched.model})
+    (a repository's alerts take it from their series: one rule watches every model, so
+    its summary names the repository and points at the label). ``per_model``: the query
+    keeps the ``model`` label (the prediction log's families have none)."""
+    repository = watched.runtime == REPO
+    labels = {"severity": severity} | ({} if repository else {"model": watched.model})
+    subject = watched.model
+    if repository and per_model:
+        subject = f"a model of {watched.model} (see the model label)"
     return {
         "alert": name,
         "expr": expr,
         "for": held,
         "labels": labels,
-        "annotations": {"summary": f"{watched.model}: {summary}", "runbook": DOCS},
+        "annotations": {"summary": f"{subject}: {summary}", "runbook": DOCS},
     }
 
 
@@ -81,6 +95,7 @@ def rules(watched: Watched) -> list[dict[str, Any]]:
                 held=DROPS_FOR,
                 severity="warning",
                 summary="prediction-log records were dropped (the log is incomplete)",
+                per_model=False,
             )
         )
     return found

@@ -14,6 +14,7 @@ named after its model.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,9 @@ SCHEMA_VERSION = 39  # Grafana 10's dashboard model; older and newer versions im
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 WIDTH, HEIGHT = 12, 8  # two panels a row on Grafana's 24-column grid
 QUANTILES = (0.5, 0.95, 0.99)
+UID_PREFIX = "nervosum-"
+UID_LENGTH = 40  # Grafana refuses a longer uid
+UID_HASH = 8  # hex digits of a long name's hash: its uid's tell-apart
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,7 @@ def _values(scope: Scope) -> list[Panel]:
 
 
 def _drift(scope: Scope) -> list[Panel]:
-    """Live drift against monitoring.reference (the worst worker's window)."""
+    """Live drift against the reference profile (the worst worker's window)."""
     return [
         Panel(
             "Feature drift (PSI)",
@@ -313,7 +317,7 @@ def dashboard(watched: Watched) -> dict[str, Any]:
         "templating": {"list": _variables(watched)},
         "time": {"from": "now-6h", "to": "now"},
         "title": f"nervosum: {watched.name}",
-        "uid": _uid(watched.name),
+        "uid": _uid(watched),
     }
 
 
@@ -376,7 +380,15 @@ def _legend(expr: str, legend: str, named: bool) -> str:
     return f"{{{{model}}}} {legend}" if named and keeps else legend
 
 
-def _uid(model: str) -> str:
-    """Grafana's uid: at most 40 characters of letters, digits, - and _."""
-    cleaned = "".join(char if char.isalnum() or char in "-_" else "-" for char in model)
-    return f"nervosum-{cleaned}"[:40]
+def _uid(watched: Watched) -> str:
+    """Grafana's uid: at most 40 characters of letters, digits, - and _. A longer one is
+    cut in the model's name, never in the runtime's suffix (a model's server, stream and
+    repository dashboards would overwrite each other), and ends the name with a hash of
+    all of it (two long names that start alike would too)."""
+    cleaned = "".join(char if char.isalnum() or char in "-_" else "-" for char in watched.model)
+    uid = f"{UID_PREFIX}{cleaned}{watched.suffix}"
+    if len(uid) <= UID_LENGTH:
+        return uid
+    digest = hashlib.sha256(watched.model.encode()).hexdigest()[:UID_HASH]
+    room = UID_LENGTH - len(f"{UID_PREFIX}-{digest}{watched.suffix}")
+    return f"{UID_PREFIX}{cleaned[:room].rstrip('-_')}-{digest}{watched.suffix}"

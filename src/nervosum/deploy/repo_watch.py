@@ -3,9 +3,9 @@ serve-repo``): one process, every model's families told apart by their ``model``
 
 A panel or rule must name a family some model really exports, so the optional ones
 (classes or values, drift, arms, the prediction log) follow the union of the model
-folders' own nervosum.yaml files; one panel then shows every model that has it. The
-thresholds and the prefix are nervosum's defaults: the server's own row and a folder
-without a nervosum.yaml have no other.
+folders' own nervosum.yaml files and reference profiles; one panel then shows every
+model that has it. The thresholds and the prefix are nervosum's defaults: the server's
+own row and a folder without a nervosum.yaml have no other.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from nervosum.config import NervosumConfig
+from nervosum.config import Project
 from nervosum.config.alerts import AlertsSpec
 from nervosum.deploy.watch import CLASSES, HISTOGRAM, REPO, Watched, watched
 from nervosum.errors import NervosumError
@@ -26,9 +26,9 @@ def is_repository(path: Path) -> bool:
     return path.is_dir() and folder_kind(path) is None and bool(discover(path))
 
 
-def repo_watched(base: str, configs: Iterable[NervosumConfig]) -> Watched:
+def repo_watched(base: str, projects: Iterable[Project]) -> Watched:
     """The repository served under ``base`` (its ``--base-url``) with these models."""
-    models = [watched(config) for config in configs]
+    models = [watched(project) for project in projects]
     return Watched(
         model=base,
         prefix=DEFAULT_PREFIX,
@@ -49,10 +49,10 @@ def folder_watched(root: Path) -> Watched:
     readiness and traffic, which every panel shows anyway."""
     from nervosum.repo.server import default_base_url  # loads the whole server: here only
 
-    configs = []
+    projects = []
     for folder in discover(root):
         try:
-            configs.append(folder_project(folder).config)
+            projects.append(folder_project(folder))
         except NervosumError:
             continue
-    return repo_watched(default_base_url(str(root)), configs)
+    return repo_watched(default_base_url(str(root)), projects)

@@ -1,7 +1,8 @@
 """What a dashboard and alert rules can watch on one model: read from its nervosum.yaml,
 so every panel and rule names a family the server really exports for that project
 (docs/observability.md): prediction classes or a value histogram, live drift only with a
-reference, the prediction log only with ``logging:``, arms only with a challenger.
+reference (``monitoring.reference``, or a profile kept beside the model), the prediction
+log only with ``logging:``, arms only with a challenger.
 
 The same project run by ``nervosum stream`` exports other families (messages, lag,
 batches; no HTTP traffic, readiness gauge, feedback or arms): ``runtime`` says which
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nervosum.config import NervosumConfig
+from nervosum.config import NervosumConfig, Project
 from nervosum.config.alerts import AlertsSpec
 from nervosum.observe.metrics import DEFAULT_PREFIX
 
@@ -41,31 +42,49 @@ class Watched:
     runtime: str = SERVER
 
     @property
+    def suffix(self) -> str:
+        """The runtime when it is not the HTTP server: a model served and streamed gets
+        two dashboards and two groups, which must not share a name or a uid."""
+        return {SERVER: "", STREAM: "-stream", REPO: "-repo"}[self.runtime]
+
+    @property
     def name(self) -> str:
-        """What the dashboard and the rules' group are called: the model, and the
-        runtime when it is not the HTTP server (a model served and streamed gets two)."""
-        suffix = {SERVER: "", STREAM: "-stream", REPO: "-repo"}[self.runtime]
-        return self.model + suffix
+        """What the dashboard and the rules' group are called: the model and
+        :attr:`suffix`."""
+        return self.model + self.suffix
 
     def metric(self, name: str) -> str:
         """``<prefix>_<name>``."""
         return f"{self.prefix}_{name}"
 
 
-def watched(config: NervosumConfig, runtime: str = SERVER) -> Watched:
-    """The facts of ``config`` run by ``runtime`` (``serve`` or ``stream``). The prefix is
+def watched(source: Project | NervosumConfig, runtime: str = SERVER) -> Watched:
+    """The facts of ``source`` run by ``runtime`` (``serve`` or ``stream``). The prefix is
     ``metrics.prefix`` or nervosum's default: a prefix set only in the server's
-    environment is not known here (set it in the file)."""
+    environment is not known here (set it in the file). Only a project's folder tells
+    whether a reference profile is kept there; a bare config has live drift only with
+    ``monitoring.reference``."""
+    config = source.config if isinstance(source, Project) else source
+    kept = isinstance(source, Project) and profile_kept(source)
     return Watched(
         model=config.name,
         prefix=config.metrics.prefix or DEFAULT_PREFIX,
         predictions=_predictions(config),
-        drift=config.monitoring.reference is not None,
+        drift=config.monitoring.reference is not None or kept,
         logging=config.logging is not None,
         arms=config.variants is not None and runtime != STREAM,  # a worker has no arms
         alerts=config.monitoring.alerts,
         runtime=runtime,
     )
+
+
+def profile_kept(project: Project) -> bool:
+    """Whether the served ``project`` has live drift without ``monitoring.reference``: a
+    built bundle's profile beside ``app/``, or the one ``nervosum train`` or ``nervosum
+    notebooks build`` left beside the model's artifact, the files a server reads."""
+    from nervosum.drift.profile import bundled_profile, trained_profile  # numpy, pandas: lazily
+
+    return bundled_profile(project) is not None or trained_profile(project) is not None
 
 
 def _predictions(config: NervosumConfig) -> tuple[str, ...]:
