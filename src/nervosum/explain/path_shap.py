@@ -12,10 +12,18 @@ function is a product over its features, and the Shapley weights
 
 The integrand is a polynomial of degree ``d - 1``, which Gauss-Legendre quadrature with
 ``ceil(d / 2)`` points integrates exactly (the idea of Linear TreeSHAP, Yu et al. 2022).
-The products without ``j`` come from prefix and suffix products, so a leaf costs about
-``3 d ceil(d / 2)`` multiplications per row against TreeSHAP's ``d^2`` path updates with
-divisions, and the loops run over a block of rows at once, which the compiler vectorizes.
-The kernel releases the interpreter lock; blocks run on one thread per core.
+The products without ``j`` come from prefix products and a running product from the
+end, so a leaf costs about ``3 d ceil(d / 2)`` multiplications per row against
+TreeSHAP's ``d^2`` path updates with divisions, and the loops run over a block of rows
+at once, which the compiler vectorizes.
+
+Two sibling leaves differ in their last slot only (tree_paths.py orders slots so): for
+the slots they share, the integrand is the shared product times
+``v_1 c_1(t) + v_2 c_2(t)`` (``c``: each last slot's factor), so a pair is one pass over
+its shared slots, with that sum as the value. When every leaf's outputs add up to the
+same total (a classifier's probabilities), the last output's attributions are minus the
+others' sum, and are not computed. The kernel releases the interpreter lock; blocks of
+rows run on the threads the caller allows.
 """
 
 from __future__ import annotations
@@ -38,7 +46,8 @@ LEAST_ROWS_A_THREAD = 16
 
 Span = tuple[int, int, int, int]
 Rule = tuple[np.ndarray, np.ndarray]
-Buffers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# (passes, prefix, share, last factors, pair value), each with a column per row
+Buffers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 Arrays = tuple[np.ndarray, ...]
 
 
@@ -48,12 +57,12 @@ def path_shap(paths: LeafPaths, rows: np.ndarray, features: int, threads: int = 
     # scikit-learn's trees compare float32 copies of the rows with their thresholds
     columns = np.asarray(rows, dtype=np.float32).astype(np.float64)
     outputs = paths.values.shape[1]
+    arrays, computed = _computed_outputs(paths)
     out = np.zeros((len(columns), features, outputs))
     rule = _quadrature((paths.most_slots + 1) // 2)
     threads = max(1, min(threads, len(columns) // LEAST_ROWS_A_THREAD))
     size = min(BLOCK, -(-len(columns) // threads)) or 1
     blocks = [slice(start, start + size) for start in range(0, len(columns), size)]
-
     most, points = max(1, paths.most_slots), rule[0].shape[1]
 
     def run(block: slice) -> None:
@@ -61,12 +70,15 @@ def path_shap(paths: LeafPaths, rows: np.ndarray, features: int, threads: int = 
         buffers = (
             np.zeros((most, width), dtype=np.bool_),
             np.ones((most + 1, points, width)),  # row 0 stays 1: the empty product
-            np.empty((points, width)),
-            np.empty(width),
+            np.empty((computed, width)),
+            np.empty((2, points, width)),
+            np.empty((points, computed, width)),
         )
-        part = np.zeros((features, outputs, width))
-        _accumulate(np.ascontiguousarray(columns[block].T), tuple(paths), rule, buffers, part)
-        out[block] = part.transpose(2, 0, 1)
+        part = np.zeros((features, computed, width))
+        _accumulate(np.ascontiguousarray(columns[block].T), arrays, rule, buffers, part)
+        out[block, :, :computed] = part.transpose(2, 0, 1)
+        if computed < outputs:  # the outputs add up to one total: the last has the rest
+            out[block, :, computed] = -part.sum(axis=1).T
 
     if threads == 1:
         for block in blocks:
@@ -76,6 +88,18 @@ def path_shap(paths: LeafPaths, rows: np.ndarray, features: int, threads: int = 
         for done in [pool.submit(run, block) for block in blocks]:
             done.result()
     return out
+
+
+def _computed_outputs(paths: LeafPaths) -> tuple[Arrays, int]:
+    """The arrays the kernel reads, and how many outputs it computes: all but the last
+    when every leaf's outputs add up to the same total (their attributions then add up
+    to zero per feature, since a constant game has none)."""
+    values = paths.values
+    totals = values.sum(axis=1)
+    if values.shape[1] < 2 or np.ptp(totals) > 1e-12 * max(1.0, float(np.abs(totals).max())):
+        return tuple(paths), values.shape[1]
+    fewer = paths._replace(values=np.ascontiguousarray(values[:, :-1]))
+    return tuple(fewer), values.shape[1] - 1
 
 
 def _quadrature(most: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,44 +118,26 @@ F = TypeVar("F", bound=Callable[..., None])
 
 def _compiled(function: F) -> F:
     """``function`` compiled by numba, cached on disk where numba may write (a read-only
-    installation compiles it in each process instead). Compiled functions call each
-    other without the interpreter."""
-    options: dict[str, Any] = {"nogil": True, "error_model": "numpy"}
+    installation compiles it in each process instead). The kernel's pieces are inlined
+    into it: calls passing tuples of arrays per leaf cost a sixth of its time."""
+    options: dict[str, Any] = {"nogil": True, "error_model": "numpy", "inline": "always"}
     try:
         return cast(F, numba.njit(cache=True, **options)(function))
     except RuntimeError:  # no writable cache directory
         return cast(F, numba.njit(**options)(function))
 
 
-# The kernel's pieces are compiled separately and inlined by numba into _accumulate.
 # ``paths`` is a LeafPaths as a plain tuple, read at these positions: numba's disk cache
 # pickles the argument types, and a class's would tie the cache to its module's name.
-# A leaf's ``span`` is (leaf, first slot, slots kept from the previous leaf, slots);
-# ``buffers`` are (passes, prefix, suffix, share), each with a column per row.
+# A leaf's ``span`` is (leaf, first slot, slots kept from the previous leaf, slots).
 _AT = {name: index for index, name in enumerate(LeafPaths._fields)}
-STARTS, REUSED, FEATURE = _AT["starts"], _AT["reused"], _AT["feature"]
+STARTS, REUSED, PAIRED, FEATURE = (_AT[n] for n in ("starts", "reused", "paired", "feature"))
 LOW, HIGH, MISSING, COVER, VALUES = (_AT[n] for n in ("low", "high", "missing", "cover", "values"))
 
 
 @_compiled
-def _accumulate(
-    columns: np.ndarray, paths: Arrays, rule: Rule, buffers: Buffers, out: np.ndarray
-) -> None:
-    """Add every leaf's attributions for the block's rows (``columns``: features by rows)
-    to ``out`` (features by outputs by rows). See the module's formula."""
-    starts = paths[STARTS]
-    for leaf in range(starts.shape[0] - 1):
-        count = starts[leaf + 1] - starts[leaf]
-        if count:  # a tree of one leaf has no slot: no feature changes its output
-            span = (leaf, starts[leaf], paths[REUSED][leaf], count)
-            _test(columns, paths, span, buffers[0])
-            _extend(paths, span, rule, buffers)
-            _attribute(paths, span, rule, buffers, out)
-
-
-@_compiled
 def _test(columns: np.ndarray, paths: Arrays, span: Span, passes: np.ndarray) -> None:
-    """Whether each row passes each new slot's tests."""
+    """Whether each row passes each new slot's tests (NaN only where it is routed)."""
     _, first, kept, count = span
     for j in range(kept, count):
         slot = first + j
@@ -139,12 +145,12 @@ def _test(columns: np.ndarray, paths: Arrays, span: Span, passes: np.ndarray) ->
         low, high, nan_passes = paths[LOW][slot], paths[HIGH][slot], paths[MISSING][slot]
         for r in range(column.shape[0]):
             x = column[r]
-            passes[j, r] = (low < x <= high) or (nan_passes and np.isnan(x))
+            passes[j, r] = ((low < x) & (x <= high)) | (nan_passes & np.isnan(x))
 
 
 @_compiled
 def _extend(paths: Arrays, span: Span, rule: Rule, buffers: Buffers) -> None:
-    """The running products of the slots' factors ``b + (a - b) t`` at each point."""
+    """The running products of the new slots' factors ``b + (a - b) t`` at each point."""
     _, first, kept, count = span
     passes, prefix = buffers[0], buffers[1]
     nodes = rule[0]
@@ -159,28 +165,93 @@ def _extend(paths: Arrays, span: Span, rule: Rule, buffers: Buffers) -> None:
 
 
 @_compiled
-def _attribute(paths: Arrays, span: Span, rule: Rule, buffers: Buffers, out: np.ndarray) -> None:
-    """Each slot's integral of the other slots' product, times ``a - b`` and the leaf's
-    value, added to its feature; the suffix products are built on the way back."""
-    leaf, first, _, count = span
-    passes, prefix, suffix, share = buffers
+def _last(paths: Arrays, place: Span, rule: Rule, buffers: Buffers, out: np.ndarray) -> None:
+    """A leaf's last slot (``place``: leaf, first slot, slots, member of its pair): its
+    attribution, where the other slots' product is the prefix before it, and its value
+    weighted by its factors into the pair's value (the first member sets it)."""
+    leaf, first, count, member = place
+    passes, prefix, share, factors, paired = buffers
     nodes, weights = rule
     points = (count + 1) // 2
-    suffix[:points, :] = 1.0
-    for j in range(count - 1, -1, -1):
-        b = paths[COVER][first + j]
-        share[:] = 0.0
+    slot = first + count - 1
+    b = paths[COVER][slot]
+    share[0, :] = 0.0  # here: the integral of the other slots' product
+    for k in range(points):
+        t, w = nodes[points, k], weights[points, k]
+        hit, miss = b + (1.0 - b) * t, b * (1.0 - t)
+        for r in range(passes.shape[1]):
+            share[0, r] += w * prefix[count - 1, k, r]
+            factors[member, k, r] = hit if passes[count - 1, r] else miss
+    target = out[paths[FEATURE][slot]]
+    values = paths[VALUES]
+    for q in range(values.shape[1]):
+        value = values[leaf, q]
+        for r in range(passes.shape[1]):
+            gain = (1.0 - b) if passes[count - 1, r] else -b
+            target[q, r] += value * gain * share[0, r]
         for k in range(points):
-            t, w = nodes[points, k], weights[points, k]
+            if member == 0:
+                for r in range(passes.shape[1]):
+                    paired[k, q, r] = value * factors[member, k, r]
+            else:
+                for r in range(passes.shape[1]):
+                    paired[k, q, r] += value * factors[member, k, r]
+
+
+@_compiled
+def _shared(paths: Arrays, span: Span, rule: Rule, buffers: Buffers, out: np.ndarray) -> None:
+    """The attributions of the slots a leaf (or a pair) has before its last: each slot's
+    integral of the others' product, the pair's value standing for the last slot and
+    the leaves' values. Going back from the last slot, the pair's value (times the
+    point's weight) is multiplied by each slot's factors once passed, so one product
+    with the prefix before a slot is that slot's integrand."""
+    _, first, _, count = span
+    passes, prefix, share, _, running = buffers
+    nodes, weights = rule
+    points = (count + 1) // 2
+    computed = share.shape[0]
+    for k in range(points):
+        w = weights[points, k]
+        for q in range(computed):
+            for r in range(share.shape[1]):
+                running[k, q, r] *= w
+    for j in range(count - 2, -1, -1):
+        b = paths[COVER][first + j]
+        share[:, :] = 0.0
+        for k in range(points):
+            t = nodes[points, k]
             hit, miss = b + (1.0 - b) * t, b * (1.0 - t)
-            for r in range(share.shape[0]):
-                share[r] += w * prefix[j, k, r] * suffix[k, r]
-                suffix[k, r] *= hit if passes[j, r] else miss
-        for r in range(share.shape[0]):
-            share[r] *= (1.0 - b) if passes[j, r] else -b
+            for q in range(computed):
+                for r in range(share.shape[1]):
+                    share[q, r] += prefix[j, k, r] * running[k, q, r]
+                    running[k, q, r] *= hit if passes[j, r] else miss
         target = out[paths[FEATURE][first + j]]
-        values = paths[VALUES]
-        for q in range(values.shape[1]):
-            value = values[leaf, q]
-            for r in range(share.shape[0]):
-                target[q, r] += share[r] * value
+        for q in range(computed):
+            for r in range(share.shape[1]):
+                gain = (1.0 - b) if passes[j, r] else -b
+                target[q, r] += gain * share[q, r]
+
+
+@_compiled
+def _accumulate(
+    columns: np.ndarray, paths: Arrays, rule: Rule, buffers: Buffers, out: np.ndarray
+) -> None:
+    """Add every leaf's attributions for the block's rows (``columns``: features by rows)
+    to ``out`` (features by outputs by rows). See the module's formula."""
+    starts, reused, paired = paths[STARTS], paths[REUSED], paths[PAIRED]
+    leaf = 0
+    while leaf < starts.shape[0] - 1:
+        count = starts[leaf + 1] - starts[leaf]
+        if not count:  # a tree of one leaf has no slot: no feature changes its output
+            leaf += 1
+            continue
+        members = 2 if paired[leaf] else 1
+        for member in range(members):
+            # the second member shares all but its last slot with the first
+            kept = reused[leaf] if member == 0 else count - 1
+            span = (leaf + member, starts[leaf + member], kept, count)
+            _test(columns, paths, span, buffers[0])
+            _extend(paths, span, rule, buffers)
+            _last(paths, (leaf + member, starts[leaf + member], count, member), rule, buffers, out)
+        _shared(paths, (leaf, starts[leaf], 0, count), rule, buffers, out)
+        leaf += members

@@ -31,6 +31,9 @@ class LeafPaths(NamedTuple):
     reused: np.ndarray
     """int64 ``(leaves,)``: leading slots equal to the previous leaf's, with as many
     quadrature points (both leaves test as many features, give or take one)."""
+    paired: np.ndarray
+    """bool ``(leaves,)``: the leaf and the next one differ in their last slot only (two
+    siblings, usually), and the next one is not paired with the one after."""
     feature: np.ndarray
     """int64 ``(slots,)``: the column the slot tests, in the model's order."""
     low: np.ndarray
@@ -66,9 +69,11 @@ def sklearn_paths(trees: Sequence[Any], *, probabilities: bool) -> LeafPaths:
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     slots = [np.concatenate([part[1][i] for part in parts]) for i in range(5)]
     feature, low, high, missing, cover = slots
+    reused = _reused(starts, slots)
     return LeafPaths(
         starts=starts,
-        reused=_reused(starts, slots),
+        reused=reused,
+        paired=_paired(starts, reused),
         feature=feature.astype(np.int64),
         low=low.astype(np.float64),
         high=high.astype(np.float64),
@@ -177,6 +182,18 @@ def _leaf_values(value: np.ndarray, probabilities: bool) -> np.ndarray:
     totals = rows.sum(axis=1, keepdims=True)
     shares: np.ndarray = np.divide(rows, totals, out=rows.copy(), where=totals > 0)
     return shares
+
+
+def _paired(starts: np.ndarray, reused: np.ndarray) -> np.ndarray:
+    """Which leaves start a pair with the next: as many slots, all but the last shared;
+    along a run of such leaves, every other one (a leaf is in one pair at most)."""
+    counts = np.diff(starts)
+    joins = np.zeros(len(counts), dtype=bool)
+    joins[:-1] = (counts[:-1] > 0) & (counts[1:] == counts[:-1]) & (reused[1:] >= counts[1:] - 1)
+    index = np.arange(len(joins))
+    run_start = np.maximum.accumulate(np.where(joins, 0, index + 1))
+    first: np.ndarray = joins & ((index - run_start) % 2 == 0)
+    return first
 
 
 def _reused(starts: np.ndarray, slots: list[np.ndarray]) -> np.ndarray:
