@@ -53,6 +53,7 @@ def test_fully_grown_forest_equals_shap(classified: tuple[np.ndarray, np.ndarray
     tested = np.diff(paths.starts)
     assert tested.max() > 5  # deep paths: most features are tested, several of them twice
     assert paths.reused.sum() > 0  # neighbouring leaves share their first slots
+    assert paths.paired.sum() > 0  # sibling leaves go through the kernel as pairs
     found = _explain(model, x[:40], ["a", "b", "c"])
     np.testing.assert_allclose(found, _shap(model, x[:40]), atol=TOLERANCE)
 
