@@ -15,7 +15,6 @@ import xgboost
 from sklearn.datasets import make_classification, make_regression
 from sklearn.decomposition import PCA
 from sklearn.ensemble import (
-    GradientBoostingClassifier,
     HistGradientBoostingClassifier,
     RandomForestClassifier,
     RandomForestRegressor,
@@ -219,14 +218,6 @@ def test_sampled_values_of_an_additive_model_are_exact(regressed: Data) -> None:
 def test_a_pipeline_that_mixes_features_is_sampled(binary: Data) -> None:
     x, y = binary
     model = make_pipeline(PCA(4), RandomForestClassifier(10, random_state=0)).fit(x, y)
-    explainer = explainer_for(model, features=FEATURES, classes=None, background=x[:20])
-    assert explainer.method == "sampled:permutation"
-
-
-def test_multiclass_gradient_boosting_is_sampled(classified: Data) -> None:
-    """shap's TreeExplainer reads only binary GradientBoostingClassifier."""
-    x, y = classified
-    model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(x, y)
     explainer = explainer_for(model, features=FEATURES, classes=None, background=x[:20])
     assert explainer.method == "sampled:permutation"
 

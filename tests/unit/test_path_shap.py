@@ -1,7 +1,7 @@
-"""nervosum's own TreeSHAP kernel for scikit-learn forests (explain/path_shap.py): the
+"""nervosum's own TreeSHAP kernel for scikit-learn trees (explain/path_shap.py): the
 same attributions as the shap library, to 1e-9, on the trees that stress it: fully
-grown (features tested many times on one path), extra trees, one tree, missing values,
-more rows than one block, a tree of one leaf."""
+grown (features tested many times on one path), extra trees, one tree, gradient
+boosting, missing values, more rows than one block, a tree of one leaf."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import shap
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import (
     ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from nervosum.explain import explainer_for, sklearn_trees
@@ -106,6 +109,62 @@ def test_regressors_and_single_trees_equal_shap() -> None:
         found = _explain(model, x[:30], None)
         scale = np.abs(y).max()
         np.testing.assert_allclose(found, _shap(model, x[:30]), atol=TOLERANCE * scale)
+
+
+def test_gradient_boosting_equals_shap_in_its_margin(
+    classified: tuple[np.ndarray, np.ndarray],
+) -> None:
+    x, y = classified
+    binary = GradientBoostingClassifier(n_estimators=40, max_depth=4, random_state=0)
+    binary.fit(x, y == 1)
+    found = explainer_for(binary, features=FEATURES, classes=["no", "yes"]).explain(x[:30])
+    assert (found.method, found.output) == ("treeshap:nervosum", "log_odds")
+    np.testing.assert_allclose(found.values, _shap(binary, x[:30]), atol=TOLERANCE)
+    total = found.base + found.values.sum(axis=1)
+    np.testing.assert_allclose(total[:, 0], binary.decision_function(x[:30]), atol=TOLERANCE)
+    target = x[:, 0] * 3 + np.sin(x[:, 1])
+    for loss in ("squared_error", "huber"):
+        model = GradientBoostingRegressor(loss=loss, n_estimators=30, random_state=0)
+        model.fit(x, target)
+        found = explainer_for(model, features=FEATURES, classes=None).explain(x[:30])
+        assert found.method == "treeshap:nervosum"
+        np.testing.assert_allclose(found.values, _shap(model, x[:30]), atol=TOLERANCE)
+        total = found.base + found.values.sum(axis=1)
+        np.testing.assert_allclose(total[:, 0], model.predict(x[:30]), atol=TOLERANCE)
+
+
+def test_multiclass_gradient_boosting_is_exact_per_class(
+    classified: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """shap cannot read it; each class's margin is its trees' sum, so its attributions
+    are the trees' own (shap on each tree), times the learning rate."""
+    x, y = classified
+    model = GradientBoostingClassifier(n_estimators=6, learning_rate=0.3, random_state=0)
+    model.fit(x, y)
+    found = explainer_for(model, features=FEATURES, classes=["a", "b", "c"]).explain(x[:20])
+    assert (found.method, found.output, found.outputs) == (
+        "treeshap:nervosum",
+        "raw",
+        ("a", "b", "c"),
+    )
+    total = found.base + found.values.sum(axis=1)
+    np.testing.assert_allclose(total, model.decision_function(x[:20]), atol=TOLERANCE)
+    for column in range(3):
+        per_tree = sum(_shap(tree, x[:20])[:, :, 0] for tree in model.estimators_[:, column])
+        expected = model.learning_rate * per_tree
+        np.testing.assert_allclose(found.values[:, :, column], expected, atol=TOLERANCE)
+
+
+def test_boosting_from_a_model_of_its_own_is_sampled(
+    classified: tuple[np.ndarray, np.ndarray],
+) -> None:
+    x, y = classified
+    start = LogisticRegression(max_iter=500)
+    model = GradientBoostingClassifier(n_estimators=5, init=start, random_state=0)
+    for labels in (y == 1, y):  # shap cannot read it either: it is sampled
+        model.fit(x, labels)
+        sampled = explainer_for(model, features=FEATURES, classes=None, background=x[:20])
+        assert sampled.method == "sampled:permutation"
 
 
 def test_missing_values_follow_the_trees_routing(

@@ -1,18 +1,21 @@
 """scikit-learn tree models: exact path-dependent TreeSHAP.
 
-Forests and single trees go through nervosum's own compiled kernel
+Forests, single trees and gradient boosting go through nervosum's own compiled kernel
 (explain/path_shap.py), which is exact like ``shap.TreeExplainer`` and an order of
-magnitude faster on deep forests; they answer in their own output space, probabilities
-for a classifier and the value for a regressor. Gradient boosting goes through
-``shap.TreeExplainer`` and answers in its margin:
-log-odds for a binary classifier (one column, the positive class), the softmax's inputs
-for a multi-class one. (A pipeline of scalers before the trees: explain/pipelines.py.)
+magnitude faster on deep forests. Forests and trees answer in their own output space,
+probabilities for a classifier and the value for a regressor; gradient boosting in its
+margin: log-odds for a binary classifier (one column, the positive class), the
+softmax's inputs for a multi-class one (which shap cannot read). Histogram gradient
+boosting, boosting started from a model of the user's (``init=``) and forests past
+:data:`MOST_PATH_EDGES` go through ``shap.TreeExplainer``. (A pipeline of scalers before
+the trees: explain/pipelines.py.)
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +30,7 @@ from nervosum.explain.exact import (
     column_order,
     is_sklearn,
 )
-from nervosum.explain.tree_paths import path_length, sklearn_paths
+from nervosum.explain.tree_paths import LeafPaths, boosting_paths, path_length, sklearn_paths
 
 __all__ = ["sklearn_tree_explainer"]
 
@@ -43,6 +46,7 @@ _FORESTS = (
     "ExtraTreeClassifier",
     "ExtraTreeRegressor",
 )
+_GRADIENT = ("GradientBoostingClassifier", "GradientBoostingRegressor")
 _BOOSTING = (
     "GradientBoostingClassifier",
     "GradientBoostingRegressor",
@@ -75,8 +79,6 @@ def _space(model: Any, classes: Sequence[str] | None) -> tuple[str, tuple[str, .
     names = class_names(classes, labels, len(labels))
     if len(labels) == 2:
         return "log_odds", (names[1],)
-    if is_sklearn(model, ("GradientBoostingClassifier",)):
-        return None  # shap's TreeExplainer reads binary GradientBoostingClassifier only
     return "raw", names
 
 
@@ -90,15 +92,56 @@ def sklearn_tree_explainer(
         return None
     check_width(int(getattr(trees, "n_features_in_", len(features))), features, "the model")
     output, outputs = space
-    estimators = getattr(trees, "estimators_", None)
-    estimators = list(estimators) if estimators is not None else [trees]
-    if is_sklearn(trees, _FORESTS) and _paths_fit(estimators):
-        paths = _paths_contributions(trees, estimators, len(features), threads)
-        method, contributions = "treeshap:nervosum", paths
+    paths = _read_paths(trees)
+    if paths is not None:
+        method, contributions = "treeshap:nervosum", _kernel(trees, paths, len(features), threads)
+    elif is_sklearn(trees, _GRADIENT) and (len(outputs) > 1 or not _starts_constant(trees)):
+        return None  # shap reads neither multi-class boosting nor another model's start
     else:
         method, contributions = "treeshap:shap", _shap_contributions(trees)
     order = column_order(getattr(trees, "feature_names_in_", None), features)
     return ExactExplainer(method, output, outputs, tuple(features), contributions, order=order)
+
+
+def _read_paths(trees: Any) -> tuple[LeafPaths, np.ndarray] | None:
+    """The leaf paths of a forest, a tree or gradient boosting (which starts from a
+    constant: its ``init_`` a prior or zero) and the output they start from; None for
+    histogram boosting, another start, or paths past :data:`MOST_PATH_EDGES`."""
+    if is_sklearn(trees, _FORESTS):
+        estimators = list(getattr(trees, "estimators_", [trees]))
+        if not _paths_fit(estimators):
+            return None
+        paths = sklearn_paths(estimators, probabilities=hasattr(trees, "classes_"))
+        return paths, paths.base
+    if not is_sklearn(trees, _GRADIENT) or not _starts_constant(trees):
+        return None
+    stages = np.asarray(trees.estimators_)
+    if not _paths_fit(list(stages.flat)):
+        return None
+    paths = boosting_paths(stages, float(trees.learning_rate))
+    return paths, paths.base + _start(trees, stages)
+
+
+def _starts_constant(model: Any) -> bool:
+    """Gradient boosting starts from its ``init_``'s output: a constant for the default
+    (a prior: a dummy estimator) and for ``init='zero'``, a model's own output else."""
+    init = getattr(model, "init_", None)
+    return init == "zero" or is_sklearn(init, ("DummyClassifier", "DummyRegressor"))
+
+
+def _start(model: Any, stages: np.ndarray) -> np.ndarray:
+    """The constant margin boosting starts from: the model's margin for one row less
+    what its trees add to it (public calls only; the constant is the same for any row)."""
+    row = np.zeros((1, int(model.n_features_in_)))
+    with warnings.catch_warnings():  # a model fitted on named columns warns on an array
+        warnings.simplefilter("ignore", UserWarning)
+        margin = model.decision_function(row) if hasattr(model, "classes_") else model.predict(row)
+    added = [
+        model.learning_rate * sum(float(tree.predict(row)[0]) for tree in stages[:, column])
+        for column in range(stages.shape[1])
+    ]
+    start: np.ndarray = np.asarray(margin, dtype=np.float64).reshape(-1) - np.asarray(added)
+    return start
 
 
 def _paths_fit(estimators: list[Any]) -> bool:
@@ -116,13 +159,12 @@ def _paths_fit(estimators: list[Any]) -> bool:
     return False
 
 
-def _paths_contributions(
-    trees: Any, estimators: list[Any], width: int, threads: int
+def _kernel(
+    trees: Any, read: tuple[LeafPaths, np.ndarray], width: int, threads: int
 ) -> Contributions:
-    """A forest's or a tree's leaf paths, read once, through the compiled kernel."""
+    """Leaf paths, read once, through the compiled kernel."""
     path_shap = _library("nervosum.explain.path_shap", trees).path_shap
-    paths = sklearn_paths(estimators, probabilities=getattr(trees, "classes_", None) is not None)
-    base = paths.base
+    paths, base = read
 
     def contributions(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return base, path_shap(paths, rows, width, threads)

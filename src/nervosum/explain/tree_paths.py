@@ -19,7 +19,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["LeafPaths", "path_length", "sklearn_paths"]
+__all__ = ["LeafPaths", "boosting_paths", "path_length", "sklearn_paths"]
+
+# A tree's slots, column by column: feature, low, high, missing passes, cover share.
+_Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 class LeafPaths(NamedTuple):
@@ -65,6 +68,30 @@ def sklearn_paths(trees: Sequence[Any], *, probabilities: bool) -> LeafPaths:
     """The leaves of scikit-learn decision trees whose outputs are averaged (a forest,
     or one tree): class probabilities when ``probabilities``, else the value."""
     parts = [_tree_paths(tree.tree_, probabilities) for tree in trees]
+    return _joined(parts, [part[2] / len(trees) for part in parts])
+
+
+def boosting_paths(stages: np.ndarray, learning_rate: float) -> LeafPaths:
+    """The leaves of scikit-learn gradient boosting's regression trees: ``stages`` holds
+    one row of trees per round, one tree per margin column (one for a regressor or a
+    binary classifier, one per class otherwise), and each leaf adds ``learning_rate``
+    times its value to its column's margin."""
+    width = stages.shape[1]
+    parts, values = [], []
+    for stage in stages:
+        for column, tree in enumerate(stage):
+            part = _tree_paths(tree.tree_, probabilities=False)
+            spread = np.zeros((len(part[2]), width))
+            spread[:, column] = learning_rate * part[2][:, 0]
+            parts.append(part)
+            values.append(spread)
+    return _joined(parts, values)
+
+
+def _joined(
+    parts: list[tuple[np.ndarray, _Columns, np.ndarray]], values: list[np.ndarray]
+) -> LeafPaths:
+    """The trees' leaves one after the other, each leaf's value as given."""
     counts = np.concatenate([part[0] for part in parts])
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     slots = [np.concatenate([part[1][i] for part in parts]) for i in range(5)]
@@ -79,7 +106,7 @@ def sklearn_paths(trees: Sequence[Any], *, probabilities: bool) -> LeafPaths:
         high=high.astype(np.float64),
         missing=missing.astype(bool),
         cover=cover.astype(np.float64),
-        values=np.concatenate([part[2] for part in parts]) / len(trees),
+        values=np.concatenate(values),
     )
 
 
@@ -95,9 +122,6 @@ def path_length(trees: Sequence[Any]) -> int:
             inner = level[left[level] != -1]
             level, depth = np.concatenate([left[inner], right[inner]]), depth + 1
     return total
-
-
-_Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _tree_paths(tree: Any, probabilities: bool) -> tuple[np.ndarray, _Columns, np.ndarray]:
