@@ -28,14 +28,7 @@ log = logging.getLogger("nervosum.engine")
 class Engine:
     """A project's schemas and loaded model, behind one ``predict``."""
 
-    def __init__(
-        self,
-        project: Project,
-        handle: ModelHandle,
-        *,
-        debug: bool = False,
-        threads: int | None = None,
-    ) -> None:
+    def __init__(self, project: Project, handle: ModelHandle, *, debug: bool = False) -> None:
         self.project = project
         self.handle = handle
         self.debug = debug
@@ -44,8 +37,7 @@ class Engine:
         self.inputs = RecordSchema(config.input_schema, title="Input", id_field=config.id_field)
         # The columns handed to the model, in its order (model/fields.py).
         self.model_fields = handle.fields
-        self.threads = threads
-        self.explainer = ModelExplainer(project, handle, threads)  # made ready on first use
+        self.explainer = ModelExplainer(project, handle)  # made ready on first use
         self._card_facts: dict[str, Any] | None = None
         # ``/info``'s ``drift`` when the server watches live drift (drift/live.py).
         self.drift_info: Callable[[], Record] | None = None
@@ -53,10 +45,9 @@ class Engine:
     @classmethod
     def load(cls, project: Project, *, debug: bool = False, threads: int | None = None) -> Engine:
         """Load the project's model (raises ModelDefinitionError with a readable cause);
-        ``threads``: a compiled model's intra-op threads, and an exact explanation's
-        (default: every core, for one process; see ``nervosum.model.compile.threads``)."""
-        handle = ModelHandle.load(project, threads=threads)
-        return cls(project, handle, debug=debug, threads=threads)
+        ``threads``: a compiled model's intra-op threads (default: every core, for one
+        process; see ``nervosum.model.compile.threads``)."""
+        return cls(project, ModelHandle.load(project, threads=threads), debug=debug)
 
     @property
     def running(self) -> bool:

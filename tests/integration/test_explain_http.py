@@ -168,6 +168,29 @@ def test_without_background_rows_the_reference_is_the_background(
     assert total == pytest.approx(probability, abs=1e-5)  # the answer keeps 6 decimals
 
 
+def test_a_tree_model_never_reads_the_background_and_gaps_are_left_out(
+    tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray], forest: RandomForestClassifier
+) -> None:
+    features, target = iris
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    features.drop(columns="sepal_width").to_csv(folder / "partial.csv", index=False)
+    with serve(folder, forest, "monitoring: {reference: partial.csv}") as client:
+        exact = client.post("/explain", json=ROW)  # live drift allows a partial reference
+    assert exact.status_code == 200, exact.text
+    assert exact.json()["method"] == "treeshap:nervosum"
+    holes = features.copy()
+    holes.loc[::3, "sepal_width"] = np.nan
+    folder = tmp_path / "gaps"
+    folder.mkdir()
+    holes.to_csv(folder / "reference.csv", index=False)
+    model = LogisticRegression(max_iter=500).fit(features, target)
+    with serve(folder, model, "monitoring: {reference: reference.csv}") as client:
+        found = client.post("/explain", json=ROW).json()
+    (row,) = found["explanations"]
+    assert row["base_value"] is not None and None not in row["contributions"].values()
+
+
 def test_a_trained_profile_alone_gives_background_rows_drawn_from_it(
     tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray]
 ) -> None:

@@ -183,12 +183,15 @@ def test_a_window_of_few_rows_has_no_psi_yet(client: TestClient) -> None:
     assert figures["features"]["x3"]["out_of_range"] is not None
 
 
-def test_a_time_window_is_stated_in_info(tmp_path: Path) -> None:
-    """``monitoring.window: 10m``: /info states the span and the rows it may keep."""
+def test_a_time_window_is_stated_in_info_and_takes_its_share(tmp_path: Path) -> None:
+    """``monitoring.window: 10m``: /info states the span and the rows it may keep, and a
+    refresh keeps its share of them (100,000 rows over 600 s: 167 a second), not a
+    burst's every row."""
     folder = write_project(tmp_path / "timed", monitoring="{reference: reference.csv, window: 10m}")
     with TestClient(create_app(load_config(folder))) as served:
         drift(served)
         send(served, rows(600, seed=7))
-        figures = drift(served, 600)
+        figures = drift(served, 100)
     assert (figures["window"], figures["window_seconds"]) == (100_000, 600)
-    assert figures["features"]["x1"]["psi"] < 0.25
+    assert 100 <= figures["rows"] <= 2 * 167  # one refresh's share, two at most
+    assert figures["features"]["x1"]["psi"] is None  # under 500 values: not yet known

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from nervosum.explain import explainer_for, sklearn_trees
-from nervosum.explain.path_shap import BLOCK, path_shap
+from nervosum.explain.path_shap import BLOCK, PathKernel
 from nervosum.explain.tree_paths import path_length, sklearn_paths
 
 FEATURES = [f"f{i}" for i in range(8)]
@@ -81,9 +81,9 @@ def test_threads_share_the_rows_and_answer_the_same(
     x, y = classified
     model = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
     paths = sklearn_paths(model.estimators_, probabilities=True)
-    one = path_shap(paths, x, 8, threads=1)
-    np.testing.assert_array_equal(path_shap(paths, x, 8, threads=3), one)
-    assert path_shap(paths, x[:0], 8, threads=2).shape == (0, 8, 3)
+    one = PathKernel(paths, 8, threads=1)(x)
+    np.testing.assert_array_equal(PathKernel(paths, 8, threads=3)(x), one)
+    assert PathKernel(paths, 8, threads=2)(x[:0]).shape == (0, 8, 3)
 
 
 def test_a_forest_past_the_path_budget_goes_to_shap(

@@ -102,6 +102,7 @@ def _load_engine(project: Project, workers: int) -> None:
     global _ENGINE  # noqa: PLW0603 - one engine per worker process, by design
     _ENGINE = Engine.load(project, threads=onnx_threads(workers))
     attach_background(_ENGINE)
+    _ENGINE.explainer.threads = onnx_threads(workers)
 
 
 def _ready() -> bool:

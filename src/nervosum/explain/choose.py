@@ -17,7 +17,7 @@ from nervosum.explain.pipelines import unwrap_rescaling
 from nervosum.explain.sampled import PermutationExplainer
 from nervosum.explain.sklearn_trees import sklearn_tree_explainer
 
-__all__ = ["explainer_for"]
+__all__ = ["exact_explainer", "explainer_for", "sampled_explainer"]
 
 
 def explainer_for(
@@ -30,18 +30,38 @@ def explainer_for(
     time_budget: float = 1.0,
     threads: int = 1,
 ) -> Explainer:
-    """The explainer for ``model``, chosen once at load.
+    """The explainer for ``model``, chosen once at load: :func:`exact_explainer`, else
+    :func:`sampled_explainer`.
 
     ``features`` names the rows' columns in order; ``classes`` the classifier's classes
-    in its output order (None for a regressor, or to take the model's own labels). The
-    sampled fallback needs ``background`` rows and ``predict`` (rows to an (n, outputs)
-    array of probabilities or values; default: the model's ``predict_proba`` when
-    ``classes`` are given, else its ``predict``), and keeps each call within
-    ``time_budget`` seconds. nervosum's own TreeSHAP runs on up to ``threads`` threads.
+    in its output order (None for a regressor, or to take the model's own labels).
     """
-    exact = _exact(model, features, classes, threads)
+    exact = exact_explainer(model, features, classes, threads)
     if exact is not None:
         return exact
+    return sampled_explainer(
+        model,
+        features=features,
+        classes=classes,
+        background=background,
+        predict=predict,
+        time_budget=time_budget,
+    )
+
+
+def sampled_explainer(
+    model: Any,
+    *,
+    features: Sequence[str],
+    classes: Sequence[str] | None,
+    background: np.ndarray | None,
+    predict: Callable[[np.ndarray], np.ndarray] | None = None,
+    time_budget: float = 1.0,
+) -> Explainer:
+    """The sampled estimate for a model without trees nervosum can read. It needs
+    ``background`` rows and ``predict`` (rows to an (n, outputs) array of probabilities
+    or values; default: the model's ``predict_proba`` when ``classes`` are given, else
+    its ``predict``), and keeps each call within ``time_budget`` seconds."""
     if background is None:
         raise NotExplainableError(
             f"{type(model).__name__} is not a tree model, so its attributions are sampled"
@@ -59,11 +79,12 @@ def explainer_for(
     )
 
 
-def _exact(
-    model: Any, features: Sequence[str], classes: Sequence[str] | None, threads: int
+def exact_explainer(
+    model: Any, features: Sequence[str], classes: Sequence[str] | None, threads: int = 1
 ) -> ExactExplainer | None:
     """The exact explainer of a tree model, or of a pipeline of scalers before one (its
-    rows scaled first, in the pipeline's column order); None for anything else."""
+    rows scaled first, in the pipeline's column order), on up to ``threads`` threads;
+    None for anything else."""
     unwrapped = unwrap_rescaling(model)
     if unwrapped is None:
         return None

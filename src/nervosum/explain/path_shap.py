@@ -37,7 +37,7 @@ import numpy as np
 
 from nervosum.explain.tree_paths import LeafPaths
 
-__all__ = ["path_shap"]
+__all__ = ["PathKernel"]
 
 # Rows per kernel call: a leaf's prefix products for these rows stay in the core's cache.
 BLOCK = 256
@@ -51,43 +51,51 @@ Buffers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 Arrays = tuple[np.ndarray, ...]
 
 
-def path_shap(paths: LeafPaths, rows: np.ndarray, features: int, threads: int = 1) -> np.ndarray:
-    """Contributions ``(rows, features, outputs)`` of the model's output for ``rows``
-    (columns in the model's order), on up to ``threads`` threads."""
-    # scikit-learn's trees compare float32 copies of the rows with their thresholds
-    columns = np.asarray(rows, dtype=np.float32).astype(np.float64)
-    outputs = paths.values.shape[1]
-    arrays, computed = _computed_outputs(paths)
-    out = np.zeros((len(columns), features, outputs))
-    rule = _quadrature((paths.most_slots + 1) // 2)
-    threads = max(1, min(threads, len(columns) // LEAST_ROWS_A_THREAD))
-    size = min(BLOCK, -(-len(columns) // threads)) or 1
-    blocks = [slice(start, start + size) for start in range(0, len(columns), size)]
-    most, points = max(1, paths.most_slots), rule[0].shape[1]
+class PathKernel:
+    """An ensemble's leaf paths made ready for the kernel once: each call then only
+    splits the rows over the threads."""
 
-    def run(block: slice) -> None:
-        width = len(columns[block])
+    def __init__(self, paths: LeafPaths, features: int, threads: int = 1) -> None:
+        self.features = features
+        self.threads = threads
+        self.outputs = paths.values.shape[1]
+        self.arrays, self.computed = _computed_outputs(paths)
+        self.rule = _quadrature((paths.most_slots + 1) // 2)
+        self.most = max(1, paths.most_slots)
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        """Contributions ``(rows, features, outputs)`` of the model's output for ``rows``
+        (columns in the model's order), on up to ``threads`` threads."""
+        # scikit-learn's trees compare float32 copies of the rows with their thresholds
+        columns = np.asarray(rows, dtype=np.float32).astype(np.float64)
+        out = np.zeros((len(columns), self.features, self.outputs))
+        threads = max(1, min(self.threads, len(columns) // LEAST_ROWS_A_THREAD))
+        size = min(BLOCK, -(-len(columns) // threads)) or 1
+        blocks = [slice(start, start + size) for start in range(0, len(columns), size)]
+        if threads == 1:
+            for block in blocks:
+                self._block(columns, block, out)
+            return out
+        with ThreadPoolExecutor(threads) as pool:
+            for done in [pool.submit(self._block, columns, block, out) for block in blocks]:
+                done.result()
+        return out
+
+    def _block(self, columns: np.ndarray, block: slice, out: np.ndarray) -> None:
+        width, computed = len(columns[block]), self.computed
+        points = self.rule[0].shape[1]
         buffers = (
-            np.zeros((most, width), dtype=np.bool_),
-            np.ones((most + 1, points, width)),  # row 0 stays 1: the empty product
+            np.zeros((self.most, width), dtype=np.bool_),
+            np.ones((self.most + 1, points, width)),  # row 0 stays 1: the empty product
             np.empty((computed, width)),
             np.empty((2, points, width)),
             np.empty((points, computed, width)),
         )
-        part = np.zeros((features, computed, width))
-        _accumulate(np.ascontiguousarray(columns[block].T), arrays, rule, buffers, part)
+        part = np.zeros((self.features, computed, width))
+        _accumulate(np.ascontiguousarray(columns[block].T), self.arrays, self.rule, buffers, part)
         out[block, :, :computed] = part.transpose(2, 0, 1)
-        if computed < outputs:  # the outputs add up to one total: the last has the rest
+        if computed < self.outputs:  # the outputs add up to one total: the last has the rest
             out[block, :, computed] = -part.sum(axis=1).T
-
-    if threads == 1:
-        for block in blocks:
-            run(block)
-        return out
-    with ThreadPoolExecutor(threads) as pool:
-        for done in [pool.submit(run, block) for block in blocks]:
-            done.result()
-    return out
 
 
 def _computed_outputs(paths: LeafPaths) -> tuple[Arrays, int]:

@@ -54,8 +54,9 @@ _BOOSTING = (
     "HistGradientBoostingRegressor",
 )
 # Leaf-path tests (every leaf's depth, summed) past which a forest goes to shap: the
-# paths keep up to one 33-byte slot per test, so this bounds them near 260 MB. A
-# 100-tree forest grown on 10,000 rows has about 1.1 million.
+# paths keep up to one 33-byte slot per test (near 260 MB here, with the leaves' values
+# beside), and reading them peaks near twice that. A 100-tree forest grown on 10,000
+# rows has about 1.1 million.
 MOST_PATH_EDGES = 8_000_000
 # HistGradientBoostingRegressor losses whose prediction is the raw sum (identity link).
 _IDENTITY_LOSSES = {"squared_error", "absolute_error", "quantile"}
@@ -163,11 +164,11 @@ def _kernel(
     trees: Any, read: tuple[LeafPaths, np.ndarray], width: int, threads: int
 ) -> Contributions:
     """Leaf paths, read once, through the compiled kernel."""
-    path_shap = _library("nervosum.explain.path_shap", trees).path_shap
     paths, base = read
+    kernel = _library("nervosum.explain.path_shap", trees).PathKernel(paths, width, threads)
 
     def contributions(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return base, path_shap(paths, rows, width, threads)
+        return base, kernel(rows)
 
     return contributions
 

@@ -6,10 +6,12 @@ training cover that passes them (the product of the cover ratios of those edges)
 feature tested twice on one path is one *slot*: the interval ``(low, high]`` its tests
 leave open, so a row's pass is two comparisons however often the feature repeats.
 
-Slots are ordered by the depth of their feature's last test, so the next leaf in
-depth-first order (a sibling or a cousin) starts with the same slots as the one before;
+Slots are ordered by the depth of their feature's last test, so the next leaf (a
+sibling or a cousin: leaves come in node order, which is depth-first for trees grown
+depth first, scikit-learn's default) starts with the same slots as the one before;
 ``reused`` counts them and the kernel (explain/path_shap.py) keeps their products
-instead of computing them again.
+instead of computing them again. Trees grown best first (``max_leaf_nodes``) number
+their nodes otherwise: fewer slots are kept, and the answers are the same.
 """
 
 from __future__ import annotations
@@ -95,17 +97,18 @@ def _joined(
     counts = np.concatenate([part[0] for part in parts])
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     slots = [np.concatenate([part[1][i] for part in parts]) for i in range(5)]
+    parts.clear()  # the trees' own copies go before the comparisons below
     feature, low, high, missing, cover = slots
     reused = _reused(starts, slots)
     return LeafPaths(
         starts=starts,
         reused=reused,
         paired=_paired(starts, reused),
-        feature=feature.astype(np.int64),
-        low=low.astype(np.float64),
-        high=high.astype(np.float64),
-        missing=missing.astype(bool),
-        cover=cover.astype(np.float64),
+        feature=feature.astype(np.int64, copy=False),
+        low=low.astype(np.float64, copy=False),
+        high=high.astype(np.float64, copy=False),
+        missing=missing.astype(bool, copy=False),
+        cover=cover.astype(np.float64, copy=False),
         values=np.concatenate(values),
     )
 

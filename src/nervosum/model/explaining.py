@@ -21,9 +21,9 @@ import pandas as pd
 from nervosum.config import Project
 from nervosum.config.types import Record
 from nervosum.errors import InputValidationError, NotExplainableError
-from nervosum.explain import Attributions, Explainer, explainer_for
+from nervosum.explain import Attributions, Explainer, exact_explainer, sampled_explainer
 from nervosum.explain.boosters import from_library
-from nervosum.model.compile.threads import available_cores
+from nervosum.model.compile.threads import onnx_threads
 from nervosum.model.handle import ModelHandle
 from nervosum.model.outputs import Outputs, predicted_value
 from nervosum.schema.tables import read_table
@@ -35,12 +35,12 @@ _NUMERIC = ("float", "int", "bool")
 class ModelExplainer:
     """Explanations of one loaded model; the explainer is made once, on first use."""
 
-    def __init__(self, project: Project, handle: ModelHandle, threads: int | None = None) -> None:
+    def __init__(self, project: Project, handle: ModelHandle) -> None:
         self.project = project
         self.handle = handle
-        # Threads an exact explanation may use: as many as a compiled model's calls
-        # (the cores a process has beside its event loop and its sibling workers).
-        self.threads = threads or available_cores()
+        # Threads an exact explanation may use: every core for one process (or
+        # NERVOSUM_ONNX_THREADS); a server or a batch job shares them over its workers.
+        self.threads = onnx_threads(1)
         self._explainer: Explainer | None = None
         self._lock = threading.Lock()  # the first two explanations make one explainer
         self._types = {field.name: field.type for field in handle.fields}
@@ -86,17 +86,21 @@ class ModelExplainer:
             return self._explainer
 
     def _make(self) -> Explainer:
+        """A tree model's exact explainer, else the sampled one: its background rows are
+        read only then (a tree model never needs them)."""
         self._require_numeric()
-        spec = self.project.config.monitoring
+        model = self.handle.loaded.instance
+        exact = exact_explainer(model, self.features, self.handle.classes, self.threads)
+        if exact is not None:
+            return exact
         background = self._background()
-        return explainer_for(
-            self.handle.loaded.instance,
+        return sampled_explainer(
+            model,
             features=self.features,
             classes=self._classes(background),
             background=background,
             predict=self._model_output,
-            time_budget=spec.explain_budget,
-            threads=self.threads,
+            time_budget=self.project.config.monitoring.explain_budget,
         )
 
     def _require_numeric(self) -> None:
@@ -151,14 +155,18 @@ class ModelExplainer:
         return None
 
     def _table(self, key: str, name: str) -> pd.DataFrame:
-        """The model's features of the rows in the file ``key`` names, as floats."""
+        """The model's features of the rows in the file ``key`` names, as floats, the
+        rows with a value in every feature (references often have gaps)."""
         path = self.project.project_dir / name
         try:
             frame = read_table(path)
             missing = [name for name in self.features if name not in frame.columns]
             if missing:
                 raise ValueError(f"no column {', '.join(missing)}")
-            return frame[self.features].astype(np.float64)
+            rows = frame[self.features].astype(np.float64).dropna()
+            if rows.empty:  # a row with a gap would make every estimate NaN
+                raise ValueError("no row has a value in every feature")
+            return rows
         except (OSError, ValueError, ImportError) as exc:
             raise NotExplainableError(
                 f"{key} {path} cannot be used: {exc}",

@@ -120,7 +120,7 @@ class RemoteEngine(Engine):
     """
 
     def __init__(self, engine: Engine, *, answer_timeout: float | None = None) -> None:
-        super().__init__(engine.project, engine.handle, debug=engine.debug, threads=engine.threads)
+        super().__init__(engine.project, engine.handle, debug=engine.debug)
         self._model = engine  # kept, to fork a replacement from
         # A model process that hangs (a deadlock, SIGSTOP) would hold the model thread
         # forever while readiness says ready: past this it is killed and replaced.

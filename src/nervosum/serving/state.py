@@ -25,7 +25,7 @@ from nervosum.drift.background import attach_background
 from nervosum.drift.live import LiveDrift
 from nervosum.engine import Engine
 from nervosum.errors import NervosumError, NotReadyError, RequestError
-from nervosum.model.compile.threads import serving_threads
+from nervosum.model.compile.threads import onnx_threads, serving_threads
 from nervosum.model.imports import own_namespace
 from nervosum.observe.metrics import HttpMetrics
 from nervosum.predict.batcher import Batcher
@@ -96,6 +96,9 @@ class ServingState:
 
     def _set_ready(self, engine: Engine) -> None:
         attach_background(engine)
+        # An explanation holds the model thread anyway: it may use every core the
+        # worker's share holds, the event loop's too (a compiled model's calls leave it).
+        engine.explainer.threads = onnx_threads(self.settings.worker_count)
         self.runtime.serve(engine)
         batcher = self.runtime.batcher
         if batcher is not None:
