@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -151,6 +152,16 @@ def test_a_model_without_trees_needs_background_rows_then_is_sampled(
     assert found["samples"] > 0
 
 
+def sampled_row(found: dict[str, Any], model: LogisticRegression) -> dict[str, Any]:
+    """The one row of a sampled answer, checked to add up to the model's probability."""
+    (row,) = found["explanations"]
+    assert found["method"] == "sampled:permutation" and found["samples"] > 0
+    probability = model.predict_proba(pd.DataFrame([ROW]))[0][int(row["explained"])]
+    total = row["base_value"] + sum(row["contributions"].values())
+    assert total == pytest.approx(probability, abs=1e-5)  # the answer keeps 6 decimals
+    return dict(row)
+
+
 def test_without_background_rows_the_reference_is_the_background(
     tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray]
 ) -> None:
@@ -161,11 +172,7 @@ def test_without_background_rows_the_reference_is_the_background(
     features.to_csv(folder / "reference.csv", index=False)
     with serve(folder, model, "monitoring: {reference: reference.csv}") as client:
         found = client.post("/explain", json=ROW).json()
-    (row,) = found["explanations"]
-    assert found["method"] == "sampled:permutation" and found["samples"] > 0
-    probability = model.predict_proba(pd.DataFrame([ROW]))[0][int(row["explained"])]
-    total = row["base_value"] + sum(row["contributions"].values())
-    assert total == pytest.approx(probability, abs=1e-5)  # the answer keeps 6 decimals
+    sampled_row(found, model)
 
 
 def test_a_tree_model_never_reads_the_background_and_gaps_are_left_out(
@@ -205,11 +212,7 @@ def test_a_trained_profile_alone_gives_background_rows_drawn_from_it(
         found = client.post("/explain", json=ROW).json()
     assert refused.status_code == 501
     assert "monitoring.reference" in json.dumps(refused.json()["error"])
-    (row,) = found["explanations"]
-    assert found["method"] == "sampled:permutation" and found["samples"] > 0
-    probability = model.predict_proba(pd.DataFrame([ROW]))[0][int(row["explained"])]
-    total = row["base_value"] + sum(row["contributions"].values())
-    assert total == pytest.approx(probability, abs=1e-5)  # the answer keeps 6 decimals
+    row = sampled_row(found, model)
     # petal length moves iris's classes most, in the profile's rows as in the real ones
     contributions = row["contributions"]
     assert max(contributions, key=lambda name: abs(contributions[name])).startswith("petal")

@@ -193,5 +193,5 @@ def test_a_time_window_is_stated_in_info_and_takes_its_share(tmp_path: Path) -> 
         send(served, rows(600, seed=7))
         figures = drift(served, 100)
     assert (figures["window"], figures["window_seconds"]) == (100_000, 600)
-    assert 100 <= figures["rows"] <= 2 * 167  # one refresh's share, two at most
+    assert 100 <= figures["rows"] < 600  # a refresh's share (or two), not the burst
     assert figures["features"]["x1"]["psi"] is None  # under 500 values: not yet known

@@ -5,10 +5,14 @@ boosting, missing values, more rows than one block, a tree of one leaf."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 import shap
 from sklearn.datasets import make_classification, make_regression
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import (
     ExtraTreesRegressor,
     GradientBoostingClassifier,
@@ -153,6 +157,55 @@ def test_multiclass_gradient_boosting_is_exact_per_class(
         per_tree = sum(_shap(tree, x[:20])[:, :, 0] for tree in model.estimators_[:, column])
         expected = model.learning_rate * per_tree
         np.testing.assert_allclose(found.values[:, :, column], expected, atol=TOLERANCE)
+
+
+def test_boosting_fitted_on_named_columns_is_read_without_warnings(
+    classified: tuple[np.ndarray, np.ndarray],
+) -> None:
+    x, y = classified
+    frame = pd.DataFrame(x, columns=FEATURES)
+    model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(frame, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = explainer_for(model, features=FEATURES, classes=None).explain(x[:5])
+    total = found.base + found.values.sum(axis=1)
+    np.testing.assert_allclose(total, model.decision_function(frame[:5]), atol=TOLERANCE)
+
+
+def test_the_exponential_loss_is_explained_in_log_odds(
+    classified: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Its margin is half the log-odds: the kernel doubles it, so the output is what it
+    says."""
+    x, y = classified
+    model = GradientBoostingClassifier(loss="exponential", n_estimators=20, random_state=0)
+    model.fit(x, y == 1)
+    found = explainer_for(model, features=FEATURES, classes=["no", "yes"]).explain(x[:20])
+    assert (found.method, found.output) == ("treeshap:nervosum", "log_odds")
+    total = (found.base + found.values.sum(axis=1))[:, 0]
+    probability = model.predict_proba(x[:20])[:, 1]
+    np.testing.assert_allclose(total, np.log(probability / (1 - probability)), atol=1e-9)
+
+
+def test_boosting_the_kernel_cannot_read_is_sampled(
+    classified: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the bound, or drawn from a random start: shap misreads or refuses such
+    boosting, so it gets the estimate."""
+    x, y = classified
+    for model in (
+        GradientBoostingClassifier(n_estimators=5, init="zero", random_state=0),
+        GradientBoostingClassifier(
+            n_estimators=5, init=DummyClassifier(strategy="stratified"), random_state=0
+        ),
+    ):
+        model.fit(x, y == 1)
+        edges = path_length(list(model.estimators_.flat))
+        if model.init == "zero":
+            monkeypatch.setattr(sklearn_trees, "MOST_PATH_EDGES", edges - 1)
+        sampled = explainer_for(model, features=FEATURES, classes=None, background=x[:20])
+        assert sampled.method == "sampled:permutation"
+        monkeypatch.undo()
 
 
 def test_boosting_from_a_model_of_its_own_is_sampled(

@@ -219,8 +219,10 @@ def _engine(project: ShippedProject) -> Engine:
         with zipfile.ZipFile(SparkFiles.get(project.archive)) as archive:
             archive.extractall(folder)
         shipped = folder / project.only_file if project.only_file else folder
-        _ENGINE = project, Engine.load(load_config(shipped, project.config))
-        attach_background(_ENGINE[1])
+        engine = Engine.load(load_config(shipped, project.config))
+        attach_background(engine)
+        engine.explainer.threads = 1  # Spark runs a task on each core it was given
+        _ENGINE = project, engine
     return _ENGINE[1]
 
 

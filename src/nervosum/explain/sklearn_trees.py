@@ -4,22 +4,24 @@ Forests, single trees and gradient boosting go through nervosum's own compiled k
 (explain/path_shap.py), which is exact like ``shap.TreeExplainer`` and an order of
 magnitude faster on deep forests. Forests and trees answer in their own output space,
 probabilities for a classifier and the value for a regressor; gradient boosting in its
-margin: log-odds for a binary classifier (one column, the positive class), the
-softmax's inputs for a multi-class one (which shap cannot read). Histogram gradient
-boosting, boosting started from a model of the user's (``init=``) and forests past
-:data:`MOST_PATH_EDGES` go through ``shap.TreeExplainer``. (A pipeline of scalers before
-the trees: explain/pipelines.py.)
+margin: log-odds for a binary classifier (one column, the positive class; the
+exponential loss's margin, half the log-odds, is doubled), the softmax's inputs for a
+multi-class one (which shap cannot read). Histogram gradient boosting and forests past
+:data:`MOST_PATH_EDGES` go through ``shap.TreeExplainer``; gradient boosting the kernel
+cannot read (started from a model of the user's, or past the bound) is not exact here
+(None: sampled), since shap misreads or refuses most of it. (A pipeline of scalers
+before the trees: explain/pipelines.py.)
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from nervosum.errors import ModelDefinitionError
 from nervosum.explain.exact import (
@@ -96,8 +98,8 @@ def sklearn_tree_explainer(
     paths = _read_paths(trees)
     if paths is not None:
         method, contributions = "treeshap:nervosum", _kernel(trees, paths, len(features), threads)
-    elif is_sklearn(trees, _GRADIENT) and (len(outputs) > 1 or not _starts_constant(trees)):
-        return None  # shap reads neither multi-class boosting nor another model's start
+    elif is_sklearn(trees, _GRADIENT):
+        return None  # shap misreads the exponential loss's start, and refuses init='zero'
     else:
         method, contributions = "treeshap:shap", _shap_contributions(trees)
     order = column_order(getattr(trees, "feature_names_in_", None), features)
@@ -110,33 +112,41 @@ def _read_paths(trees: Any) -> tuple[LeafPaths, np.ndarray] | None:
     histogram boosting, another start, or paths past :data:`MOST_PATH_EDGES`."""
     if is_sklearn(trees, _FORESTS):
         estimators = list(getattr(trees, "estimators_", [trees]))
-        if not _paths_fit(estimators):
+        if not _paths_fit(estimators, "shap, slower, in less memory"):
             return None
         paths = sklearn_paths(estimators, probabilities=hasattr(trees, "classes_"))
         return paths, paths.base
     if not is_sklearn(trees, _GRADIENT) or not _starts_constant(trees):
         return None
     stages = np.asarray(trees.estimators_)
-    if not _paths_fit(list(stages.flat)):
+    if not _paths_fit(list(stages.flat), "the sampled estimate"):
         return None
-    paths = boosting_paths(stages, float(trees.learning_rate))
-    return paths, paths.base + _start(trees, stages)
+    # the exponential loss's margin is half the log-odds: doubled, it is the log-odds
+    scale = 2.0 if getattr(trees, "loss", None) == "exponential" else 1.0
+    paths = boosting_paths(stages, scale * float(trees.learning_rate))
+    return paths, paths.base + scale * _start(trees, stages)
 
 
 def _starts_constant(model: Any) -> bool:
     """Gradient boosting starts from its ``init_``'s output: a constant for the default
-    (a prior: a dummy estimator) and for ``init='zero'``, a model's own output else."""
+    (a prior: a dummy estimator), for ``init='zero'`` and a dummy regressor; a model's
+    own output, or a dummy classifier drawing at random (stratified, uniform), else."""
     init = getattr(model, "init_", None)
-    return init == "zero" or is_sklearn(init, ("DummyClassifier", "DummyRegressor"))
+    if isinstance(init, str):
+        return init == "zero"
+    if is_sklearn(init, ("DummyRegressor",)):
+        return True
+    constant = ("prior", "most_frequent", "constant")
+    return is_sklearn(init, ("DummyClassifier",)) and getattr(init, "strategy", "") in constant
 
 
 def _start(model: Any, stages: np.ndarray) -> np.ndarray:
     """The constant margin boosting starts from: the model's margin for one row less
     what its trees add to it (public calls only; the constant is the same for any row)."""
     row = np.zeros((1, int(model.n_features_in_)))
-    with warnings.catch_warnings():  # a model fitted on named columns warns on an array
-        warnings.simplefilter("ignore", UserWarning)
-        margin = model.decision_function(row) if hasattr(model, "classes_") else model.predict(row)
+    names = getattr(model, "feature_names_in_", None)
+    asked = pd.DataFrame(row, columns=names) if names is not None else row  # names: no warning
+    margin = model.decision_function(asked) if hasattr(model, "classes_") else model.predict(asked)
     added = [
         model.learning_rate * sum(float(tree.predict(row)[0]) for tree in stages[:, column])
         for column in range(stages.shape[1])
@@ -145,17 +155,17 @@ def _start(model: Any, stages: np.ndarray) -> np.ndarray:
     return start
 
 
-def _paths_fit(estimators: list[Any]) -> bool:
-    """Whether the trees' leaf paths fit :data:`MOST_PATH_EDGES`; a larger forest goes
-    to shap, which keeps only the nodes (slower, and said in the log)."""
+def _paths_fit(estimators: list[Any], instead: str) -> bool:
+    """Whether the trees' leaf paths fit :data:`MOST_PATH_EDGES`; past it the model is
+    explained ``instead`` another way, said in the log."""
     edges = path_length(estimators)
     if edges <= MOST_PATH_EDGES:
         return True
     log.info(
-        "the forest's leaf paths hold %d tests (more than %d): it is explained by shap,"
-        " slower, in less memory",
+        "the model's leaf paths hold %d tests (more than %d): it is explained by %s",
         edges,
         MOST_PATH_EDGES,
+        instead,
     )
     return False
 
@@ -174,7 +184,8 @@ def _kernel(
 
 
 def _shap_contributions(trees: Any) -> Contributions:
-    """Gradient boosting through ``shap.TreeExplainer``, which reads its margins."""
+    """Histogram gradient boosting, and forests past the bound, through
+    ``shap.TreeExplainer``."""
     shap = _library("shap", trees)
     explainer = shap.TreeExplainer(trees, feature_perturbation="tree_path_dependent")
 
