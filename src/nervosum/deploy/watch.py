@@ -64,8 +64,10 @@ def watched(source: Project | NervosumConfig, runtime: str = SERVER) -> Watched:
     environment is not known here (set it in the file). Only a project's folder tells
     whether a reference profile is kept there; a bare config has live drift only with
     ``monitoring.reference``."""
+    from nervosum.drift.profile import kept_profile  # numpy, pandas: only when called
+
     config = source.config if isinstance(source, Project) else source
-    kept = isinstance(source, Project) and profile_kept(source)
+    kept = isinstance(source, Project) and kept_profile(source) is not None
     return Watched(
         model=config.name,
         prefix=config.metrics.prefix or DEFAULT_PREFIX,
@@ -76,15 +78,6 @@ def watched(source: Project | NervosumConfig, runtime: str = SERVER) -> Watched:
         alerts=config.monitoring.alerts,
         runtime=runtime,
     )
-
-
-def profile_kept(project: Project) -> bool:
-    """Whether the served ``project`` has live drift without ``monitoring.reference``: a
-    built bundle's profile beside ``app/``, or the one ``nervosum train`` or ``nervosum
-    notebooks build`` left beside the model's artifact, the files a server reads."""
-    from nervosum.drift.profile import bundled_profile, trained_profile  # numpy, pandas: lazily
-
-    return bundled_profile(project) is not None or trained_profile(project) is not None
 
 
 def _predictions(config: NervosumConfig) -> tuple[str, ...]:

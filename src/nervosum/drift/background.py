@@ -13,12 +13,10 @@ rows is better, and docs/monitoring.md says so.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from nervosum.config import Project
-from nervosum.drift.profile import Distribution, Profile, bundled_profile, trained_profile
+from nervosum.drift.profile import Distribution, Profile, kept_profile
 from nervosum.engine import Engine
 
 __all__ = ["attach_background", "profile_rows"]
@@ -29,7 +27,7 @@ _TRUTH = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0}
 def attach_background(engine: Engine) -> None:
     """Let ``engine``'s explainer draw its background from the profile a bundle keeps or
     ``nervosum train`` left, when the project names no file of rows."""
-    path = _profile_path(engine.project)
+    path = kept_profile(engine.project)
     if path is None:
         return
 
@@ -70,7 +68,3 @@ def _drawn(distribution: Distribution, count: int, rng: np.random.Generator) -> 
         return None
     kept = shares[: len(numbers)]  # the (other) bin, if any, holds no value
     return rng.choice(np.asarray(numbers, dtype=float), size=count, p=kept / kept.sum())
-
-
-def _profile_path(project: Project) -> Path | None:
-    return bundled_profile(project) or trained_profile(project)

@@ -270,6 +270,12 @@ def trained_profile(project: Project) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
+def kept_profile(project: Project) -> Path | None:
+    """A profile kept as a file, whichever made it: the bundle's, else the one ``nervosum
+    train`` or ``nervosum notebooks build`` left beside the model's artifact."""
+    return bundled_profile(project) or trained_profile(project)
+
+
 def project_profile(project: Project) -> Profile | None:
     """``nervosum build``'s profile of ``monitoring.reference``, else the one ``nervosum
     train`` left (None without either): the model is loaded to predict the reference rows."""

@@ -65,7 +65,8 @@ _IDENTITY_LOSSES = {"squared_error", "absolute_error", "quantile"}
 
 
 def _space(model: Any, classes: Sequence[str] | None) -> tuple[str, tuple[str, ...]] | None:
-    """``output`` and ``outputs`` for a tree model shap explains, None for any other."""
+    """``output`` and ``outputs`` for a tree model explained exactly (by the kernel or
+    shap), None for any other."""
     if getattr(model, "n_outputs_", 1) != 1:
         return None  # multi-output trees: several value columns per class, not one answer
     labels = getattr(model, "classes_", None)

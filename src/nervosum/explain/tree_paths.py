@@ -238,7 +238,8 @@ def _reused(starts: np.ndarray, slots: list[np.ndarray]) -> np.ndarray:
     now, before = starts[leaf] + position, starts[leaf - 1] + position
     same = np.logical_and.reduce([column[now] == column[before] for column in slots])
     # each leaf's first differing position, or its whole overlap when none differs
-    first = np.where(same, np.repeat(pairs[pairs > 0], pairs[pairs > 0]), position)
-    segments = np.cumsum(pairs[pairs > 0]) - pairs[pairs > 0]
+    overlaps = pairs[pairs > 0]
+    first = np.where(same, np.repeat(overlaps, overlaps), position)
+    segments = np.cumsum(overlaps) - overlaps
     reused[np.flatnonzero(pairs) + 1] = np.minimum.reduceat(first, segments)
     return reused

@@ -160,7 +160,7 @@ class ModelExplainer:
         path = self.project.project_dir / name
         try:
             frame = read_table(path)
-            missing = [name for name in self.features if name not in frame.columns]
+            missing = [feature for feature in self.features if feature not in frame.columns]
             if missing:
                 raise ValueError(f"no column {', '.join(missing)}")
             rows = frame[self.features].astype(np.float64).dropna()
